@@ -1,0 +1,17 @@
+"""The code location: every asset, job, sensor and resource of the platform."""
+
+from dagster import Definitions, load_assets_from_modules
+
+from haic_assets import metadata_filtered, raw_metadata
+from haic_assets.jobs import curate_source_job
+from haic_assets.resources import build_resources
+from haic_assets.sensors import landing_sensor
+
+STAGE_MODULES = [raw_metadata, metadata_filtered]
+
+defs = Definitions(
+    assets=load_assets_from_modules(STAGE_MODULES),
+    jobs=[curate_source_job],
+    sensors=[landing_sensor],
+    resources=build_resources(),
+)

@@ -1,0 +1,100 @@
+"""The decision ledger's schema: one row per (stage, item) with the evidence and provenance.
+
+`haic why` and `haic funnel` are queries over these rows (see sql/why.sql, sql/funnel.sql).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from haic_core.decisions import Decision
+
+LEDGER_COLUMNS: dict[str, str] = {
+    "item_id": "string",
+    "parent_id": "string",
+    "item_kind": "string",
+    "source": "string",
+    "partition": "string",
+    "stage": "string",
+    "verdict": "string",
+    "reason": "string",
+    "metric": "string",
+    "value": "Float64",
+    "threshold": "Float64",
+    "detail": "string",
+    "config_hash": "string",
+    "code_version": "string",
+    "run_id": "string",
+    "decided_at": "datetime64[us, UTC]",
+}
+
+
+def config_hash(config: Mapping[str, Any] | Any) -> str:
+    """Stable short hash of a stage's configuration (dicts, dataclasses, pydantic models)."""
+    if hasattr(config, "model_dump"):
+        config = config.model_dump()
+    elif is_dataclass(config):
+        config = asdict(config)
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def source_of_partition(partition: str) -> str:
+    """Partition keys are '<source>__<shard>'; the ledger keeps the source for per-source funnels."""
+    return partition.split("__", 1)[0]
+
+
+def ledger_rows(decisions: Iterable[Decision], *, stage: str, partition: str, config_hash: str,
+                code_version: str, run_id: str, decided_at: datetime | None = None) -> pd.DataFrame:
+    when = decided_at or datetime.now(timezone.utc)
+    source = source_of_partition(partition)
+    records = [
+        {
+            "item_id": d.item_id,
+            "parent_id": d.parent_id,
+            "item_kind": d.item_kind,
+            "source": source,
+            "partition": partition,
+            "stage": stage,
+            "verdict": d.verdict,
+            "reason": d.reason,
+            "metric": d.metric,
+            "value": d.value,
+            "threshold": d.threshold,
+            "detail": json.dumps(d.detail, sort_keys=True, default=str) if d.detail else None,
+            "config_hash": config_hash,
+            "code_version": code_version,
+            "run_id": run_id,
+            "decided_at": when,
+        }
+        for d in decisions
+    ]
+    frame = pd.DataFrame.from_records(records, columns=list(LEDGER_COLUMNS))
+    return frame.astype(LEDGER_COLUMNS)
+
+
+def verdict_summary(decisions: Iterable[Decision]) -> dict[str, Any]:
+    """Counts by verdict and by (verdict, reason class) for asset metadata."""
+    by_verdict: dict[str, int] = {"kept": 0, "dropped": 0, "error": 0}
+    by_reason: dict[str, int] = {}
+    for d in decisions:
+        by_verdict[d.verdict] += 1
+        if d.verdict != "kept":
+            key = f"{d.verdict}: {reason_class(d.reason)}"
+            by_reason[key] = by_reason.get(key, 0) + 1
+    return {"by_verdict": by_verdict, "by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1]))}
+
+
+def reason_class(reason: str) -> str:
+    """A reason with its numbers masked, so reasons group: 'scene 2.57 s < 5.0 s' -> 'scene # s < # s'."""
+    return _NUMBER.sub("#", reason)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")

@@ -1,0 +1,88 @@
+"""The metadata filter: resolution and "the description contains a verb".
+
+The paper drops low-resolution videos and videos whose description has no verb (spaCy POS tags).
+It gives no resolution cut-off; ours is on the short side and its default keeps WebVid's
+596×336 previews. Unknown resolution is not a reason to drop: the video stage probes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Protocol, Sequence
+
+import pandas as pd
+
+from haic_core.decisions import Decision, dropped, kept
+
+DEFERRED_RESOLUTION = "resolution unknown: deferred to the video probe"
+
+
+class PosTagger(Protocol):
+    """What we need of a spaCy Language: `pipe` over texts yielding docs of tokens with `pos_`."""
+
+    def pipe(self, texts: Iterable[str], batch_size: int = ...) -> Iterable[Iterable]: ...
+
+
+@dataclass(frozen=True)
+class ResolutionRule:
+    min_short_side_px: int = 240
+    min_long_side_px: int = 320
+
+    def check(self, width: int | None, height: int | None) -> tuple[bool | None, str]:
+        """(True/False/None for unknown, reason)."""
+        if width is None or height is None or pd.isna(width) or pd.isna(height):
+            return None, DEFERRED_RESOLUTION
+        short, long_ = sorted((int(width), int(height)))
+        if short < self.min_short_side_px:
+            return False, f"low resolution {width}x{height}: short side {short} < {self.min_short_side_px} px"
+        if long_ < self.min_long_side_px:
+            return False, f"low resolution {width}x{height}: long side {long_} < {self.min_long_side_px} px"
+        return True, f"resolution {width}x{height}"
+
+
+def verb_flags(descriptions: Sequence[str], nlp: PosTagger, batch_size: int = 512) -> list[bool]:
+    """For each description, whether spaCy tags at least one VERB. Each distinct text is tagged once."""
+    distinct = list(dict.fromkeys(d for d in descriptions if d))
+    flags: dict[str, bool] = {}
+    for text, doc in zip(distinct, nlp.pipe(distinct, batch_size=batch_size)):
+        flags[text] = any(token.pos_ == "VERB" for token in doc)
+    return [flags.get(d, False) for d in descriptions]
+
+
+def filter_metadata(table: pd.DataFrame, nlp: PosTagger, rule: ResolutionRule,
+                    batch_size: int = 512) -> tuple[pd.DataFrame, list[Decision]]:
+    """Apply both tests to a normalized metadata table. Returns (kept rows, one decision per row).
+
+    Kept rows gain `resolution_deferred` (True when the probe must settle the resolution).
+    """
+    descriptions = table["description"].fillna("").astype(str).tolist()
+    has_verb = verb_flags(descriptions, nlp, batch_size=batch_size)
+    decisions: list[Decision] = []
+    keep_mask: list[bool] = []
+    deferred: list[bool] = []
+    for row, description, verb in zip(table.itertuples(index=False), descriptions, has_verb):
+        ok, why = rule.check(row.width, row.height)
+        detail = {"width": _int_or_none(row.width), "height": _int_or_none(row.height), "has_verb": verb}
+        if ok is False:
+            short = min(int(row.width), int(row.height))
+            decision = dropped(row.video_id, why, metric="short_side_px", value=float(short),
+                               threshold=float(rule.min_short_side_px), detail=detail)
+        elif not description.strip():
+            decision = dropped(row.video_id, "no description", metric="has_verb", value=0.0,
+                               threshold=1.0, detail=detail)
+        elif not verb:
+            decision = dropped(row.video_id, "description has no verb", metric="has_verb", value=0.0,
+                               threshold=1.0, detail={**detail, "description": description[:200]})
+        else:
+            reason = "has a verb; " + why
+            decision = kept(row.video_id, reason, metric="has_verb", value=1.0, threshold=1.0,
+                            detail={**detail, "deferred": ok is None})
+        decisions.append(decision)
+        keep_mask.append(decision.verdict == "kept")
+        deferred.append(ok is None)
+    out = table.assign(resolution_deferred=deferred)[keep_mask].reset_index(drop=True)
+    return out, decisions
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
