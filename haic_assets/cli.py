@@ -106,8 +106,10 @@ def run_partition(partition_key: str) -> bool:
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
     from dagster import DagsterInstance
 
-    from haic_assets.definitions import defs
+    from haic_assets.definitions import build_definitions
     from haic_assets.partitions import source_shards
+
+    defs = build_definitions()
 
     with DagsterInstance.get() as instance:
         if not instance.has_dynamic_partition(source_shards.name, partition_key):

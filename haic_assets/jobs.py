@@ -2,14 +2,12 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from haic_assets.partitions import source_shards
 
 CURATION_GROUPS = ("accumulation",)
 
 curate_source_job = define_asset_job(
     name="curate_source",
     selection=AssetSelection.groups(*CURATION_GROUPS),
-    partitions_def=source_shards,
     description="Materialize every curation asset for one source shard (launched from the UI, "
                 "`haic demo`, `dagster job launch` or the landing sensor).",
 )

@@ -22,7 +22,7 @@ def record_decisions(context: AssetExecutionContext, stage: str, decisions: Sequ
     partition = context.partition_key if context.has_partition_key else UNPARTITIONED
     cfg = config.model_dump() if hasattr(config, "model_dump") else dict(config or {})
     rows = ledger_rows(decisions, stage=stage, partition=partition, config_hash=config_hash(cfg),
-                       code_version=CODE_VERSIONS[stage], run_id=context.run_id)
+                       code_version=CODE_VERSIONS[stage], run_id=context.run.run_id)
     tables = storage.tables()
     tables.write(f"ledger/{stage}", partition, rows)
     warehouse.refresh(tables.local_root())

@@ -225,26 +225,22 @@ ShardReader = Callable[[Path], pd.DataFrame]
 def read_shard_file(path: Path) -> pd.DataFrame:
     """Read a CSV / TSV / JSONL / Parquet shard. Clear errors for empty or wrong-format files."""
     suffix = PurePosixPath(path.name.removesuffix(".gz")).suffix.lower()
+    readers: dict[str, ShardReader] = {
+        ".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""]),
+        ".tsv": lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, na_values=[""]),
+        ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
+        ".ndjson": lambda p: pd.read_json(p, lines=True, dtype=False),
+        ".parquet": pd.read_parquet,
+    }
+    if suffix not in readers:
+        raise ValueError(f"shard {path.name}: unsupported format {suffix or '(none)'}; "
+                         "use .csv, .tsv, .jsonl or .parquet")
     if path.stat().st_size == 0:
         raise ValueError(f"shard {path.name} is empty (0 bytes)")
     try:
-        if suffix == ".csv":
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        elif suffix == ".tsv":
-            table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
-        elif suffix in (".jsonl", ".ndjson"):
-            table = pd.read_json(path, lines=True, dtype=False)
-        elif suffix == ".parquet":
-            table = pd.read_parquet(path)
-        else:
-            raise ValueError(
-                f"shard {path.name}: unsupported format {suffix or '(none)'}; "
-                "use .csv, .tsv, .jsonl or .parquet"
-            )
-    except ValueError:
-        raise
-    except Exception as exc:  # parser errors of pandas/pyarrow differ by format
-        raise ValueError(f"shard {path.name} is not valid {suffix[1:]}: {type(exc).__name__}: {exc}") from exc
+        table = readers[suffix](path)
+    except Exception as exc:  # each parser raises its own kinds of error
+        raise ValueError(f"shard {path.name} is not valid {suffix[1:]}: {exc}") from exc
     if table.empty:
         raise ValueError(f"shard {path.name} has no rows")
     return table

@@ -1,0 +1,52 @@
+"""Helpers shared by the pipeline tests: a temporary HAIC_HOME with a real Dagster instance."""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from haic_resources.warehouse import in_memory_warehouse
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = REPO_ROOT / "samples" / "webvid_sample" / "results_sample.csv"
+SAMPLE_MEDIA = REPO_ROOT / "samples" / "media"
+SAMPLE_PARTITION = "webvid_sample__results_sample.csv"
+
+
+@contextmanager
+def dagster_instance(home: Path) -> Iterator[DagsterInstance]:
+    """A real, persistent (SQLite) Dagster instance under HAIC_HOME/dagster, as `haic` uses."""
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        yield instance
+
+
+def land_sample(home: Path, csv: Path = SAMPLE_CSV, source: str = "webvid_sample") -> str:
+    landing = home / "landing" / source
+    landing.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(csv, landing / csv.name)
+    (landing / "source.yaml").write_text(f"kind: webvid\nmedia_root: {SAMPLE_MEDIA}\n")
+    return f"{source}__{csv.name}"
+
+
+def run_partition(defs, instance: DagsterInstance, partition: str, selection=None):
+    from haic_assets.partitions import source_shards
+
+    if not instance.has_dynamic_partition(source_shards.name, partition):
+        instance.add_dynamic_partitions(source_shards.name, [partition])
+    job = defs.resolve_job_def("curate_source")
+    return job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False,
+                                  asset_selection=selection)
+
+
+def ledger(home: Path) -> pd.DataFrame:
+    conn: duckdb.DuckDBPyConnection = in_memory_warehouse(home / "tables")
+    return conn.execute("SELECT * FROM ledger ORDER BY stage, item_id").df()

