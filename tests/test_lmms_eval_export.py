@@ -1,0 +1,102 @@
+"""Exports: JSONL/Parquet of the split and an lmms-eval task folder whose utils score correctly."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from haic_core.haicbench_export import benchmark_records, export_lmms_eval_task
+
+SPLIT_QA = pd.DataFrame([
+    {"qa_id": "qa_1", "video_id": "v1", "clip_id": "c1", "category": "count", "question": "How many jumps?",
+     "options": ["1", "2", "3", "4", "5"], "answer_index": 4},
+    {"qa_id": "qa_2", "video_id": "v1", "clip_id": "c1", "category": "attribute", "question": "What cap?",
+     "options": ["red", "blue", "green", "black"], "answer_index": 1},
+    {"qa_id": "qa_3", "video_id": "v2", "clip_id": "c2", "category": "interaction", "question": "How do they greet?",
+     "options": ["hug", "wave", "bow", "shake hands"], "answer_index": 3},
+])
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    pass
+
+
+_TolerantLoader.add_constructor("!function", lambda loader, node: ("!function", loader.construct_scalar(node)))
+
+
+@pytest.fixture()
+def task(tmp_path):
+    paths = export_lmms_eval_task(benchmark_records(SPLIT_QA), tmp_path / "haicbench")
+    spec = importlib.util.spec_from_file_location("haicbench_utils", paths["utils"])
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    return paths, utils
+
+
+def test_records_give_letters_and_video_paths():
+    records = benchmark_records(SPLIT_QA, {"c1": "/data/c1.mp4", "c2": "/data/c2.mp4"})
+    assert [r["answer"] for r in records] == ["E", "B", "D"]
+    assert records[0]["video"] == "/data/c1.mp4"
+
+
+def test_yaml_parses_and_points_at_the_exported_data(task):
+    paths, _ = task
+    config = yaml.load(paths["yaml"].read_text(), Loader=_TolerantLoader)
+    assert config["task"] == "haicbench" and config["output_type"] == "generate_until"
+    assert config["test_split"] == "test"
+    assert config["doc_to_text"] == ("!function", "utils.haicbench_doc_to_text")
+    assert config["process_results"] == ("!function", "utils.haicbench_process_results")
+    data_file = config["dataset_kwargs"]["data_files"]["test"]
+    assert pq.read_table(data_file).num_rows == 3
+    metrics = [m["metric"] for m in config["metric_list"]]
+    assert metrics == ["interaction_accuracy", "action_details_accuracy", "action_sequence_accuracy",
+                       "count_accuracy", "attribute_accuracy", "average_accuracy"]
+    _, utils = task
+    for entry in config["metric_list"]:  # every referenced aggregation exists in utils.py
+        assert callable(getattr(utils, entry["aggregation"][1].split(".", 1)[1]))
+
+
+def test_jsonl_and_parquet_hold_the_same_records(task):
+    paths, _ = task
+    from_jsonl = [json.loads(line) for line in paths["jsonl"].read_text().splitlines()]
+    from_parquet = pq.read_table(paths["parquet"]).to_pylist()
+    assert from_jsonl == from_parquet == benchmark_records(SPLIT_QA)
+
+
+def test_doc_to_text_letters_the_options_and_asks_for_a_letter(task):
+    _, utils = task
+    doc = benchmark_records(SPLIT_QA)[0]
+    assert utils.haicbench_doc_to_text(doc) == (
+        "How many jumps?\nA. 1\nB. 2\nC. 3\nD. 4\nE. 5\nAnswer with the option's letter from the given choices directly.")
+    assert utils.haicbench_doc_to_target(doc) == "E"
+    assert utils.haicbench_doc_to_visual(doc) == ["videos/c1.mp4"]
+
+
+@pytest.mark.parametrize("response, letter", [("E", "E"), ("(E) 5", "E"), ("E.", "E"), ("The answer is E.", "E"),
+                                              ("I think B", "B"), ("", None), ("no idea", None)])
+def test_letter_extraction(task, response, letter):
+    _, utils = task
+    assert utils.extract_letter(response, 5) == letter
+
+
+def test_letters_beyond_the_options_do_not_count(task):
+    _, utils = task
+    assert utils.extract_letter("E", 4) is None
+
+
+def test_scores_and_per_category_aggregation(task):
+    _, utils = task
+    docs = benchmark_records(SPLIT_QA)
+    answers = ["E", "C", "D"]  # right, wrong, right
+    results = [utils.haicbench_process_results(doc, [answer]) for doc, answer in zip(docs, answers)]
+    assert [r["count_accuracy"]["score"] for r in results] == [1.0, 0.0, 1.0]
+    per_metric = {m: [r[m] for r in results] for m in results[0]}
+    assert utils.haicbench_aggregate_count(per_metric["count_accuracy"]) == 100.0
+    assert utils.haicbench_aggregate_attribute(per_metric["attribute_accuracy"]) == 0.0
+    assert utils.haicbench_aggregate_interaction(per_metric["interaction_accuracy"]) == 100.0
+    assert utils.haicbench_aggregate_average(per_metric["average_accuracy"]) == pytest.approx(200 / 3)
