@@ -1,0 +1,415 @@
+"""Local test doubles of the remote LLM APIs, speaking their wire protocols on 127.0.0.1.
+
+The real SDK clients (google-genai, openai) talk to these servers exactly as they would to the
+providers, so the tests exercise our retry, cache, concurrency and parsing code against real
+HTTP. The caption text a server returns is whatever the TEST tells it to return: this is a
+test double of the remote API and must never be imported by production code.
+
+Fault injection is scripted: `server.script(Fault.status(429, retry_after="0"), ...)` makes
+the next generation requests fail in that order; `server.script_for("clip-3", Fault.malformed())`
+applies only to requests whose body contains the marker, which keeps assertions deterministic
+when a batch runs concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted misbehaviour of the next matching request."""
+
+    kind: str  # "status" | "timeout" | "malformed"
+    status: int = 200
+    retry_after: str | None = None
+    sleep_s: float = 0.0
+
+    @staticmethod
+    def status_code(code: int, retry_after: str | None = None) -> Fault:
+        return Fault(kind="status", status=code, retry_after=retry_after)
+
+    @staticmethod
+    def timeout(sleep_s: float) -> Fault:
+        """Hold the request longer than the client's timeout, then answer (too late)."""
+        return Fault(kind="timeout", sleep_s=sleep_s)
+
+    @staticmethod
+    def malformed() -> Fault:
+        """A 200 whose body is not the JSON the API promises."""
+        return Fault(kind="malformed")
+
+
+Reply = str | Callable[[dict[str, Any]], str]
+
+
+class _FakeServerBase:
+    """Threaded HTTP server with a request counter, a fault script and optional latency."""
+
+    def __init__(self, reply: Reply = "ok", *, latency_s: float = 0.0) -> None:
+        self.reply = reply
+        self.latency_s = latency_s
+        self.requests = Counter()  # path kind -> count
+        self.bodies: list[dict[str, Any]] = []  # parsed JSON bodies of generation requests
+        self.headers_seen: list[dict[str, str]] = []
+        self._faults: deque[Fault] = deque()
+        self._marked_faults: dict[str, deque[Fault]] = {}
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.max_in_flight = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, the body waits for
+            # the client's delayed ACK (~40 ms per response), which would swamp timings.
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # keep test output quiet; the counters are the record
+
+            def do_POST(self) -> None:
+                outer._handle(self, "POST")
+
+            def do_GET(self) -> None:
+                outer._handle(self, "GET")
+
+            def do_DELETE(self) -> None:
+                outer._handle(self, "DELETE")
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.request_queue_size = 256
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> _FakeServerBase:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # ---- scripting -------------------------------------------------------------------------
+
+    def script(self, *faults: Fault) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def script_for(self, marker: str, *faults: Fault) -> None:
+        with self._lock:
+            self._marked_faults.setdefault(marker, deque()).extend(faults)
+
+    @property
+    def total_requests(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.bodies.clear()
+            self.headers_seen.clear()
+            self.max_in_flight = 0
+
+    def _next_fault(self, raw_body: bytes) -> Fault | None:
+        with self._lock:
+            for marker, queue in self._marked_faults.items():
+                if queue and marker.encode() in raw_body:
+                    return queue.popleft()
+            return self._faults.popleft() if self._faults else None
+
+    def _reply_text(self, body: dict[str, Any]) -> str:
+        return self.reply(body) if callable(self.reply) else self.reply
+
+    # ---- HTTP plumbing ---------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            self.route(h, method, urlparse(h.path), raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a scripted timeout); nothing to answer
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def route(self, h: BaseHTTPRequestHandler, method: str, url: Any, raw: bytes) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def send(
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes | dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
+        h.end_headers()
+        h.wfile.write(data)
+        h.wfile.flush()
+
+    def _generation(
+        self,
+        h: BaseHTTPRequestHandler,
+        kind: str,
+        raw: bytes,
+        success: Callable[[dict[str, Any]], dict[str, Any]],
+        error_body: Callable[[int], dict[str, Any]],
+    ) -> None:
+        """Shared path of a generation request: count, latency, faults, then the answer."""
+        with self._lock:
+            self.requests[kind] += 1
+            self.headers_seen.append({k.lower(): v for k, v in h.headers.items()})
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        fault = self._next_fault(raw)
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.sleep_s)
+            # The client has hung up by now; answering anyway is what a slow server does.
+            self.send(h, 200, {"late": True})
+            return
+        if fault is not None and fault.kind == "status":
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            self.send(h, fault.status, error_body(fault.status), headers=headers)
+            return
+        if fault is not None and fault.kind == "malformed":
+            self.send(h, 200, b'{"candidates": [ {"content": this is not json', content_type="application/json")
+            return
+        body = json.loads(raw or b"{}")
+        with self._lock:
+            self.bodies.append(body)
+        self.send(h, 200, success(body))
+
+
+class FakeGeminiServer(_FakeServerBase):
+    """`generateContent`, the Files API resumable upload, file GET (with PROCESSING→ACTIVE)
+    and DELETE, as the Gemini Developer API (v1beta) speaks them."""
+
+    def __init__(
+        self,
+        reply: Reply = "ok",
+        *,
+        latency_s: float = 0.0,
+        polls_until_active: int = 1,
+        input_tokens: int = 1200,
+        output_tokens: int = 150,
+    ) -> None:
+        super().__init__(reply, latency_s=latency_s)
+        self.polls_until_active = polls_until_active
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.files: dict[str, dict[str, Any]] = {}  # name -> {"bytes", "mime", "polls"}
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+
+    def _success(self, model: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def build(body: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": self._reply_text(body)}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": self.input_tokens,
+                    "candidatesTokenCount": self.output_tokens,
+                    "totalTokenCount": self.input_tokens + self.output_tokens,
+                },
+                "modelVersion": model,
+            }
+
+        return build
+
+    @staticmethod
+    def _error(code: int) -> dict[str, Any]:
+        status = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(code, "ERROR")
+        return {"error": {"code": code, "message": f"scripted {code}", "status": status}}
+
+    def route(self, h: BaseHTTPRequestHandler, method: str, url: Any, raw: bytes) -> None:
+        path = url.path
+        if method == "POST" and path.startswith("/v1beta/models/") and path.endswith(":generateContent"):
+            model = path[len("/v1beta/models/") : -len(":generateContent")]
+            self._generation(h, "generateContent", raw, self._success(model), self._error)
+        elif method == "POST" and path == "/upload/v1beta/files":
+            self._upload(h, url, raw)
+        elif method == "GET" and path.startswith("/v1beta/files/"):
+            self._get_file(h, path[len("/v1beta/") :])
+        elif method == "DELETE" and path.startswith("/v1beta/files/"):
+            name = path[len("/v1beta/") :]
+            with self._lock:
+                self.requests["files.delete"] += 1
+                self.files.pop(name, None)
+                self.deleted.append(name)
+            self.send(h, 200, {})
+        else:
+            self.send(h, 404, {"error": {"code": 404, "message": f"no route {path}", "status": "NOT_FOUND"}})
+
+    def _upload(self, h: BaseHTTPRequestHandler, url: Any, raw: bytes) -> None:
+        command = (h.headers.get("X-Goog-Upload-Command") or "").lower()
+        query = parse_qs(url.query)
+        if command == "start":
+            with self._lock:
+                self.requests["files.upload.start"] += 1
+            upload_id = uuid.uuid4().hex
+            meta = json.loads(raw or b"{}").get("file", {})
+            self._uploads[upload_id] = {
+                "mime": h.headers.get("X-Goog-Upload-Header-Content-Type") or meta.get("mimeType"),
+                "size": int(h.headers.get("X-Goog-Upload-Header-Content-Length") or 0),
+                "data": b"",
+            }
+            self.send(
+                h,
+                200,
+                {},
+                headers={
+                    "X-Goog-Upload-URL": f"{self.base_url}/upload/v1beta/files?upload_id={upload_id}",
+                    "X-Goog-Upload-Status": "active",
+                },
+            )
+            return
+        upload_id = (query.get("upload_id") or [""])[0]
+        upload = self._uploads.get(upload_id)
+        if upload is None:
+            self.send(h, 404, {"error": {"code": 404, "message": "unknown upload", "status": "NOT_FOUND"}})
+            return
+        with self._lock:
+            self.requests["files.upload.chunk"] += 1
+        upload["data"] += raw
+        if "finalize" not in command:
+            self.send(h, 200, {}, headers={"X-Goog-Upload-Status": "active"})
+            return
+        name = f"files/{upload_id[:12]}"
+        with self._lock:
+            self.files[name] = {"bytes": upload["data"], "mime": upload["mime"], "polls": 0}
+        self.send(
+            h,
+            200,
+            {"file": self._file_json(name, state="PROCESSING")},
+            headers={"X-Goog-Upload-Status": "final"},
+        )
+
+    def _file_json(self, name: str, *, state: str) -> dict[str, Any]:
+        info = self.files[name]
+        return {
+            "name": name,
+            "mimeType": info["mime"],
+            "sizeBytes": str(len(info["bytes"])),
+            "uri": f"{self.base_url}/v1beta/{name}",
+            "state": state,
+        }
+
+    def _get_file(self, h: BaseHTTPRequestHandler, name: str) -> None:
+        with self._lock:
+            self.requests["files.get"] += 1
+            info = self.files.get(name)
+            if info is not None:
+                info["polls"] += 1
+                state = "ACTIVE" if info["polls"] >= self.polls_until_active else "PROCESSING"
+        if info is None:
+            self.send(h, 404, {"error": {"code": 404, "message": "no such file", "status": "NOT_FOUND"}})
+            return
+        self.send(h, 200, self._file_json(name, state=state))
+
+
+class FakeOpenAIServer(_FakeServerBase):
+    """`POST /v1/chat/completions` as OpenAI and OpenAI-compatible servers (vLLM) speak it."""
+
+    def __init__(
+        self,
+        reply: Reply = "ok",
+        *,
+        latency_s: float = 0.0,
+        input_tokens: int = 900,
+        output_tokens: int = 140,
+    ) -> None:
+        super().__init__(reply, latency_s=latency_s)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+    def _success(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "unknown"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self._reply_text(body)},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": self.input_tokens,
+                "completion_tokens": self.output_tokens,
+                "total_tokens": self.input_tokens + self.output_tokens,
+            },
+        }
+
+    @staticmethod
+    def _error(code: int) -> dict[str, Any]:
+        return {"error": {"message": f"scripted {code}", "type": "server_error", "code": code}}
+
+    def route(self, h: BaseHTTPRequestHandler, method: str, url: Any, raw: bytes) -> None:
+        if method == "POST" and url.path == "/v1/chat/completions":
+            self._generation(h, "chat.completions", raw, self._success, self._error)
+        else:
+            self.send(h, 404, {"error": {"message": f"no route {url.path}", "type": "not_found"}})
+
+
+def prompt_text_of(body: dict[str, Any]) -> str:
+    """All text parts of a Gemini or OpenAI request body, joined (for echoing replies)."""
+    texts: list[str] = []
+    for content in body.get("contents", []):
+        texts += [p["text"] for p in content.get("parts", []) if "text" in p]
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts += [p["text"] for p in content if p.get("type") == "text"]
+    return "\n".join(texts)
+
+
+def assert_secret_absent(secret: str, *, logs: str = "", cache_dir: Any = None, texts: tuple[str, ...] = ()) -> None:
+    """The API key must appear in no log line, no cache file and no message we produced."""
+    from pathlib import Path
+
+    assert secret not in logs, "API key leaked into logs"
+    for text in texts:
+        assert secret not in text, "API key leaked into a result or error message"
+    if cache_dir is not None:
+        files = [p for p in Path(cache_dir).rglob("*") if p.is_file()]
+        assert files, "expected cache files to scan"
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"API key leaked into cache file {path.name}"

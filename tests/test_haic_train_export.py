@@ -1,0 +1,74 @@
+"""HAICTrain export: LLaVA-Video conversation records and the dataset card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from haic_core.haic_train_export import (
+    DEFAULT_QUESTION,
+    CaptionedClip,
+    dataset_card_markdown,
+    to_conversation_records,
+)
+
+ONE = ("There is 1 subject in the video. The subject is a young woman with long blonde hair, wearing a red top. "
+       "She throws three balls into the air and catches them one after another.")  # fmt: skip
+TWO = ("There are 2 subjects in the video.\n\nThe first subject is a man with short black hair, wearing a grey "
+       "T-shirt. He grips the other man's hand and pushes it down.\n\nThe second subject is a man with curly "
+       "hair, wearing a white tank top. He pulls back and then shakes his head.")  # fmt: skip
+
+CLIPS = [
+    CaptionedClip("webvid-22/clip-001", "s3://haic/clips/webvid-22/clip-001.mp4", TWO, "Two men arm wrestling.",
+                  {"model": "gemini-1.5-pro", "prompt_version": "caption_recaption/1+abc", "run_id": "r1"}),
+    CaptionedClip("webvid-11/clip-000", "s3://haic/clips/webvid-11/clip-000.mp4", ONE, "Girl juggling in park",
+                  {"model": "gemini-1.5-pro", "prompt_version": "caption_recaption/1+abc", "run_id": "r1"}),
+]  # fmt: skip
+
+
+def test_records_follow_the_llava_video_conversation_layout() -> None:
+    records = to_conversation_records(CLIPS)
+    assert [r["id"] for r in records] == ["webvid-11/clip-000", "webvid-22/clip-001"]  # sorted, deterministic
+    first = records[0]
+    assert first["video"] == "s3://haic/clips/webvid-11/clip-000.mp4"
+    assert first["conversations"] == [
+        {"from": "human", "value": f"<video>\n{DEFAULT_QUESTION}"},
+        {"from": "gpt", "value": ONE},
+    ]
+    assert first["original_description"] == "Girl juggling in park"
+    assert first["provenance"]["model"] == "gemini-1.5-pro"
+    json.dumps(records)  # serialisable as is
+
+
+def test_records_without_provenance_have_only_the_llava_keys() -> None:
+    records = to_conversation_records(CLIPS, with_provenance=False, question="What happens?")
+    assert set(records[0]) == {"id", "video", "conversations"}
+    assert records[0]["conversations"][0]["value"] == "<video>\nWhat happens?"
+
+
+def test_duplicate_ids_and_empty_captions_are_refused() -> None:
+    with pytest.raises(ValueError, match="duplicate clip ids"):
+        to_conversation_records([CLIPS[0], CLIPS[0]])
+    with pytest.raises(ValueError, match="empty caption"):
+        to_conversation_records([CaptionedClip("c", "u", "   ")])
+
+
+def test_dataset_card_counts_records_subjects_provenance_and_drops() -> None:
+    card = dataset_card_markdown(
+        CLIPS,
+        dropped_by_reason={"count mismatch: declares 2 subjects, has 3 paragraphs": 4, "refusal: 'I cannot'": 1},
+        config={"min_words": 40},
+    )
+    assert card.startswith("# HAICTrain")
+    assert "| records | 2 |" in card
+    assert "| unique videos | 2 |" in card
+    assert "| 1 | 1 |" in card and "| 2 | 1 |" in card  # one caption with 1 subject, one with 2
+    assert "| gemini-1.5-pro | 2 |" in card
+    assert "| count mismatch: declares 2 subjects, has 3 paragraphs | 4 |" in card
+    assert "| min_words | `40` |" in card
+
+
+def test_dataset_card_of_nothing_still_renders() -> None:
+    card = dataset_card_markdown([])
+    assert "| records | 0 |" in card
