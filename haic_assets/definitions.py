@@ -2,13 +2,13 @@
 
 from dagster import Definitions, load_assets_from_modules
 
-from haic_assets import metadata_filtered, raw_metadata
+from haic_assets import clips, metadata_filtered, raw_metadata, videos
 from haic_assets.jobs import curate_source_job
 from haic_assets.resources import build_resources
 from haic_assets.sensors import landing_sensor
 
 # One module per stage, in pipeline order.
-STAGE_MODULES = [raw_metadata, metadata_filtered]
+STAGE_MODULES = [raw_metadata, metadata_filtered, videos, clips]
 
 
 def build_definitions() -> Definitions:

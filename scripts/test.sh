@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command of the README (and of CI: .ci/run calls exactly this).
+# Installs what the tests need on a fresh Debian/Ubuntu machine, then runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: Chromium for the UI test, PostgreSQL for the production-profile test.
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing system packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.8
+uv sync --frozen --extra test --quiet
+
+set +e
+uv run --frozen --extra test pytest -p no:cacheprovider -q -rfE "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure of the suite" >&2
+  exit 1
+fi
+exit "$status"
