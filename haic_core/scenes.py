@@ -1,0 +1,112 @@
+"""Scene cuts -> candidate clips, and the paper's length rule (keep 5 s <= length <= 20 s).
+
+Pure: cut times and frames in, clips and `Decision`s out. No decoding, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from haic_core.decisions import Decision, dropped, kept
+
+MIN_CLIP_LENGTH_S = 5.0  # paper: keep clips 5 s <= length <= 20 s
+MAX_CLIP_LENGTH_S = 20.0
+# Lengths are compared at millisecond precision: a 200-frame clip at 10 fps is 20.0 s, but
+# summing float frame times can give 20.000000000000004, which must not count as "> 20 s".
+LENGTH_DECIMALS = 3
+
+
+@dataclass(frozen=True)
+class CandidateClip:
+    """One single-scene window [start_s, end_s) of a video; frames [start_frame, end_frame)."""
+
+    clip_id: str
+    video_id: str
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int  # exclusive
+    fps: float
+    length_s: float
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+def clip_id_for(video_id: str, start_s: float, end_s: float) -> str:
+    """Deterministic clip id: the video id plus a short hash of the window (ms precision)."""
+    key = f"{video_id}|{start_s:.3f}|{end_s:.3f}"
+    return f"{video_id}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def scenes_to_clips(
+    video_id: str,
+    cut_times_s: Sequence[float],
+    cut_frames: Sequence[int],
+    duration_s: float,
+    frame_count: int,
+    fps: float,
+) -> list[CandidateClip]:
+    """Every scene of the video as a clip: [0, cut1), [cut1, cut2), ..., [last cut, duration).
+
+    No cuts means one scene spanning the whole video.
+    """
+    if len(cut_times_s) != len(cut_frames):
+        raise ValueError("cut_times_s and cut_frames must have the same length")
+    starts = [(0.0, 0)] + [(float(t), int(f)) for t, f in zip(cut_times_s, cut_frames)]
+    ends = starts[1:] + [(float(duration_s), int(frame_count))]
+    clips = []
+    for (start_s, start_frame), (end_s, end_frame) in zip(starts, ends):
+        if end_s <= start_s:  # a cut at time 0 or at the very end adds no scene
+            continue
+        clips.append(CandidateClip(
+            clip_id=clip_id_for(video_id, start_s, end_s),
+            video_id=video_id,
+            start_s=start_s,
+            end_s=end_s,
+            start_frame=start_frame,
+            end_frame=end_frame,
+            fps=float(fps),
+            length_s=round(end_s - start_s, LENGTH_DECIMALS),
+        ))
+    return clips
+
+
+def judge_clip_length(
+    clip: CandidateClip,
+    min_length_s: float = MIN_CLIP_LENGTH_S,
+    max_length_s: float = MAX_CLIP_LENGTH_S,
+) -> Decision:
+    """Keep a clip whose length is within [min_length_s, max_length_s] (both inclusive)."""
+    length = round(clip.length_s, LENGTH_DECIMALS)
+    common = dict(item_kind="clip", parent_id=clip.video_id, metric="clip_length_s", value=length,
+                  detail={"start_s": clip.start_s, "end_s": clip.end_s,
+                          "start_frame": clip.start_frame, "end_frame": clip.end_frame,
+                          "fps": clip.fps, "min_length_s": min_length_s,
+                          "max_length_s": max_length_s})
+    if length < min_length_s:
+        return dropped(clip.clip_id, f"scene {length:.2f} s < {min_length_s} s",
+                       threshold=min_length_s, **common)
+    if length > max_length_s:
+        return dropped(clip.clip_id, f"scene {length:.2f} s > {max_length_s} s",
+                       threshold=max_length_s, **common)
+    return kept(clip.clip_id, f"scene {length:.2f} s within [{min_length_s}, {max_length_s}] s",
+                threshold=min_length_s, **common)
+
+
+def split_video_into_clips(
+    video_id: str,
+    cut_times_s: Sequence[float],
+    cut_frames: Sequence[int],
+    duration_s: float,
+    frame_count: int,
+    fps: float,
+    min_length_s: float = MIN_CLIP_LENGTH_S,
+    max_length_s: float = MAX_CLIP_LENGTH_S,
+) -> tuple[list[CandidateClip], list[Decision]]:
+    """All scenes of a video as clips, with one length `Decision` per clip (same order)."""
+    clips = scenes_to_clips(video_id, cut_times_s, cut_frames, duration_s, frame_count, fps)
+    return clips, [judge_clip_length(c, min_length_s, max_length_s) for c in clips]

@@ -1,0 +1,44 @@
+"""The paper's scene-length rule on plain data: keep 5 s <= length <= 20 s."""
+
+from __future__ import annotations
+
+from haic_core.scenes import clip_id_for, judge_clip_length, scenes_to_clips, split_video_into_clips
+
+
+def test_cuts_become_contiguous_scenes_covering_the_video():
+    clips = scenes_to_clips("v1", [1.2, 3.04], [30, 76], duration_s=10.0, frame_count=250, fps=25)
+    assert [(c.start_s, c.end_s, c.start_frame, c.end_frame) for c in clips] == \
+        [(0.0, 1.2, 0, 30), (1.2, 3.04, 30, 76), (3.04, 10.0, 76, 250)]
+    assert [c.length_s for c in clips] == [1.2, 1.84, 6.96]
+
+
+def test_no_cut_means_one_scene_and_ids_are_deterministic():
+    (clip,) = scenes_to_clips("v1", [], [], duration_s=20.0, frame_count=200, fps=10)
+    assert clip.clip_id == clip_id_for("v1", 0.0, 20.0) and clip.clip_id.startswith("v1-")
+    assert clip.clip_id != clip_id_for("v1", 0.0, 19.9) != clip_id_for("v2", 0.0, 20.0)
+
+
+def test_exactly_twenty_seconds_is_kept_despite_float_noise():
+    (clip,) = scenes_to_clips("v", [], [], duration_s=0.1 * 200 + 4e-15, frame_count=200, fps=10)
+    decision = judge_clip_length(clip)
+    assert decision.verdict == "kept" and decision.value == 20.0
+
+
+def test_too_short_and_too_long_scenes_are_dropped_with_their_length():
+    clips, decisions = split_video_into_clips("v", [2.57, 22.57], [72, 632], duration_s=50.0,
+                                              frame_count=1400, fps=28)
+    short, good, long_ = decisions
+    assert [d.item_id for d in decisions] == [c.clip_id for c in clips]
+    assert (short.verdict, short.reason, short.metric, short.value, short.threshold) == \
+        ("dropped", "scene 2.57 s < 5.0 s", "clip_length_s", 2.57, 5.0)
+    assert (good.verdict, good.value, good.item_kind, good.parent_id) == \
+        ("kept", 20.0, "clip", "v")
+    assert (long_.verdict, long_.reason, long_.value, long_.threshold) == \
+        ("dropped", "scene 27.43 s > 20.0 s", 27.43, 20.0)
+
+
+def test_length_bounds_are_parameters():
+    (clip,) = scenes_to_clips("v", [], [], duration_s=25.0, frame_count=250, fps=10)
+    assert judge_clip_length(clip).reason == "scene 25.00 s > 20.0 s"
+    assert judge_clip_length(clip, max_length_s=30.0).verdict == "kept"
+    assert judge_clip_length(clip, min_length_s=26.0, max_length_s=40.0).verdict == "dropped"

