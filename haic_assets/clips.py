@@ -41,7 +41,7 @@ class SceneSplitConfig(Config):
 
 
 CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "fps", "length_s",
-                "local_path", "width", "height"]
+                "local_path", "width", "height", "description"]
 
 
 @asset(
@@ -70,7 +70,8 @@ def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.D
         decisions += result.value["decisions"]
         kept_ids = {d.item_id for d in result.value["decisions"] if d.verdict == "kept"}
         video = by_video.loc[video_id]
-        rows += [{**c, "local_path": video.local_path, "width": int(video.width), "height": int(video.height)}
+        rows += [{**c, "local_path": video.local_path, "width": int(video.width), "height": int(video.height),
+                  "description": video.description}
                  for c in result.value["clips"] if c["clip_id"] in kept_ids]
     table = pd.DataFrame(rows, columns=CLIP_COLUMNS)
     metadata = record_decisions(context, STAGE, decisions, config, storage, warehouse)

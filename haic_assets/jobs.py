@@ -1,13 +1,18 @@
-"""The main job: every curation asset for one source partition."""
+"""The main job: every curation asset for one source partition (LLM-backed ones when a backend exists)."""
 
 from dagster import AssetSelection, define_asset_job
 
+from haic_resources.llm_resource import NOT_CONFIGURED
 
-CURATION_GROUPS = ("accumulation",)
+CURATION_GROUP = "accumulation"
+LLM_GROUP = "haic_train"
+MAIN_JOB = "curate_source"
 
-curate_source_job = define_asset_job(
-    name="curate_source",
-    selection=AssetSelection.groups(*CURATION_GROUPS),
-    description="Materialize every curation asset for one source shard (launched from the UI, "
-                "`haic demo`, `dagster job launch` or the landing sensor).",
-)
+
+def curate_source_job(llm_configured: bool):
+    groups = [CURATION_GROUP] + ([LLM_GROUP] if llm_configured else [])
+    description = ("Materialize every curation asset for one source shard (launched from the UI, `haic run`, "
+                   "`haic demo` or the landing sensor).")
+    if not llm_configured:
+        description += f" Captions are left out of this job: {NOT_CONFIGURED}"
+    return define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups), description=description)

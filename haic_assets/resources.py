@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
 from haic_resources.home import REPO_ROOT, env_setting, haic_home
+from haic_resources.llm_resource import LLMResource
+from haic_resources.pose_resource import PoseResource
 from haic_resources.spacy_nlp import SpacyResource
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
@@ -27,7 +30,40 @@ def build_resources() -> dict:
     )
     return {
         "storage": storage,
+        "llm": llm_resource(),
+        "pose": PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
+                             detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
+                             pose_model=env_setting("HAIC_POSE_MODEL"),
+                             device=env_setting("HAIC_POSE_DEVICE", "cpu"),
+                             cache_dir=str(home.cache / "models")),
         "warehouse": WarehouseResource(database=str(home.warehouse)),
         "spacy_nlp": SpacyResource(),
         "tables": ParquetTablesIOManager(storage=storage),
     }
+
+
+def configured_llm_provider() -> str:
+    """gemini | openai | '' — from HAIC_LLM_PROVIDER, else from which provider's settings are present."""
+    chosen = env_setting("HAIC_LLM_PROVIDER")
+    if chosen:
+        return chosen
+    if env_setting("GEMINI_API_KEY"):
+        return "gemini"
+    if env_setting("OPENAI_API_KEY") or env_setting("OPENAI_BASE_URL"):
+        return "openai"
+    return ""
+
+
+def llm_resource() -> LLMResource:
+    provider = configured_llm_provider()
+    key_var = {"gemini": "GEMINI_API_KEY", "openai": "OPENAI_API_KEY"}.get(provider)
+    # EnvVar keeps the key out of config, the UI and logs; Dagster reads it when the resource starts.
+    api_key = EnvVar(key_var) if key_var and env_setting(key_var) else None
+    base_url = env_setting("OPENAI_BASE_URL") if provider == "openai" else env_setting("GEMINI_BASE_URL")
+    return LLMResource(
+        provider=provider, model=env_setting("HAIC_LLM_MODEL", ""), api_key=api_key, base_url=base_url,
+        concurrency=int(env_setting("HAIC_LLM_CONCURRENCY", "8")),
+        input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
+        output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
+        cache_dir=str(haic_home().cache / "llm"),
+    )

@@ -7,11 +7,11 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 
 from haic_resources.landing import list_shards
 from haic_resources.storage import StorageResource
-from haic_assets.jobs import curate_source_job
+from haic_assets.jobs import MAIN_JOB
 from haic_assets.partitions import source_shards
 
 
-@sensor(job=curate_source_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+@sensor(job_name=MAIN_JOB, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
         description="Watches landing/<source>/ (a folder under HAIC_HOME, or HAIC_LANDING_URI in S3): "
                     "each new metadata file becomes a source_shards partition and a curate_source run.")
 def landing_sensor(context: SensorEvaluationContext, storage: StorageResource):

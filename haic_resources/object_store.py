@@ -41,6 +41,7 @@ class LocalObjectStore:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; stored data is meant to be shared
         os.replace(tmp, path)
 
     def put_file(self, key: str, path: Path) -> None:
