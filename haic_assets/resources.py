@@ -63,6 +63,7 @@ def llm_resource() -> LLMResource:
     return LLMResource(
         provider=provider, model=env_setting("HAIC_LLM_MODEL", ""), api_key=api_key, base_url=base_url,
         concurrency=int(env_setting("HAIC_LLM_CONCURRENCY", "8")),
+        max_attempts=int(env_setting("HAIC_LLM_MAX_ATTEMPTS", "6")),
         input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
         output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
         cache_dir=str(haic_home().cache / "llm"),
