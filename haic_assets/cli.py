@@ -115,8 +115,10 @@ def run_partition(partition_key: str) -> bool:
         if not instance.has_dynamic_partition(source_shards.name, partition_key):
             instance.add_dynamic_partitions(source_shards.name, [partition_key])
         job = defs.resolve_job_def("curate_source")
-        result = job.execute_in_process(partition_key=partition_key, instance=instance,
-                                        raise_on_error=False)
+        # INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
+        quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+        result = job.execute_in_process(partition_key=partition_key, instance=instance, raise_on_error=False,
+                                        run_config=quiet)
         print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
         return result.success
 
@@ -126,14 +128,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from haic_assets.resources import llm_resource
+    from haic_resources.llm_resource import NOT_CONFIGURED
+
     layout = haic_home()
     print(f"HAIC_HOME={layout.root}")
+    if not llm_resource().configured:
+        print(f"Note: {NOT_CONFIGURED}")
     shard = add_shard(SAMPLE_DIR / "results_sample.csv", SAMPLE_SOURCE,
                       source_yaml=f"kind: webvid\nmedia_root: {REPO_ROOT / 'samples' / 'media'}\n")
     print(f"sample shard: landing/{shard.key} -> partition {shard.partition_key}")
     ok = run_partition(shard.partition_key)
     print()
     cmd_funnel(argparse.Namespace(source=None))
+    print(f"\nNext: `haic why webvid_sample:1003` (why an item was dropped), `haic ui` (the Dagster UI).")
     return 0 if ok else 1
 
 
