@@ -1,0 +1,355 @@
+"""HAICBench through Dagster: annotation batch -> captions -> QA -> review -> 412/2000 split -> statistics."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from dagster import AssetKey, build_sensor_context
+
+from haic_core.decisions import dropped, kept
+from haic_core.ledger import ledger_rows
+from haic_core.qa_parsing import CATEGORIES
+from haic_core.qa_pool_synth import synthetic_verified_qa_pool
+from haic_assets.bench_captions import checkers_list, read_caption_export, video_id_of
+from haic_assets.definitions import build_definitions
+from haic_assets.haicbench_sensors import annotation_sensor
+from haic_assets.partitions import annotation_batches
+from haic_resources.llm_resource import NOT_CONFIGURED
+from tests.helpers import dagster_instance, ledger
+from tests.llm_servers import FakeOpenAIServer, prompt_text_of
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "haicbench"
+BATCH = "sample_batch"
+RAW_FILES = {"ops": {"qa_pairs": {"config": {"source": "raw_files"}}}}
+LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "HAIC_LLM_PROVIDER", "HAIC_LLM_MODEL")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    for name in LLM_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def land_batch(home: Path, batch: str = BATCH, with_raw: bool = True, with_reviews: bool = True) -> Path:
+    folder = home / "annotations" / batch
+    folder.mkdir(parents=True)
+    shutil.copyfile(SAMPLES / "captions.jsonl", folder / "captions.jsonl")
+    if with_raw:
+        shutil.copytree(SAMPLES / "qa_raw", folder / "qa_raw")
+    if with_reviews:
+        shutil.copyfile(SAMPLES / "reviews.csv", folder / "reviews.csv")
+    return folder
+
+
+def run_batch(defs, instance, batch=BATCH, run_config=None, selection=None):
+    if not instance.has_dynamic_partition(annotation_batches.name, batch):
+        instance.add_dynamic_partitions(annotation_batches.name, [batch])
+    return defs.resolve_job_def("haicbench_batch").execute_in_process(
+        partition_key=batch, instance=instance, run_config=run_config or {}, raise_on_error=False,
+        asset_selection=selection)
+
+
+def run_release(defs, instance, run_config=None, selection=None):
+    return defs.resolve_job_def("haicbench_release").execute_in_process(
+        instance=instance, run_config=run_config or {}, raise_on_error=False, asset_selection=selection)
+
+
+def annotation_keys(*names):
+    return [AssetKey(n) for n in names]
+
+
+def materialization_metadata(result, asset: str) -> dict:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return event.materialization.metadata
+
+
+def failure_message(result) -> str:
+    return "\n".join(str(e.step_failure_data.error.message) + str(e.step_failure_data.user_failure_data)
+                     for e in result.all_events if e.is_step_failure)
+
+
+# ---- (a) the sample batch from hand-written raw answers ------------------------------------------------
+
+
+def test_sample_batch_from_raw_answers_gives_20_qa_3_rejections_and_17_verified(home):
+    land_batch(home)
+    defs = build_definitions()
+    tables = defs.resources["storage"].tables()
+    with dagster_instance(home) as instance:
+        result = run_batch(defs, instance, run_config=RAW_FILES)
+        assert result.success, failure_message(result)
+    captions = tables.read("bench_captions", BATCH)
+    assert sorted(captions["clip_id"]) == ["mmaction2_basketball_2p", "sam2_dog_1p", "sam2_juggle_1p"]
+    assert captions.set_index("clip_id")["subject_count"].to_dict() == {
+        "mmaction2_basketball_2p": 2, "sam2_dog_1p": 1, "sam2_juggle_1p": 1}
+    assert list(captions["checkers"].iloc[0]) == ["team-checker-1", "team-checker-2", "team-checker-3"]
+
+    qa = tables.read("qa_pairs", BATCH)
+    assert len(qa) == 20 and set(qa["model"]) == {"imported"} and set(qa["source"]) == {"raw_files"}
+    assert all(len(o) == (5 if c in ("action_sequence", "count") else 4) for o, c in zip(qa["options"], qa["category"]))
+    verified = tables.read("qa_verified", BATCH)
+    assert len(verified) == 17 and int(verified["corrected"].sum()) == 1
+
+    rows = ledger(home)
+    by_stage = rows.groupby(["stage", "verdict"]).size().to_dict()
+    assert by_stage[("bench_captions", "kept")] == 3
+    assert (by_stage[("qa_pairs", "kept")], by_stage[("qa_pairs", "dropped")]) == (20, 3)
+    assert (by_stage[("qa_verified", "kept")], by_stage[("qa_verified", "dropped")]) == (17, 3)
+    assert ("qa_verified", "error") not in by_stage
+    assert sorted(rows[(rows["stage"] == "qa_pairs") & (rows["verdict"] == "dropped")]["reason"].str.split(":").str[0]) == [
+        "before/after wording in action details", "interaction question for a single-subject caption",
+        "more questions than count allows"]
+    qa_meta = materialization_metadata(result, "qa_pairs")
+    assert "answers at A, B, C" in qa_meta["answer_positions"].value and qa_meta["raw_answers"].value == 14
+
+
+def test_a_caption_that_breaks_the_format_is_dropped_with_its_reason(home):
+    folder = land_batch(home, with_raw=False, with_reviews=False)
+    with (folder / "captions.jsonl").open("a") as out:
+        out.write(json.dumps({"clip_id": "bad_clip", "caption": "A man dances to loud music.", "writer": "w",
+                              "checkers": "a;b;c"}) + "\n")
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        result = run_batch(defs, instance, selection=annotation_keys("bench_captions"))
+        assert result.success, failure_message(result)
+    rows = ledger(home)
+    (bad,) = rows[rows["item_id"] == "bad_clip"].itertuples()
+    assert bad.verdict == "dropped" and bad.stage == "bench_captions" and bad.reason.startswith("too short")
+    assert len(defs.resources["storage"].tables().read("bench_captions", BATCH)) == 3
+
+
+# ---- (b) and (c): QA from an LLM -------------------------------------------------------------------
+
+
+def test_qa_pairs_from_the_llm_fails_fast_without_a_backend(home):
+    land_batch(home, with_raw=False)
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        result = run_batch(defs, instance, selection=annotation_keys("bench_captions", "qa_pairs"))
+    assert not result.success
+    assert NOT_CONFIGURED in failure_message(result)
+
+
+MARKERS = {  # each QA prompt's opening sentence names what it tests
+    "can count what happens": ("count", json.dumps([{"question": "How many times does the man move?",
+                                                     "options": ["1", "2", "3", "4", "5"], "answer": 2}])),
+    "followed the order of actions": ("action_sequence", json.dumps([{
+        "question": "What happens immediately after the first move?",
+        "options": ["a jump", "a wave", "a nod", "a clap", "a turn"], "answer": 1}])),
+    "understood how the people in a short video interact": ("interaction", json.dumps([{
+        "question": "How do the two players interact?",
+        "options": ["They block", "They hug", "They wave", "They bow"], "answer": "A"}])),
+    "noticed how the people in a short video look": ("attribute", json.dumps([{
+        "question": "What colour is the top?", "options": ["white", "red", "blue", "green"], "answer": "B"}])),
+    "noticed the fine details": ("action_details", json.dumps([{
+        "question": "Which hand is used?", "options": ["left", "right", "both", "neither"], "answer": 3}])),
+}
+
+
+def fake_qa_answer(body) -> str:
+    """What the test's 'LLM' answers: one valid question for the category the prompt asks about."""
+    prompt = " ".join(prompt_text_of(body).split())
+    (answer,) = [text for marker, (_, text) in MARKERS.items() if marker in prompt]
+    return answer
+
+
+def test_qa_pairs_through_the_openai_sdk_and_a_second_run_sends_nothing(home, monkeypatch):
+    land_batch(home, with_raw=False, with_reviews=False)
+    with FakeOpenAIServer(fake_qa_answer) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{server.base_url}/v1")
+        defs = build_definitions()
+        selection = annotation_keys("bench_captions", "qa_pairs")
+        with dagster_instance(home) as instance:
+            first = run_batch(defs, instance, selection=selection)
+            assert first.success, failure_message(first)
+            # 3 captions x 5 categories, less interaction for the two single-subject captions.
+            assert server.total_requests == 13
+            server.reset_counts()
+            second = run_batch(defs, instance, selection=selection)
+            assert second.success, failure_message(second)
+            assert server.total_requests == 0
+    qa = defs.resources["storage"].tables().read("qa_pairs", BATCH)
+    assert len(qa) == 13 and set(qa["source"]) == {"llm"} and qa["cached"].all()
+    assert qa["category"].value_counts().to_dict() == {"action_details": 3, "action_sequence": 3, "count": 3,
+                                                       "attribute": 3, "interaction": 1}
+    meta = materialization_metadata(second, "qa_pairs")
+    assert meta["requests_sent"].value == 0 and meta["cache_hits"].value == 13
+
+
+# ---- (d) the split over all batches -----------------------------------------------------------------
+
+
+def write_pool(defs, instance, pool: pd.DataFrame, n_batches: int = 3) -> None:
+    tables = defs.resources["storage"].tables()
+    videos = sorted(pool["video_id"].unique())
+    batches = [f"synthetic_batch_{i}" for i in range(n_batches)]
+    instance.add_dynamic_partitions(annotation_batches.name, batches)
+    for i, batch in enumerate(batches):
+        part = pool[pool["video_id"].isin(videos[i::n_batches])]
+        tables.write("qa_verified", batch, part.assign(model="synthetic", prompt_version="synthetic", batch=batch))
+
+
+def test_split_of_the_synthetic_pool_is_412_videos_2000_qa_and_passes_its_checks(home):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        write_pool(defs, instance, synthetic_verified_qa_pool(seed=0))
+        result = run_release(defs, instance, selection=annotation_keys("haicbench_split"))
+        assert result.success, failure_message(result)
+    split = defs.resources["storage"].tables().read("haicbench_split", "all")
+    assert split["video_id"].nunique() == 412 and len(split) == 2000
+    assert split["category"].value_counts().to_dict() == {c: 400 for c in CATEGORIES}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"split_sizes_exact": True, "categories_balanced": True, "no_haic_train_overlap": True,
+                      "answer_positions_balanced": True}
+    out = home / "exports" / "haicbench"
+    assert sum(1 for _ in (out / "haicbench_test.jsonl").open()) == 2000
+    assert len(pd.read_parquet(out / "haicbench_test.parquet")) == 2000
+    task = yaml.load((out / "lmms_eval" / "haicbench.yaml").read_text(), Loader=_FunctionLoader)
+    assert task["task"] == "haicbench" and Path(task["dataset_kwargs"]["data_files"]["test"]).is_file()
+    assert (out / "lmms_eval" / "utils.py").is_file()
+    rows = ledger(home)
+    split_rows = rows[rows["stage"] == "haicbench_split"]
+    assert ((split_rows["item_kind"] == "qa") & (split_rows["verdict"] == "kept")).sum() == 2000
+    assert ((split_rows["item_kind"] == "video") & (split_rows["verdict"] == "kept")).sum() == 412
+
+
+class _FunctionLoader(yaml.SafeLoader):
+    pass
+
+
+_FunctionLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+
+
+def test_a_pool_too_small_fails_naming_what_is_short(home):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        write_pool(defs, instance, synthetic_verified_qa_pool(seed=1, n_videos=300, n_qa=1800), n_batches=2)
+        result = run_release(defs, instance, selection=annotation_keys("haicbench_split"))
+    assert not result.success
+    message = failure_message(result)
+    assert "cannot supply the HAICBench split" in message and "needed" in message
+
+
+def test_the_train_overlap_check_fails_when_haic_train_shares_a_video(home):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        write_pool(defs, instance, synthetic_verified_qa_pool(seed=0))
+        config = {"ops": {"haicbench_split": {"config": {"exclude_haic_train": False}}}}
+        assert run_release(defs, instance, config, selection=annotation_keys("haicbench_split")).success
+        split = defs.resources["storage"].tables().read("haicbench_split", "all")
+        shared = split.iloc[0]
+        defs.resources["storage"].tables().write("haic_train", "webvid__x", pd.DataFrame(
+            {"clip_id": ["other_clip"], "video_id": [shared["video_id"]], "caption": ["c"]}))
+        result = run_release(defs, instance, config, selection=annotation_keys("haicbench_split"))
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["no_haic_train_overlap"].passed
+    assert checks["no_haic_train_overlap"].metadata["shared_videos"].value == [shared["video_id"]]
+
+
+# ---- (e) statistics ---------------------------------------------------------------------------------
+
+
+def write_curation_tables(defs) -> None:
+    """A small curation partition: ledger, clips and captions, as the accumulation stages write them."""
+    tables = defs.resources["storage"].tables()
+    partition = "webvid__shard0"
+    decisions = [kept(f"v{i}") if i < 4 else dropped(f"v{i}", "description has no verb") for i in range(200)]
+    clip_decisions = [kept(f"v0-c{i}", item_kind="clip", parent_id="v0") for i in range(2)]
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    for stage, ds in (("raw_metadata", [kept(f"v{i}") for i in range(200)]), ("metadata_filtered", decisions),
+                      ("action_filtered", clip_decisions)):
+        tables.write(f"ledger/{stage}", partition, ledger_rows(ds, stage=stage, partition=partition, config_hash="x",
+                                                               code_version="1", run_id="r", decided_at=now))
+    tables.write("action_filtered", partition, pd.DataFrame({
+        "clip_id": ["v0-c0", "v0-c1"], "video_id": ["v0", "v0"], "start_s": [0.0, 8.0], "end_s": [6.5, 19.0],
+        "length_s": [6.5, 11.0]}))
+
+
+def test_statistics_write_warehouse_tables_and_plots(home):
+    land_batch(home)
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        assert run_batch(defs, instance, run_config=RAW_FILES).success
+        write_curation_tables(defs)
+        result = run_release(defs, instance, selection=annotation_keys("dataset_statistics"))
+        assert result.success, failure_message(result)
+    meta = materialization_metadata(result, "dataset_statistics")
+    previews = meta["previews"].value
+    for name in ("clip durations", "caption lengths (haicbench)", "word cloud (haicbench)",
+                 "QA per category (qa_verified)", "funnel webvid__shard0"):
+        assert f"**{name}**" in previews
+    png = base64.b64decode(previews.split("data:image/png;base64,")[1].split(")")[0])
+    assert png.startswith(b"\x89PNG")
+    assert "captions:haic_train" in meta["skipped"].value  # no machine captions in this home
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        funnel = con.execute("SELECT * FROM stats_funnel WHERE stage = 'action_filtered'").df()
+        assert funnel["yield_pct_of_source"].iloc[0] == pytest.approx(1.0)  # 2 clips from 200 videos
+        qa = con.execute("SELECT n_qa FROM stats_qa_per_category WHERE qa_table = 'qa_verified'").df()
+        assert qa["n_qa"].sum() == 17
+
+
+def test_statistics_on_an_empty_home_skip_everything_with_a_note(home):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        result = run_release(defs, instance, selection=annotation_keys("dataset_statistics"))
+        assert result.success, failure_message(result)
+    meta = materialization_metadata(result, "dataset_statistics")
+    assert "funnel" in meta["skipped"].value and "no plots" in meta["previews"].value
+
+
+# ---- the sensor ---------------------------------------------------------------------------------------
+
+
+def test_the_annotation_sensor_adds_batches_and_asks_for_reviews_once_qa_exist(home):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        land_batch(home)
+
+        def tick(cursor=None):
+            with build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as context:
+                return annotation_sensor(context)
+
+        first = tick()
+        assert first.dynamic_partitions_requests[0].partition_keys == [BATCH]
+        (request,) = first.run_requests  # QA not generated yet: no review run
+        assert request.run_config == RAW_FILES and request.partition_key == BATCH
+        defs.resources["storage"].tables().write("qa_pairs", BATCH, pd.DataFrame({"qa_id": ["q"]}))
+        second = tick(first.cursor)
+        assert [r.asset_selection[0].to_user_string() for r in second.run_requests] == ["qa_verified"]
+        assert not tick(second.cursor).run_requests
+
+
+# ---- reading annotation exports ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ('["a", "b"]', ["a", "b"]), ("a; b;c", ["a", "b", "c"]), (["x"], ["x"]), (None, []), (float("nan"), [])])
+def test_checkers_come_as_json_lists_or_separated_text(cell, expected):
+    assert checkers_list(cell) == expected
+
+
+def test_video_id_from_the_export_or_our_clip_id_pattern_or_the_clip_itself():
+    assert video_id_of({"clip_id": "c1", "video_id": "yt_abc"}) == ("yt_abc", "annotation")
+    assert video_id_of({"clip_id": "omega:xyz-0123456789"}) == ("omega:xyz", "clip_id pattern")
+    assert video_id_of({"clip_id": "sam2_dog_1p", "video_id": ""}) == ("sam2_dog_1p", "clip_id (no video id given)")
+
+
+def test_a_csv_export_reads_like_the_jsonl_one(tmp_path):
+    rows = [json.loads(line) for line in (SAMPLES / "captions.jsonl").read_text().splitlines()]
+    pd.DataFrame([{**r, "checkers": ";".join(r["checkers"])} for r in rows]).to_csv(tmp_path / "captions.csv", index=False)
+    export = read_caption_export(tmp_path)
+    assert list(export["clip_id"]) == [r["clip_id"] for r in rows]
+    assert checkers_list(export["checkers"].iloc[0]) == rows[0]["checkers"]
+    assert list(export["caption"]) == [r["caption"] for r in rows]
