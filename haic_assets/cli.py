@@ -4,6 +4,8 @@
     haic funnel [--source S]  kept / dropped / error per stage and source
     haic why ITEM_ID          an item's trail through the stages, with reasons, values, thresholds
     haic add-shard FILE --source NAME   put a metadata file into the landing zone
+    haic run PARTITION        run the main job for one partition
+    haic recurate [--dry-run] re-materialize only what is stale (changed settings, prompt, model, data)
     haic ui                   the Dagster UI on 127.0.0.1 (dagster dev with DAGSTER_HOME set)
     haic home                 where everything lives
 """
@@ -145,6 +147,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_recurate(args: argparse.Namespace) -> int:
+    """List (and unless --dry-run, run) the stale asset partitions: what the weekly schedule does."""
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
+    from dagster import DagsterInstance
+
+    from haic_assets.definitions import build_definitions
+    from haic_assets.recuration import recuration_requests, summarize
+
+    defs = build_definitions()
+    with DagsterInstance.get() as instance:
+        requests, stale = recuration_requests(instance, defs)
+        if not requests:
+            print("Nothing is stale.")
+            return 0
+        for partition, reasons in summarize(stale).items():
+            print(f"{partition}:")
+            for reason in reasons:
+                print(f"  {reason}")
+        if args.dry_run:
+            return 0
+        job = defs.resolve_job_def("curate_source")
+        quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+        ok = True
+        for request in requests:
+            result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
+                                            asset_selection=request.asset_selection, tags=request.tags,
+                                            run_config=quiet, raise_on_error=False)
+            print(f"{request.partition_key}: run {result.run_id} {'SUCCESS' if result.success else 'FAILURE'}")
+            ok &= result.success
+        return 0 if ok else 1
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     env = dict(os.environ, DAGSTER_HOME=str(prepare_dagster_home()))
     command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
@@ -179,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the main job for one partition key")
     p.add_argument("partition")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("recurate", help="re-materialize only stale asset partitions (what the schedule does)")
+    p.add_argument("--dry-run", action="store_true", help="only list what is stale and why")
+    p.set_defaults(func=cmd_recurate)
     p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
