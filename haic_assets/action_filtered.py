@@ -2,6 +2,7 @@
 residual > 0.0016) on the pose tracklets; the kept clips are cut to files with a manifest."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,17 +75,16 @@ def action_filtered(context: AssetExecutionContext, config: ActionFilterConfig, 
         if decision.verdict == "kept":
             key = f"clips/{clip.clip_id}.mp4"
             try:
-                cut = cut_clip(clip.local_path, clips_dir / f"{clip.clip_id}.mp4", clip.start_s, clip.end_s,
-                               crf=config.crf)
+                path, size = _cut_once(clip, clips_dir, config.crf)
             except ClipCutError as exc:
                 decisions.append(error(clip.clip_id, f"cutting the clip: {exc.reason}", item_kind="clip",
                                        parent_id=clip.video_id, detail=decision.detail))
                 continue
-            if storage.media_uri:
-                media.put_file(key, cut.path)
+            if storage.media_uri and media.size(key) != size:
+                media.put_file(key, path)
             rows.append({**{c: getattr(clip, c) for c in FILTERED_COLUMNS[:9]},
                          "keypoint_l1": motion.l1, "affine_residual": motion.residual, "clip_key": key,
-                         "clip_path": str(cut.path), "clip_bytes": cut.size_bytes})
+                         "clip_path": str(path), "clip_bytes": size})
         decisions.append(decision)
     table = pd.DataFrame(rows, columns=FILTERED_COLUMNS)
     manifest_key = f"manifests/{context.partition_key}.jsonl"
@@ -96,6 +96,23 @@ def action_filtered(context: AssetExecutionContext, config: ActionFilterConfig, 
     metadata.update(png_metadata(storage, STAGE, context.partition_key,
                                  _contact_sheets(context, config, human_presence, tracks_by_clip, measured, pose)))
     return Output(table, metadata=metadata)
+
+
+def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
+    """Cut the clip unless the same window of the same source at the same quality is already cut.
+
+    Re-curation re-runs this stage often (a changed threshold); re-encoding would cost time and,
+    worse, could change the bytes that the caption cache is keyed by.
+    """
+    target = clips_dir / f"{clip.clip_id}.mp4"
+    recipe = {"source_bytes": Path(clip.local_path).stat().st_size, "start_s": clip.start_s, "end_s": clip.end_s,
+              "crf": crf}
+    sidecar = target.with_suffix(".json")
+    if target.is_file() and sidecar.is_file() and json.loads(sidecar.read_text()) == recipe:
+        return target, target.stat().st_size
+    cut = cut_clip(clip.local_path, target, clip.start_s, clip.end_s, crf=crf)
+    sidecar.write_text(json.dumps(recipe))
+    return cut.path, cut.size_bytes
 
 
 def _tracks(rows: pd.DataFrame | None) -> list[Track]:

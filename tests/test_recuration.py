@@ -1,0 +1,74 @@
+"""Re-curation of only what changed: a new motion threshold re-runs the filtered set and what
+depends on it; every other asset keeps its materialization and the caption comes from the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from dagster import AssetKey, AssetRecordsFilter
+
+from haic_assets.definitions import build_definitions
+from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition
+from tests.llm_servers import FakeGeminiServer
+from tests.test_captions_pipeline import GOOD_CAPTION, SECRET
+
+pytestmark = pytest.mark.slow
+
+UPSTREAM = ["raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
+            "pose_tracks"]
+RECURATED = ["action_filtered", "captions", "caption_judgement", "haic_train"]
+
+
+def materializations(instance) -> dict[str, int]:
+    return {name: len(instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[SAMPLE_PARTITION]), limit=100).records)
+        for name in UPSTREAM + RECURATED}
+
+
+def haic(*args, env) -> subprocess.CompletedProcess:
+    # A new process, like a reloaded code location: settings are read when definitions load.
+    return subprocess.run([sys.executable, "-m", "haic_assets.cli", *args], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependents(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    with FakeGeminiServer(GOOD_CAPTION) as server:
+        env = {**os.environ, "HAIC_HOME": str(home), "GEMINI_API_KEY": SECRET, "GEMINI_BASE_URL": server.base_url}
+        env.pop("HAIC_SETTINGS", None)
+        for name, value in env.items():
+            if name in ("HAIC_HOME", "GEMINI_API_KEY", "GEMINI_BASE_URL"):
+                monkeypatch.setenv(name, value)
+        land_sample(home)
+        defs = build_definitions()
+        with dagster_instance(home) as instance:
+            assert run_partition(defs, instance, SAMPLE_PARTITION).success
+            before = materializations(instance)
+        assert all(before[name] == 1 for name in UPSTREAM + RECURATED)
+        requests_before = server.total_requests
+        assert requests_before == 1
+
+        assert "Nothing is stale." in haic("recurate", "--dry-run", env=env).stdout
+        (home / "settings.yaml").write_text("action_filtered:\n  motion_l1_min: 0.1\n")
+        dry = haic("recurate", "--dry-run", env=env)
+        assert dry.returncode == 0, dry.stderr[-2000:]
+        stale = [line.strip().split(":")[0] for line in dry.stdout.splitlines() if line.startswith("  ")]
+        assert stale == RECURATED
+        assert "action_filtered: code version" in dry.stdout
+
+        run = haic("recurate", env=env)
+        assert run.returncode == 0, run.stderr[-3000:]
+        with dagster_instance(home) as instance:
+            after = materializations(instance)
+        assert {n: after[n] - before[n] for n in after} == {**{n: 0 for n in UPSTREAM}, **{n: 1 for n in RECURATED}}
+        assert server.total_requests == requests_before  # the caption came from the cache
+        assert "Nothing is stale." in haic("recurate", "--dry-run", env=env).stdout
+
+    book = ledger(home)
+    final = book[book["stage"] == "action_filtered"]
+    assert final["verdict"].tolist() == ["kept"]
+    assert json.loads(final["detail"].iloc[0])["min_l1"] == 0.1  # the new threshold is on record
