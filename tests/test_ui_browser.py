@@ -224,8 +224,9 @@ def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
     expect(dialog.get_by_text("Launch runs to materialize 2 assets")).to_be_visible()
     dialog.get_by_text("Select a partition or create one").click()
     page.get_by_text(SAMPLE_PARTITION, exact=True).locator("visible=true").first.click()
-    dialog.get_by_text("Partition selection").click()  # close the picker
+    # Close the picker by clicking a part of the dialog it cannot cover (it may cover the label).
     expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+    dialog.get_by_text("1 partition", exact=True).click()
     dialog.get_by_role("button", name="Launch 1 run").click()
 
     run = wait_until(lambda: (r := spine_run(base_url)) and r["status"] in ("SUCCESS", "FAILURE", "CANCELED") and r,
