@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,13 +85,14 @@ def _has_ledger(conn) -> bool:
 
 
 def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
-    """Copy a metadata file into landing/<source>/ (what an upstream export job would do)."""
+    """Put a metadata file into landing/<source>/ (a local folder, or HAIC_LANDING_URI in S3)."""
+    from haic_assets.resources import build_resources
+
     shard = Shard(source, file.name)
-    target = haic_home().landing / source
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(file, target / file.name)
+    landing = build_resources()["storage"].landing()
+    landing.put_file(shard.key, file)
     if source_yaml is not None:
-        (target / "source.yaml").write_text(source_yaml)
+        landing.put_bytes(f"{source}/source.yaml", source_yaml.encode())
     return shard
 
 

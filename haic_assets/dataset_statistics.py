@@ -15,6 +15,7 @@ from haic_core.dataset_statistics import (PAPER_YIELD_PCT, caption_length_summar
                                           clip_duration_histogram, funnel_by_source, plot_caption_lengths,
                                           plot_clip_durations, plot_funnel, plot_qa_per_category, qa_per_category,
                                           render_word_cloud, word_frequencies)
+from haic_resources.sql_files import load_sql
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import STAGES, WarehouseResource, table_views
 from haic_assets.io_manager import UNPARTITIONED
@@ -66,8 +67,7 @@ def dataset_statistics(context: AssetExecutionContext, config: DatasetStatistics
             skipped["funnel"] = "no ledger rows yet"
         clip_table = next((t for t in CLIP_SOURCES if t in present), None)
         if clip_table:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW clips AS SELECT clip_id, video_id, start_s, end_s, "
-                        f"length_s AS duration_s FROM {source(clip_table)}")
+            con.execute(load_sql("stats_view_clips").format(table=source(clip_table)))
             stats["clip_durations"] = clip_duration_histogram(con, config.duration_bin_s).assign(clip_table=clip_table)
         else:
             skipped["clip_durations"] = f"none of {list(CLIP_SOURCES)} exists yet"
@@ -76,7 +76,7 @@ def dataset_statistics(context: AssetExecutionContext, config: DatasetStatistics
             if table not in present:
                 skipped[f"captions:{corpus}"] = f"no {table} table yet"
                 continue
-            con.execute(f"CREATE OR REPLACE TEMP VIEW captions AS SELECT clip_id, caption FROM {source(table)}")
+            con.execute(load_sql("stats_view_captions").format(table=source(table)))
             lengths.append(caption_lengths(con).assign(corpus=corpus))
             summaries.append({"corpus": corpus, **caption_length_summary(con, config.long_caption_words)})
             words.append(word_frequencies(con, top_n=config.top_words).assign(corpus=corpus))
@@ -89,13 +89,13 @@ def dataset_statistics(context: AssetExecutionContext, config: DatasetStatistics
             if table not in present:
                 skipped[f"qa:{table}"] = f"no {table} table yet"
                 continue
-            con.execute(f"CREATE OR REPLACE TEMP VIEW qa AS SELECT qa_id, clip_id, category FROM {source(table)}")
+            con.execute(load_sql("stats_view_qa").format(table=source(table)))
             per_category.append(qa_per_category(con).assign(qa_table=table))
         if per_category:
             stats["qa_per_category"] = pd.concat(per_category, ignore_index=True)
         for name, frame in stats.items():
             con.register("stats_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {source('stats_' + name)} AS SELECT * FROM stats_frame")
+            con.execute(load_sql("stats_store_table").format(table=source("stats_" + name)))
             con.unregister("stats_frame")
 
     pngs = _plots(stats, config)

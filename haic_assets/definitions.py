@@ -2,14 +2,14 @@
 
 import logging
 
-from dagster import AssetSelection, Definitions, define_asset_job, load_assets_from_modules
+from dagster import Definitions, load_assets_from_modules
 
 from haic_assets import (action_filtered, bench_captions, caption_judgement, captions, clips, dataset_statistics,
                          haic_train, haicbench_split, human_presence, metadata_filtered, pose_tracks, qa_pairs,
                          qa_verified, raw_metadata, videos)
 from haic_assets.checks import HAICBENCH_CHECKS
-from haic_assets.haicbench_sensors import HAICBENCH_BATCH_JOB, HAICBENCH_RELEASE_JOB, annotation_sensor
-from haic_assets.jobs import curate_source_job
+from haic_assets.haicbench_sensors import annotation_sensor
+from haic_assets.jobs import curate_source_job, haicbench_batch_job, haicbench_release_job
 from haic_assets.resources import build_resources
 from haic_assets.recuration import recuration_schedule
 from haic_assets.sensors import landing_sensor
@@ -19,16 +19,6 @@ from haic_resources.llm_resource import NOT_CONFIGURED
 STAGE_MODULES = [raw_metadata, metadata_filtered, videos, clips, human_presence, pose_tracks, action_filtered,
                  captions, caption_judgement, haic_train,
                  bench_captions, qa_pairs, qa_verified, haicbench_split, dataset_statistics]
-
-# HAICBench: per annotation batch, then the release over all batches (a job cannot mix the two).
-haicbench_batch_job = define_asset_job(
-    name=HAICBENCH_BATCH_JOB,
-    selection=AssetSelection.assets(bench_captions.bench_captions, qa_pairs.qa_pairs, qa_verified.qa_verified),
-    description="One annotation batch: human captions -> QA pairs -> reviewed QA.")
-haicbench_release_job = define_asset_job(
-    name=HAICBENCH_RELEASE_JOB,
-    selection=AssetSelection.assets(haicbench_split.haicbench_split, dataset_statistics.dataset_statistics),
-    description="The HAICBench test split from all batches (with its checks and exports), and the dataset statistics.")
 
 log = logging.getLogger("haic")
 

@@ -19,7 +19,7 @@ from haic_assets.bench_captions import CAPTION_FILES
 from haic_assets.partitions import annotation_batches
 from haic_assets.qa_verified import REVIEWS_FILE
 
-HAICBENCH_BATCH_JOB = "haicbench_batch"
+HAICBENCH_BATCH_JOB = "haicbench_batch"  # defined in haic_assets.jobs
 HAICBENCH_RELEASE_JOB = "haicbench_release"
 GENERATE = [AssetKey("bench_captions"), AssetKey("qa_pairs")]
 VERIFY = [AssetKey("qa_verified")]

@@ -27,6 +27,9 @@ class ParquetTablesIOManager(ConfigurableIOManager):
             partitions = [UNPARTITIONED]
         else:
             partitions = list(context.asset_partition_keys)
+        if not partitions:
+            raise Failure(f"{table!r} has no partitions yet: add some (e.g. drop files into the landing or "
+                          f"annotations folder) and materialize {table} first")
         frames = []
         for partition in partitions:
             frame = tables.read(table, partition)

@@ -16,3 +16,14 @@ def curate_source_job(llm_configured: bool):
     if not llm_configured:
         description += f" Captions are left out of this job: {NOT_CONFIGURED}"
     return define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups), description=description)
+
+
+# HAICBench: per annotation batch, then the release over all batches (a job cannot mix the two).
+haicbench_batch_job = define_asset_job(
+    name="haicbench_batch",
+    selection=AssetSelection.assets("bench_captions", "qa_pairs", "qa_verified"),
+    description="One annotation batch: human captions -> QA pairs -> reviewed QA.")
+haicbench_release_job = define_asset_job(
+    name="haicbench_release",
+    selection=AssetSelection.assets("haicbench_split", "dataset_statistics"),
+    description="The HAICBench test split from all batches (with its checks and exports), and the dataset statistics.")

@@ -22,24 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from wordcloud import STOPWORDS, WordCloud  # noqa: E402
 
+from haic_core.ledger import STAGE_ORDER  # noqa: E402
+
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 # The accumulation stages in pipeline order (MISSION §1), then captioning and QA; stages not
 # listed sort after these.
-DEFAULT_STAGE_ORDER: tuple[str, ...] = (
-    "metadata_filter",
-    "scene_split",
-    "human_existence",
-    "pose_tracking",
-    "motion_filter",
-    "camera_motion_filter",
-    "manual_check",
-    "captioning",
-    "caption_judgement",
-    "qa_generation",
-    "qa_verification",
-    "haicbench_split",
-)
+DEFAULT_STAGE_ORDER: tuple[str, ...] = STAGE_ORDER
 PAPER_YIELD_PCT = (0.31, 1.3)
 # Words every standardized caption repeats ("There are 2 subjects ...") say nothing about
 # the content; they are dropped from the word cloud along with English stop-words.

@@ -16,6 +16,13 @@ import pandas as pd
 
 from haic_core.decisions import Decision
 
+# The stages in pipeline order: the funnel, `haic why` and the statistics list them this way.
+STAGE_ORDER: tuple[str, ...] = (
+    "raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "pose_tracks",
+    "action_filtered", "captions", "caption_judgement", "bench_captions", "qa_pairs", "qa_verified",
+    "haicbench_split",
+)
+
 LEDGER_COLUMNS: dict[str, str] = {
     "item_id": "string",
     "parent_id": "string",

@@ -15,14 +15,10 @@ import duckdb
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from haic_core.ledger import STAGE_ORDER
 from haic_resources.sql_files import load_sql, quote_literal
 
-# Stage order of the funnel; later stages append theirs. Kept here so SQL and CLI agree.
-STAGES: tuple[str, ...] = (
-    "raw_metadata", "metadata_filtered", "videos", "clips", "human_presence",
-    "pose_tracks", "action_filtered", "captions", "caption_judgement",
-    "bench_captions", "qa_pairs", "qa_verified", "haicbench_split",
-)
+STAGES: tuple[str, ...] = STAGE_ORDER
 AGGREGATES: tuple[str, ...] = ("funnel",)
 
 
