@@ -10,14 +10,12 @@ is a strict xfail that states the measured values: thresholds are not tuned to t
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from haic_core.motion import measure_clip, motion_decision, normalize_keypoints
 from haic_core.presence import MIN_PERSON_SCORE, presence_decision
-from haic_core.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps
 from haic_core.tracklets import build_tracks, link_tracklets
-from haic_resources.frame_reader import index_of_times, read_frames_at
+from haic_resources.clip_sampling import sample_clip_people
 from haic_resources.pose import boxes_of, keypoint_scores_of, keypoints_of, make_pose_estimator, scores_of
 
 pytestmark = pytest.mark.slow
@@ -36,24 +34,19 @@ CLIPS = {  # name: clip window (s)
 
 def run_chain(path, window, estimator, clip_id, min_person_score=MIN_PERSON_SCORE):
     start, end = window
-    presence_times = uniform_timestamps(start, end)
-    pose_times = per_second_timestamps(start, end)
-    times = merge_timestamps(presence_times, pose_times)
-    sample = read_frames_at(path, times, start, end, long_side=estimator.input_long_side)
-    people = estimator.estimate([f.image for f in sample.frames])
-    h, w = sample.frames[0].image.shape[:2]  # people are in pixels of the resized frame
-
-    at = index_of_times(times, presence_times)
+    # The production glue: one decode of the union of both samplings, the model once per frame.
+    sample = sample_clip_people(str(path), start, end, estimator)
+    at = sample.presence_index
     presence = presence_decision(
-        clip_id, [boxes_of(people[i]) for i in at], [scores_of(people[i]) for i in at], w, h,
-        min_person_score=min_person_score, timestamps=presence_times,
+        clip_id, [boxes_of(sample.people[i]) for i in at], [scores_of(sample.people[i]) for i in at],
+        sample.width, sample.height, min_person_score=min_person_score, timestamps=[sample.times[i] for i in at],
     )  # fmt: skip
 
-    per_second = [[p for p in people[i] if p.score >= min_person_score] for i in index_of_times(times, pose_times)]
+    per_second = [[p for p in sample.people[i] if p.score >= min_person_score] for i in sample.pose_index]
     boxes = [boxes_of(ps) for ps in per_second]
     ids = link_tracklets(boxes)
     tracks = build_tracks(
-        ids, boxes, [normalize_keypoints(keypoints_of(ps), w, h) for ps in per_second],
+        ids, boxes, [normalize_keypoints(keypoints_of(ps), sample.width, sample.height) for ps in per_second],
         [keypoint_scores_of(ps) for ps in per_second],
     )  # fmt: skip
     motion = motion_decision(clip_id, measure_clip(tracks))
