@@ -157,7 +157,8 @@ def cmd_recurate(args: argparse.Namespace) -> int:
 
     defs = build_definitions()
     with DagsterInstance.get() as instance:
-        requests, stale = recuration_requests(instance, defs)
+        requests, stale = recuration_requests(instance, defs.resolve_job_def("curate_source"),
+                                              defs.resolve_asset_graph())
         if not requests:
             print("Nothing is stale.")
             return 0

@@ -34,6 +34,7 @@ def build_definitions() -> Definitions:
         asset_checks=HAICBENCH_CHECKS,
         jobs=[curate_source_job(llm_configured), haicbench_batch_job, haicbench_release_job],
         sensors=[landing_sensor, annotation_sensor],
+        schedules=[recuration_schedule],
         resources=resources,
     )
 

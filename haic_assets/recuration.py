@@ -71,10 +71,8 @@ def stale_assets(instance: DagsterInstance, asset_graph, job_keys: set[AssetKey]
     return [Staleness(k, partition, r) for k, r in stale.items()]
 
 
-def recuration_requests(instance: DagsterInstance, defs) -> tuple[list[RunRequest], list[Staleness]]:
-    """One run request per partition with stale assets, selecting exactly those assets."""
-    job = defs.resolve_job_def(MAIN_JOB)
-    graph = defs.resolve_asset_graph()
+def recuration_requests(instance: DagsterInstance, job, graph) -> tuple[list[RunRequest], list[Staleness]]:
+    """One run request per partition with stale assets of `job`, selecting exactly those assets."""
     job_keys = set(job.asset_layer.selected_asset_keys)
     everything: list[Staleness] = []
     requests = []
@@ -101,9 +99,8 @@ def summarize(stale: list[Staleness]) -> dict[str, list[str]]:
           description="Weekly re-curation: re-materialize only stale asset partitions (changed settings, prompt, "
                       "model, or new upstream data). Cron: settings.yaml action_filtered.recuration_cron.")
 def recuration_schedule(context: ScheduleEvaluationContext):
-    from haic_assets.definitions import defs
-
-    requests, stale = recuration_requests(context.instance, defs)
+    repository = context.repository_def
+    requests, stale = recuration_requests(context.instance, repository.get_job(MAIN_JOB), repository.asset_graph)
     if not requests:
         return SkipReason("nothing is stale")
     context.log.info(f"re-curating: {summarize(stale)}")

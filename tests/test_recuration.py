@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter
+from dagster import AssetKey, AssetRecordsFilter, build_schedule_context
 
 from haic_assets.definitions import build_definitions
+from haic_assets.recuration import recuration_schedule
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition
 from tests.llm_servers import FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION, SECRET
@@ -53,6 +54,9 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
         assert requests_before == 1
 
         assert "Nothing is stale." in haic("recurate", "--dry-run", env=env).stdout
+        with dagster_instance(home) as instance:  # the schedule agrees: nothing to do
+            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def()) as context:
+                assert isinstance(recuration_schedule.evaluate_tick(context).skip_message, str)
         (home / "settings.yaml").write_text("action_filtered:\n  motion_l1_min: 0.1\n")
         dry = haic("recurate", "--dry-run", env=env)
         assert dry.returncode == 0, dry.stderr[-2000:]

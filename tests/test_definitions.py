@@ -1,0 +1,29 @@
+"""The whole code location loads, with every asset, job and automation, and warns about nothing of ours."""
+
+from __future__ import annotations
+
+import warnings
+
+from haic_assets.definitions import build_definitions
+
+ASSETS = {"raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
+          "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train", "bench_captions",
+          "qa_pairs", "qa_verified", "haicbench_split", "dataset_statistics"}
+
+
+def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        defs = build_definitions()
+        graph = defs.resolve_asset_graph()
+        jobs = {j.name for j in defs.resolve_all_job_defs()}
+    ours = [w for w in caught if "haic_" in str(w.filename)]
+    assert ours == [], [str(w.message) for w in ours]
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
+    assert {"curate_source", "haicbench_batch", "haicbench_release"} <= jobs
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor"}
+    assert {s.name for s in defs.schedules} == {"recuration_schedule"}
+    per_item = ASSETS - {"haicbench_split", "dataset_statistics"}
+    assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys()
+               if k.to_user_string() in per_item)
