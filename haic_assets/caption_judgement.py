@@ -14,6 +14,7 @@ from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
 from haic_assets.partitions import source_shards
+from haic_assets.resources import llm_pool, llm_version
 from haic_assets.settings import setting, stage_code_version
 
 STAGE = "caption_judgement"
@@ -32,8 +33,9 @@ class CaptionJudgementConfig(Config):
     partitions_def=source_shards,
     io_manager_key="tables",
     group_name="haic_train",
-    code_version=f"{stage_code_version(STAGE, CaptionJudgementConfig)}-{load_template(JUDGE_PROMPT)[1]}",
-    pool="llm",
+    code_version=(f"{stage_code_version(STAGE, CaptionJudgementConfig)}-{load_template(JUDGE_PROMPT)[1]}"
+                  f"-{llm_version()}"),
+    pool=llm_pool(),
     description="Captions that pass the rule-based format check (declared subject count = paragraphs, "
                 "attributes then actions, no audio or 'frames', length bounds, no refusal) and, optionally, "
                 "an LLM judge's score threshold.",

@@ -14,6 +14,7 @@ from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
 from haic_assets.partitions import source_shards
+from haic_assets.resources import llm_pool, llm_version
 from haic_assets.settings import setting, stage_code_version
 
 STAGE = "captions"
@@ -40,8 +41,8 @@ def _prompt_version(name: str) -> str:
     partitions_def=source_shards,
     io_manager_key="tables",
     group_name="haic_train",
-    code_version=f"{stage_code_version(STAGE, CaptionConfig)}-{_prompt_version(PROMPT)}",
-    pool="llm",
+    code_version=f"{stage_code_version(STAGE, CaptionConfig)}-{_prompt_version(PROMPT)}-{llm_version()}",
+    pool=llm_pool(),
     description="Standardized multi-person captions of the filtered clips (Gemini or an OpenAI-compatible "
                 "model). Needs an LLM backend; responses are cached by every input, so re-runs pay nothing.",
 )

@@ -27,6 +27,7 @@ from haic_resources.warehouse import WarehouseResource
 from haic_assets.bench_captions import annotation_dir
 from haic_assets.ledger import preview, record_decisions
 from haic_assets.partitions import annotation_batches
+from haic_assets.resources import llm_pool, llm_version
 from haic_assets.settings import setting, stage_code_version
 
 STAGE = "qa_pairs"
@@ -59,8 +60,8 @@ class QAPairsConfig(Config):
     partitions_def=annotation_batches,
     io_manager_key="tables",
     group_name="haicbench",
-    code_version=f"{stage_code_version(STAGE, QAPairsConfig)}-{_prompt_versions()}",
-    pool="llm",
+    code_version=f"{stage_code_version(STAGE, QAPairsConfig)}-{_prompt_versions()}-{llm_version()}",
+    pool=llm_pool(),
     description="QA pairs of one annotation batch in the five categories (LLM answers, or imported raw answers), "
                 "normalized, rule-checked (rejections in the ledger) and with options shuffled by QA id.",
 )

@@ -68,3 +68,14 @@ def llm_resource() -> LLMResource:
         output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
         cache_dir=str(haic_home().cache / "llm"),
     )
+
+
+def llm_pool() -> str:
+    """The Dagster concurrency pool of the configured provider (llm_gemini / llm_openai)."""
+    return f"llm_{configured_llm_provider() or 'unconfigured'}"
+
+
+def llm_version() -> str:
+    """Provider and model as part of the LLM stages' code version: a new model makes them stale."""
+    resource = llm_resource()
+    return f"{resource.provider or 'none'}:{resource.model_name or 'none'}"
