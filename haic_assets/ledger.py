@@ -37,6 +37,7 @@ def record_decisions(context: AssetExecutionContext, stage: str, decisions: Sequ
         "kept": counts["kept"],
         "dropped": counts["dropped"],
         "errors": counts["error"],
+        "yield_pct": round(100.0 * counts["kept"] / len(decisions), 2) if decisions else 0.0,
         "dropped_by_reason": MetadataValue.md(_reasons_md(summary["by_reason"])),
         "config_hash": rows["config_hash"].iloc[0] if len(rows) else config_hash(cfg),
         "config": MetadataValue.json(json.loads(json.dumps(cfg, default=str))),

@@ -15,7 +15,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.8
+source scripts/uv_bootstrap.sh
 uv sync --frozen --extra test --quiet
 
 set +e
