@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from haic_resources.av_open import open_input
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_CRF = 18  # visually lossless for libx264; the clip feeds pose models and captioners
@@ -86,7 +87,7 @@ def cut_clip_in_process(src: str, dst: str, start_s: float, end_s: float,
     tmp = Path(dst + ".part.mp4")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
-        source = av.open(src, metadata_errors="ignore")
+        source = open_input(src)
     except av.error.FFmpegError as exc:
         raise ClipCutError(f"cannot open source: {exc.strerror or type(exc).__name__}")
     written = 0

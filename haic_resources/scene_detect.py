@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+from haic_resources.av_open import open_input
 
 DETECTOR_KINDS = ("content", "adaptive", "threshold")
 DEFAULT_MIN_SCENE_LEN_FRAMES = 15  # PySceneDetect's default for all three detectors
@@ -158,7 +159,7 @@ def detect_scenes_in_process(
     started = time.perf_counter()
     scene_detector = build_detector(detector, threshold, min_scene_len, detector_options)
     try:
-        container = av.open(path, metadata_errors="ignore")
+        container = open_input(path)
     except av.error.FFmpegError as exc:
         raise SceneDetectError(f"cannot open video: {exc.strerror or type(exc).__name__}")
     with container:

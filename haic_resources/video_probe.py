@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from haic_resources.av_open import open_input
 
 # Paper-independent safety limits (defaults; every one is a parameter).
 DEFAULT_PROBE_TIMEOUT_S = 30.0
@@ -273,7 +274,7 @@ def probe_video_in_process(
     if size_bytes == 0:
         raise VideoProbeError("empty file: 0 bytes")
     try:
-        container = av.open(path, metadata_errors="ignore")
+        container = open_input(path)
     except av.error.InvalidDataError:
         raise VideoProbeError("not a readable media file: FFmpeg found invalid data "
                               "(truncated, corrupt or not a video)")
