@@ -21,6 +21,7 @@ from haic_resources.pose_resource import PoseResource
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.previews import png_metadata
 from haic_assets.settings import setting, stage_code_version
@@ -58,8 +59,16 @@ FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"
     code_version=stage_code_version(STAGE, ActionFilterConfig),
     description="The filtered set: clips whose people move (keypoint L1) and not only as a rigid whole "
                 "(affine residual); cut to MP4 files in the media store, with a manifest.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def action_filtered(context: AssetExecutionContext, config: ActionFilterConfig, human_presence: pd.DataFrame,
+def action_filtered(context: AssetExecutionContext, config: ActionFilterConfig, human_presence, pose_tracks,
+                    pose: PoseResource, storage: StorageResource, warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _action_filtered, inputs=("human_presence", "pose_tracks"), config=config,
+                          human_presence=human_presence, pose_tracks=pose_tracks, pose=pose, storage=storage,
+                          warehouse=warehouse)
+
+
+def _action_filtered(context: AssetExecutionContext, config: ActionFilterConfig, human_presence: pd.DataFrame,
                     pose_tracks: pd.DataFrame, pose: PoseResource, storage: StorageResource,
                     warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     tracks_by_clip = dict(tuple(pose_tracks.groupby("clip_id", sort=False)))

@@ -13,6 +13,7 @@ from haic_resources.prompts import load_template, render
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.resources import llm_pool, llm_version
 from haic_assets.settings import setting, stage_code_version
@@ -39,8 +40,15 @@ class CaptionJudgementConfig(Config):
     description="Captions that pass the rule-based format check (declared subject count = paragraphs, "
                 "attributes then actions, no audio or 'frames', length bounds, no refusal) and, optionally, "
                 "an LLM judge's score threshold.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def caption_judgement(context: AssetExecutionContext, config: CaptionJudgementConfig, captions: pd.DataFrame,
+def caption_judgement(context: AssetExecutionContext, config: CaptionJudgementConfig, captions, llm: LLMResource,
+                      storage: StorageResource, warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _caption_judgement, inputs=("captions",), config=config, captions=captions,
+                          llm=llm, storage=storage, warehouse=warehouse)
+
+
+def _caption_judgement(context: AssetExecutionContext, config: CaptionJudgementConfig, captions: pd.DataFrame,
                       llm: LLMResource, storage: StorageResource,
                       warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     decisions = {row.clip_id: check_caption(row.caption, item_id=row.clip_id, parent_id=row.video_id,

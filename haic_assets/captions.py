@@ -13,6 +13,7 @@ from haic_resources.prompts import load_template, render
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.resources import llm_pool, llm_version
 from haic_assets.settings import setting, stage_code_version
@@ -45,8 +46,15 @@ def _prompt_version(name: str) -> str:
     pool=llm_pool(),
     description="Standardized multi-person captions of the filtered clips (Gemini or an OpenAI-compatible "
                 "model). Needs an LLM backend; responses are cached by every input, so re-runs pay nothing.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def captions(context: AssetExecutionContext, config: CaptionConfig, action_filtered: pd.DataFrame,
+def captions(context: AssetExecutionContext, config: CaptionConfig, action_filtered, llm: LLMResource,
+             storage: StorageResource, warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _captions, inputs=("action_filtered",), config=config,
+                          action_filtered=action_filtered, llm=llm, storage=storage, warehouse=warehouse)
+
+
+def _captions(context: AssetExecutionContext, config: CaptionConfig, action_filtered: pd.DataFrame,
              llm: LLMResource, storage: StorageResource, warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     client = llm.client()  # fails fast with how to configure a backend
     template, version = load_template(config.prompt_template)

@@ -17,6 +17,7 @@ from haic_resources.video_probe import run_isolated
 from haic_resources.video_work import SplitTask, split_into_clips
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import setting, stage_code_version
 
@@ -50,8 +51,15 @@ CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_f
     group_name="accumulation",
     code_version=stage_code_version(STAGE, SceneSplitConfig),
     description="Single-scene windows of 5–20 s (PySceneDetect ContentDetector by default).",
+    backfill_policy=BACKFILL_POLICY,
 )
-def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.DataFrame,
+def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos, storage: StorageResource,
+          warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _clips, inputs=("videos",), config=config, videos=videos, storage=storage,
+                          warehouse=warehouse)
+
+
+def _clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.DataFrame,
           storage: StorageResource, warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     tasks = [SplitTask(video_id=v.video_id, path=v.local_path, detector=config.detector, threshold=config.threshold,
                        min_scene_len=config.min_scene_len, frame_skip=config.frame_skip, downscale=config.downscale,

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 from haic_core.haic_train_export import CaptionedClip, dataset_card_markdown, to_conversation_records
 from haic_core.ledger import reason_class
 from haic_resources.storage import StorageResource
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import stage_code_version
 
@@ -23,8 +24,14 @@ EXPORT_COLUMNS = ["clip_id", "clip_uri", "caption", "original_description", "vid
     code_version=stage_code_version(STAGE),
     description="HAICTrain rows (clip, clip uri, caption, original description, provenance), exported to "
                 "exports/haic_train/<partition>/ as JSONL, Parquet, LLaVA-Video conversation JSON and a card.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def haic_train(context: AssetExecutionContext, caption_judgement: pd.DataFrame,
+def haic_train(context: AssetExecutionContext, caption_judgement, storage: StorageResource) -> Output:
+    return each_partition(context, _haic_train, inputs=("caption_judgement",), caption_judgement=caption_judgement,
+                          storage=storage)
+
+
+def _haic_train(context: AssetExecutionContext, caption_judgement: pd.DataFrame,
                storage: StorageResource) -> Output[pd.DataFrame]:
     media_uri = storage.media().uri
     table = pd.DataFrame({

@@ -18,6 +18,7 @@ from haic_resources.pose_resource import PoseResource
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, PartitionScope, PartitionTables, merge_metadata
 from haic_assets.partitions import source_shards
 from haic_assets.previews import png_metadata
 from haic_assets.settings import setting, stage_code_version
@@ -49,6 +50,7 @@ DETECTION_COLUMNS = ["clip_id", "t", "presence_sample", "pose_sample", "person",
     partitions_def=source_shards,
     group_name="accumulation",
     code_version=stage_code_version(STAGE, HumanPresenceConfig),
+    backfill_policy=BACKFILL_POLICY,
     outs={
         "human_presence": AssetOut(io_manager_key="tables", description=(
             "Clips whose 16 uniformly sampled frames all show 1–5 people covering ≥ 10 % of the frame.")),
@@ -56,7 +58,23 @@ DETECTION_COLUMNS = ["clip_id", "t", "presence_sample", "pose_sample", "person",
             "Every sampled instant's people (box, 17 keypoints, scores; normalized by frame size).")),
     },
 )
-def human_presence(context: AssetExecutionContext, config: HumanPresenceConfig, clips: pd.DataFrame,
+def human_presence(context: AssetExecutionContext, config: HumanPresenceConfig, clips, pose: PoseResource,
+                   storage: StorageResource, warehouse: WarehouseResource):
+    keys = list(context.partition_keys)
+    by_partition = {key: list(_human_presence(PartitionScope(context, key) if len(keys) > 1 else context, config,
+                                              clips[key] if isinstance(clips, PartitionTables) else clips,
+                                              pose, storage, warehouse))
+                    for key in keys}
+    for index, name in enumerate(("human_presence", "person_detections")):
+        outputs = {key: produced[index] for key, produced in by_partition.items()}
+        if len(keys) == 1:
+            yield outputs[keys[0]]
+        else:
+            yield Output(PartitionTables({k: o.value for k, o in outputs.items()}), output_name=name,
+                         metadata=merge_metadata({k: o.metadata for k, o in outputs.items()}))
+
+
+def _human_presence(context: AssetExecutionContext, config: HumanPresenceConfig, clips: pd.DataFrame,
                    pose: PoseResource, storage: StorageResource, warehouse: WarehouseResource):
     estimator = pose.estimator()
     context.log.info(f"people on {len(clips)} clips with {pose.describe()}")

@@ -5,6 +5,7 @@ import pandas as pd
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
 from haic_resources.storage import StorageResource
+from haic_assets.partition_runs import PartitionTables
 
 UNPARTITIONED = "all"
 
@@ -12,12 +13,20 @@ UNPARTITIONED = "all"
 class ParquetTablesIOManager(ConfigurableIOManager):
     storage: ResourceDependency[StorageResource]
 
-    def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: OutputContext, obj: pd.DataFrame | PartitionTables) -> None:
         if obj is None:
             return
         table = context.asset_key.path[-1]
+        tables = self.storage.tables()
+        if isinstance(obj, PartitionTables):  # a run over several partitions
+            missing = set(context.asset_partition_keys) - set(obj)
+            if missing:
+                raise Failure(f"{table}: no table for partitions {sorted(missing)}")
+            uris = [tables.write(table, partition, frame) for partition, frame in obj.items()]
+            context.add_output_metadata({"table_uris": uris})
+            return
         partition = context.partition_key if context.has_partition_key else UNPARTITIONED
-        uri = self.storage.tables().write(table, partition, obj)
+        uri = tables.write(table, partition, obj)
         context.add_output_metadata({"table_uri": uri})
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
@@ -36,4 +45,13 @@ class ParquetTablesIOManager(ConfigurableIOManager):
             if frame is None:
                 raise Failure(f"table {table!r} has no partition {partition!r} yet: materialize {table} for it first")
             frames.append(frame)
+        if len(frames) > 1 and _step_runs_a_range(context):
+            return PartitionTables(zip(partitions, frames))  # each partition's own table
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _step_runs_a_range(context: InputContext) -> bool:
+    try:
+        return bool(context.step_context.has_partition_key_range)
+    except Exception:  # contexts built outside a run (tests, direct loads)
+        return False

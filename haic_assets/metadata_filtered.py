@@ -10,6 +10,7 @@ from haic_resources.spacy_nlp import SpacyResource
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import setting, stage_code_version
 
@@ -32,8 +33,15 @@ class MetadataFilterConfig(Config):
     code_version=stage_code_version(STAGE, MetadataFilterConfig),
     description="Videos whose resolution is high enough (or unknown: deferred to the probe) and "
                 "whose description contains a verb.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def metadata_filtered(context: AssetExecutionContext, config: MetadataFilterConfig, raw_metadata: pd.DataFrame,
+def metadata_filtered(context: AssetExecutionContext, config: MetadataFilterConfig, raw_metadata,
+                      spacy_nlp: SpacyResource, storage: StorageResource, warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _metadata_filtered, inputs=("raw_metadata",), config=config,
+                          raw_metadata=raw_metadata, spacy_nlp=spacy_nlp, storage=storage, warehouse=warehouse)
+
+
+def _metadata_filtered(context: AssetExecutionContext, config: MetadataFilterConfig, raw_metadata: pd.DataFrame,
                       spacy_nlp: SpacyResource, storage: StorageResource,
                       warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     rule = ResolutionRule(config.min_short_side_px, config.min_long_side_px)

@@ -10,6 +10,7 @@ from haic_core.tracklets import MIN_IOU, link_tracklets
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import setting, stage_code_version
 
@@ -33,8 +34,16 @@ TRACK_COLUMNS = ["clip_id", "track_id", "t", "box", "keypoints", "score"]
     code_version=stage_code_version(STAGE, PoseTracksConfig),
     description="Per clip that passed human presence: tracklets of people at 1 fps — track id, time, box, "
                 "17 × (x, y, score) keypoints, normalized by frame width and height.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def pose_tracks(context: AssetExecutionContext, config: PoseTracksConfig, human_presence: pd.DataFrame,
+def pose_tracks(context: AssetExecutionContext, config: PoseTracksConfig, human_presence, person_detections,
+                storage: StorageResource, warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _pose_tracks, inputs=("human_presence", "person_detections"), config=config,
+                          human_presence=human_presence, person_detections=person_detections, storage=storage,
+                          warehouse=warehouse)
+
+
+def _pose_tracks(context: AssetExecutionContext, config: PoseTracksConfig, human_presence: pd.DataFrame,
                 person_detections: pd.DataFrame, storage: StorageResource,
                 warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     samples = person_detections[person_detections["pose_sample"] & (person_detections["score"] >= config.min_person_score)]

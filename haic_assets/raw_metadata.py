@@ -10,6 +10,7 @@ from haic_resources.landing import fetch_shard, shard_of_partition, source_spec
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import stage_code_version
 
@@ -27,8 +28,14 @@ class RawMetadataConfig(Config):
     code_version=stage_code_version(STAGE),
     description="One metadata shard of one source, normalized: video_id = '<source>:<native id>', "
                 "description, uri, width, height, duration_s, fps, the rest as JSON.",
+    backfill_policy=BACKFILL_POLICY,
 )
 def raw_metadata(context: AssetExecutionContext, config: RawMetadataConfig, storage: StorageResource,
+                 warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _raw_metadata, inputs=(), config=config, storage=storage, warehouse=warehouse)
+
+
+def _raw_metadata(context: AssetExecutionContext, config: RawMetadataConfig, storage: StorageResource,
                  warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     shard = shard_of_partition(context.partition_key)
     landing = storage.landing()

@@ -12,6 +12,7 @@ from haic_resources.video_probe import run_isolated
 from haic_resources.video_work import AcquireTask, acquire_and_probe
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import setting, stage_code_version
 
@@ -43,8 +44,15 @@ VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_pa
     code_version=stage_code_version(STAGE, VideoStageConfig),
     description="Every video that passed the metadata filter, fetched into the media store (local path, "
                 "file://, s3://, http(s)://; cached by content) and probed with PyAV under a hard time limit.",
+    backfill_policy=BACKFILL_POLICY,
 )
-def videos(context: AssetExecutionContext, config: VideoStageConfig, metadata_filtered: pd.DataFrame,
+def videos(context: AssetExecutionContext, config: VideoStageConfig, metadata_filtered, storage: StorageResource,
+           warehouse: WarehouseResource) -> Output:
+    return each_partition(context, _videos, inputs=("metadata_filtered",), config=config,
+                          metadata_filtered=metadata_filtered, storage=storage, warehouse=warehouse)
+
+
+def _videos(context: AssetExecutionContext, config: VideoStageConfig, metadata_filtered: pd.DataFrame,
            storage: StorageResource, warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     local_media = storage.layout.media
     tasks = [AcquireTask(video_id=r.video_id, uri=r.uri, media_root=str(local_media),

@@ -45,18 +45,16 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
             if name in ("HAIC_HOME", "GEMINI_API_KEY", "GEMINI_BASE_URL"):
                 monkeypatch.setenv(name, value)
         land_sample(home)
+        first = haic("run", SAMPLE_PARTITION, env=env)  # a code location loaded with Gemini configured
+        assert first.returncode == 0, first.stderr[-3000:]
         defs = build_definitions()
         with dagster_instance(home) as instance:
-            assert run_partition(defs, instance, SAMPLE_PARTITION).success
             before = materializations(instance)
         assert all(before[name] == 1 for name in UPSTREAM + RECURATED)
         requests_before = server.total_requests
         assert requests_before == 1
 
         assert "Nothing is stale." in haic("recurate", "--dry-run", env=env).stdout
-        with dagster_instance(home) as instance:  # the schedule agrees: nothing to do
-            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def()) as context:
-                assert isinstance(recuration_schedule.evaluate_tick(context).skip_message, str)
         (home / "settings.yaml").write_text("action_filtered:\n  motion_l1_min: 0.1\n")
         dry = haic("recurate", "--dry-run", env=env)
         assert dry.returncode == 0, dry.stderr[-2000:]
@@ -76,3 +74,24 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
     final = book[book["stage"] == "action_filtered"]
     assert final["verdict"].tolist() == ["kept"]
     assert json.loads(final["detail"].iloc[0])["min_l1"] == 0.1  # the new threshold is on record
+
+
+def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HAIC_LLM_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    land_sample(home)
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        assert run_partition(defs, instance, SAMPLE_PARTITION).success
+
+        def tick():
+            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def()) as context:
+                return recuration_schedule.evaluate_tick(context)
+
+        assert tick().skip_message == "nothing is stale"
+        assert run_partition(defs, instance, SAMPLE_PARTITION, selection=[AssetKey("raw_metadata")]).success
+        requests = tick().run_requests
+        assert [r.partition_key for r in requests] == [SAMPLE_PARTITION]
+        assert sorted(k.to_user_string() for k in requests[0].asset_selection) == sorted(UPSTREAM[1:] + RECURATED[:1])

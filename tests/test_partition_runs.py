@@ -1,0 +1,43 @@
+"""Backfills run several source shards per run: each gets its own tables and ledger rows."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from haic_assets.definitions import build_definitions
+from haic_assets.partition_runs import BACKFILL_POLICY
+from haic_assets.partitions import source_shards
+from tests.helpers import SAMPLE_CSV, dagster_instance, land_sample, ledger
+
+SPINE = [AssetKey("raw_metadata"), AssetKey("metadata_filtered"), AssetKey("videos"), AssetKey("clips")]
+
+
+def test_one_run_materializes_a_range_of_partitions_each_on_its_own(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    first = land_sample(home)
+    rows = SAMPLE_CSV.read_text().splitlines()
+    second_csv = tmp_path / "results_second.csv"
+    second_csv.write_text("\n".join([rows[0], rows[3], rows[4]]) + "\n")  # low-res and no-verb rows only
+    second = land_sample(home, csv=second_csv)
+    defs = build_definitions()
+    assert BACKFILL_POLICY.max_partitions_per_run == 4
+    with dagster_instance(home) as instance:
+        instance.add_dynamic_partitions(source_shards.name, [first, second])
+        job = defs.resolve_job_def("curate_source")
+        result = job.execute_in_process(instance=instance, asset_selection=SPINE, tags={
+            "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": second})
+        assert result.success
+        for key in SPINE:
+            done = {e.dagster_event.partition for e in instance.fetch_materializations(key, limit=10).records
+                    for e in [e.event_log_entry]}
+            assert done == {first, second}, key
+        metadata = instance.get_latest_materialization_event(AssetKey("metadata_filtered")).asset_materialization.metadata
+        assert metadata["partitions"].value == 2
+    book = ledger(home)
+    filtered = book[book["stage"] == "metadata_filtered"]
+    assert sorted(filtered.loc[filtered["partition"] == first, "verdict"]) == ["dropped", "dropped", "kept", "kept"]
+    assert sorted(filtered.loc[filtered["partition"] == second, "verdict"]) == ["dropped", "dropped"]
+    tables = defs.resources["storage"].tables()
+    assert len(tables.read("metadata_filtered", first)) == 2 and len(tables.read("metadata_filtered", second)) == 0
+    assert len(tables.read("clips", first)) == 2 and len(tables.read("clips", second)) == 0
