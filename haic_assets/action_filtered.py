@@ -21,6 +21,7 @@ from haic_resources.pose_resource import PoseResource
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.deployment import k8s_op_tags
 from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.previews import png_metadata
@@ -60,6 +61,7 @@ FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"
     description="The filtered set: clips whose people move (keypoint L1) and not only as a rigid whole "
                 "(affine residual); cut to MP4 files in the media store, with a manifest.",
     backfill_policy=BACKFILL_POLICY,
+    op_tags=k8s_op_tags("decode"),  # pod resources under the k8s_job_executor; ignored locally
 )
 def action_filtered(context: AssetExecutionContext, config: ActionFilterConfig, human_presence, pose_tracks,
                     pose: PoseResource, storage: StorageResource, warehouse: WarehouseResource) -> Output:

@@ -17,6 +17,7 @@ from haic_resources.video_probe import run_isolated
 from haic_resources.video_work import SplitTask, split_into_clips
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.deployment import k8s_op_tags
 from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import setting, stage_code_version
@@ -52,6 +53,7 @@ CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_f
     code_version=stage_code_version(STAGE, SceneSplitConfig),
     description="Single-scene windows of 5–20 s (PySceneDetect ContentDetector by default).",
     backfill_policy=BACKFILL_POLICY,
+    op_tags=k8s_op_tags("decode"),  # pod resources under the k8s_job_executor; ignored locally
 )
 def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos, storage: StorageResource,
           warehouse: WarehouseResource) -> Output:

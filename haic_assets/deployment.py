@@ -13,13 +13,9 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from dagster import BackfillPolicy
+from haic_assets.partition_runs import BACKFILL_POLICY  # noqa: F401  (re-exported for deploy docs/tests)
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
-
-# A backfill of many source shards runs four partitions per run: fewer pods and model loads
-# than one run per shard, and a failed run costs at most four shards.
-BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=4)
 
 # Op-level concurrency pools, one per LLM provider: every op that calls a provider names its pool.
 # Limits are set on the instance (`dagster instance concurrency set llm_gemini 4`); unset pools

@@ -18,6 +18,7 @@ from haic_resources.pose_resource import PoseResource
 from haic_resources.storage import StorageResource
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.deployment import k8s_op_tags
 from haic_assets.partition_runs import BACKFILL_POLICY, PartitionScope, PartitionTables, merge_metadata
 from haic_assets.partitions import source_shards
 from haic_assets.previews import png_metadata
@@ -51,6 +52,7 @@ DETECTION_COLUMNS = ["clip_id", "t", "presence_sample", "pose_sample", "person",
     group_name="accumulation",
     code_version=stage_code_version(STAGE, HumanPresenceConfig),
     backfill_policy=BACKFILL_POLICY,
+    op_tags=k8s_op_tags("pose"),  # pod resources under the k8s_job_executor; ignored locally
     outs={
         "human_presence": AssetOut(io_manager_key="tables", description=(
             "Clips whose 16 uniformly sampled frames all show 1–5 people covering ≥ 10 % of the frame.")),

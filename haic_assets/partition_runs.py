@@ -13,6 +13,8 @@ from dagster import BackfillPolicy, MetadataValue, Output
 
 from haic_assets.settings import setting
 
+# A backfill of many source shards runs four partitions per run: fewer pods and model loads than
+# one run per shard, and a failed run costs at most four shards.
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=setting("raw_metadata", "partitions_per_run", 4))
 
 

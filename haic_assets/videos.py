@@ -12,6 +12,7 @@ from haic_resources.video_probe import run_isolated
 from haic_resources.video_work import AcquireTask, acquire_and_probe
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
+from haic_assets.deployment import k8s_op_tags
 from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
 from haic_assets.settings import setting, stage_code_version
@@ -45,6 +46,7 @@ VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_pa
     description="Every video that passed the metadata filter, fetched into the media store (local path, "
                 "file://, s3://, http(s)://; cached by content) and probed with PyAV under a hard time limit.",
     backfill_policy=BACKFILL_POLICY,
+    op_tags=k8s_op_tags("decode"),  # pod resources under the k8s_job_executor; ignored locally
 )
 def videos(context: AssetExecutionContext, config: VideoStageConfig, metadata_filtered, storage: StorageResource,
            warehouse: WarehouseResource) -> Output:
