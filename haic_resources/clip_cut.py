@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from haic_resources.av_open import open_input
+from haic_resources.item_error import ItemError
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_CRF = 18  # visually lossless for libx264; the clip feeds pose models and captioners
 _EPS_S = 1e-6  # frame times are compared with this slack against float window edges
 
 
-class ClipCutError(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+class ClipCutError(ItemError):
+    """The clip could not be cut; `reason` says why in one line."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from haic_resources.item_error import ItemError
 
 DEFAULT_MAX_BYTES = 4 * 1024**3  # refuse anything larger than 4 GiB
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -28,12 +29,8 @@ _CHUNK = 1024 * 1024
 _HTTP_CHUNK = 64 * 1024
 
 
-class FetchError(Exception):
+class FetchError(ItemError):
     """The media could not be fetched; `reason` is one line without credentials."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 from haic_resources.av_open import open_input
+from haic_resources.item_error import ItemError
 
 DETECTOR_KINDS = ("content", "adaptive", "threshold")
 DEFAULT_MIN_SCENE_LEN_FRAMES = 15  # PySceneDetect's default for all three detectors
@@ -37,12 +38,8 @@ _PLANAR_YUV = {
 }
 
 
-class SceneDetectError(Exception):
+class SceneDetectError(ItemError):
     """Scene detection could not run on this video; `reason` says why in one line."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

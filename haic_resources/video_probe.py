@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from haic_resources.av_open import open_input
+from haic_resources.item_error import ItemError
 
 # Paper-independent safety limits (defaults; every one is a parameter).
 DEFAULT_PROBE_TIMEOUT_S = 30.0
@@ -30,12 +31,8 @@ VFR_RELATIVE_TOLERANCE = 0.10  # a pts step this far from the median step means 
 FULL_SCAN_MAX_BYTES = 512 * 1024 * 1024  # count packets exactly below this file size
 
 
-class VideoProbeError(Exception):
+class VideoProbeError(ItemError):
     """The file is not a video we can use; `reason` says why in one line."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class IsolationTimeout(TimeoutError):

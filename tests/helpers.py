@@ -50,3 +50,12 @@ def run_partition(defs, instance: DagsterInstance, partition: str, selection=Non
 def ledger(home: Path) -> pd.DataFrame:
     conn: duckdb.DuckDBPyConnection = in_memory_warehouse(home / "tables")
     return conn.execute("SELECT * FROM ledger ORDER BY stage, item_id").df()
+
+
+LLM_SETTINGS = ("GEMINI_API_KEY", "GEMINI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HAIC_LLM_PROVIDER")
+
+
+def without_llm(monkeypatch) -> None:
+    """No LLM backend configured, whatever the calling environment has."""
+    for name in LLM_SETTINGS:
+        monkeypatch.delenv(name, raising=False)

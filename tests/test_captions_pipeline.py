@@ -10,7 +10,7 @@ from dagster import AssetKey, DagsterEventType, EventRecordsFilter, load_assets_
 
 from haic_assets.definitions import STAGE_MODULES, build_definitions
 from haic_resources.llm_resource import NOT_CONFIGURED
-from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition
+from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.llm_servers import FakeGeminiServer, Fault
 
 pytestmark = pytest.mark.slow
@@ -41,8 +41,7 @@ def accumulated(tmp_path, monkeypatch):
     """The sample partition through the accumulation stage (no LLM configured yet)."""
     home = tmp_path / "home"
     monkeypatch.setenv("HAIC_HOME", str(home))
-    for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HAIC_LLM_PROVIDER"):
-        monkeypatch.delenv(name, raising=False)
+    without_llm(monkeypatch)
     land_sample(home)
     defs = build_definitions()
     with dagster_instance(home) as instance:

@@ -13,7 +13,8 @@ from dagster import AssetKey, AssetRecordsFilter, build_schedule_context
 
 from haic_assets.definitions import build_definitions
 from haic_assets.recuration import recuration_schedule
-from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition
+from tests.helpers import (REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
+                           without_llm)
 from tests.llm_servers import FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION, SECRET
 
@@ -79,8 +80,7 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
 def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("HAIC_HOME", str(home))
-    for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HAIC_LLM_PROVIDER"):
-        monkeypatch.delenv(name, raising=False)
+    without_llm(monkeypatch)
     land_sample(home)
     defs = build_definitions()
     with dagster_instance(home) as instance:
