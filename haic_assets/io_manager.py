@@ -5,6 +5,7 @@ import pandas as pd
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
 from haic_resources.storage import StorageResource
+from haic_resources.warehouse import WarehouseResource
 from haic_assets.partition_runs import PartitionTables
 
 UNPARTITIONED = "all"
@@ -12,6 +13,7 @@ UNPARTITIONED = "all"
 
 class ParquetTablesIOManager(ConfigurableIOManager):
     storage: ResourceDependency[StorageResource]
+    warehouse: ResourceDependency[WarehouseResource]
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame | PartitionTables) -> None:
         if obj is None:
@@ -24,10 +26,10 @@ class ParquetTablesIOManager(ConfigurableIOManager):
                 raise Failure(f"{table}: no table for partitions {sorted(missing)}")
             uris = [tables.write(table, partition, frame) for partition, frame in obj.items()]
             context.add_output_metadata({"table_uris": uris})
-            return
-        partition = context.partition_key if context.has_partition_key else UNPARTITIONED
-        uri = tables.write(table, partition, obj)
-        context.add_output_metadata({"table_uri": uri})
+        else:
+            partition = context.partition_key if context.has_partition_key else UNPARTITIONED
+            context.add_output_metadata({"table_uri": tables.write(table, partition, obj)})
+        self.warehouse.refresh(tables.local_root())  # a new table gets its DuckDB view now
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         table = context.asset_key.path[-1]

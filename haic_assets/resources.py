@@ -28,6 +28,7 @@ def build_resources() -> dict:
         s3=S3Resource(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
                       region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1")),
     )
+    warehouse = WarehouseResource(database=str(home.warehouse))
     return {
         "storage": storage,
         "llm": llm_resource(),
@@ -36,9 +37,9 @@ def build_resources() -> dict:
                              pose_model=env_setting("HAIC_POSE_MODEL"),
                              device=env_setting("HAIC_POSE_DEVICE", "cpu"),
                              cache_dir=str(home.cache / "models")),
-        "warehouse": WarehouseResource(database=str(home.warehouse)),
+        "warehouse": warehouse,
         "spacy_nlp": SpacyResource(),
-        "tables": ParquetTablesIOManager(storage=storage),
+        "tables": ParquetTablesIOManager(storage=storage, warehouse=warehouse),
     }
 
 

@@ -132,14 +132,17 @@ class S3ObjectStore:
         return int(head["ContentLength"]) if head else None
 
     def list(self, prefix: str = "") -> list[str]:
-        keys: list[str] = []
+        return sorted(self.versions(prefix))
+
+    def versions(self, prefix: str = "") -> dict[str, str]:
+        """key -> ETag (changes whenever the object is rewritten), one listing for the prefix."""
+        found: dict[str, str] = {}
         paginator = self.client.get_paginator("list_objects_v2")
-        full = self._key(prefix)
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                keys.append(key[len(self.prefix) + 1:] if self.prefix else key)
-        return sorted(keys)
+                found[key[len(self.prefix) + 1:] if self.prefix else key] = item["ETag"]
+        return found
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

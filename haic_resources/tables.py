@@ -6,7 +6,7 @@ Writing a partition replaces it whole, which is what makes re-runs idempotent.
 from __future__ import annotations
 
 import io
-import shutil
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -47,12 +47,18 @@ class TableStore:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def local_root(self) -> Path:
-        """A local folder with every table, for DuckDB. S3 tables are mirrored down first."""
+        """A local folder with every table, for DuckDB. S3 tables are mirrored down first, and
+        only the objects whose ETag changed since the last mirror are downloaded again."""
         if isinstance(self.store, LocalObjectStore):
             return self.store.root
-        if self.mirror_dir.exists():
-            shutil.rmtree(self.mirror_dir)
-        for key in self.store.list(""):
-            if key.endswith(".parquet"):
+        record = self.mirror_dir / ".etags.json"
+        known = json.loads(record.read_text()) if record.is_file() else {}
+        current = {k: v for k, v in self.store.versions("").items() if k.endswith(".parquet")}
+        for key, etag in current.items():
+            if known.get(key) != etag or not (self.mirror_dir / key).is_file():
                 self.store.get_file(key, self.mirror_dir / key)
+        for key in set(known) - set(current):  # partitions deleted upstream
+            (self.mirror_dir / key).unlink(missing_ok=True)
+        self.mirror_dir.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(current))
         return self.mirror_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 from dagster import AssetKey, build_sensor_context
 
@@ -64,6 +65,9 @@ def test_materializing_the_same_partition_twice_leaves_the_same_rows(home):
     assert set(first["run_id"]) != set(second["run_id"])
     tables = build_definitions().resources["storage"].tables()
     assert tables.partitions("raw_metadata") == [SAMPLE_PARTITION]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as db:  # views for every table
+        assert db.execute("SELECT count(*) FROM metadata_filtered").fetchone() == (2,)
+        assert db.execute("SELECT sum(total) FROM funnel").fetchone() == (12,)
     assert len(tables.read("metadata_filtered", SAMPLE_PARTITION)) == 2
 
 
