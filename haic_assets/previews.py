@@ -19,11 +19,25 @@ def png_metadata(storage: StorageResource, stage: str, partition: str, pngs: dic
     for name, png in pngs.items():
         path = folder / f"{_safe(name)}.png"
         path.write_bytes(png)
-        if len(png) <= inline_max_bytes:
-            parts.append(f"**{name}**\n\n![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
-        else:
-            parts.append(f"**{name}**: {path} ({len(png) // 1024} KiB, too large to show inline)")
+        shown = png if len(png) <= inline_max_bytes else _smaller_png(png, inline_max_bytes)
+        parts.append(f"**{name}** ({path.name})\n\n![{name}](data:image/png;base64,{base64.b64encode(shown).decode()})")
     return {"previews": MetadataValue.md("\n\n".join(parts)), "previews_dir": MetadataValue.path(str(folder))}
+
+
+def _smaller_png(png: bytes, max_bytes: int) -> bytes:
+    """The same picture, scaled down until its PNG fits in `max_bytes` (the event log keeps it);
+    the full-size file stays in the previews folder."""
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    scale = (max_bytes / len(png)) ** 0.5 * 0.9
+    while True:
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if ok and (len(encoded) <= max_bytes or scale < 0.1):
+            return encoded.tobytes()
+        scale *= 0.8
 
 
 def _safe(name: str) -> str:
