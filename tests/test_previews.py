@@ -8,6 +8,8 @@ import re
 import cv2
 import numpy as np
 
+from dagster_aws.s3 import S3Resource
+
 from haic_assets.previews import png_metadata
 from haic_resources.storage import StorageResource
 
@@ -17,7 +19,7 @@ def test_a_large_contact_sheet_is_shown_inline_scaled_down_and_kept_full_size_on
     noisy = rng.integers(0, 255, size=(600, 1400, 3), dtype=np.uint8)  # photos compress badly, noise worse
     png = cv2.imencode(".png", noisy)[1].tobytes()
     assert len(png) > 400_000
-    metadata = png_metadata(StorageResource(home=str(tmp_path)), "human_presence", "src__a.csv",
+    metadata = png_metadata(StorageResource(home=str(tmp_path), s3=S3Resource()), "human_presence", "src__a.csv",
                             {"dropped clip-1": png}, inline_max_bytes=400_000)
     markdown = metadata["previews"].value
     inline = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", markdown).group(1))
