@@ -21,7 +21,8 @@ class StorageResource(ConfigurableResource):
     landing_uri: str | None = Field(default=None, description="s3://bucket/prefix watched for shards (default: HAIC_HOME/landing)")
     allowed_media_roots: list[str] = Field(
         default=[], description="local folders that metadata uris may point into (HAIC_HOME is always allowed)")
-    s3: S3Resource = Field(default_factory=S3Resource, description="S3 client settings (endpoint_url for MinIO/moto)")
+    s3: S3Resource = Field(description="S3 client settings, e.g. S3Resource(endpoint_url=...) for MinIO or moto; "
+                                       "S3Resource() when everything is local")
 
     @property
     def layout(self) -> HomeLayout:
