@@ -62,18 +62,10 @@ def cut_clip(
     args = (str(src), str(dst), float(start_s), float(end_s), codec, crf)
     if timeout_s is None:
         return cut_clip_in_process(*args)
-    from haic_resources.video_probe import IsolationCrash, IsolationTimeout, call_isolated
+    from haic_resources.video_probe import call_isolated_or_raise
 
     try:
-        return call_isolated(cut_clip_in_process, *args, timeout_s=timeout_s)
-    except ClipCutError:
-        raise
-    except IsolationTimeout:
-        raise ClipCutError(f"clip cut timed out after {timeout_s:g} s")
-    except IsolationCrash as exc:
-        raise ClipCutError(f"clip cut crashed: {exc}")
-    except Exception as exc:
-        raise ClipCutError(f"clip cut failed: {type(exc).__name__}: {exc}")
+        return call_isolated_or_raise(ClipCutError, "clip cut", cut_clip_in_process, *args, timeout_s=timeout_s)
     finally:
         Path(str(dst) + ".part.mp4").unlink(missing_ok=True)  # left behind by a killed child
 

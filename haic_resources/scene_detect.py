@@ -123,18 +123,10 @@ def detect_scenes(
                   downscale=downscale)
     if timeout_s is None:
         return detect_scenes_in_process(str(path), **kwargs)
-    from haic_resources.video_probe import IsolationCrash, IsolationTimeout, call_isolated
+    from haic_resources.video_probe import call_isolated_or_raise
 
-    try:
-        return call_isolated(detect_scenes_in_process, str(path), timeout_s=timeout_s, **kwargs)
-    except SceneDetectError:
-        raise
-    except IsolationTimeout:
-        raise SceneDetectError(f"scene detection timed out after {timeout_s:g} s")
-    except IsolationCrash as exc:
-        raise SceneDetectError(f"scene detection crashed: {exc}")
-    except Exception as exc:
-        raise SceneDetectError(f"scene detection failed: {type(exc).__name__}: {exc}")
+    return call_isolated_or_raise(SceneDetectError, "scene detection", detect_scenes_in_process, str(path),
+                                  timeout_s=timeout_s, **kwargs)
 
 
 def detect_scenes_in_process(

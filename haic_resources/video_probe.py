@@ -145,6 +145,22 @@ def call_isolated(fn: Callable, *args: Any, timeout_s: float, **kwargs: Any) -> 
     return payload
 
 
+def call_isolated_or_raise(error: type[ItemError], what: str, fn: Callable, *args: Any, timeout_s: float,
+                           timeout_hint: str = "", **kwargs: Any) -> Any:
+    """`call_isolated`, with every way it can fail turned into `error` and a one-line reason
+    ("<what> timed out after 30 s", "<what> crashed: ...", "<what> failed: ...")."""
+    try:
+        return call_isolated(fn, *args, timeout_s=timeout_s, **kwargs)
+    except error:
+        raise
+    except IsolationTimeout:
+        raise error(f"{what} timed out after {timeout_s:g} s{timeout_hint}")
+    except IsolationCrash as exc:
+        raise error(f"{what} crashed: {exc}")
+    except Exception as exc:  # anything unexpected is still this item's error, with its text
+        raise error(f"{what} failed: {_reason(exc)}")
+
+
 @dataclass(frozen=True)
 class IsolatedResult:
     """One item's outcome in `run_isolated`: a value, or an error reason (never both)."""
@@ -241,20 +257,11 @@ def probe_video(
         raise VideoProbeError(f"not a file: {path.name}")
     if path.stat().st_size == 0:
         raise VideoProbeError("empty file: 0 bytes")
-    try:
-        return call_isolated(
-            probe_video_in_process, str(path), timeout_s=timeout_s, max_side_px=max_side_px,
-            vfr_window_s=vfr_window_s, vfr_tolerance=vfr_tolerance,
-            full_scan_max_bytes=full_scan_max_bytes,
-        )
-    except VideoProbeError:
-        raise
-    except IsolationTimeout:
-        raise VideoProbeError(f"probe timed out after {timeout_s:g} s (corrupt or hostile file?)")
-    except IsolationCrash as exc:
-        raise VideoProbeError(f"probe crashed: {exc}")
-    except Exception as exc:  # anything unexpected is still this item's error, with its text
-        raise VideoProbeError(f"probe failed: {_reason(exc)}")
+    return call_isolated_or_raise(
+        VideoProbeError, "probe", probe_video_in_process, str(path), timeout_s=timeout_s,
+        timeout_hint=" (corrupt or hostile file?)", max_side_px=max_side_px, vfr_window_s=vfr_window_s,
+        vfr_tolerance=vfr_tolerance, full_scan_max_bytes=full_scan_max_bytes,
+    )
 
 
 def probe_video_in_process(
