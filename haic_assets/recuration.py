@@ -71,8 +71,13 @@ def stale_assets(instance: DagsterInstance, asset_graph, job_keys: set[AssetKey]
     return [Staleness(k, partition, r) for k, r in stale.items()]
 
 
-def recuration_requests(instance: DagsterInstance, job, graph) -> tuple[list[RunRequest], list[Staleness]]:
-    """One run request per partition with stale assets of `job`, selecting exactly those assets."""
+def recuration_requests(instance: DagsterInstance, job, graph,
+                        tick: str | None = None) -> tuple[list[RunRequest], list[Staleness]]:
+    """One run request per partition with stale assets of `job`, selecting exactly those assets.
+
+    With `tick` (a schedule's tick time) each request gets the run key `recurate:<tick>:<partition>`:
+    one run per partition per tick, and a run that failed is requested again at the next tick.
+    """
     job_keys = set(job.asset_layer.selected_asset_keys)
     everything: list[Staleness] = []
     requests = []
@@ -81,10 +86,9 @@ def recuration_requests(instance: DagsterInstance, job, graph) -> tuple[list[Run
         if not found:
             continue
         everything += found
-        versions = ",".join(sorted(f"{s.key.to_user_string()}" for s in found))
         requests.append(RunRequest(partition_key=partition, asset_selection=[s.key for s in found],
                                    tags={"haic/recuration": "true"},
-                                   run_key=f"recurate:{partition}:{hash(versions) & 0xFFFFFFFF:x}"))
+                                   run_key=f"recurate:{tick}:{partition}" if tick else None))
     return requests, everything
 
 
@@ -100,7 +104,9 @@ def summarize(stale: list[Staleness]) -> dict[str, list[str]]:
                       "model, or new upstream data). Cron: settings.yaml action_filtered.recuration_cron.")
 def recuration_schedule(context: ScheduleEvaluationContext):
     repository = context.repository_def
-    requests, stale = recuration_requests(context.instance, repository.get_job(MAIN_JOB), repository.asset_graph)
+    tick = context.scheduled_execution_time.isoformat()  # always set on a daemon tick
+    requests, stale = recuration_requests(context.instance, repository.get_job(MAIN_JOB), repository.asset_graph,
+                                          tick=tick)
     if not requests:
         return SkipReason("nothing is stale")
     context.log.info(f"re-curating: {summarize(stale)}")

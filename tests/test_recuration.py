@@ -4,6 +4,7 @@ depends on it; every other asset keeps its materialization and the caption comes
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 UPSTREAM = ["raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
             "pose_tracks"]
+TICK = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
 RECURATED = ["action_filtered", "captions", "caption_judgement", "haic_train"]
 
 
@@ -87,11 +89,13 @@ def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_pat
         assert run_partition(defs, instance, SAMPLE_PARTITION).success
 
         def tick():
-            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def()) as context:
+            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                        scheduled_execution_time=TICK) as context:
                 return recuration_schedule.evaluate_tick(context)
 
         assert tick().skip_message == "nothing is stale"
         assert run_partition(defs, instance, SAMPLE_PARTITION, selection=[AssetKey("raw_metadata")]).success
         requests = tick().run_requests
         assert [r.partition_key for r in requests] == [SAMPLE_PARTITION]
+        assert requests[0].run_key == f"recurate:{TICK.isoformat()}:{SAMPLE_PARTITION}"
         assert sorted(k.to_user_string() for k in requests[0].asset_selection) == sorted(UPSTREAM[1:] + RECURATED[:1])
