@@ -16,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -103,26 +104,41 @@ def cmd_add_shard(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_partition(partition_key: str) -> bool:
-    """Run the main job for one partition in this process, on the persistent Dagster instance."""
+# INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+@contextmanager
+def instance_and_definitions():
+    """The persistent Dagster instance under HAIC_HOME (the one the UI shows) and our definitions."""
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
     from dagster import DagsterInstance
 
     from haic_assets.definitions import build_definitions
-    from haic_assets.partitions import source_shards
-
-    defs = build_definitions()
 
     with DagsterInstance.get() as instance:
+        yield instance, build_definitions()
+
+
+def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
+    """Run the main job for one partition in this process; print and return whether it succeeded."""
+    from haic_assets.jobs import MAIN_JOB
+
+    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+        partition_key=partition_key, instance=instance, asset_selection=asset_selection, tags=tags,
+        run_config=QUIET_CONSOLE, raise_on_error=False)
+    print(f"{partition_key}: run {result.run_id} {'SUCCESS' if result.success else 'FAILURE'}")
+    return result.success
+
+
+def run_partition(partition_key: str) -> bool:
+    """Run the main job for one partition, registering the partition first if it is new."""
+    from haic_assets.partitions import source_shards
+
+    with instance_and_definitions() as (instance, defs):
         if not instance.has_dynamic_partition(source_shards.name, partition_key):
             instance.add_dynamic_partitions(source_shards.name, [partition_key])
-        job = defs.resolve_job_def("curate_source")
-        # INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
-        quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-        result = job.execute_in_process(partition_key=partition_key, instance=instance, raise_on_error=False,
-                                        run_config=quiet)
-        print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
-        return result.success
+        return execute_main_job(defs, instance, partition_key)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -149,16 +165,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_recurate(args: argparse.Namespace) -> int:
     """List (and unless --dry-run, run) the stale asset partitions: what the weekly schedule does."""
-    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
-    from dagster import DagsterInstance
-
-    from haic_assets.definitions import build_definitions
+    from haic_assets.jobs import MAIN_JOB
     from haic_assets.recuration import recuration_requests, summarize
 
-    defs = build_definitions()
-    with DagsterInstance.get() as instance:
-        requests, stale = recuration_requests(instance, defs.resolve_job_def("curate_source"),
-                                              defs.resolve_asset_graph())
+    with instance_and_definitions() as (instance, defs):
+        requests, stale = recuration_requests(instance, defs.resolve_job_def(MAIN_JOB), defs.resolve_asset_graph())
         if not requests:
             print("Nothing is stale.")
             return 0
@@ -168,16 +179,8 @@ def cmd_recurate(args: argparse.Namespace) -> int:
                 print(f"  {reason}")
         if args.dry_run:
             return 0
-        job = defs.resolve_job_def("curate_source")
-        quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-        ok = True
-        for request in requests:
-            result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
-                                            asset_selection=request.asset_selection, tags=request.tags,
-                                            run_config=quiet, raise_on_error=False)
-            print(f"{request.partition_key}: run {result.run_id} {'SUCCESS' if result.success else 'FAILURE'}")
-            ok &= result.success
-        return 0 if ok else 1
+        results = [execute_main_job(defs, instance, r.partition_key, r.asset_selection, r.tags) for r in requests]
+        return 0 if all(results) else 1
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
