@@ -24,6 +24,7 @@ from haic_assets.ledger import preview, record_decisions
 from haic_assets.deployment import k8s_op_tags
 from haic_assets.partition_runs import BACKFILL_POLICY, each_partition
 from haic_assets.partitions import source_shards
+from haic_assets.pose_tracks import TRACK_COLUMNS
 from haic_assets.previews import png_metadata
 from haic_assets.settings import setting, stage_code_version
 
@@ -129,13 +130,12 @@ def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
 def _tracks(rows: pd.DataFrame | None) -> list[Track]:
     if rows is None or rows.empty:
         return []
-    times = sorted(rows["t"].unique())
     tracks = []
     for track_id, group in rows.groupby("track_id"):
         keypoints = np.array(group["keypoints"].map(lambda k: np.asarray(list(k), dtype=np.float64).tolist()).tolist())
         keypoints = keypoints.reshape(-1, 17, 3)
         tracks.append(Track(track_id=int(track_id),
-                            frame_indices=np.array([times.index(t) for t in group["t"]], dtype=np.int64),
+                            frame_indices=group["sample"].to_numpy(dtype=np.int64),  # 1 fps sample positions
                             boxes=np.array(group["box"].tolist(), dtype=np.float64).reshape(-1, 4),
                             keypoints=keypoints[:, :, :2], keypoint_scores=keypoints[:, :, 2]))
     return tracks
@@ -149,10 +149,8 @@ def _contact_sheets(context, config, human_presence, tracks_by_clip, decisions, 
     sheets = {}
     for clip_id in chosen:
         clip, decision = clips.loc[clip_id], decisions[clip_id]
-        rows = tracks_by_clip.get(clip_id)
-        times = sorted(rows["t"].unique()) if rows is not None else []
-        if not times:
-            continue
+        rows = tracks_by_clip.get(clip_id, pd.DataFrame(columns=TRACK_COLUMNS))
+        times = list(clip.pose_times)  # every 1 fps sample, the empty ones too
         try:
             sample = sample_clip_people(clip.local_path, clip.start_s, clip.end_s, pose.estimator(), only=times,
                                         keep_images=True)

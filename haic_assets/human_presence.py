@@ -106,8 +106,10 @@ def _human_presence(context: AssetExecutionContext, config: HumanPresenceConfig,
             detail = decision.detail
             kept_rows.append({**clip._asdict(), "people_min": min(detail["people_per_frame"]),
                               "people_max": max(detail["people_per_frame"]),
-                              "coverage_min": min(detail["coverage_per_frame"])})
-    table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min"])
+                              "coverage_min": min(detail["coverage_per_frame"]),
+                              "pose_times": [float(sample.times[i]) for i in sample.pose_index]})
+    table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min",
+                                             "pose_times"])
     detections_table = pd.DataFrame(detections, columns=DETECTION_COLUMNS)
     metadata = record_decisions(context, STAGE, decisions, config, storage, warehouse)
     metadata.update(rows=len(table), frames_decoded=decoded, pose_backend=pose.describe(),

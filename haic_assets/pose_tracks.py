@@ -24,7 +24,30 @@ class PoseTracksConfig(Config):
                                     description="detections below this score are not tracked")
 
 
-TRACK_COLUMNS = ["clip_id", "track_id", "t", "box", "keypoints", "score"]
+TRACK_COLUMNS = ["clip_id", "track_id", "sample", "t", "box", "keypoints", "score"]
+
+
+def clip_track_rows(clip_id: str, pose_times: list[float], detections: pd.DataFrame,
+                    min_iou: float) -> tuple[list[dict], dict[int, int]]:
+    """Tracklet rows of one clip, and each tracklet's length in samples.
+
+    Every 1 fps sample takes part, an empty one included: a sample where nobody was detected
+    ends the tracklets, so two samples two seconds apart are never taken for adjacent ones.
+    `sample` is the position in `pose_times`, which the motion tests use for adjacency.
+    """
+    at_time = dict(tuple(detections.groupby("t", sort=False)))
+    frames = [at_time.get(t, detections.iloc[0:0]) for t in pose_times]
+    ids = link_tracklets([np.array(f["box"].tolist(), dtype=np.float64).reshape(-1, 4) for f in frames],
+                         min_iou=min_iou)
+    rows, lengths = [], {}
+    for sample, (t, frame, frame_ids) in enumerate(zip(pose_times, frames, ids)):
+        for det, track_id in zip(frame.itertuples(index=False), frame_ids):
+            xy = np.asarray(det.keypoints, dtype=np.float64).reshape(17, 2)
+            keypoints = np.column_stack([xy, np.asarray(det.keypoint_scores, dtype=np.float64)])
+            rows.append({"clip_id": clip_id, "track_id": int(track_id), "sample": sample, "t": float(t),
+                         "box": list(det.box), "keypoints": keypoints.round(6).tolist(), "score": det.score})
+            lengths[int(track_id)] = lengths.get(int(track_id), 0) + 1
+    return rows, lengths
 
 
 @asset(
@@ -46,29 +69,17 @@ def pose_tracks(context: AssetExecutionContext, config: PoseTracksConfig, human_
 def _pose_tracks(context: AssetExecutionContext, config: PoseTracksConfig, human_presence: pd.DataFrame,
                 person_detections: pd.DataFrame, storage: StorageResource,
                 warehouse: WarehouseResource) -> Output[pd.DataFrame]:
-    samples = person_detections[person_detections["pose_sample"] & (person_detections["score"] >= config.min_person_score)]
-    by_clip = dict(tuple(samples.groupby("clip_id", sort=False)))
+    tracked = person_detections[person_detections["pose_sample"]
+                                & (person_detections["score"] >= config.min_person_score)]
+    by_clip = dict(tuple(tracked.groupby("clip_id", sort=False)))
     rows, decisions = [], []
     for clip in human_presence.itertuples(index=False):
-        detections = by_clip.get(clip.clip_id, samples.iloc[0:0])
-        times = sorted(person_detections.loc[(person_detections["clip_id"] == clip.clip_id)
-                                             & person_detections["pose_sample"], "t"].unique())
-        frames = [detections[detections["t"] == t] for t in times]
-        boxes = [np.array(f["box"].tolist(), dtype=np.float64).reshape(-1, 4) for f in frames]
-        ids = link_tracklets(boxes, min_iou=config.min_iou)
-        for t, frame, frame_ids in zip(times, frames, ids):
-            for det, track_id in zip(frame.itertuples(index=False), frame_ids):
-                xy = np.asarray(det.keypoints, dtype=np.float64).reshape(17, 2)
-                keypoints = np.column_stack([xy, np.asarray(det.keypoint_scores, dtype=np.float64)])
-                rows.append({"clip_id": clip.clip_id, "track_id": int(track_id), "t": float(t),
-                             "box": list(det.box), "keypoints": keypoints.round(6).tolist(), "score": det.score})
-        lengths = {}
-        for frame_ids in ids:
-            for track_id in frame_ids:
-                lengths[int(track_id)] = lengths.get(int(track_id), 0) + 1
-        decisions.append(kept(clip.clip_id, f"{len(lengths)} tracklets over {len(times)} samples at 1 fps",
+        clip_rows, lengths = clip_track_rows(clip.clip_id, list(clip.pose_times),
+                                             by_clip.get(clip.clip_id, tracked.iloc[0:0]), config.min_iou)
+        rows += clip_rows
+        decisions.append(kept(clip.clip_id, f"{len(lengths)} tracklets over {len(clip.pose_times)} samples at 1 fps",
                               item_kind="clip", parent_id=clip.video_id, metric="tracklets", value=float(len(lengths)),
-                              detail={"samples": len(times), "tracklet_lengths": lengths}))
+                              detail={"samples": len(clip.pose_times), "tracklet_lengths": lengths}))
     table = pd.DataFrame(rows, columns=TRACK_COLUMNS)
     metadata = record_decisions(context, STAGE, decisions, config, storage, warehouse)
     metadata.update(rows=len(table), tracklets=int(table.groupby(["clip_id", "track_id"]).ngroups) if len(table) else 0,
