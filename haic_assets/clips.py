@@ -5,13 +5,14 @@ is cut here. Later stages read frames by window; only the clips that survive eve
 cut to files, by action_filtered.
 """
 
+import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, Config, Output, asset
 from pydantic import Field
 
 from haic_core.decisions import error
 from haic_core.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S
-from haic_resources.scene_detect import DEFAULT_MIN_SCENE_LEN_FRAMES
+from haic_resources.scene_detect import DEFAULT_MIN_SCENE_LEN_FRAMES, decode_threads_for
 from haic_resources.storage import StorageResource
 from haic_resources.video_probe import run_isolated
 from haic_resources.video_work import SplitTask, split_into_clips
@@ -39,6 +40,10 @@ class SceneSplitConfig(Config):
     downscale: int | None = Field(default=setting(STAGE, "downscale", None),
                                   description="decode at 1/N size; empty = PySceneDetect's auto (~256 px wide)")
     workers: int = Field(default=setting(STAGE, "workers", 2))
+    decode_threads: int | None = Field(
+        default=setting(STAGE, "decode_threads", None),
+        description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
+                    "among the videos in flight, 1 each once every core has a video")
     timeout_s: float = Field(default=setting(STAGE, "timeout_s", 600.0), description="hard limit per video")
 
 
@@ -61,15 +66,27 @@ def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos, stor
                           warehouse=warehouse)
 
 
+def _pixels_to_decode(video) -> float:
+    """A video's decode work from its probe (0 when a value is missing), to start big ones first."""
+    values = (video.width, video.height, video.frame_count)
+    return float(np.prod([float(x) for x in values])) if all(pd.notna(x) for x in values) else 0.0
+
+
 def _clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.DataFrame,
           storage: StorageResource, warehouse: WarehouseResource) -> Output[pd.DataFrame]:
+    in_flight = max(1, min(config.workers, len(videos)))
+    decode_threads = (decode_threads_for(in_flight) if config.decode_threads is None else config.decode_threads)
     tasks = [SplitTask(video_id=v.video_id, path=v.local_path, detector=config.detector, threshold=config.threshold,
                        min_scene_len=config.min_scene_len, frame_skip=config.frame_skip, downscale=config.downscale,
-                       min_length_s=config.min_length_s, max_length_s=config.max_length_s)
+                       min_length_s=config.min_length_s, max_length_s=config.max_length_s,
+                       decode_threads=decode_threads)
              for v in videos.itertuples(index=False)]
-    context.log.info(f"scene detection on {len(tasks)} videos, {config.workers} at a time")
-    results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s)
+    context.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
+                     f"{decode_threads or 'auto'} decoder thread(s) each")
     by_video = videos.set_index("video_id")
+    decode_cost = {v.video_id: _pixels_to_decode(v) for v in videos.itertuples(index=False)}
+    results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
+                           cost=lambda task: decode_cost[task.video_id])
     rows, decisions, scenes = [], [], 0
     for result in results:
         video_id = result.item.video_id

@@ -24,7 +24,7 @@ CODE_VERSIONS: dict[str, str] = {
     "raw_metadata": "1",
     "metadata_filtered": "1",
     "videos": "1",
-    "clips": "1",
+    "clips": "2",  # 2: detector sees FFmpeg point-sampled frames (closer to PySceneDetect's)
     "human_presence": "1",
     "pose_tracks": "1",
     "action_filtered": "1",

@@ -49,13 +49,14 @@ class SplitTask:
     downscale: int | None
     min_length_s: float
     max_length_s: float
+    decode_threads: int = 0
 
 
 def split_into_clips(task: SplitTask) -> dict[str, Any]:
     """Scene cuts of one video and its candidate clips with their length decisions."""
     cuts = detect_scenes_in_process(task.path, detector=task.detector, threshold=task.threshold,
                                     min_scene_len=task.min_scene_len, frame_skip=task.frame_skip,
-                                    downscale=task.downscale)
+                                    downscale=task.downscale, decode_threads=task.decode_threads)
     clips, decisions = split_video_into_clips(task.video_id, cuts.cut_times_s, cuts.cut_frames,
                                               cuts.duration_s, cuts.frame_count, cuts.fps,
                                               task.min_length_s, task.max_length_s)

@@ -120,3 +120,19 @@ def test_run_isolated_returns_per_item_values_and_errors_in_order(bad_media, vid
     assert results[0].value.frame_count == 250
     assert results[1].error == "audio-only file: no video stream"
     assert results[3].value.width == 1920
+
+
+def started_at(item: str) -> float:
+    """For the pool test: when this child ran (a system-wide monotonic clock)."""
+    return time.monotonic()
+
+
+def test_run_isolated_starts_the_costliest_items_first_and_answers_in_input_order():
+    items = ["small", "huge", "medium"]
+    cost = {"small": 1.0, "huge": 100.0, "medium": 10.0}
+    results = run_isolated(started_at, items, workers=1, timeout_s=30, cost=cost.get)
+    assert [r.item for r in results] == items  # answers in input order
+    start = {r.item: r.value for r in results}
+    assert start["huge"] < start["medium"] < start["small"]  # started in cost order
+    plain = run_isolated(started_at, items, workers=1, timeout_s=30)
+    assert [r.value for r in plain] == sorted(r.value for r in plain)  # without cost: input order
