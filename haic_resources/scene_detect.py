@@ -97,6 +97,7 @@ class _HsvScoreMixin:
 
     def _calculate_frame_score(self, timecode, frame_img):
         import cv2
+        import numpy
 
         if self._weights.delta_edges != 0.0 or self.stats_manager is not None:
             return super()._calculate_frame_score(timecode, frame_img)
@@ -106,7 +107,9 @@ class _HsvScoreMixin:
             return 0.0
         num_pixels = float(hsv.shape[0] * hsv.shape[1])
         sums = cv2.sumElems(cv2.absdiff(hsv, last))
-        components = (sums[0] / num_pixels, sums[1] / num_pixels, sums[2] / num_pixels, 0.0)
+        # numpy scalars, as in PySceneDetect: from Python 3.12 on, sum() of plain floats is
+        # compensated while numpy scalars add plainly, which can change the last bit.
+        components = (*(numpy.float64(total) / num_pixels for total in sums[:3]), 0.0)
         weights = self._weights
         return sum(c * w for c, w in zip(components, weights)) / sum(abs(w) for w in weights)
 
