@@ -30,9 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_resources.scene_detect import decode_threads_for, detect_scenes  # noqa: E402
+from haic_resources.scene_detect import DEFAULT_MIN_SCENE_LEN_FRAMES, decode_threads_for, detect_scenes  # noqa: E402
 from haic_resources.video_probe import probe_video_in_process, run_isolated  # noqa: E402
-from haic_resources.video_work import SplitTask, split_into_clips  # noqa: E402
+from haic_core.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S  # noqa: E402
+from haic_resources.video_work import SplitTask, pixels_to_decode, split_into_clips  # noqa: E402
 
 STAGE_WORKERS = 2  # the clips stage's default (haic_assets/clips.py)
 
@@ -92,12 +93,6 @@ def batch_reference_sequential(paths: list[Path], cost: dict[str, float]) -> flo
     return time.perf_counter() - t
 
 
-def pixels_to_decode(path: str) -> float:
-    """The stage's start order (biggest first), from the probe as the stage has it."""
-    probe = probe_video_in_process(path)
-    return float(probe.width * probe.height * probe.frame_count)
-
-
 def batch_reference_pool(paths: list[Path], cost: dict[str, float]) -> float:
     t = time.perf_counter()
     results = run_isolated(reference_cut_frames, [str(p) for p in paths], workers=STAGE_WORKERS, timeout_s=600,
@@ -109,8 +104,9 @@ def batch_reference_pool(paths: list[Path], cost: dict[str, float]) -> float:
 def batch_ours(paths: list[Path], cost: dict[str, float]) -> float:
     """The clips stage's own work function, pool and decoder threads."""
     threads = decode_threads_for(min(STAGE_WORKERS, len(paths)))
-    tasks = [SplitTask(video_id=p.name, path=str(p), detector="content", threshold=None, min_scene_len=15,
-                       frame_skip=0, downscale=None, min_length_s=5.0, max_length_s=20.0, decode_threads=threads)
+    tasks = [SplitTask(video_id=p.name, path=str(p), detector="content", threshold=None,
+                       min_scene_len=DEFAULT_MIN_SCENE_LEN_FRAMES, frame_skip=0, downscale=None,
+                       min_length_s=MIN_CLIP_LENGTH_S, max_length_s=MAX_CLIP_LENGTH_S, decode_threads=threads)
              for p in paths]
     t = time.perf_counter()
     results = run_isolated(split_into_clips, tasks, workers=STAGE_WORKERS, timeout_s=600,
@@ -122,7 +118,7 @@ def batch_ours(paths: list[Path], cost: dict[str, float]) -> float:
 def bench_batch(paths: list[Path], repeats: int) -> dict:
     runs = {"reference_sequential": batch_reference_sequential, "reference_same_pool": batch_reference_pool,
             "ours_stage": batch_ours}
-    cost = {str(p): pixels_to_decode(str(p)) for p in paths}
+    cost = {str(p): pixels_to_decode(probe_video_in_process(str(p))) for p in paths}  # the stage's order
     for fn in runs.values():  # warm: the pool's fork server, imports, file cache
         fn(paths[:2], cost)
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -5,7 +5,6 @@ is cut here. Later stages read frames by window; only the clips that survive eve
 cut to files, by action_filtered.
 """
 
-import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, Config, Output, asset
 from pydantic import Field
@@ -15,7 +14,7 @@ from haic_core.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S
 from haic_resources.scene_detect import DEFAULT_MIN_SCENE_LEN_FRAMES, decode_threads_for
 from haic_resources.storage import StorageResource
 from haic_resources.video_probe import run_isolated
-from haic_resources.video_work import SplitTask, split_into_clips
+from haic_resources.video_work import SplitTask, pixels_to_decode, split_into_clips
 from haic_resources.warehouse import WarehouseResource
 from haic_assets.ledger import preview, record_decisions
 from haic_assets.deployment import k8s_op_tags
@@ -66,12 +65,6 @@ def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos, stor
                           warehouse=warehouse)
 
 
-def _pixels_to_decode(video) -> float:
-    """A video's decode work from its probe (0 when a value is missing), to start big ones first."""
-    values = (video.width, video.height, video.frame_count)
-    return float(np.prod([float(x) for x in values])) if all(pd.notna(x) for x in values) else 0.0
-
-
 def _clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.DataFrame,
           storage: StorageResource, warehouse: WarehouseResource) -> Output[pd.DataFrame]:
     in_flight = max(1, min(config.workers, len(videos)))
@@ -84,7 +77,7 @@ def _clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.
     context.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
                      f"{decode_threads or 'auto'} decoder thread(s) each")
     by_video = videos.set_index("video_id")
-    decode_cost = {v.video_id: _pixels_to_decode(v) for v in videos.itertuples(index=False)}
+    decode_cost = {v.video_id: pixels_to_decode(v) for v in videos.itertuples(index=False)}
     results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
                            cost=lambda task: decode_cost[task.video_id])
     rows, decisions, scenes = [], [], 0

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from haic_resources.av_open import open_input
+
 
 @dataclass(frozen=True)
 class SampledFrame:
@@ -107,8 +109,6 @@ def iter_frames_at(
     nearest); `stats`, when given, receives ``frames_decoded``. Two requests may share one frame (the image array
     is then shared, converted once).
     """
-    import av
-
     targets = [float(t) for t in timestamps]
     if any(b < a for a, b in zip(targets, targets[1:])):
         raise ValueError("timestamps must be sorted ascending")
@@ -117,7 +117,7 @@ def iter_frames_at(
     if targets[0] < start_s - 1e-6 or targets[-1] > end_s + 1e-6:
         raise ValueError(f"timestamps must lie in the clip window [{start_s}, {end_s}]")
 
-    with av.open(str(path)) as container:
+    with open_input(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding is the irreducible cost
         width, height = stream.codec_context.width, stream.codec_context.height

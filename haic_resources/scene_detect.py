@@ -30,7 +30,6 @@ PYSCENEDETECT_MIN_WIDTH = 256  # PySceneDetect's auto-downscale target (scene_ma
 DEFAULT_TIMEOUT_S = 600.0
 
 
-
 class SceneDetectError(ItemError):
     """Scene detection could not run on this video; `reason` says why in one line."""
 

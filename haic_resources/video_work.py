@@ -6,6 +6,7 @@ the decoder costs only its own item. The Dagster assets fan these out with `run_
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,6 +51,16 @@ class SplitTask:
     min_length_s: float
     max_length_s: float
     decode_threads: int = 0
+
+
+def pixels_to_decode(video: Any) -> float:
+    """A video's decode work (width x height x frames) from its probe or its `videos` row; 0 when
+    a value is missing. `run_isolated(cost=...)` starts the biggest first."""
+    try:
+        values = [float(v) for v in (video.width, video.height, video.frame_count)]
+    except (TypeError, ValueError):  # None, or pandas' NA in a table row
+        return 0.0
+    return math.prod(values) if all(math.isfinite(v) for v in values) else 0.0
 
 
 def split_into_clips(task: SplitTask) -> dict[str, Any]:

