@@ -26,13 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_core.motion import measure_clip, motion_decision, normalize_keypoints  # noqa: E402
-from haic_core.presence import MIN_PERSON_SCORE, presence_decision  # noqa: E402
-from haic_core.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps  # noqa: E402
-from haic_core.tracklets import build_tracks, link_tracklets  # noqa: E402
-from haic_resources.contact_sheet import contact_sheet  # noqa: E402
-from haic_resources.frame_reader import index_of_times, read_frames_at  # noqa: E402
-from haic_resources.pose import boxes_of, keypoint_scores_of, keypoints_of, make_pose_estimator, scores_of  # noqa: E402
+from haic_core.accumulation.motion import measure_clip, motion_decision, normalize_keypoints  # noqa: E402
+from haic_core.accumulation.presence import MIN_PERSON_SCORE, presence_decision  # noqa: E402
+from haic_core.accumulation.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps  # noqa: E402
+from haic_core.accumulation.tracklets import build_tracks, link_tracklets  # noqa: E402
+from haic_resources.pose.contact_sheet import contact_sheet  # noqa: E402
+from haic_resources.video.frame_reader import index_of_times, read_frames_at  # noqa: E402
+from haic_resources.pose.estimator import boxes_of, keypoint_scores_of, keypoints_of, make_pose_estimator, scores_of  # noqa: E402
 
 CLIPS = {
     "sam2_juggle_1p.mp4": (0.0, 10.29),

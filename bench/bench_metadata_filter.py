@@ -16,8 +16,8 @@ from pathlib import Path
 
 import spacy
 
-from haic_core.metadata_filter import verb_flags
-from haic_resources.spacy_nlp import SpacyResource
+from haic_core.accumulation.metadata_filter import verb_flags
+from haic_resources.text.spacy_nlp import SpacyResource
 
 SUBJECTS = ["Young woman", "Man", "Business man", "Little girl", "Two friends", "Group of people", "Senior couple",
             "Teenage boy", "Female doctor", "Chef", "Athlete", "Happy family", "Asian woman", "Construction worker"]

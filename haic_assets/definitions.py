@@ -4,16 +4,17 @@ import logging
 
 from dagster import Definitions, load_assets_from_modules
 
-from haic_assets import (action_filtered, bench_captions, caption_judgement, captions, clips, dataset_statistics,
-                         haic_train, haicbench_split, human_presence, metadata_filtered, pose_tracks, qa_pairs,
-                         qa_verified, raw_metadata, videos)
-from haic_assets.checks import HAICBENCH_CHECKS
-from haic_assets.haicbench_sensors import annotation_sensor
-from haic_assets.jobs import curate_source_job, haicbench_batch_job, haicbench_release_job
-from haic_assets.resources import build_resources
-from haic_assets.recuration import recuration_schedule
-from haic_assets.sensors import landing_sensor
-from haic_resources.llm_resource import NOT_CONFIGURED
+from haic_assets.accumulation import (action_filtered, clips, human_presence, metadata_filtered, pose_tracks,
+                                      raw_metadata, videos)
+from haic_assets.haic_train import caption_judgement, captions, haic_train_release as haic_train
+from haic_assets.haicbench import bench_captions, dataset_statistics, haicbench_split, qa_pairs, qa_verified
+from haic_assets.haicbench.checks import HAICBENCH_CHECKS
+from haic_assets.haicbench.sensors import annotation_sensor
+from haic_assets.platform.jobs import curate_source_job, haicbench_batch_job, haicbench_release_job
+from haic_assets.platform.resources import build_resources
+from haic_assets.platform.recuration import recuration_schedule
+from haic_assets.platform.sensors import landing_sensor
+from haic_resources.llm.resource import NOT_CONFIGURED
 
 # One module per stage, in pipeline order.
 STAGE_MODULES = [raw_metadata, metadata_filtered, videos, clips, human_presence, pose_tracks, action_filtered,

@@ -12,7 +12,7 @@ import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from haic_resources.warehouse import in_memory_warehouse
+from haic_resources.storage.warehouse import in_memory_warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO_ROOT / "samples" / "webvid_sample" / "results_sample.csv"
@@ -38,7 +38,7 @@ def land_sample(home: Path, csv: Path = SAMPLE_CSV, source: str = "webvid_sample
 
 
 def run_partition(defs, instance: DagsterInstance, partition: str, selection=None):
-    from haic_assets.partitions import source_shards
+    from haic_assets.platform.partitions import source_shards
 
     if not instance.has_dynamic_partition(source_shards.name, partition):
         instance.add_dynamic_partitions(source_shards.name, [partition])

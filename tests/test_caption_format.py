@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from haic_core.caption_format import (
+from haic_core.haic_train.caption_format import (
     JudgeParseError,
     JudgeScore,
     check_caption,

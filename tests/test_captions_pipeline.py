@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey, load_assets_from_modules, materialize
 
 from haic_assets.definitions import STAGE_MODULES, build_definitions
-from haic_resources.llm_resource import NOT_CONFIGURED
+from haic_resources.llm.resource import NOT_CONFIGURED
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.llm_servers import FakeGeminiServer, Fault
 

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from haic_resources.clip_cut import ClipCutError, cut_clip
+from haic_resources.video.clip_cut import ClipCutError, cut_clip
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,7 +33,7 @@ def test_scene_window_is_cut_exactly_at_its_frames(tmp_path, video):
 
 
 def test_vfr_clip_keeps_source_timing(tmp_path, video):
-    from haic_resources.scene_detect import detect_scenes
+    from haic_resources.video.scene_detect import detect_scenes
 
     src = video("pyscenedetect_goldeneye_vfr_drop3.mp4")
     start, end = detect_scenes(src, timeout_s=None).cut_times_s  # the middle scene, exact times

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from haic_core.dataset_statistics import (
+from haic_core.haicbench.dataset_statistics import (
     caption_length_summary,
     caption_lengths,
     clip_duration_histogram,

@@ -19,8 +19,8 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 
-from haic_assets.deployment import BACKFILL_POLICY, K8S_CONFIG_TAG, LLM_POOLS, k8s_op_tags, llm_run_tags
-from haic_resources.home import PROFILES
+from haic_assets.platform.deployment import BACKFILL_POLICY, K8S_CONFIG_TAG, LLM_POOLS, k8s_op_tags, llm_run_tags
+from haic_resources.storage.home import PROFILES
 from tests.helpers import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"

@@ -4,8 +4,8 @@ import av
 import numpy as np
 import pytest
 
-from haic_core.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps
-from haic_resources.frame_reader import index_of_times, read_frames_at, resized_size
+from haic_core.accumulation.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps
+from haic_resources.video.frame_reader import index_of_times, read_frames_at, resized_size
 
 
 # ---------------------------------------------------------------- sampling

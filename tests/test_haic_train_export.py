@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from haic_core.haic_train_export import (
+from haic_core.haic_train.export import (
     DEFAULT_QUESTION,
     CaptionedClip,
     dataset_card_markdown,

@@ -15,13 +15,13 @@ from dagster import AssetKey, build_sensor_context
 
 from haic_core.decisions import dropped, kept
 from haic_core.ledger import ledger_rows
-from haic_core.qa_parsing import CATEGORIES
-from haic_core.qa_pool_synth import synthetic_verified_qa_pool
-from haic_assets.bench_captions import checkers_list, read_caption_export, video_id_of
+from haic_core.haicbench.qa_parsing import CATEGORIES
+from tests.qa_pool_synth import synthetic_verified_qa_pool
+from haic_assets.haicbench.bench_captions import checkers_list, read_caption_export, video_id_of
 from haic_assets.definitions import build_definitions
-from haic_assets.haicbench_sensors import annotation_sensor
-from haic_assets.partitions import annotation_batches
-from haic_resources.llm_resource import NOT_CONFIGURED
+from haic_assets.haicbench.sensors import annotation_sensor
+from haic_assets.platform.partitions import annotation_batches
+from haic_resources.llm.resource import NOT_CONFIGURED
 from tests.helpers import dagster_instance, ledger
 from tests.llm_servers import FakeOpenAIServer, prompt_text_of
 

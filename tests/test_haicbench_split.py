@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from haic_core.haicbench_split import InfeasibleSplitError, SplitParams, select_haicbench_split, split_decisions
-from haic_core.qa_parsing import CATEGORIES
-from haic_core.qa_pool_synth import synthetic_verified_qa_pool
+from haic_core.haicbench.split import InfeasibleSplitError, SplitParams, select_haicbench_split, split_decisions
+from haic_core.haicbench.qa_parsing import CATEGORIES
+from tests.qa_pool_synth import synthetic_verified_qa_pool
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from haic_core.motion import measure_clip, motion_decision, normalize_keypoints
-from haic_core.presence import MIN_PERSON_SCORE, presence_decision
-from haic_core.tracklets import build_tracks, link_tracklets
-from haic_resources.clip_sampling import sample_clip_people
-from haic_resources.pose import boxes_of, keypoint_scores_of, keypoints_of, make_pose_estimator, scores_of
+from haic_core.accumulation.motion import measure_clip, motion_decision, normalize_keypoints
+from haic_core.accumulation.presence import MIN_PERSON_SCORE, presence_decision
+from haic_core.accumulation.tracklets import build_tracks, link_tracklets
+from haic_resources.pose.clip_people import sample_clip_people
+from haic_resources.pose.estimator import boxes_of, keypoint_scores_of, keypoints_of, make_pose_estimator, scores_of
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from haic_resources.llm import (
+from haic_resources.llm.client import (
     GenerationSettings,
     LLMError,
     ResponseCache,
@@ -23,7 +23,7 @@ from haic_resources.llm import (
     map_concurrent,
     parse_retry_after,
 )
-from haic_resources.llm_gemini import GeminiClient
+from haic_resources.llm.gemini import GeminiClient
 from tests.llm_servers import Fault, FakeGeminiServer
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)

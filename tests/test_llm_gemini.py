@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from haic_resources.llm import GenerationSettings, LLMError, RetryPolicy, TokenPrices, map_concurrent
-from haic_resources.llm_gemini import GeminiClient
+from haic_resources.llm.client import GenerationSettings, LLMError, RetryPolicy, TokenPrices, map_concurrent
+from haic_resources.llm.gemini import GeminiClient
 from tests.llm_servers import FakeGeminiServer, Fault, assert_secret_absent, prompt_text_of
 
 SECRET = "AIzaTEST-secret-key-9f8e7d6c5b4a"

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from haic_resources.llm import LLMError, RetryPolicy, TokenPrices, map_concurrent
-from haic_resources.llm_openai import OpenAIClient, sample_frames_jpeg
+from haic_resources.llm.client import LLMError, RetryPolicy, TokenPrices, map_concurrent
+from haic_resources.llm.openai_compatible import OpenAIClient, sample_frames_jpeg
 from tests.llm_servers import FakeOpenAIServer, Fault, assert_secret_absent, prompt_text_of
 
 SECRET = "sk-test-SECRET-0123456789abcdef"

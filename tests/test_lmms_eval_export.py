@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from haic_core.haicbench_export import benchmark_records, export_lmms_eval_task
+from haic_core.haicbench.export import benchmark_records, export_lmms_eval_task
 
 SPLIT_QA = pd.DataFrame([
     {"qa_id": "qa_1", "video_id": "v1", "clip_id": "c1", "category": "count", "question": "How many jumps?",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from haic_core.metadata_filter import DEFERRED_RESOLUTION, ResolutionRule, filter_metadata, verb_flags
-from haic_resources.spacy_nlp import POS_COMPONENTS, SpacyResource
+from haic_core.accumulation.metadata_filter import DEFERRED_RESOLUTION, ResolutionRule, filter_metadata, verb_flags
+from haic_resources.text.spacy_nlp import POS_COMPONENTS, SpacyResource
 
 
 @pytest.fixture(scope="module")

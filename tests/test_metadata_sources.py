@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from haic_core.metadata_sources import (
+from haic_core.accumulation.metadata_sources import (
     NORMALIZED_COLUMNS, ColumnMapping, SourceSpec, normalize_metadata, parse_iso8601_duration, read_shard_file,
 )
 

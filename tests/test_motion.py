@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from haic_core.motion import (
+from haic_core.accumulation.motion import (
     affine_fit, camera_motion_decision, keypoint_motion_decision, measure_clip, motion_decision,
     normalize_keypoints, pair_l1,
 )  # fmt: skip
-from haic_core.tracklets import Track
+from haic_core.accumulation.tracklets import Track
 
 
 def star_pose():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
-from haic_assets.partition_runs import BACKFILL_POLICY
-from haic_assets.partitions import source_shards
+from haic_assets.platform.partition_runs import BACKFILL_POLICY
+from haic_assets.platform.partitions import source_shards
 from tests.helpers import SAMPLE_CSV, dagster_instance, land_sample, ledger
 
 SPINE = [AssetKey("raw_metadata"), AssetKey("metadata_filtered"), AssetKey("videos"), AssetKey("clips")]

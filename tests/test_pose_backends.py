@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from haic_resources.pose import Person, PoseEstimator, make_pose_estimator
-from haic_resources.pose_movenet import decode_movenet_output, ensure_movenet_model, letterbox_shape
-from haic_resources.pose_onnx import (
+from haic_resources.pose.estimator import Person, PoseEstimator, make_pose_estimator
+from haic_resources.pose.movenet import decode_movenet_output, ensure_movenet_model, letterbox_shape
+from haic_resources.pose.rtmpose_onnx import (
     choose_providers, crop_transform, decode_simcc, decode_yolox, nms, resolve_model_file, yolox_grid,
 )  # fmt: skip
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from haic_assets.action_filtered import _tracks
-from haic_assets.pose_tracks import TRACK_COLUMNS, clip_track_rows
-from haic_core.motion import measure_clip
+from haic_assets.accumulation.action_filtered import _tracks
+from haic_assets.accumulation.pose_tracks import TRACK_COLUMNS, clip_track_rows
+from haic_core.accumulation.motion import measure_clip
 
 
 def detection(t, dx):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from haic_core.presence import box_coverage, frame_presence, presence_decision
+from haic_core.accumulation.presence import box_coverage, frame_presence, presence_decision
 
 W, H = 100.0, 100.0  # frame area 10,000 px: a box of 1,000 px covers exactly 10 %
 

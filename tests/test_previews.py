@@ -10,8 +10,8 @@ import numpy as np
 
 from dagster_aws.s3 import S3Resource
 
-from haic_assets.previews import png_metadata
-from haic_resources.storage import StorageResource
+from haic_assets.platform.previews import png_metadata
+from haic_resources.storage.resource import StorageResource
 
 
 def test_a_large_contact_sheet_is_shown_inline_scaled_down_and_kept_full_size_on_disk(tmp_path):

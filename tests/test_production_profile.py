@@ -22,8 +22,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
 from dagster._core.instance.ref import InstanceRef
 
-from haic_resources.home import prepare_dagster_home
-from haic_resources.warehouse import in_memory_warehouse
+from haic_resources.storage.home import prepare_dagster_home
+from haic_resources.storage.warehouse import in_memory_warehouse
 from tests.helpers import SAMPLE_CSV, SAMPLE_MEDIA, SAMPLE_PARTITION
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
@@ -129,7 +129,7 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
     from dagster_postgres.run_storage import PostgresRunStorage
 
     from haic_assets.definitions import build_definitions  # reads HAIC_* now, after the env is set
-    from haic_assets.sensors import landing_sensor
+    from haic_assets.platform.sensors import landing_sensor
 
     home = production_env
     s3 = boto3.client("s3", endpoint_url=s3_server)

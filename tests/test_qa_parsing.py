@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from haic_core.qa_parsing import (
+from haic_core.haicbench.qa_parsing import (
     CATEGORIES,
     CATEGORY_RULES,
     make_qa_id,
     parse_qa_response,
     subject_count_from_caption,
 )
-from haic_resources.prompts import load_template, render
+from haic_resources.llm.prompts import load_template, render
 
 OPTS4 = ["He waves", "He jumps", "He claps", "He nods"]
 OPTS5 = ["He waves", "He jumps", "He claps", "He nods", "He sits"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from haic_core.qa_parsing import QA, make_qa_id
-from haic_core.qa_shuffle import (
+from haic_core.haicbench.qa_parsing import QA, make_qa_id
+from haic_core.haicbench.qa_shuffle import (
     answer_balance,
     answer_balance_by_category,
     answer_position_distribution,

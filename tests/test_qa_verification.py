@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haic_core.qa_parsing import QA, make_qa_id, parse_qa_response, subject_count_from_caption
-from haic_core.qa_verification import Review, reviews_from_records, verify_qas
+from haic_core.haicbench.qa_parsing import QA, make_qa_id, parse_qa_response, subject_count_from_caption
+from haic_core.haicbench.qa_verification import Review, reviews_from_records, verify_qas
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "haicbench"
 OPTS = ("a cap", "a helmet", "a scarf", "nothing")

@@ -13,7 +13,7 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, build_schedule_context
 
 from haic_assets.definitions import build_definitions
-from haic_assets.recuration import recuration_schedule
+from haic_assets.platform.recuration import recuration_schedule
 from tests.helpers import (REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
                            without_llm)
 from tests.llm_servers import FakeGeminiServer
@@ -35,7 +35,7 @@ def materializations(instance) -> dict[str, int]:
 
 def haic(*args, env) -> subprocess.CompletedProcess:
     # A new process, like a reloaded code location: settings are read when definitions load.
-    return subprocess.run([sys.executable, "-m", "haic_assets.cli", *args], env=env, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", *args], env=env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from haic_core.scenes import split_video_into_clips
-from haic_resources.scene_detect import (SceneDetectError, _Shrinker, analysis_size, build_detector,
+from haic_core.accumulation.scenes import split_video_into_clips
+from haic_resources.video.scene_detect import (SceneDetectError, _Shrinker, analysis_size, build_detector,
                                          decode_threads_for, detect_scenes)
 from tests.conftest import SHARED_MEDIA
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from haic_core.scenes import clip_id_for, judge_clip_length, scenes_to_clips, split_video_into_clips
+from haic_core.accumulation.scenes import clip_id_for, judge_clip_length, scenes_to_clips, split_video_into_clips
 
 
 def test_cuts_become_contiguous_scenes_covering_the_video():

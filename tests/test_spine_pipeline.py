@@ -6,10 +6,10 @@ import duckdb
 import pytest
 from dagster import AssetKey, build_sensor_context
 
-from haic_assets import cli
+from haic_assets.platform import cli
 from haic_assets.definitions import build_definitions
-from haic_assets.partitions import source_shards
-from haic_assets.sensors import landing_sensor
+from haic_assets.platform.partitions import source_shards
+from haic_assets.platform.sensors import landing_sensor
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition
 
 SPINE = [AssetKey("raw_metadata"), AssetKey("metadata_filtered")]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from haic_core.tracklets import build_tracks, greedy_iou_matches, iou_matrix, link_tracklets
+from haic_core.accumulation.tracklets import build_tracks, greedy_iou_matches, iou_matrix, link_tracklets
 
 
 def crossing_people():

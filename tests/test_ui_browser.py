@@ -32,8 +32,8 @@ import pytest
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from haic_assets.partitions import source_shards
-from haic_resources.home import prepare_dagster_home
+from haic_assets.platform.partitions import source_shards
+from haic_resources.storage.home import prepare_dagster_home
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]

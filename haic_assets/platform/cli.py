@@ -1,0 +1,233 @@
+"""`haic`: run the demo, open the UI, and answer lineage questions from the ledger.
+
+    haic demo                 register the bundled sample source and run the main job on it
+    haic funnel [--source S]  kept / dropped / error per stage and source
+    haic why ITEM_ID          an item's trail through the stages, with reasons, values, thresholds
+    haic add-shard FILE --source NAME   put a metadata file into the landing zone
+    haic run PARTITION        run the main job for one partition
+    haic recurate [--dry-run] re-materialize only what is stale (changed settings, prompt, model, data)
+    haic ui                   the Dagster UI on 127.0.0.1 (dagster dev with DAGSTER_HOME set)
+    haic home                 where everything lives
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from haic_resources.storage.home import REPO_ROOT, haic_home, prepare_dagster_home
+from haic_resources.storage.landing import Shard
+from haic_resources.storage.sql_files import load_sql
+from haic_resources.storage.warehouse import in_memory_warehouse
+
+SAMPLE_SOURCE = "webvid_sample"
+SAMPLE_DIR = REPO_ROOT / "samples" / SAMPLE_SOURCE
+
+
+def _tables_root() -> Path:
+    from haic_assets.platform.resources import build_resources
+
+    return build_resources()["storage"].tables().local_root()
+
+
+def _print_frame(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200,
+                           "display.max_colwidth", 70):
+        print(frame.to_string(index=False))
+
+
+def cmd_funnel(args: argparse.Namespace) -> int:
+    conn = in_memory_warehouse(_tables_root())
+    if not _has_ledger(conn):
+        print("The ledger is empty: run `haic demo` or materialize a partition first.")
+        return 1
+    frame = conn.execute(load_sql("funnel")).df()
+    if args.source:
+        frame = frame[frame["source"] == args.source]
+    print(f"Funnel (HAIC_HOME={haic_home().root})")
+    _print_frame(frame)
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    conn = in_memory_warehouse(_tables_root())
+    if not _has_ledger(conn):
+        print("The ledger is empty: run `haic demo` or materialize a partition first.")
+        return 1
+    trail = conn.execute(load_sql("why"), [args.item_id]).df()
+    if trail.empty:
+        print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
+              "`haic funnel` lists the stages.")
+        return 1
+    print(f"Trail of {args.item_id}:")
+    for row in trail.itertuples(index=False):
+        evidence = ""
+        if row.metric is not None and not pd.isna(row.value):
+            evidence = f"  [{row.metric}={row.value:.6g}"
+            evidence += f", threshold {row.threshold:.6g}]" if not pd.isna(row.threshold) else "]"
+        indent = "  " * max(0, int(row.depth) + 2)
+        print(f"{indent}{row.stage:<18} {row.item_kind:<6} {row.item_id:<40} {row.verdict.upper():<8} "
+              f"{row.reason}{evidence}")
+        if args.verbose:
+            print(f"{indent}    partition={row.partition} config={row.config_hash} code={row.code_version} "
+                  f"run={row.run_id} at={row.decided_at}")
+    return 0
+
+
+def _has_ledger(conn) -> bool:
+    return bool(conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ledger'").fetchone()[0])
+
+
+def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
+    """Put a metadata file into landing/<source>/ (a local folder, or HAIC_LANDING_URI in S3)."""
+    from haic_assets.platform.resources import build_resources
+
+    shard = Shard(source, file.name)
+    landing = build_resources()["storage"].landing()
+    landing.put_file(shard.key, file)
+    if source_yaml is not None:
+        landing.put_bytes(f"{source}/source.yaml", source_yaml.encode())
+    return shard
+
+
+def cmd_add_shard(args: argparse.Namespace) -> int:
+    shard = add_shard(Path(args.file), args.source)
+    print(f"landing/{shard.key} written; the landing sensor will add partition {shard.partition_key!r} "
+          "and run curate_source for it (or run: haic run " + shard.partition_key + ")")
+    return 0
+
+
+# INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+@contextmanager
+def instance_and_definitions():
+    """The persistent Dagster instance under HAIC_HOME (the one the UI shows) and our definitions."""
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
+    from dagster import DagsterInstance
+
+    from haic_assets.definitions import build_definitions
+
+    with DagsterInstance.get() as instance:
+        yield instance, build_definitions()
+
+
+def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
+    """Run the main job for one partition in this process; print and return whether it succeeded."""
+    from haic_assets.platform.jobs import MAIN_JOB
+
+    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+        partition_key=partition_key, instance=instance, asset_selection=asset_selection, tags=tags,
+        run_config=QUIET_CONSOLE, raise_on_error=False)
+    print(f"{partition_key}: run {result.run_id} {'SUCCESS' if result.success else 'FAILURE'}")
+    return result.success
+
+
+def run_partition(partition_key: str) -> bool:
+    """Run the main job for one partition, registering the partition first if it is new."""
+    from haic_assets.platform.partitions import source_shards
+
+    with instance_and_definitions() as (instance, defs):
+        if not instance.has_dynamic_partition(source_shards.name, partition_key):
+            instance.add_dynamic_partitions(source_shards.name, [partition_key])
+        return execute_main_job(defs, instance, partition_key)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return 0 if run_partition(args.partition) else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from haic_assets.platform.resources import llm_resource
+    from haic_resources.llm.resource import NOT_CONFIGURED
+
+    layout = haic_home()
+    print(f"HAIC_HOME={layout.root}")
+    if not llm_resource().configured:
+        print(f"Note: {NOT_CONFIGURED}")
+    shard = add_shard(SAMPLE_DIR / "results_sample.csv", SAMPLE_SOURCE,
+                      source_yaml=f"kind: webvid\nmedia_root: {REPO_ROOT / 'samples' / 'media'}\n")
+    print(f"sample shard: landing/{shard.key} -> partition {shard.partition_key}")
+    ok = run_partition(shard.partition_key)
+    print()
+    cmd_funnel(argparse.Namespace(source=None))
+    print(f"\nNext: `haic why webvid_sample:1003` (why an item was dropped), `haic ui` (the Dagster UI).")
+    return 0 if ok else 1
+
+
+def cmd_recurate(args: argparse.Namespace) -> int:
+    """List (and unless --dry-run, run) the stale asset partitions: what the weekly schedule does."""
+    from haic_assets.platform.jobs import MAIN_JOB
+    from haic_assets.platform.recuration import recuration_requests, summarize
+
+    with instance_and_definitions() as (instance, defs):
+        requests, stale = recuration_requests(instance, defs.resolve_job_def(MAIN_JOB), defs.resolve_asset_graph())
+        if not requests:
+            print("Nothing is stale.")
+            return 0
+        for partition, reasons in summarize(stale).items():
+            print(f"{partition}:")
+            for reason in reasons:
+                print(f"  {reason}")
+        if args.dry_run:
+            return 0
+        results = [execute_main_job(defs, instance, r.partition_key, r.asset_selection, r.tags) for r in requests]
+        return 0 if all(results) else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    env = dict(os.environ, DAGSTER_HOME=str(prepare_dagster_home()))
+    command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
+               "-w", str(REPO_ROOT / "workspace.yaml")]
+    print(f"DAGSTER_HOME={env['DAGSTER_HOME']}; UI at http://{args.host}:{args.port}")
+    return subprocess.call(command, env=env, cwd=REPO_ROOT)
+
+
+def cmd_home(args: argparse.Namespace) -> int:
+    layout = haic_home()
+    for name in ("root", "dagster", "landing", "tables", "media", "cache", "exports", "warehouse"):
+        print(f"{name:<10} {getattr(layout, name)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="haic", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the main job on the bundled sample").set_defaults(func=cmd_demo)
+    p = sub.add_parser("funnel", help="kept/dropped/error per stage and source")
+    p.add_argument("--source")
+    p.set_defaults(func=cmd_funnel)
+    p = sub.add_parser("why", help="an item's trail through the stages")
+    p.add_argument("item_id")
+    p.add_argument("-v", "--verbose", action="store_true", help="also config hash, code version, run id")
+    p.set_defaults(func=cmd_why)
+    p = sub.add_parser("add-shard", help="copy a metadata file into the landing zone")
+    p.add_argument("file")
+    p.add_argument("--source", required=True)
+    p.set_defaults(func=cmd_add_shard)
+    p = sub.add_parser("run", help="run the main job for one partition key")
+    p.add_argument("partition")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("recurate", help="re-materialize only stale asset partitions (what the schedule does)")
+    p.add_argument("--dry-run", action="store_true", help="only list what is stale and why")
+    p.set_defaults(func=cmd_recurate)
+    p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+    sub.add_parser("home", help="print where everything lives").set_defaults(func=cmd_home)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The resources of this deployment, chosen in one place from HAIC_HOME and HAIC_* settings."""
+
+from __future__ import annotations
+
+from dagster import EnvVar
+from dagster_aws.s3 import S3Resource
+
+from haic_resources.storage.home import REPO_ROOT, env_setting, haic_home
+from haic_resources.llm.resource import LLMResource
+from haic_resources.pose.resource import PoseResource
+from haic_resources.text.spacy_nlp import SpacyResource
+from haic_resources.storage.resource import StorageResource
+from haic_resources.storage.warehouse import WarehouseResource
+from haic_assets.platform.io_manager import ParquetTablesIOManager
+
+SAMPLES_DIR = REPO_ROOT / "samples"
+
+
+def build_resources() -> dict:
+    home = haic_home()
+    extra_roots = [r for r in (env_setting("HAIC_ALLOWED_MEDIA_ROOTS") or "").split(":") if r]
+    storage = StorageResource(
+        home=str(home.root),
+        tables_uri=env_setting("HAIC_TABLES_URI"),
+        media_uri=env_setting("HAIC_MEDIA_URI"),
+        landing_uri=env_setting("HAIC_LANDING_URI"),
+        allowed_media_roots=[str(SAMPLES_DIR), *extra_roots],
+        s3=S3Resource(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
+                      region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1")),
+    )
+    warehouse = WarehouseResource(database=str(home.warehouse))
+    return {
+        "storage": storage,
+        "llm": llm_resource(),
+        "pose": PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
+                             detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
+                             pose_model=env_setting("HAIC_POSE_MODEL"),
+                             device=env_setting("HAIC_POSE_DEVICE", "cpu"),
+                             cache_dir=str(home.cache / "models")),
+        "warehouse": warehouse,
+        "spacy_nlp": SpacyResource(),
+        "tables": ParquetTablesIOManager(storage=storage, warehouse=warehouse),
+    }
+
+
+def configured_llm_provider() -> str:
+    """gemini | openai | '' — from HAIC_LLM_PROVIDER, else from which provider's settings are present."""
+    chosen = env_setting("HAIC_LLM_PROVIDER")
+    if chosen:
+        return chosen
+    if env_setting("GEMINI_API_KEY"):
+        return "gemini"
+    if env_setting("OPENAI_API_KEY") or env_setting("OPENAI_BASE_URL"):
+        return "openai"
+    return ""
+
+
+def llm_resource() -> LLMResource:
+    provider = configured_llm_provider()
+    key_var = {"gemini": "GEMINI_API_KEY", "openai": "OPENAI_API_KEY"}.get(provider)
+    # EnvVar keeps the key out of config, the UI and logs; Dagster reads it when the resource starts.
+    api_key = EnvVar(key_var) if key_var and env_setting(key_var) else None
+    base_url = env_setting("OPENAI_BASE_URL") if provider == "openai" else env_setting("GEMINI_BASE_URL")
+    return LLMResource(
+        provider=provider, model=env_setting("HAIC_LLM_MODEL", ""), api_key=api_key, base_url=base_url,
+        concurrency=int(env_setting("HAIC_LLM_CONCURRENCY", "8")),
+        max_attempts=int(env_setting("HAIC_LLM_MAX_ATTEMPTS", "6")),
+        input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
+        output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
+        cache_dir=str(haic_home().cache / "llm"),
+    )
+
+
+def llm_pool() -> str:
+    """The Dagster concurrency pool of the configured provider (llm_gemini / llm_openai)."""
+    return f"llm_{configured_llm_provider() or 'unconfigured'}"
+
+
+def llm_version() -> str:
+    """Provider and model as part of the LLM stages' code version: a new model makes them stale."""
+    resource = llm_resource()
+    return f"{resource.provider or 'none'}:{resource.model_name or 'none'}"

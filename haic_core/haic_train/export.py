@@ -1,0 +1,144 @@
+"""HAICTrain as training data: LLaVA-Video-style conversation records and a dataset card.
+
+A record is what LLaVA-Video's loaders read (one JSON object per clip):
+
+    {"id": ..., "video": <clip uri>, "conversations": [
+        {"from": "human", "value": "<video>\\n<question>"},
+        {"from": "gpt", "value": <caption>}]}
+
+plus, by default, `original_description` and `provenance` keys, which those loaders ignore and
+which keep each record traceable to the run that made it. Pure functions; the caller writes.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from haic_core.haic_train.caption_format import declared_subject_count
+
+VIDEO_TOKEN = "<video>"
+DEFAULT_QUESTION = (
+    "Describe the people in this video: first how many main subjects there are, then for each "
+    "subject their appearance followed by all of their actions in order."
+)
+
+
+@dataclass(frozen=True)
+class CaptionedClip:
+    """One accepted HAICTrain row."""
+
+    clip_id: str
+    clip_uri: str
+    caption: str
+    original_description: str = ""
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # model, prompt version, run id …
+
+
+def to_conversation_record(
+    clip: CaptionedClip, *, question: str = DEFAULT_QUESTION, with_provenance: bool = True
+) -> dict[str, Any]:
+    if not clip.caption.strip():
+        raise ValueError(f"clip {clip.clip_id} has an empty caption")
+    record: dict[str, Any] = {
+        "id": clip.clip_id,
+        "video": clip.clip_uri,
+        "conversations": [
+            {"from": "human", "value": f"{VIDEO_TOKEN}\n{question}"},
+            {"from": "gpt", "value": clip.caption.strip()},
+        ],
+    }
+    if with_provenance:
+        record["original_description"] = clip.original_description
+        record["provenance"] = dict(clip.provenance)
+    return record
+
+
+def to_conversation_records(
+    clips: Iterable[CaptionedClip], *, question: str = DEFAULT_QUESTION, with_provenance: bool = True
+) -> list[dict[str, Any]]:
+    """Records in clip-id order (deterministic output for identical input); ids must be unique."""
+    records = [
+        to_conversation_record(c, question=question, with_provenance=with_provenance)
+        for c in sorted(clips, key=lambda c: c.clip_id)
+    ]
+    duplicates = [k for k, n in Counter(r["id"] for r in records).items() if n > 1]
+    if duplicates:
+        raise ValueError(f"duplicate clip ids: {duplicates[:5]}")
+    return records
+
+
+def _table(rows: Sequence[tuple[str, Any]], header: tuple[str, str]) -> list[str]:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    return lines
+
+
+def dataset_card_markdown(
+    clips: Sequence[CaptionedClip],
+    *,
+    name: str = "HAICTrain",
+    source: str = "WebVid-10M",
+    dropped_by_reason: Mapping[str, int] | None = None,
+    provenance_keys: Sequence[str] = ("model", "prompt_version"),
+    config: Mapping[str, Any] | None = None,
+) -> str:
+    """A markdown dataset card: what the data is, how many clips, caption statistics, which
+    models/prompts produced it, and (optionally) what the judgement removed and why."""
+    words = [len(c.caption.split()) for c in clips]
+    subjects = Counter(declared_subject_count(c.caption.strip()) for c in clips)
+    lines = [
+        f"# {name}",
+        "",
+        f"Machine captions of human-action clips from {source}, in HAIC's standardized format: "
+        "the number of main subjects first, then one paragraph per subject giving appearance "
+        "before actions in chronological order. Each record pairs a clip with its caption and "
+        "the clip's original description.",
+        "",
+        "## Counts",
+        "",
+        *_table(
+            [
+                ("records", len(clips)),
+                ("unique videos", len({c.clip_uri for c in clips})),
+                ("caption words, mean", f"{statistics.fmean(words):.1f}" if words else "–"),
+                ("caption words, median", f"{statistics.median(words):g}" if words else "–"),
+                ("caption words, min / max", f"{min(words)} / {max(words)}" if words else "–"),
+                ("captions over 100 words", sum(w > 100 for w in words)),
+            ],
+            ("measure", "value"),
+        ),
+        "",
+        "## Subjects per caption",
+        "",
+        *_table(
+            [(str(k) if k is not None else "undeclared", v)
+             for k, v in sorted(subjects.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))],
+            ("declared subjects", "captions"),
+        ),  # fmt: skip
+    ]
+    for key in provenance_keys:
+        values = Counter(str(c.provenance.get(key, "unknown")) for c in clips)
+        lines += ["", f"## By {key}", "", *_table(sorted(values.items()), (key, "records"))]
+    if dropped_by_reason:
+        lines += [
+            "",
+            "## Removed by the caption judgement",
+            "",
+            *_table(sorted(dropped_by_reason.items(), key=lambda kv: -kv[1]), ("reason", "captions")),
+        ]
+    if config:
+        lines += ["", "## Configuration", "", *_table(sorted((k, f"`{v}`") for k, v in config.items()), ("setting", "value"))]
+    lines += [
+        "",
+        "## Format",
+        "",
+        "JSON records in the LLaVA-Video conversation layout: `id`, `video` (clip URI), "
+        "`conversations` (a human turn starting with `<video>` and the caption as the gpt "
+        "turn), plus `original_description` and `provenance`.",
+        "",
+    ]
+    return "\n".join(lines)

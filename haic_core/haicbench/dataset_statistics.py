@@ -1,0 +1,206 @@
+"""Dataset statistics (MISSION §1 and §3): the curation funnel, clip durations, caption lengths,
+QA per category, caption word frequencies, and their plots.
+
+The numbers are DuckDB queries (`sql/stats_*.sql`) over views the caller provides on a
+connection: `ledger`, `clips`, `captions`, `qa` (see `register_views` for plain DataFrames).
+The plots are PNG bytes rendered with matplotlib's Agg backend and `wordcloud`, at a fixed
+pixel size (no tight bounding box, so the size is what the caller asked for).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display in Dagster workers or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from wordcloud import STOPWORDS, WordCloud  # noqa: E402
+
+from haic_core.ledger import STAGE_ORDER  # noqa: E402
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+# The accumulation stages in pipeline order (MISSION §1), then captioning and QA; stages not
+# listed sort after these.
+DEFAULT_STAGE_ORDER: tuple[str, ...] = STAGE_ORDER
+PAPER_YIELD_PCT = (0.31, 1.3)
+# Words every standardized caption repeats ("There are 2 subjects ...") say nothing about
+# the content; they are dropped from the word cloud along with English stop-words.
+CAPTION_FORMAT_WORDS = frozenset({"subject", "subjects", "there", "first", "second", "then", "also"})
+DEFAULT_STOP_WORDS = frozenset(STOPWORDS) | CAPTION_FORMAT_WORDS
+
+
+def read_sql(name: str) -> str:
+    return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def register_views(con: duckdb.DuckDBPyConnection, **frames: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    """Register DataFrames as the views the statistics read (ledger=, clips=, captions=, qa=)."""
+    for name, frame in frames.items():
+        con.register(name, frame)
+    return con
+
+
+def _query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    return con.execute(read_sql(name), dict(params or {})).df()
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+
+def funnel_by_source(
+    con: duckdb.DuckDBPyConnection,
+    stage_order: Iterable[str] = DEFAULT_STAGE_ORDER,
+    paper_yield_pct: tuple[float, float] = PAPER_YIELD_PCT,
+) -> pd.DataFrame:
+    """Per partition and stage: n_in, n_kept, n_dropped, n_error, stage_keep_pct,
+    n_source_videos, yield_pct_of_source and the paper's yield range beside it."""
+    stages = list(stage_order)
+    con.register("stage_order", pd.DataFrame({"stage": stages, "stage_rank": range(1, len(stages) + 1)}))
+    return _query(con, "stats_funnel.sql",
+                  {"paper_yield_low_pct": paper_yield_pct[0], "paper_yield_high_pct": paper_yield_pct[1]})
+
+
+def clip_duration_histogram(con: duckdb.DuckDBPyConnection, bin_width_s: float = 1.0) -> pd.DataFrame:
+    """bin_start_s, bin_end_s, n_clips."""
+    return _query(con, "stats_clip_duration_histogram.sql", {"bin_width_s": float(bin_width_s)})
+
+
+def caption_lengths(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """clip_id, n_words per caption."""
+    return _query(con, "stats_caption_lengths.sql")
+
+
+def caption_length_summary(con: duckdb.DuckDBPyConnection, long_caption_words: int = 100) -> dict[str, Any]:
+    """n_captions, mean/median/min/max words, pct_over_long (share over `long_caption_words`)."""
+    row = _query(con, "stats_caption_length_summary.sql", {"long_caption_words": long_caption_words})
+    return row.to_dict("records")[0]
+
+
+def qa_per_category(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """category, n_qa, n_clips, pct_of_qa."""
+    return _query(con, "stats_qa_per_category.sql")
+
+
+def word_frequencies(
+    con: duckdb.DuckDBPyConnection,
+    top_n: int = 200,
+    stop_words: Iterable[str] = DEFAULT_STOP_WORDS,
+    min_word_length: int = 2,
+) -> pd.DataFrame:
+    """word, n: the `top_n` most frequent caption words without stop-words."""
+    con.register("stop_words", pd.DataFrame({"word": sorted({w.lower() for w in stop_words})}))
+    return _query(con, "stats_word_frequencies.sql", {"top_n": top_n, "min_word_length": min_word_length})
+
+
+@dataclass(frozen=True)
+class DatasetStatistics:
+    funnel: pd.DataFrame
+    clip_durations: pd.DataFrame
+    caption_lengths: pd.DataFrame
+    caption_length_summary: dict[str, Any]
+    qa_per_category: pd.DataFrame
+    word_frequencies: pd.DataFrame
+
+
+def compute_dataset_statistics(con: duckdb.DuckDBPyConnection) -> DatasetStatistics:
+    """Every statistic, with defaults; the connection must hold all four views."""
+    return DatasetStatistics(
+        funnel=funnel_by_source(con),
+        clip_durations=clip_duration_histogram(con),
+        caption_lengths=caption_lengths(con),
+        caption_length_summary=caption_length_summary(con),
+        qa_per_category=qa_per_category(con),
+        word_frequencies=word_frequencies(con),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots (PNG bytes of exactly width_px x height_px)
+
+DPI = 100
+
+
+def _figure(width_px: int, height_px: int):
+    return plt.subplots(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_clip_durations(histogram: pd.DataFrame, width_px: int = 800, height_px: int = 500) -> bytes:
+    """Bar chart of `clip_duration_histogram`; the paper's 5 s and 20 s limits marked."""
+    fig, ax = _figure(width_px, height_px)
+    widths = histogram["bin_end_s"] - histogram["bin_start_s"]
+    ax.bar(histogram["bin_start_s"], histogram["n_clips"], width=widths, align="edge", edgecolor="white")
+    for limit in (5, 20):
+        ax.axvline(limit, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("clip duration (s)")
+    ax.set_ylabel("clips")
+    ax.set_title("Clip durations")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_caption_lengths(lengths: pd.DataFrame, width_px: int = 800, height_px: int = 500, bins: int = 30) -> bytes:
+    """Histogram of words per caption (`caption_lengths`), 100 words marked."""
+    fig, ax = _figure(width_px, height_px)
+    ax.hist(lengths["n_words"], bins=bins, edgecolor="white")
+    ax.axvline(100, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("words per caption")
+    ax.set_ylabel("captions")
+    ax.set_title("Caption lengths")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_qa_per_category(per_category: pd.DataFrame, width_px: int = 800, height_px: int = 500) -> bytes:
+    """Bar chart of `qa_per_category`."""
+    fig, ax = _figure(width_px, height_px)
+    ax.bar(per_category["category"].str.replace("_", " "), per_category["n_qa"])
+    ax.set_ylabel("QA pairs")
+    ax.set_title("QA pairs per category")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, height_px: int = 500) -> bytes:
+    """Items kept after each stage for one partition, log scale (the funnel spans ~3 decades)."""
+    rows = funnel[funnel["partition"] == partition]
+    fig, ax = _figure(width_px, height_px)
+    ax.barh(rows["stage"].astype(str), rows["n_kept"].clip(lower=1))
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("items kept (log)")
+    ax.set_title(f"Curation funnel: {partition}")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def render_word_cloud(
+    frequencies: Mapping[str, float] | pd.DataFrame,
+    width_px: int = 800,
+    height_px: int = 400,
+    seed: int = 0,
+) -> bytes:
+    """Word cloud PNG from word -> count (or the `word_frequencies` frame); seeded layout."""
+    if isinstance(frequencies, pd.DataFrame):
+        frequencies = dict(zip(frequencies["word"], frequencies["n"]))
+    if not frequencies:
+        raise ValueError("a word cloud needs at least one word")
+    cloud = WordCloud(width=width_px, height=height_px, background_color="white", random_state=seed)
+    image = cloud.generate_from_frequencies({str(k): float(v) for k, v in frequencies.items()}).to_image()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

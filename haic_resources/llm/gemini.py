@@ -1,0 +1,230 @@
+"""Gemini through the `google-genai` SDK (the paper captioned HAICTrain with Gemini-1.5-Pro).
+
+A video up to `inline_limit_bytes` (Gemini's documented 20 MB request limit by default) travels
+inline in the request; a larger one goes through the Files API once per call (resumable
+upload, wait until ACTIVE, reference by URI, delete afterwards). The SDK's own retries are
+switched off (`HttpRetryOptions(attempts=1)`) so that every retry is ours and is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from haic_resources.llm.client import (
+    GenerationSettings,
+    LLMClient,
+    LLMError,
+    ProviderReply,
+    RetryPolicy,
+    TokenPrices,
+    call_with_retries,
+    error_kind_for_status,
+    parse_retry_after,
+    transport_error_kind,
+    video_mime_type,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INLINE_LIMIT_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _PreparedVideo:
+    """How the video goes into the request: inline bytes, or an uploaded file's URI."""
+
+    part: types.Part
+    uploaded_name: str | None = None
+
+
+class GeminiClient(LLMClient):
+    provider = "gemini"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = "gemini-1.5-pro",
+        base_url: str | None = None,
+        api_version: str = "v1beta",
+        timeout_s: float = 120.0,
+        cache_dir: str | None = None,
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        prices: TokenPrices | None = None,
+        inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
+        file_poll_interval_s: float = 2.0,
+        file_active_timeout_s: float = 300.0,
+        delete_uploaded_files: bool = True,
+    ) -> None:
+        super().__init__(
+            model=model,
+            cache_dir=cache_dir,
+            concurrency=concurrency,
+            retry=retry,
+            prices=prices,
+            secrets=(api_key,),
+        )
+        if not api_key:
+            raise ValueError("GeminiClient needs an api_key")
+        self.inline_limit_bytes = inline_limit_bytes
+        self.file_poll_interval_s = file_poll_interval_s
+        self.file_active_timeout_s = file_active_timeout_s
+        self.delete_uploaded_files = delete_uploaded_files
+        self._client = genai.Client(
+            api_key=api_key,
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                # v1beta: the Files API and video features live there; the SDK's own
+                # default (v1) lacks them.
+                api_version=api_version,
+                timeout=int(timeout_s * 1000),  # the SDK takes milliseconds
+                retry_options=types.HttpRetryOptions(attempts=1),
+            ),
+        )
+
+    # ---- errors ----------------------------------------------------------------------------
+
+    def _as_llm_error(self, exc: Exception, during: str) -> LLMError:
+        if isinstance(exc, LLMError):
+            return exc
+        if isinstance(exc, genai_errors.APIError):
+            code = int(exc.code or 0)
+            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+            retry_after = parse_retry_after(headers.get("retry-after")) if headers else None
+            message = str(exc.message or exc.status or "")[:200]
+            return LLMError(
+                error_kind_for_status(code) if code else "server_error",
+                f"{during}: HTTP {code} {message}".strip(),
+                retry_after_s=retry_after,
+                status_code=code or None,
+            )
+        kind = transport_error_kind(exc)
+        if kind is not None:
+            return LLMError(kind, f"{during}: {type(exc).__name__}")
+        if isinstance(exc, (json.JSONDecodeError, ValueError, KeyError, TypeError)):
+            # A 200 whose body the SDK cannot parse: the server is broken for this request.
+            return LLMError("malformed_response", f"{during}: unreadable response ({type(exc).__name__})")
+        raise exc
+
+    # ---- video -----------------------------------------------------------------------------
+
+    def _request_shape(self, *, with_video: bool) -> dict[str, Any]:
+        # Inline vs uploaded does not change what the model sees, so it is not in the key.
+        return {"api": "generateContent"}
+
+    def _prepare_video(self, video_path: Path) -> _PreparedVideo:
+        mime = video_mime_type(video_path)
+        size = video_path.stat().st_size
+        if size <= self.inline_limit_bytes:
+            return _PreparedVideo(types.Part.from_bytes(data=video_path.read_bytes(), mime_type=mime))
+        uploaded, _ = call_with_retries(lambda: self._upload(video_path, mime), self.retry)
+        return _PreparedVideo(
+            types.Part.from_uri(file_uri=uploaded.uri, mime_type=uploaded.mime_type or mime),
+            uploaded_name=uploaded.name,
+        )
+
+    def _upload(self, video_path: Path, mime: str) -> types.File:
+        """Upload and wait for ACTIVE; one attempt (the caller retries)."""
+        with self._slots:
+            try:
+                uploaded = self._client.files.upload(
+                    file=str(video_path), config=types.UploadFileConfig(mime_type=mime)
+                )
+                deadline = time.monotonic() + self.file_active_timeout_s
+                while uploaded.state != types.FileState.ACTIVE:
+                    if uploaded.state == types.FileState.FAILED:
+                        raise LLMError("bad_input", f"Files API could not process {video_path.name}")
+                    if time.monotonic() > deadline:
+                        raise LLMError(
+                            "timeout",
+                            f"uploaded {video_path.name} not ACTIVE after {self.file_active_timeout_s:.0f}s",
+                        )
+                    time.sleep(self.file_poll_interval_s)
+                    uploaded = self._client.files.get(name=uploaded.name)
+            except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
+                raise self._as_llm_error(exc, "files.upload") from None
+        log.info("uploaded %s to the Gemini Files API (%s)", video_path.name, uploaded.name)
+        return uploaded
+
+    def _release_video(self, prepared: _PreparedVideo) -> None:
+        if prepared.uploaded_name and self.delete_uploaded_files:
+            try:
+                self._client.files.delete(name=prepared.uploaded_name)
+            except Exception as exc:  # noqa: BLE001 - files expire on their own after 48 h
+                log.warning("could not delete uploaded file %s: %s", prepared.uploaded_name, type(exc).__name__)
+
+    # ---- requests --------------------------------------------------------------------------
+
+    def _config(self, settings: GenerationSettings, *, json_output: bool) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_output_tokens,
+            top_p=settings.top_p,
+            seed=settings.seed,
+            response_mime_type="application/json" if json_output else None,
+            # We send no tools; turning automatic function calling off also silences the
+            # SDK's per-call "AFC is enabled" log line.
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+
+    def _generate(self, parts: list[types.Part], config: types.GenerateContentConfig) -> ProviderReply:
+        try:
+            response = self._client.models.generate_content(
+                model=self.model,
+                contents=[types.Content(role="user", parts=parts)],
+                config=config,
+            )
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
+            raise self._as_llm_error(exc, "generateContent") from None
+        text = _response_text(response)
+        usage = response.usage_metadata
+        return ProviderReply(
+            text=text,
+            raw_response=response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"}),
+            model=response.model_version or self.model,
+            input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
+            output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0)
+            + int(getattr(usage, "thoughts_token_count", 0) or 0),
+        )
+
+    def _send_video(
+        self, prepared: _PreparedVideo, prompt_text: str, settings: GenerationSettings
+    ) -> ProviderReply:
+        # Video before text, as Gemini's documentation recommends for video prompts.
+        return self._generate(
+            [prepared.part, types.Part.from_text(text=prompt_text)],
+            self._config(settings, json_output=False),
+        )
+
+    def _send_text(
+        self, prompt_text: str, settings: GenerationSettings, *, json_output: bool
+    ) -> ProviderReply:
+        return self._generate(
+            [types.Part.from_text(text=prompt_text)], self._config(settings, json_output=json_output)
+        )
+
+
+def _response_text(response: types.GenerateContentResponse) -> str:
+    """The answer's text, or `LLMError('blocked')` naming why there is none."""
+    candidates = response.candidates or []
+    if not candidates:
+        feedback = response.prompt_feedback
+        why = getattr(feedback, "block_reason", None) if feedback else None
+        raise LLMError("blocked", f"no candidates (block reason: {why or 'none given'})")
+    candidate = candidates[0]
+    parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+    text = "".join(p.text for p in parts if p.text and not p.thought)
+    if not text.strip():
+        reason = candidate.finish_reason.value if candidate.finish_reason else "unknown"
+        raise LLMError("blocked", f"empty answer (finish reason: {reason})")
+    return text

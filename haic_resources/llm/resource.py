@@ -1,0 +1,67 @@
+"""The LLM backend as a Dagster resource: Gemini or any OpenAI-compatible server, or none.
+
+Keys arrive only through environment variables (Dagster `EnvVar`); with no backend configured,
+every LLM-backed asset fails fast with `NOT_CONFIGURED`, and the main job leaves them out.
+"""
+
+from pathlib import Path
+
+from dagster import ConfigurableResource, Failure
+from pydantic import Field
+
+from haic_resources.llm.client import LLMClient, RetryPolicy, TokenPrices
+
+NOT_CONFIGURED = (
+    "No LLM backend is configured, so captions / caption judgement / QA generation cannot run. "
+    "Configure one with environment variables, then reload the code location: "
+    "Gemini: GEMINI_API_KEY=... (optional HAIC_LLM_MODEL, default gemini-1.5-pro); "
+    "OpenAI or an OpenAI-compatible server (vLLM, SGLang, Ollama): OPENAI_API_KEY=... and optionally "
+    "OPENAI_BASE_URL=http://host:8000/v1 and HAIC_LLM_MODEL=<served model>. "
+    "HAIC_LLM_PROVIDER=gemini|openai chooses when both are set."
+)
+
+DEFAULT_MODELS = {"gemini": "gemini-1.5-pro", "openai": "gpt-4o"}
+
+
+class LLMResource(ConfigurableResource):
+    provider: str = Field(default="", description="gemini | openai | '' (not configured)")
+    model: str = Field(default="", description="model name; default per provider")
+    api_key: str | None = Field(default=None, description="from GEMINI_API_KEY / OPENAI_API_KEY via EnvVar")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint or a Gemini proxy")
+    timeout_s: float = 120.0
+    concurrency: int = Field(default=8, description="requests in flight at once (client side)")
+    max_attempts: int = Field(default=6, description="attempts per call, first included (429/5xx/timeouts)")
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    input_price_per_million: float = Field(default=0.0, description="USD per million input tokens (for cost accounting)")
+    output_price_per_million: float = Field(default=0.0, description="USD per million output tokens")
+    cache_dir: str = Field(description="persistent response cache (HAIC_HOME/cache/llm)")
+    openai_frames_per_video: int = Field(default=8, description="frames sent to OpenAI-compatible servers per clip")
+    openai_send_video_url: bool = Field(default=False, description="also send the clip as a video_url part (vLLM)")
+
+    @property
+    def configured(self) -> bool:
+        if self.provider == "gemini":
+            return bool(self.api_key)
+        # A self-hosted OpenAI-compatible server (vLLM, Ollama) may need no key at all.
+        return self.provider == "openai" and bool(self.api_key or self.base_url)
+
+    @property
+    def model_name(self) -> str:
+        return self.model or DEFAULT_MODELS.get(self.provider, "")
+
+    def client(self) -> LLMClient:
+        if not self.configured:
+            raise Failure(description=NOT_CONFIGURED)
+        common = dict(api_key=self.api_key or "EMPTY", model=self.model_name, base_url=self.base_url, timeout_s=self.timeout_s,
+                      cache_dir=str(Path(self.cache_dir)), concurrency=self.concurrency,
+                      retry=RetryPolicy(self.max_attempts, self.base_delay_s, self.max_delay_s),
+                      prices=TokenPrices(self.input_price_per_million, self.output_price_per_million))
+        if self.provider == "gemini":
+            from haic_resources.llm.gemini import GeminiClient
+
+            return GeminiClient(**common)
+        from haic_resources.llm.openai_compatible import OpenAIClient
+
+        return OpenAIClient(**common, frames_per_video=self.openai_frames_per_video,
+                            send_video_url=self.openai_send_video_url)

@@ -1,0 +1,112 @@
+"""One interface for multi-person 17-keypoint pose estimation, whatever model runs behind it.
+
+The human filters need, per frame, every person's box, score and 17 COCO keypoints. Backends:
+
+- ``movenet`` (`pose_movenet`): MoveNet MultiPose Lightning, embedded default; CPU, no extra stack.
+- ``onnx`` (`pose_onnx`): YOLOX/RTMDet person detector + RTMPose through ONNX Runtime, as the
+  paper (RTMPose) — the production path, CPU or CUDA.
+- ``mmpose`` (`pose_mmpose`): the OpenMMLab inferencer, optional, for GPU hosts that have it.
+
+Backends are imported lazily so that choosing one never imports another's runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+# COCO keypoint order shared by every backend (and by the annotations we evaluate against).
+COCO_KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+NUM_KEYPOINTS = len(COCO_KEYPOINTS)
+
+# Limb pairs (indices into COCO_KEYPOINTS) for drawing skeletons.
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
+    (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Person:
+    """One detected person, in pixels of the frame that was given to `estimate`.
+
+    box: (4,) float xyxy; keypoints: (17, 2) float (x, y); keypoint_scores: (17,) in [0, 1].
+    """
+
+    box: np.ndarray
+    score: float
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        if np.shape(self.box) != (4,):
+            raise ValueError(f"box must be (4,) xyxy, got {np.shape(self.box)}")
+        if np.shape(self.keypoints) != (NUM_KEYPOINTS, 2):
+            raise ValueError(f"keypoints must be (17, 2), got {np.shape(self.keypoints)}")
+        if np.shape(self.keypoint_scores) != (NUM_KEYPOINTS,):
+            raise ValueError(f"keypoint_scores must be (17,), got {np.shape(self.keypoint_scores)}")
+
+
+@runtime_checkable
+class PoseEstimator(Protocol):
+    """Anything that finds people and their 17 COCO keypoints in RGB uint8 frames."""
+
+    #: Long side (pixels) at which the model looks at a frame; the frame reader resizes each
+    #: decoded frame once to this size so that no pixel is scaled twice. None: any size.
+    input_long_side: int | None
+
+    def estimate(self, frames: list[np.ndarray]) -> list[list[Person]]:
+        """People per frame; frames are (H, W, 3) RGB uint8, of any size."""
+        ...
+
+
+def boxes_of(people: list[Person]) -> np.ndarray:
+    """(N, 4) xyxy boxes of a frame's people (empty (0, 4) when nobody)."""
+    return np.array([p.box for p in people], dtype=np.float64).reshape(-1, 4)
+
+
+def scores_of(people: list[Person]) -> np.ndarray:
+    """(N,) person scores."""
+    return np.array([p.score for p in people], dtype=np.float64)
+
+
+def keypoints_of(people: list[Person]) -> np.ndarray:
+    """(N, 17, 2) keypoints."""
+    return np.array([p.keypoints for p in people], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 2)
+
+
+def keypoint_scores_of(people: list[Person]) -> np.ndarray:
+    """(N, 17) keypoint scores."""
+    return np.array([p.keypoint_scores for p in people], dtype=np.float64).reshape(-1, NUM_KEYPOINTS)
+
+
+POSE_BACKENDS: tuple[str, ...] = ("movenet", "onnx", "mmpose")
+
+
+def make_pose_estimator(kind: str, **settings: Any) -> PoseEstimator:
+    """Build the pose backend named `kind` with its settings (see each backend's constructor).
+
+    ``make_pose_estimator("movenet", cache_dir=...)``,
+    ``make_pose_estimator("onnx", detector_path=..., pose_path=..., device="cuda")``,
+    ``make_pose_estimator("mmpose", pose2d="rtmpose-m_8xb256-420e_coco-256x192", device="cuda:0")``.
+    """
+    if kind == "movenet":
+        from haic_resources.pose.movenet import MoveNetMultiPose
+
+        return MoveNetMultiPose(**settings)
+    if kind == "onnx":
+        from haic_resources.pose.rtmpose_onnx import OnnxDetectorRTMPose
+
+        return OnnxDetectorRTMPose(**settings)
+    if kind == "mmpose":
+        from haic_resources.pose.mmpose_inferencer import MMPoseEstimator
+
+        return MMPoseEstimator(**settings)
+    raise ValueError(f"unknown pose backend {kind!r}; choose one of {POSE_BACKENDS}")

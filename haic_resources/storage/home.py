@@ -1,0 +1,86 @@
+"""HAIC_HOME: the one directory that holds everything the platform writes.
+
+    $HAIC_HOME/
+      dagster/        Dagster instance (runs, events, schedules; its dagster.yaml is the repo's profile)
+      landing/        where new metadata shards arrive: landing/<source>/<shard file>
+      tables/         Parquet, one file per partition: tables/<table>/<partition>.parquet
+      media/          fetched videos and cut clips
+      cache/          model files, LLM responses
+      exports/        HAICTrain / HAICBench releases
+      warehouse.duckdb  DuckDB views over tables/ and the aggregate tables
+
+Tables and media can live in S3 instead (HAIC_TABLES_URI / HAIC_MEDIA_URI = s3://bucket/prefix).
+This module is the only place that reads these environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_HAIC_HOME = Path.home() / ".haic"
+PROFILES = {"local": REPO_ROOT / "dagster.yaml", "production": REPO_ROOT / "deploy" / "dagster.production.yaml"}
+
+
+@dataclass(frozen=True)
+class HomeLayout:
+    root: Path
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def tables(self) -> Path:
+        return self.root / "tables"
+
+    @property
+    def media(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+
+def haic_home() -> HomeLayout:
+    return HomeLayout(Path(os.environ.get("HAIC_HOME", DEFAULT_HAIC_HOME)).expanduser().resolve())
+
+
+def env_setting(name: str, default: str | None = None) -> str | None:
+    """Deployment settings (not secrets) that choose where things live; secrets go through EnvVar."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def profile() -> str:
+    name = env_setting("HAIC_PROFILE", "local")
+    if name not in PROFILES:
+        raise ValueError(f"HAIC_PROFILE={name!r}: choose one of {sorted(PROFILES)}")
+    return name
+
+
+def prepare_dagster_home(layout: HomeLayout | None = None) -> Path:
+    """Create $HAIC_HOME/dagster with the chosen profile's dagster.yaml; return it (DAGSTER_HOME)."""
+    layout = layout or haic_home()
+    layout.dagster.mkdir(parents=True, exist_ok=True)
+    source = PROFILES[profile()]
+    target = layout.dagster / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    return layout.dagster

@@ -1,0 +1,49 @@
+"""Where tables, media and landing shards live: local folders under HAIC_HOME, or S3 prefixes."""
+
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from haic_resources.storage.home import HomeLayout
+from haic_resources.storage.object_store import ObjectStore, open_object_store
+from haic_resources.storage.tables import TableStore
+
+
+class StorageResource(ConfigurableResource):
+    """HAIC_HOME plus optional object-storage locations for tables, media and the landing zone."""
+
+    home: str = Field(description="HAIC_HOME: the directory for everything the platform writes")
+    tables_uri: str | None = Field(default=None, description="s3://bucket/prefix for tables (default: HAIC_HOME/tables)")
+    media_uri: str | None = Field(default=None, description="s3://bucket/prefix for media (default: HAIC_HOME/media)")
+    landing_uri: str | None = Field(default=None, description="s3://bucket/prefix watched for shards (default: HAIC_HOME/landing)")
+    allowed_media_roots: list[str] = Field(
+        default=[], description="local folders that metadata uris may point into (HAIC_HOME is always allowed)")
+    s3: S3Resource = Field(description="S3 client settings, e.g. S3Resource(endpoint_url=...) for MinIO or moto; "
+                                       "S3Resource() when everything is local")
+
+    @property
+    def layout(self) -> HomeLayout:
+        return HomeLayout(Path(self.home))
+
+    def _store(self, uri: str | None, local: Path) -> ObjectStore:
+        return open_object_store(uri or str(local), self.s3.get_client)
+
+    def tables(self) -> TableStore:
+        return TableStore(self._store(self.tables_uri, self.layout.tables), self.layout.cache / "tables_mirror")
+
+    def media(self) -> ObjectStore:
+        return self._store(self.media_uri, self.layout.media)
+
+    def landing(self) -> ObjectStore:
+        return self._store(self.landing_uri, self.layout.landing)
+
+    def allowed_roots(self) -> tuple[str, ...]:
+        return (str(Path(self.home).resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))
+
+    def cache_dir(self, name: str) -> Path:
+        path = self.layout.cache / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path

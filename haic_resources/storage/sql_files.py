@@ -1,0 +1,21 @@
+"""SQL lives in sql/*.sql, one query per file; this finds and fills them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+@lru_cache(maxsize=None)
+def load_sql(name: str) -> str:
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQL file {path}")
+    return path.read_text()
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal (for paths in DDL, where DuckDB takes no bound parameters)."""
+    return "'" + str(text).replace("'", "''") + "'"

@@ -1,0 +1,288 @@
+"""Fetch a video by URI into the media store, once.
+
+Sources: a local path or ``file://`` URI (only inside allowed roots), ``s3://bucket/key`` (boto3)
+and ``http(s)://`` (streamed, size-capped, retried with backoff, resumed with ``Range`` after a
+dropped connection). The stored name is deterministic (sha256 of the URI + the original
+extension, under ``<media_root>/videos/``) and a JSON sidecar records size and sha256, so a
+file already fetched is never fetched again. Errors are `FetchError` with a secret-free reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from haic_resources.video.item_error import ItemError
+
+DEFAULT_MAX_BYTES = 4 * 1024**3  # refuse anything larger than 4 GiB
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_READ_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 4  # attempts after the first
+DEFAULT_BACKOFF_S = 0.5  # doubled after every failed attempt
+_CHUNK = 1024 * 1024
+_HTTP_CHUNK = 64 * 1024
+
+
+class FetchError(ItemError):
+    """The media could not be fetched; `reason` is one line without credentials."""
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    local_path: Path
+    size_bytes: int
+    sha256: str
+    source_uri: str  # redacted: no credentials, no query string
+    fetched: bool  # False when the media store already had it
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without user:password and without the query string (signed URLs carry keys)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or len(parts.scheme) == 1:  # plain path (or a Windows drive letter)
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def store_path_for(uri: str, media_root: str | os.PathLike) -> Path:
+    """Deterministic place of `uri` in the media store: videos/<sha256(uri)><ext>."""
+    suffix = PurePosixPath(unquote(urlsplit(uri).path or uri)).suffix.lower()
+    if not suffix or len(suffix) > 8 or not suffix[1:].isalnum():
+        suffix = ""
+    digest = hashlib.sha256(uri.encode("utf-8")).hexdigest()
+    return Path(media_root) / "videos" / f"{digest}{suffix}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_media(
+    uri: str,
+    media_root: str | os.PathLike,
+    *,
+    allowed_roots: list[str | os.PathLike] | tuple = (),
+    s3_client: Any = None,
+    s3_endpoint_url: str | None = None,
+    http_session: Any = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    retries: int = DEFAULT_RETRIES,
+    backoff_s: float = DEFAULT_BACKOFF_S,
+) -> FetchedMedia:
+    """Make the media at `uri` available under `media_root` and describe it.
+
+    A cached copy whose size and sha256 match its sidecar is returned with ``fetched=False``
+    and without touching the source. Raises `FetchError`.
+    """
+    if not uri or not isinstance(uri, str):
+        raise FetchError("empty uri")
+    dest = store_path_for(uri, media_root)
+    source = redact_uri(uri)
+    cached = _cached(dest, source)
+    if cached is not None:
+        return cached
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme in ("", "file") or len(scheme) == 1:
+        _copy_local(_local_path(uri), part, allowed_roots, max_bytes)
+    elif scheme == "s3":
+        _download_s3(uri, part, s3_client, s3_endpoint_url, max_bytes)
+    elif scheme in ("http", "https"):
+        _download_http(uri, part, http_session, max_bytes, (connect_timeout_s, read_timeout_s),
+                       retries, backoff_s)
+    else:
+        raise FetchError(f"unsupported uri scheme {scheme!r} in {source}")
+    size = part.stat().st_size
+    if size == 0:
+        part.unlink(missing_ok=True)
+        raise FetchError(f"empty file (0 bytes) at {source}")
+    sha = file_sha256(part)
+    os.replace(part, dest)
+    _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha})
+    return FetchedMedia(dest, size, sha, source, fetched=True)
+
+
+# -------------------------------------------------------------------------------- cache
+
+
+def _sidecar(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".json")
+
+
+def _write_sidecar(dest: Path, record: dict) -> None:
+    tmp = _sidecar(dest).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, sort_keys=True))
+    os.replace(tmp, _sidecar(dest))
+
+
+def _cached(dest: Path, source: str) -> FetchedMedia | None:
+    try:
+        record = json.loads(_sidecar(dest).read_text())
+        size = dest.stat().st_size
+    except (OSError, ValueError):
+        return None
+    if size != record.get("size_bytes") or file_sha256(dest) != record.get("sha256"):
+        return None  # damaged or replaced: fetch again
+    return FetchedMedia(dest, size, record["sha256"], source, fetched=False)
+
+
+# -------------------------------------------------------------------------------- local
+
+
+def _local_path(uri: str) -> Path:
+    parts = urlsplit(uri)
+    if parts.scheme.lower() == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise FetchError(f"file uri with a remote host is not supported: {redact_uri(uri)}")
+        return Path(unquote(parts.path))
+    return Path(uri)
+
+
+def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> None:
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise FetchError(f"local file not found: {path}")
+    roots = [Path(r).resolve() for r in allowed_roots]
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise FetchError(f"local path {path} is outside the allowed roots")
+    if not resolved.is_file():
+        raise FetchError(f"not a regular file: {path}")
+    if resolved.stat().st_size > max_bytes:
+        raise FetchError(f"file is larger than the {max_bytes} byte limit: {path}")
+    try:
+        shutil.copyfile(resolved, part)
+    except OSError as exc:
+        raise FetchError(f"cannot copy {path}: {exc.strerror}")
+
+
+# -------------------------------------------------------------------------------- s3
+
+
+def _download_s3(uri: str, part: Path, client, endpoint_url: str | None, max_bytes: int) -> None:
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    source = redact_uri(uri)
+    if not bucket or not key:
+        raise FetchError(f"s3 uri needs a bucket and a key: {source}")
+    try:
+        import boto3
+        import botocore.exceptions as bexc
+    except ImportError:
+        raise FetchError("boto3 is not installed")
+    if client is None:
+        client = boto3.client("s3", endpoint_url=endpoint_url)
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+        if int(head.get("ContentLength", 0)) > max_bytes:
+            raise FetchError(f"object is larger than the {max_bytes} byte limit: {source}")
+        client.download_file(bucket, key, str(part))
+    except FetchError:
+        raise
+    except bexc.NoCredentialsError:
+        raise FetchError(f"no AWS credentials available to read {source}")
+    except bexc.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "?"))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise FetchError(f"s3 object not found: {source}")
+        if code in ("403", "AccessDenied"):
+            raise FetchError(f"access denied to {source}")
+        raise FetchError(f"s3 error {code} for {source}")
+    except bexc.BotoCoreError as exc:
+        raise FetchError(f"s3 transfer failed for {source}: {type(exc).__name__}")
+
+
+# -------------------------------------------------------------------------------- http
+
+
+def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple[float, float],
+                   retries: int, backoff_s: float) -> None:
+    """Stream to `part`; after a dropped connection resume with Range from what arrived."""
+    import requests
+
+    source = redact_uri(uri)
+    session = session or requests.Session()
+    part.unlink(missing_ok=True)
+    last_problem = "no attempt made"
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff_s * (2 ** (attempt - 1)))
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with session.get(uri, stream=True, timeout=timeout, headers=headers) as resp:
+                if resp.status_code == 416 and have:  # nothing left to send: we have it all
+                    return
+                if resp.status_code >= 400:
+                    last_problem = f"HTTP {resp.status_code}"
+                    if resp.status_code in (408, 429) or resp.status_code >= 500:
+                        continue  # worth retrying
+                    raise FetchError(f"HTTP {resp.status_code} for {source}")
+                resumed = have and resp.status_code == 206 and _range_start(resp) == have
+                if not resumed:
+                    have = 0  # server ignored Range: start over
+                expected = _expected_total(resp, have)
+                if expected is not None and expected > max_bytes:
+                    raise FetchError(f"file is larger than the {max_bytes} byte limit "
+                                     f"({expected} bytes): {source}")
+                with open(part, "ab" if resumed else "wb") as fh:
+                    written = have
+                    # Small chunks: bytes of a chunk cut short by a dropped connection are lost.
+                    for chunk in resp.iter_content(_HTTP_CHUNK):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise FetchError(f"file exceeds the {max_bytes} byte limit: {source}")
+                        fh.write(chunk)
+                if expected is not None and written < expected:
+                    last_problem = f"connection closed after {written} of {expected} bytes"
+                    continue
+                return
+        except FetchError:
+            part.unlink(missing_ok=True)
+            raise
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as exc:
+            last_problem = type(exc).__name__
+        except requests.RequestException as exc:
+            part.unlink(missing_ok=True)
+            raise FetchError(f"request failed for {source}: {type(exc).__name__}")
+    part.unlink(missing_ok=True)
+    raise FetchError(f"download failed after {retries + 1} attempts for {source}: {last_problem}")
+
+
+def _range_start(resp) -> int | None:
+    # "Content-Range: bytes 100-199/200"
+    value = resp.headers.get("Content-Range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _expected_total(resp, have: int) -> int | None:
+    value = resp.headers.get("Content-Range", "")
+    if "/" in value and not value.endswith("/*"):
+        try:
+            return int(value.rsplit("/", 1)[1])
+        except ValueError:
+            pass
+    length = resp.headers.get("Content-Length")
+    if length is not None and length.isdigit():
+        return have + int(length) if resp.status_code == 206 else int(length)
+    return None

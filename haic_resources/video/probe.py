@@ -1,0 +1,424 @@
+"""Probe a video file (container, codec, size, frame rate, VFR, duration, frame count) safely.
+
+Web video is hostile input: a truncated upload, an HTML error page saved as ``.mp4`` or a header
+that claims a 100000-pixel frame must become a clear error for that one item, never a hang or a
+crash of the whole partition. So the probing runs in a child process that is killed when it
+exceeds its time limit (`call_isolated`), and `run_isolated` runs a function over many items in a
+bounded pool of such children (bounded memory, per-item timeout, per-item error values).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import statistics
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from haic_resources.video.av_open import open_input
+from haic_resources.video.item_error import ItemError
+
+# Paper-independent safety limits (defaults; every one is a parameter).
+DEFAULT_PROBE_TIMEOUT_S = 30.0
+MAX_SIDE_PX = 16384  # larger frames are header corruption, not video we can use
+VFR_WINDOW_S = 10.0  # look at packet timestamps over this much of the start of the video
+VFR_RELATIVE_TOLERANCE = 0.10  # a pts step this far from the median step means VFR
+FULL_SCAN_MAX_BYTES = 512 * 1024 * 1024  # count packets exactly below this file size
+
+
+class VideoProbeError(ItemError):
+    """The file is not a video we can use; `reason` says why in one line."""
+
+
+class IsolationTimeout(TimeoutError):
+    """The child process ran past its time limit and was killed."""
+
+
+class IsolationCrash(RuntimeError):
+    """The child process died without returning (segfault, out of memory, os._exit)."""
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    path: str
+    container: str  # FFmpeg demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    codec: str  # FFmpeg decoder name, e.g. "h264"
+    width: int
+    height: int
+    fps: float  # average frame rate (frames / duration)
+    is_vfr: bool  # packet pts steps vary over the first `vfr_window_s` seconds
+    duration_s: float
+    frame_count: int
+    frame_count_exact: bool
+    frame_count_source: str  # "packets" (counted), "header" or "estimated" (duration * fps)
+    has_audio: bool
+    size_bytes: int
+    pix_fmt: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Running work in killable child processes
+
+
+# Imported once by the fork server, so that each child starts with them loaded: importing them
+# in every child cost ~0.35 s per item, more than detecting the scenes of a 10 s clip. Importing
+# starts no threads; a module that fails to import is skipped by the server and imported (and
+# fails with its real error) in the child that needs it.
+CHILD_PRELOAD = ("numpy", "cv2", "av", "scenedetect", "haic_resources.video.child_work")
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # forkserver: children start from a clean single-threaded server, not from a parent that
+    # may hold FFmpeg/OpenCV threads or locks (fork would copy those in a locked state).
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(CHILD_PRELOAD))  # takes effect when the server starts
+    return ctx
+
+
+def _child_main(conn: multiprocessing.connection.Connection, fn: Callable, args: tuple,
+                kwargs: dict) -> None:
+    try:
+        result = ("ok", fn(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001 - everything must travel back as a value
+        result = ("err", _portable_exception(exc))
+    try:
+        conn.send(result)
+    except Exception as exc:  # the result itself did not pickle
+        conn.send(("err", RuntimeError(f"result could not be sent back: {exc}")))
+    finally:
+        conn.close()
+
+
+def _portable_exception(exc: BaseException) -> BaseException:
+    """The exception itself if it survives pickling, else a RuntimeError with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return RuntimeError(tail)
+
+
+def _start_child(fn: Callable, args: tuple, kwargs: dict):
+    ctx = _mp_context()
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(child_conn, fn, args, kwargs), daemon=True)
+    proc.start()
+    child_conn.close()  # so that recv() sees EOF if the child dies
+    return proc, parent_conn
+
+
+def _stop(proc) -> None:
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
+    proc.close()
+
+
+def _collect(proc, conn) -> tuple[str, Any]:
+    """Read a finished child's answer; a child that died without one is a crash."""
+    try:
+        status, payload = conn.recv()
+    except (EOFError, OSError):
+        proc.join(5)
+        code = proc.exitcode
+        status, payload = "err", IsolationCrash(f"worker process died (exit code {code})")
+    finally:
+        conn.close()
+    _stop(proc)
+    return status, payload
+
+
+def call_isolated(fn: Callable, *args: Any, timeout_s: float, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a child process and return its result.
+
+    Re-raises the child's exception; raises `IsolationTimeout` if it runs longer than
+    `timeout_s` (the child is killed) and `IsolationCrash` if it dies. `fn` must be a
+    module-level function (it is pickled by name).
+    """
+    proc, conn = _start_child(fn, args, kwargs)
+    if not conn.poll(timeout_s):
+        conn.close()
+        _stop(proc)
+        raise IsolationTimeout(f"timed out after {timeout_s:g} s")
+    status, payload = _collect(proc, conn)
+    if status == "err":
+        raise payload
+    return payload
+
+
+def call_isolated_or_raise(error: type[ItemError], what: str, fn: Callable, *args: Any, timeout_s: float,
+                           timeout_hint: str = "", **kwargs: Any) -> Any:
+    """`call_isolated`, with every way it can fail turned into `error` and a one-line reason
+    ("<what> timed out after 30 s", "<what> crashed: ...", "<what> failed: ...")."""
+    try:
+        return call_isolated(fn, *args, timeout_s=timeout_s, **kwargs)
+    except error:
+        raise
+    except IsolationTimeout:
+        raise error(f"{what} timed out after {timeout_s:g} s{timeout_hint}")
+    except IsolationCrash as exc:
+        raise error(f"{what} crashed: {exc}")
+    except Exception as exc:  # anything unexpected is still this item's error, with its text
+        raise error(f"{what} failed: {_reason(exc)}")
+
+
+@dataclass(frozen=True)
+class IsolatedResult:
+    """One item's outcome in `run_isolated`: a value, or an error reason (never both)."""
+
+    index: int
+    item: Any
+    ok: bool
+    value: Any = None
+    error: str | None = None  # one line, e.g. "timed out after 30 s" or a VideoProbeError reason
+    exception: BaseException | None = None
+    elapsed_s: float = 0.0
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_isolated(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    workers: int = 2,
+    timeout_s: float = 300.0,
+    cost: Callable[[Any], float] | None = None,
+) -> list[IsolatedResult]:
+    """Run ``fn(item)`` for every item, each in its own child process, at most `workers` at once.
+
+    One process per item keeps memory bounded (a leaking decoder dies with its item) and makes
+    every item killable at its own deadline. Results come back in input order; a failed,
+    crashed or timed-out item is an `IsolatedResult` with ``ok=False`` and a reason. With
+    `cost`, items start most expensive first, so that a long item does not start last and run
+    alone while the other workers idle.
+    """
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    pending = list(enumerate(items))
+    if cost is not None:
+        pending.sort(key=lambda entry: cost(entry[1]), reverse=True)  # stable: ties keep input order
+    pending.reverse()  # pop() from the end starts them in that order
+    results: dict[int, IsolatedResult] = {}
+    running: dict[Any, tuple[int, Any, Any, float]] = {}  # conn -> (index, item, proc, started)
+    n_items = len(pending)
+
+    while pending or running:
+        while pending and len(running) < workers:
+            index, item = pending.pop()
+            proc, conn = _start_child(fn, (item,), {})
+            running[conn] = (index, item, proc, time.monotonic())
+        now = time.monotonic()
+        next_deadline = min(started + timeout_s for (_, _, _, started) in running.values())
+        ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, next_deadline - now))
+        for conn in ready:
+            index, item, proc, started = running.pop(conn)
+            status, payload = _collect(proc, conn)
+            elapsed = time.monotonic() - started
+            if status == "ok":
+                results[index] = IsolatedResult(index, item, True, value=payload, elapsed_s=elapsed)
+            else:
+                results[index] = IsolatedResult(index, item, False, error=_reason(payload),
+                                                exception=payload, elapsed_s=elapsed)
+        now = time.monotonic()
+        for conn, (index, item, proc, started) in list(running.items()):
+            if now - started >= timeout_s:
+                running.pop(conn)
+                conn.close()
+                _stop(proc)
+                exc = IsolationTimeout(f"timed out after {timeout_s:g} s")
+                results[index] = IsolatedResult(index, item, False, error=str(exc), exception=exc,
+                                                elapsed_s=now - started)
+    return [results[i] for i in range(n_items)]
+
+
+# --------------------------------------------------------------------------------------------
+# Probing
+
+
+def probe_video(
+    path: str | os.PathLike,
+    timeout_s: float = DEFAULT_PROBE_TIMEOUT_S,
+    *,
+    max_side_px: int = MAX_SIDE_PX,
+    vfr_window_s: float = VFR_WINDOW_S,
+    vfr_tolerance: float = VFR_RELATIVE_TOLERANCE,
+    full_scan_max_bytes: int = FULL_SCAN_MAX_BYTES,
+) -> VideoProbe:
+    """Describe the video at `path`, or raise `VideoProbeError` with a one-line reason.
+
+    Runs in a child process that is killed after `timeout_s`, so a corrupt file cannot hang the
+    caller. The frame count is exact (demuxed packets are counted) for files up to
+    `full_scan_max_bytes`; above that it comes from the header or is estimated, and
+    `frame_count_source` says which.
+    """
+    path = Path(path)
+    # Cheap checks first, in this process: no need to start a child for a missing/empty file.
+    if not path.is_file():
+        raise VideoProbeError(f"not a file: {path.name}")
+    if path.stat().st_size == 0:
+        raise VideoProbeError("empty file: 0 bytes")
+    return call_isolated_or_raise(
+        VideoProbeError, "probe", probe_video_in_process, str(path), timeout_s=timeout_s,
+        timeout_hint=" (corrupt or hostile file?)", max_side_px=max_side_px, vfr_window_s=vfr_window_s,
+        vfr_tolerance=vfr_tolerance, full_scan_max_bytes=full_scan_max_bytes,
+    )
+
+
+def probe_video_in_process(
+    path: str,
+    max_side_px: int = MAX_SIDE_PX,
+    vfr_window_s: float = VFR_WINDOW_S,
+    vfr_tolerance: float = VFR_RELATIVE_TOLERANCE,
+    full_scan_max_bytes: int = FULL_SCAN_MAX_BYTES,
+) -> VideoProbe:
+    """The probe itself, without a time limit (use `probe_video` unless already isolated)."""
+    import av
+
+    size_bytes = os.path.getsize(path)
+    if size_bytes == 0:
+        raise VideoProbeError("empty file: 0 bytes")
+    try:
+        container = open_input(path)
+    except av.error.InvalidDataError:
+        raise VideoProbeError("not a readable media file: FFmpeg found invalid data "
+                              "(truncated, corrupt or not a video)")
+    except av.error.FFmpegError as exc:
+        raise VideoProbeError(f"cannot open media file: {exc.strerror or type(exc).__name__}")
+    with container:
+        if not container.streams.video:
+            if container.streams.audio:
+                raise VideoProbeError("audio-only file: no video stream")
+            raise VideoProbeError("no video stream")
+        stream = container.streams.video[0]
+        cc = stream.codec_context
+        codec_name = stream.codec_context.name if cc is not None else None
+        if cc is None or not codec_name:
+            raise VideoProbeError(f"unsupported video codec (no decoder for codec id "
+                                  f"{getattr(stream, 'codec_tag', '?')!r})")
+        width, height = int(cc.width or 0), int(cc.height or 0)
+        if width <= 0 or height <= 0:
+            raise VideoProbeError(f"implausible resolution {width}x{height}: no frame size in "
+                                  "header")
+        if width > max_side_px or height > max_side_px:
+            raise VideoProbeError(f"implausible resolution {width}x{height} "
+                                  f"(limit {max_side_px} px per side)")
+
+        time_base = stream.time_base or Fraction(1, 1000)
+        start_pts = stream.start_time or 0
+        full_scan = size_bytes <= full_scan_max_bytes
+        pts_window: list[int] = []
+        n_packets = 0
+        last_end_pts = None
+        window_end = start_pts + int(vfr_window_s / float(time_base))
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # flush packet at EOF
+                    continue
+                n_packets += 1
+                if packet.pts is not None:
+                    if packet.pts <= window_end:
+                        pts_window.append(packet.pts)
+                    end = packet.pts + (packet.duration or 0)
+                    last_end_pts = end if last_end_pts is None else max(last_end_pts, end)
+                if not full_scan and packet.pts is not None and packet.pts > window_end:
+                    break
+        except av.error.FFmpegError as exc:
+            raise VideoProbeError(f"corrupt stream: demuxing failed after {n_packets} packets "
+                                  f"({exc.strerror or type(exc).__name__})")
+        if n_packets == 0:
+            raise VideoProbeError("no video packets: file is truncated or empty")
+
+        declared = int(stream.frames or 0)
+        if full_scan and declared and n_packets < declared:
+            raise VideoProbeError(f"truncated file: header declares {declared} frames but only "
+                                  f"{n_packets} could be read")
+
+        _check_decodes(container, stream, codec_name)
+
+        duration_s = _duration_s(container, stream, start_pts, last_end_pts, full_scan)
+        is_vfr = _is_vfr(pts_window, vfr_tolerance)
+        if full_scan:
+            frame_count, exact, source = n_packets, True, "packets"
+        elif declared:
+            frame_count, exact, source = declared, False, "header"
+        else:
+            frame_count, exact, source = 0, False, "estimated"
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        if full_scan and duration_s > 0:
+            fps = frame_count / duration_s  # the true average, right for VFR too
+        if source == "estimated":
+            frame_count = round(duration_s * fps)
+        if not is_vfr and rate:
+            fps = float(rate)  # CFR: the nominal rate (e.g. 30000/1001) is the exact one
+        return VideoProbe(
+            path=path,
+            container=container.format.name,
+            codec=codec_name,
+            width=width,
+            height=height,
+            fps=fps,
+            is_vfr=is_vfr,
+            duration_s=duration_s,
+            frame_count=frame_count,
+            frame_count_exact=exact,
+            frame_count_source=source,
+            has_audio=bool(container.streams.audio),
+            size_bytes=size_bytes,
+            pix_fmt=cc.format.name if cc.format is not None else None,
+        )
+
+
+def _check_decodes(container, stream, codec_name: str) -> None:
+    """Decode the first frame: a stream we cannot decode is unusable whatever its header says."""
+    import av
+
+    try:
+        container.seek(0, stream=stream)
+        for frame in container.decode(stream):
+            del frame
+            return
+    except av.error.FFmpegError as exc:
+        raise VideoProbeError(f"video stream ({codec_name}) cannot be decoded: "
+                              f"{exc.strerror or type(exc).__name__}")
+    raise VideoProbeError(f"video stream ({codec_name}) has no decodable frame")
+
+
+def _duration_s(container, stream, start_pts: int, last_end_pts: int | None,
+                full_scan: bool) -> float:
+    time_base = stream.time_base
+    if full_scan and last_end_pts is not None and time_base:
+        return float((last_end_pts - start_pts) * time_base)
+    if stream.duration and time_base:
+        return float(stream.duration * time_base)
+    if container.duration:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return 0.0
+
+
+def _is_vfr(pts: Sequence[int], tolerance: float) -> bool:
+    """Variable frame rate: some pts step differs from the median step by more than
+    `tolerance` of it (and by more than one tick, which is mere rounding in coarse time bases)."""
+    if len(pts) < 3:
+        return False
+    ordered = sorted(pts)
+    steps = [b - a for a, b in zip(ordered, ordered[1:]) if b > a]
+    if len(steps) < 2:
+        return False
+    median = statistics.median(steps)
+    allowed = max(1.0, tolerance * median)
+    return any(abs(step - median) > allowed for step in steps)
