@@ -7,12 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from haic_resources.video.probe import (
-    VideoProbeError,
-    probe_video,
-    probe_video_in_process,
-    run_isolated,
-)
+from haic_resources.video.isolation import run_isolated
+from haic_resources.video.probe import VideoProbeError, probe_video, probe_video_in_process
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -24,6 +24,8 @@ def build_resources() -> dict:
         tables_uri=env_setting("HAIC_TABLES_URI"),
         media_uri=env_setting("HAIC_MEDIA_URI"),
         landing_uri=env_setting("HAIC_LANDING_URI"),
+        exports_uri=env_setting("HAIC_EXPORTS_URI"),
+        annotations_uri=env_setting("HAIC_ANNOTATIONS_URI"),
         allowed_media_roots=[str(SAMPLES_DIR), *extra_roots],
         s3=S3Resource(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
                       region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1")),

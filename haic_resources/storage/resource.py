@@ -1,4 +1,7 @@
-"""Where tables, media and landing shards live: local folders under HAIC_HOME, or S3 prefixes."""
+"""Where tables, media, landing shards, exports and annotations live: folders under HAIC_HOME, or S3 prefixes.
+
+Every read and write of stored data goes through one of these stores (the one sink API).
+"""
 
 
 from pathlib import Path
@@ -19,6 +22,11 @@ class StorageResource(ConfigurableResource):
     tables_uri: str | None = Field(default=None, description="s3://bucket/prefix for tables (default: HAIC_HOME/tables)")
     media_uri: str | None = Field(default=None, description="s3://bucket/prefix for media (default: HAIC_HOME/media)")
     landing_uri: str | None = Field(default=None, description="s3://bucket/prefix watched for shards (default: HAIC_HOME/landing)")
+    exports_uri: str | None = Field(
+        default=None, description="s3://bucket/prefix for releases and previews (default: <media_uri>/exports when "
+                                  "media is in S3, beside the clips the releases point at; else HAIC_HOME/exports)")
+    annotations_uri: str | None = Field(
+        default=None, description="s3://bucket/prefix of HAICBench annotation batches (default: HAIC_HOME/annotations)")
     allowed_media_roots: list[str] = Field(
         default=[], description="local folders that metadata uris may point into (HAIC_HOME is always allowed)")
     s3: S3Resource = Field(description="S3 client settings, e.g. S3Resource(endpoint_url=...) for MinIO or moto; "
@@ -39,6 +47,15 @@ class StorageResource(ConfigurableResource):
 
     def landing(self) -> ObjectStore:
         return self._store(self.landing_uri, self.layout.landing)
+
+    def exports(self) -> ObjectStore:
+        """Releases (HAICTrain, HAICBench) and the stages' preview pictures."""
+        default = f"{self.media_uri.rstrip('/')}/exports" if self.media_uri else None
+        return self._store(self.exports_uri or default, self.layout.exports)
+
+    def annotations(self) -> ObjectStore:
+        """HAICBench annotation batches: annotations/<batch>/captions.jsonl, reviews.csv, qa_raw/."""
+        return self._store(self.annotations_uri, self.layout.root / "annotations")
 
     def allowed_roots(self) -> tuple[str, ...]:
         return (str(Path(self.home).resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))

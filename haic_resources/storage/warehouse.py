@@ -16,7 +16,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from haic_core.ledger import STAGE_ORDER
-from haic_resources.storage.sql_files import load_sql, quote_literal
+from haic_core.sql_files import load_sql, quote_literal
 
 STAGES: tuple[str, ...] = STAGE_ORDER
 AGGREGATES: tuple[str, ...] = ("funnel",)

@@ -62,7 +62,7 @@ def cut_clip(
     args = (str(src), str(dst), float(start_s), float(end_s), codec, crf)
     if timeout_s is None:
         return cut_clip_in_process(*args)
-    from haic_resources.video.probe import call_isolated_or_raise
+    from haic_resources.video.isolation import call_isolated_or_raise
 
     try:
         return call_isolated_or_raise(ClipCutError, "clip cut", cut_clip_in_process, *args, timeout_s=timeout_s)

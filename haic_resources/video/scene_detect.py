@@ -166,7 +166,7 @@ def detect_scenes(
                   downscale=downscale, decode_threads=decode_threads)
     if timeout_s is None:
         return detect_scenes_in_process(str(path), **kwargs)
-    from haic_resources.video.probe import call_isolated_or_raise
+    from haic_resources.video.isolation import call_isolated_or_raise
 
     return call_isolated_or_raise(SceneDetectError, "scene detection", detect_scenes_in_process, str(path),
                                   timeout_s=timeout_s, **kwargs)

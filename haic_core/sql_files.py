@@ -1,11 +1,11 @@
-"""SQL lives in sql/*.sql, one query per file; this finds and fills them."""
+"""SQL lives in sql/*.sql, one query per file: the one loader of those files, for core and resources alike."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 
 @lru_cache(maxsize=None)
