@@ -12,6 +12,7 @@ from pydantic import Field
 
 from haic_resources.storage.home import HomeLayout
 from haic_resources.storage.object_store import ObjectStore, open_object_store
+from haic_resources.storage.s3 import S3Settings
 from haic_resources.storage.tables import TableStore
 
 
@@ -36,8 +37,12 @@ class StorageResource(ConfigurableResource):
     def layout(self) -> HomeLayout:
         return HomeLayout(Path(self.home))
 
+    def s3_settings(self) -> S3Settings:
+        """The S3 client settings, for this process and for child processes alike."""
+        return S3Settings(endpoint_url=self.s3.endpoint_url, region_name=self.s3.region_name)
+
     def _store(self, uri: str | None, local: Path) -> ObjectStore:
-        return open_object_store(uri or str(local), self.s3.get_client)
+        return open_object_store(uri or str(local), self.s3_settings().client)
 
     def tables(self) -> TableStore:
         return TableStore(self._store(self.tables_uri, self.layout.tables), self.layout.cache / "tables_mirror")
