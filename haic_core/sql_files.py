@@ -13,7 +13,7 @@ def load_sql(name: str) -> str:
     path = SQL_DIR / f"{name}.sql"
     if not path.is_file():
         raise FileNotFoundError(f"no SQL file {path}")
-    return path.read_text()
+    return path.read_text(encoding="utf-8")
 
 
 def quote_literal(text: str) -> str:

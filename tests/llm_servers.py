@@ -24,6 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from haic_resources.llm.retry import RetryPolicy
+
+# How the LLM tests build their clients: retries fast enough for a test, a clip small enough to
+# send inline.
+FAST_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.01, max_delay_s=0.05)
+SMALL_CLIP = "imageio_realshort_cammotion_only.mp4"
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -53,11 +60,16 @@ Reply = str | Callable[[dict[str, Any]], str]
 
 
 class _FakeServerBase:
-    """Threaded HTTP server with a request counter, a fault script and optional latency."""
+    """Threaded HTTP server with a request counter, a fault script, optional latency, and the
+    token usage it reports for every answer."""
 
-    def __init__(self, reply: Reply = "ok", *, latency_s: float = 0.0) -> None:
+    def __init__(
+        self, reply: Reply = "ok", *, latency_s: float = 0.0, input_tokens: int = 1200, output_tokens: int = 150
+    ) -> None:
         self.reply = reply
         self.latency_s = latency_s
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
         self.requests = Counter()  # path kind -> count
         self.bodies: list[dict[str, Any]] = []  # parsed JSON bodies of generation requests
         self.headers_seen: list[dict[str, str]] = []
@@ -213,19 +225,10 @@ class FakeGeminiServer(_FakeServerBase):
     """`generateContent`, the Files API resumable upload, file GET (with PROCESSING→ACTIVE)
     and DELETE, as the Gemini Developer API (v1beta) speaks them."""
 
-    def __init__(
-        self,
-        reply: Reply = "ok",
-        *,
-        latency_s: float = 0.0,
-        polls_until_active: int = 1,
-        input_tokens: int = 1200,
-        output_tokens: int = 150,
-    ) -> None:
-        super().__init__(reply, latency_s=latency_s)
+    def __init__(self, reply: Reply = "ok", *, polls_until_active: int = 1, **server_options: Any) -> None:
+        """`server_options`: latency and token usage, as every fake server takes them."""
+        super().__init__(reply, **server_options)
         self.polls_until_active = polls_until_active
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
         self.files: dict[str, dict[str, Any]] = {}  # name -> {"bytes", "mime", "polls"}
         self._uploads: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
@@ -344,18 +347,6 @@ class FakeGeminiServer(_FakeServerBase):
 class FakeOpenAIServer(_FakeServerBase):
     """`POST /v1/chat/completions` as OpenAI and OpenAI-compatible servers (vLLM) speak it."""
 
-    def __init__(
-        self,
-        reply: Reply = "ok",
-        *,
-        latency_s: float = 0.0,
-        input_tokens: int = 900,
-        output_tokens: int = 140,
-    ) -> None:
-        super().__init__(reply, latency_s=latency_s)
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-
     def _success(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
@@ -401,15 +392,24 @@ def prompt_text_of(body: dict[str, Any]) -> str:
     return "\n".join(texts)
 
 
-def assert_secret_absent(secret: str, *, logs: str = "", cache_dir: Any = None, texts: tuple[str, ...] = ()) -> None:
-    """The API key must appear in no log line, no cache file and no message we produced."""
+def client_options(api_key: str, cache_dir: Any, **overrides: Any) -> dict[str, Any]:
+    """The constructor arguments every LLM test client shares: the key, a short timeout, fast
+    retries, the cache at `cache_dir`; `overrides` win."""
+    return {"api_key": api_key, "timeout_s": 2.0, "retry": FAST_RETRY, "cache_dir": str(cache_dir), **overrides}
+
+
+def assert_secret_absent_after_batch(secret: str, outcomes: list, *, caplog: Any, capfd: Any, cache_dir: Any) -> None:
+    """After a batch that retried: the API key is in no log line, no cache file, no error message
+    and no raw response we produced."""
     from pathlib import Path
 
-    assert secret not in logs, "API key leaked into logs"
+    captured = capfd.readouterr()
+    assert "retrying" in caplog.text  # the scan below reads real log output
+    assert secret not in caplog.text + captured.out + captured.err, "API key leaked into logs"
+    texts = [str(o.error) for o in outcomes if not o.ok] + [o.value.raw_response for o in outcomes if o.ok]
     for text in texts:
         assert secret not in text, "API key leaked into a result or error message"
-    if cache_dir is not None:
-        files = [p for p in Path(cache_dir).rglob("*") if p.is_file()]
-        assert files, "expected cache files to scan"
-        for path in files:
-            assert secret.encode() not in path.read_bytes(), f"API key leaked into cache file {path.name}"
+    files = [p for p in Path(cache_dir).rglob("*") if p.is_file()]
+    assert files, "expected cache files to scan"
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), f"API key leaked into cache file {path.name}"

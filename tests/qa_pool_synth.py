@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from haic_core.haicbench.qa_parsing import CATEGORIES, CATEGORY_RULES, make_qa_id
+from haic_core.haicbench.qa import CATEGORIES, CATEGORY_RULES, make_qa_id
 
 PAPER_N_VIDEOS = 1140
 PAPER_N_QA = 7548

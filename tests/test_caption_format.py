@@ -44,6 +44,30 @@ def test_declared_count_reads_digits_and_words() -> None:
     assert declared_subject_count("A man juggles.") is None
 
 
+# The cases of the two readers there used to be (caption_format's and qa_parsing's
+# subject_count_from_caption): one reader must give every one of them. "a single subject" was
+# None for the QA reader, so single-subject captions were asked the interaction question.
+@pytest.mark.parametrize(
+    ("caption", "count"),
+    [
+        ("There is 1 subject in the video.", 1),
+        ("There are 3 subjects.", 3),
+        ("There are 3 subjects: ...", 3),
+        ("There are two subjects.", 2),
+        ("There are two main subjects in this clip.", 2),
+        ("There is a single subject.", 1),
+        ("There is one person in the video.", 1),
+        ("There are 2 people in the video.", 2),
+        ("There are six persons.", 6),
+        ("There are ten people in the video.", 10),
+        ("A man juggles.", None),
+        ("A man walks.", None),
+    ],
+)
+def test_one_subject_count_reader_for_format_and_qa(caption: str, count: int | None) -> None:
+    assert declared_subject_count(caption) == count
+
+
 _P_MAN = ("The first subject is a man with short black hair, wearing a grey T-shirt, standing on the left. "
           "He raises his right arm and waves at the woman in the red dress. He then walks toward her.")  # fmt: skip
 _P_WOMAN = ("The second subject is a woman with long brown hair, wearing a red dress, standing on the right. "

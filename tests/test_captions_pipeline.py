@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from dagster import AssetKey, load_assets_from_modules, materialize
+from dagster import AssetKey, materialize
 
-from haic_assets.definitions import STAGE_MODULES, build_definitions
+from haic_assets.definitions import build_definitions
 from haic_resources.llm.resource import NOT_CONFIGURED
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.llm_servers import FakeGeminiServer, Fault
@@ -56,7 +56,7 @@ def test_without_a_backend_the_main_job_leaves_captions_out_and_they_fail_fast(a
     assert NOT_CONFIGURED in job.description
     assert "captions" not in {n.name for n in job.nodes_in_topological_order}
     with dagster_instance(home) as instance:
-        result = materialize(load_assets_from_modules(STAGE_MODULES), instance=instance,
+        result = materialize(list(defs.assets), instance=instance,
                              partition_key=SAMPLE_PARTITION, resources=defs.resources, raise_on_error=False,
                              selection=[AssetKey("captions")])
     assert not result.success

@@ -13,7 +13,9 @@ import pytest
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
+from tests.golden.record_ledger import land_shared_listing
 from tests.helpers import dagster_instance, ledger, run_partition
+from tests.test_ledger_golden import assert_same_decisions
 from tests.test_video_probe import make_audio_only, make_y4m
 
 pytestmark = pytest.mark.slow
@@ -37,8 +39,7 @@ def shared_run(tmp_path_factory, media_dir):
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HAIC_HOME", str(home))
-        files = sorted(p.name for p in (media_dir / "videos").iterdir())
-        partition = land_listing(home, "shared", media_dir / "videos", files)
+        partition = land_shared_listing(home, media_dir / "videos")
         defs = build_definitions()
         with dagster_instance(home) as instance:
             result = run_partition(defs, instance, partition)
@@ -55,6 +56,11 @@ def rows(ledger_frame, stage, name):
 
 def windows(frame):
     return sorted((round(json.loads(d)["start_s"], 2), round(json.loads(d)["end_s"], 2)) for d in frame["detail"])
+
+
+def test_the_ledger_is_the_one_recorded_before_the_stage_redesign(shared_run):
+    _, book, _, _ = shared_run
+    assert_same_decisions(book, "shared_media")
 
 
 def test_every_video_gets_one_decision_per_stage_it_reaches(shared_run, media_dir):

@@ -19,7 +19,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 
-from haic_assets.platform.deployment import BACKFILL_POLICY, K8S_CONFIG_TAG, LLM_POOLS, k8s_op_tags, llm_run_tags
+from haic_assets.platform.deployment import K8S_CONFIG_TAG, LLM_POOLS, k8s_op_tags, llm_run_tags
 from haic_resources.storage.home import PROFILES
 from tests.helpers import REPO_ROOT
 
@@ -163,7 +163,6 @@ def test_an_unknown_step_kind_or_provider_is_refused():
         llm_run_tags("claude")
 
 
-def test_backfills_batch_four_partitions_per_run_and_providers_have_their_own_pools():
-    assert BACKFILL_POLICY.max_partitions_per_run == 4
+def test_providers_have_their_own_pools_and_run_tags():
     assert LLM_POOLS == {"gemini": "llm_gemini", "openai": "llm_openai"}
     assert llm_run_tags("gemini") == {"haic/llm_provider": "gemini"}

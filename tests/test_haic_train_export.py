@@ -1,15 +1,22 @@
-"""HAICTrain export: LLaVA-Video conversation records and the dataset card."""
+"""HAICTrain export: LLaVA-Video conversation records, the dataset card and the release files."""
 
 from __future__ import annotations
 
+import io
 import json
 
+import pandas as pd
 import pytest
 
 from haic_core.haic_train.export import (
     DEFAULT_QUESTION,
+    RELEASE_COLUMNS,
     CaptionedClip,
+    captioned_clips,
+    count_by_reason_class,
     dataset_card_markdown,
+    release_files,
+    release_table,
     to_conversation_records,
 )
 
@@ -72,3 +79,24 @@ def test_dataset_card_counts_records_subjects_provenance_and_drops() -> None:
 def test_dataset_card_of_nothing_still_renders() -> None:
     card = dataset_card_markdown([])
     assert "| records | 0 |" in card
+
+
+def test_release_rows_point_at_the_media_store_and_export_as_four_files() -> None:
+    judged = pd.DataFrame({"clip_id": ["c1"], "clip_key": ["clips/c1.mp4"], "caption": [ONE],
+                           "description": ["Girl juggling in park"], "video_id": ["v1"], "provider": ["gemini"],
+                           "model": ["gemini-1.5-pro"], "prompt_version": ["p/1"], "cost_usd": [0.0]})
+    release = release_table(judged, "s3://haic/media")
+    assert list(release.columns) == RELEASE_COLUMNS and release["clip_uri"].tolist() == ["s3://haic/media/clips/c1.mp4"]
+    clips = captioned_clips(release, {"partition": "src__a.csv", "run_id": "r1"})
+    assert list(clips[0].provenance) == ["video_id", "model", "prompt_version", "partition", "run_id"]
+    files = release_files(release, clips, "# HAICTrain\n")
+    assert sorted(files) == ["README.md", "haic_train.jsonl", "haic_train.parquet", "llava_video_conversations.json"]
+    assert [json.loads(line)["clip_uri"] for line in files["haic_train.jsonl"].decode().splitlines()] == [
+        "s3://haic/media/clips/c1.mp4"]
+    assert pd.read_parquet(io.BytesIO(files["haic_train.parquet"])).equals(release)
+    assert json.loads(files["llava_video_conversations.json"])[0]["provenance"]["run_id"] == "r1"
+
+
+def test_drops_are_counted_by_reason_class() -> None:
+    assert count_by_reason_class(["too short: 3 words < 40", "too short: 5 words < 40", "refusal"]) == {
+        "too short: # words < #": 2, "refusal": 1}

@@ -8,6 +8,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+import boto3
 import pandas as pd
 import pytest
 import yaml
@@ -15,9 +16,10 @@ from dagster import AssetKey, build_sensor_context
 
 from haic_core.decisions import dropped, kept
 from haic_core.ledger import ledger_rows
-from haic_core.haicbench.qa_parsing import CATEGORIES
+from haic_core.haicbench.annotations import (bench_caption_table, checkers_list, files_by_batch, imported_answers,
+                                             imported_provenance, raw_answer_files, read_caption_export, video_id_of)
+from haic_core.haicbench.qa import CATEGORIES
 from tests.qa_pool_synth import synthetic_verified_qa_pool
-from haic_assets.haicbench.bench_captions import checkers_list, read_caption_export, video_id_of
 from haic_assets.definitions import build_definitions
 from haic_assets.haicbench.sensors import annotation_sensor
 from haic_assets.platform.partitions import annotation_batches
@@ -346,10 +348,72 @@ def test_video_id_from_the_export_or_our_clip_id_pattern_or_the_clip_itself():
     assert video_id_of({"clip_id": "sam2_dog_1p", "video_id": ""}) == ("sam2_dog_1p", "clip_id (no video id given)")
 
 
-def test_a_csv_export_reads_like_the_jsonl_one(tmp_path):
+def test_a_csv_export_reads_like_the_jsonl_one():
     rows = [json.loads(line) for line in (SAMPLES / "captions.jsonl").read_text().splitlines()]
-    pd.DataFrame([{**r, "checkers": ";".join(r["checkers"])} for r in rows]).to_csv(tmp_path / "captions.csv", index=False)
-    export = read_caption_export(tmp_path)
+    csv = pd.DataFrame([{**r, "checkers": ";".join(r["checkers"])} for r in rows]).to_csv(index=False).encode()
+    export = read_caption_export("captions.csv", csv)
     assert list(export["clip_id"]) == [r["clip_id"] for r in rows]
     assert checkers_list(export["checkers"].iloc[0]) == rows[0]["checkers"]
     assert list(export["caption"]) == [r["caption"] for r in rows]
+    from_jsonl = read_caption_export("captions.jsonl", (SAMPLES / "captions.jsonl").read_bytes())
+    assert bench_caption_table(export, batch="b", min_words=1, max_words=1000)[0].equals(
+        bench_caption_table(from_jsonl, batch="b", min_words=1, max_words=1000)[0])
+
+
+def test_caption_rows_without_a_clip_id_or_repeated_are_dropped_and_missing_columns_refused():
+    export = pd.DataFrame({"clip_id": ["", "sam2_dog_1p", "sam2_dog_1p"], "caption": ["x", "y", "z"]})
+    table, decisions = bench_caption_table(export, batch="b", min_words=1, max_words=1000)
+    assert [(d.item_id, d.verdict, d.reason) for d in decisions[::2]] == [
+        ("b#row1", "dropped", "missing clip_id"), ("sam2_dog_1p", "dropped", "duplicate clip_id (row 2)")]
+    with pytest.raises(ValueError, match=r"lacks columns \['caption'\]"):
+        bench_caption_table(pd.DataFrame({"clip_id": ["c"]}), batch="b", min_words=1, max_words=1000)
+
+
+def test_a_batch_folder_is_read_from_the_store_keys():
+    keys = ["b1/captions.csv", "b1/captions.jsonl", "b1/qa_raw/c__count.txt", "b1/qa_raw/old/c__count.txt",
+            "b1/qa_raw/provenance.json", "b2/reviews.csv", "stray.txt"]
+    batches = files_by_batch(keys)
+    assert sorted(batches) == ["b1", "b2"] and "captions.jsonl" in batches["b1"]
+    assert raw_answer_files(batches["b1"]) == ["c__count.txt"]
+    assert imported_provenance(None) == ("imported", "imported")
+    assert imported_provenance(b'{"model": "m"}') == ("m", "imported")
+    answers, orphans = imported_answers({"c__count.txt": b"[]\r\n", "d__count.txt": b"[]", "c__bogus.txt": b"[]"},
+                                        model="m", prompt_version="p", clip_ids={"c"}, categories=["count"])
+    assert list(answers) == [("c", "count")] and answers[("c", "count")].text == "[]\n"
+    assert orphans == ["d__count.txt", "c__bogus.txt"]
+
+
+# ---- annotations and exports in S3 ------------------------------------------------------------
+
+
+def test_batches_are_read_from_and_the_release_written_to_s3(home, monkeypatch):
+    """HAIC_ANNOTATIONS_URI and HAIC_EXPORTS_URI in S3 (moto, in process): the sensor, the stages and
+    the release use the stores, not HAIC_HOME's folders."""
+    from moto import mock_aws
+
+    monkeypatch.setenv("HAIC_ANNOTATIONS_URI", "s3://haic-bench/annotations")
+    monkeypatch.setenv("HAIC_EXPORTS_URI", "s3://haic-bench/exports")
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="haic-bench")
+        defs = build_definitions()
+        storage = defs.resources["storage"]
+        annotations = storage.annotations()
+        for path in sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name != "README.md"):
+            annotations.put_bytes(f"{BATCH}/{path.relative_to(SAMPLES).as_posix()}", path.read_bytes())
+        with dagster_instance(home) as instance:
+            with build_sensor_context(instance=instance, resources=defs.resources) as context:
+                (request,) = annotation_sensor(context).run_requests
+            assert request.run_config == RAW_FILES
+            result = run_batch(defs, instance, run_config=RAW_FILES)
+            assert result.success, failure_message(result)
+            write_pool(defs, instance, synthetic_verified_qa_pool(seed=0))
+            result = run_release(defs, instance, selection=annotation_keys("haicbench_split"))
+            assert result.success, failure_message(result)
+        assert len(storage.tables().read("qa_verified", BATCH)) == 17
+        exports = storage.exports()
+        assert not (home / "exports" / "haicbench").exists()
+        assert sum(1 for _ in exports.get_bytes("haicbench/haicbench_test.jsonl").splitlines()) == 2000
+        task = yaml.load(exports.get_bytes("haicbench/lmms_eval/haicbench.yaml"), Loader=_FunctionLoader)
+        released = "s3://haic-bench/exports/haicbench"
+        assert task["dataset_kwargs"]["data_files"]["test"] == f"{released}/lmms_eval/haicbench_test.parquet"
+        assert materialization_metadata(result, "haicbench_split")["export_dir"].value == released

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from haic_core.haicbench.split import InfeasibleSplitError, SplitParams, select_haicbench_split, split_decisions
-from haic_core.haicbench.qa_parsing import CATEGORIES
+from haic_core.haicbench.qa import CATEGORIES
+from haic_core.haicbench.split_pool import haic_train_ids, latest_verified, without_haic_train
 from tests.qa_pool_synth import synthetic_verified_qa_pool
 
 
@@ -109,3 +110,18 @@ def test_smaller_custom_split(pool):
     small = select_haicbench_split(pool, params)
     assert len(small.videos) == 50 and small.qa["category"].value_counts().eq(50).all()
     assert set(small.qa["video_id"]) == set(small.videos["video_id"])
+
+
+def test_the_pool_keeps_each_qa_once_and_leaves_out_haic_train(pool):
+    twice = pd.concat([pool.head(3), pool.head(3).assign(batch="later")])
+    latest, dropped_rows = latest_verified(twice)
+    assert dropped_rows == 3 and list(latest["batch"]) == ["later"] * 3
+    train = pd.DataFrame({"clip_id": [pool["clip_id"].iloc[0]], "video_id": [pool["video_id"].iloc[-1]]})
+    clips, videos = haic_train_ids(train)
+    assert haic_train_ids(pd.DataFrame()) == (set(), set())
+    kept_pool, excluded = without_haic_train(pool, clips, videos)
+    shared = pool["clip_id"].isin(clips) | pool["video_id"].isin(videos)
+    assert len(kept_pool) == len(pool) - shared.sum() == len(pool) - len(excluded)
+    assert {d.reason for d in excluded} == {"clip or its source video is in HAICTrain"}
+    unchanged, none = without_haic_train(pool, set(), set())
+    assert unchanged is pool and none == []

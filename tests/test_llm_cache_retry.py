@@ -10,19 +10,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from haic_resources.llm.client import (
-    GenerationSettings,
-    LLMError,
-    ResponseCache,
-    RetryPolicy,
-    TokenPrices,
-    backoff_delay_s,
-    cache_key,
-    call_with_retries,
-    extract_json_text,
-    map_concurrent,
-    parse_retry_after,
-)
+from haic_resources.llm.cache import ResponseCache, cache_key
+from haic_resources.llm.client import extract_json_text
+from haic_resources.llm.concurrency import map_concurrent
+from haic_resources.llm.retry import RetryPolicy, backoff_delay_s, call_with_retries, parse_retry_after
+from haic_resources.llm.types import GenerationSettings, LLMError, TokenPrices
 from haic_resources.llm.gemini import GeminiClient
 from tests.llm_servers import Fault, FakeGeminiServer
 

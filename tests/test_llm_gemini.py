@@ -9,20 +9,19 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from haic_resources.llm.client import GenerationSettings, LLMError, RetryPolicy, TokenPrices, map_concurrent
+from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.gemini import GeminiClient
-from tests.llm_servers import FakeGeminiServer, Fault, assert_secret_absent, prompt_text_of
+from haic_resources.llm.retry import RetryPolicy
+from haic_resources.llm.types import GenerationSettings, LLMError, TokenPrices
+from tests.llm_servers import (SMALL_CLIP, FakeGeminiServer, Fault, assert_secret_absent_after_batch, client_options,
+                               prompt_text_of)
 
 SECRET = "AIzaTEST-secret-key-9f8e7d6c5b4a"
 CAPTION = "There is 1 subject in the video. The subject is a man with short hair, wearing a red shirt. He juggles."
-FAST_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.01, max_delay_s=0.05)
-SMALL_CLIP = "imageio_realshort_cammotion_only.mp4"
 
 
 def make_client(server: FakeGeminiServer, cache_dir, **kw) -> GeminiClient:
-    kw.setdefault("retry", FAST_RETRY)
-    return GeminiClient(api_key=SECRET, base_url=server.base_url, model="gemini-1.5-pro",
-                        timeout_s=kw.pop("timeout_s", 2.0), cache_dir=str(cache_dir), **kw)  # fmt: skip
+    return GeminiClient(base_url=server.base_url, model="gemini-1.5-pro", **client_options(SECRET, cache_dir, **kw))
 
 
 def test_small_video_goes_inline_with_its_mime_type_and_usage_is_read(video, tmp_path) -> None:
@@ -93,10 +92,7 @@ def test_batch_survives_429_500_503_timeouts_and_a_malformed_body(video, tmp_pat
         assert all(o.value.cached and o.value.attempts == 0 for o in again)
         assert [o.value.text for o in again] == [r.text for r in results.values()]
 
-    captured = capfd.readouterr()
-    assert "retrying" in caplog.text  # the scan below reads real log output
-    assert_secret_absent(SECRET, logs=caplog.text + captured.out + captured.err, cache_dir=tmp_path / "cache",
-                         texts=tuple(str(e) for e in errors.values()) + tuple(r.raw_response for r in results.values()))  # fmt: skip
+    assert_secret_absent_after_batch(SECRET, outcomes, caplog=caplog, capfd=capfd, cache_dir=tmp_path / "cache")
 
 
 def test_an_error_echoing_the_key_is_redacted(tmp_path) -> None:

@@ -10,20 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
-from haic_resources.llm.client import LLMError, RetryPolicy, TokenPrices, map_concurrent
+from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.openai_compatible import OpenAIClient, sample_frames_jpeg
-from tests.llm_servers import FakeOpenAIServer, Fault, assert_secret_absent, prompt_text_of
+from haic_resources.llm.types import LLMError, TokenPrices
+from tests.llm_servers import (SMALL_CLIP, FakeOpenAIServer, Fault, assert_secret_absent_after_batch, client_options,
+                               prompt_text_of)
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 CAPTION = "There is 1 subject in the video. The subject is a woman with long hair, wearing a coat. She waves."
-FAST_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.01, max_delay_s=0.05)
-SMALL_CLIP = "imageio_realshort_cammotion_only.mp4"
 
 
 def make_client(server: FakeOpenAIServer, cache_dir, **kw) -> OpenAIClient:
-    kw.setdefault("retry", FAST_RETRY)
-    return OpenAIClient(api_key=SECRET, base_url=f"{server.base_url}/v1", model="Qwen2-VL-7B-Instruct",
-                        timeout_s=kw.pop("timeout_s", 2.0), cache_dir=str(cache_dir), **kw)  # fmt: skip
+    return OpenAIClient(base_url=f"{server.base_url}/v1", model="Qwen2-VL-7B-Instruct",
+                        **client_options(SECRET, cache_dir, **kw))
 
 
 def test_frames_are_sampled_uniformly_as_jpegs(video) -> None:
@@ -90,10 +89,7 @@ def test_batch_survives_429_500_503_timeouts_and_a_malformed_body(tmp_path, capl
         assert server.total_requests == first_run_requests  # zero requests on the second run
         assert all(o.value.cached for o in again) and rerun.usage.requests_sent == 0
 
-    captured = capfd.readouterr()
-    assert "retrying" in caplog.text  # the scan below reads real log output
-    assert_secret_absent(SECRET, logs=caplog.text + captured.out + captured.err, cache_dir=tmp_path / "cache",
-                         texts=tuple(str(e) for e in errors.values()) + tuple(r.raw_response for r in results.values()))  # fmt: skip
+    assert_secret_absent_after_batch(SECRET, outcomes, caplog=caplog, capfd=capfd, cache_dir=tmp_path / "cache")
 
 
 def test_json_mode_is_requested_unless_the_server_lacks_it(tmp_path) -> None:

@@ -6,11 +6,12 @@ import importlib.util
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from haic_core.haicbench.export import benchmark_records, export_lmms_eval_task
+from haic_core.haicbench.export import benchmark_records, haicbench_release_files, lmms_eval_task_files
 
 SPLIT_QA = pd.DataFrame([
     {"qa_id": "qa_1", "video_id": "v1", "clip_id": "c1", "category": "count", "question": "How many jumps?",
@@ -31,7 +32,15 @@ _TolerantLoader.add_constructor("!function", lambda loader, node: ("!function", 
 
 @pytest.fixture()
 def task(tmp_path):
-    paths = export_lmms_eval_task(benchmark_records(SPLIT_QA), tmp_path / "haicbench")
+    """The task folder written where the yaml says its data is, as the haicbench_split stage writes it."""
+    folder = tmp_path / "haicbench"
+    folder.mkdir()
+    files = lmms_eval_task_files(benchmark_records(SPLIT_QA), str(folder / "haicbench_test.parquet"))
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    paths = {"yaml": folder / "haicbench.yaml", "utils": folder / "utils.py",
+             "parquet": folder / "haicbench_test.parquet", "jsonl": folder / "haicbench_test.jsonl"}
+    assert sorted(files) == sorted(p.name for p in paths.values())
     spec = importlib.util.spec_from_file_location("haicbench_utils", paths["utils"])
     utils = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(utils)
@@ -66,6 +75,17 @@ def test_jsonl_and_parquet_hold_the_same_records(task):
     from_jsonl = [json.loads(line) for line in paths["jsonl"].read_text().splitlines()]
     from_parquet = pq.read_table(paths["parquet"]).to_pylist()
     assert from_jsonl == from_parquet == benchmark_records(SPLIT_QA)
+
+
+def test_the_release_holds_the_split_its_videos_and_the_task_folder():
+    videos = pd.DataFrame({"video_id": ["v1", "v2"], "selection_rank": [1, 2]})
+    release = haicbench_release_files(benchmark_records(SPLIT_QA), videos, "s3://bucket/haicbench/lmms_eval/x.parquet")
+    assert sorted(release) == ["haicbench_test.jsonl", "haicbench_test.parquet", "haicbench_test_videos.parquet",
+                               "lmms_eval/haicbench.yaml", "lmms_eval/haicbench_test.jsonl",
+                               "lmms_eval/haicbench_test.parquet", "lmms_eval/utils.py"]
+    assert release["haicbench_test.parquet"] == release["lmms_eval/haicbench_test.parquet"]
+    assert b"s3://bucket/haicbench/lmms_eval/x.parquet" in release["lmms_eval/haicbench.yaml"]
+    assert pq.read_table(pa.BufferReader(release["haicbench_test_videos.parquet"])).num_rows == 2
 
 
 def test_doc_to_text_letters_the_options_and_asks_for_a_letter(task):

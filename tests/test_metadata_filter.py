@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from haic_core.accumulation.metadata_filter import DEFERRED_RESOLUTION, ResolutionRule, filter_metadata, verb_flags
+from haic_core.accumulation.metadata_filter import (DEFERRED_RESOLUTION, ResolutionRule, filter_metadata,
+                                                    probed_resolution_decision, verb_flags)
 from haic_resources.text.spacy_nlp import POS_COMPONENTS, SpacyResource
 
 
@@ -80,3 +81,29 @@ def test_filter_records_every_row_and_defers_unknown_resolution(nlp):
     assert (low.verdict, low.metric, low.value, low.threshold) == ("dropped", "short_side_px", 144.0, 240.0)
     assert low.reason == "low resolution 176x144: short side 144 < 240 px"
     assert by_id["s:5"].reason == "no description"
+
+
+def probe(width, height, is_vfr=False):
+    return {"codec": "h264", "width": width, "height": height, "fps": 29.97003, "is_vfr": is_vfr,
+            "duration_s": 12.5, "frame_count": 375, "has_audio": True}
+
+
+def test_probed_size_passing_the_rule_is_kept_with_what_was_probed():
+    decision = probed_resolution_decision("s:1", probe(640, 360), ResolutionRule())
+    assert (decision.verdict, decision.reason) == ("kept", "probed h264 640x360 29.97 fps 12.50 s")
+    assert (decision.metric, decision.value, decision.threshold) == ("short_side_px", 360.0, 240.0)
+    assert decision.detail == {"codec": "h264", "width": 640, "height": 360, "fps": 29.97003, "is_vfr": False,
+                               "duration_s": 12.5, "frame_count": 375}
+    vfr = probed_resolution_decision("s:1", probe(640, 360, is_vfr=True), ResolutionRule())
+    assert vfr.reason == "probed h264 640x360 29.97 fps 12.50 s (VFR)"
+
+
+def test_probed_size_failing_the_rule_is_dropped_with_the_rules_reason():
+    short = probed_resolution_decision("s:2", probe(176, 144), ResolutionRule())
+    assert (short.verdict, short.reason) == ("dropped", "low resolution 176x144: short side 144 < 240 px")
+    assert (short.metric, short.value, short.threshold) == ("short_side_px", 144.0, 240.0)
+    narrow = probed_resolution_decision("s:3", probe(240, 300), ResolutionRule())
+    assert (narrow.verdict, narrow.reason) == ("dropped", "low resolution 240x300: long side 300 < 320 px")
+    assert (narrow.value, narrow.threshold) == (240.0, 240.0)
+    stricter = probed_resolution_decision("s:1", probe(640, 360), ResolutionRule(min_short_side_px=480))
+    assert (stricter.reason, stricter.threshold) == ("low resolution 640x360: short side 360 < 480 px", 480.0)

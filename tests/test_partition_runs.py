@@ -5,7 +5,6 @@ from __future__ import annotations
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform.partition_runs import BACKFILL_POLICY
 from haic_assets.platform.partitions import source_shards
 from tests.helpers import SAMPLE_CSV, dagster_instance, land_sample, ledger
 
@@ -21,7 +20,7 @@ def test_one_run_materializes_a_range_of_partitions_each_on_its_own(tmp_path, mo
     second_csv.write_text("\n".join([rows[0], rows[3], rows[4]]) + "\n")  # low-res and no-verb rows only
     second = land_sample(home, csv=second_csv)
     defs = build_definitions()
-    assert BACKFILL_POLICY.max_partitions_per_run == 4
+    assert defs.resolve_assets_def("metadata_filtered").backfill_policy.max_partitions_per_run == 4
     with dagster_instance(home) as instance:
         instance.add_dynamic_partitions(source_shards.name, [first, second])
         job = defs.resolve_job_def("curate_source")

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -11,9 +12,13 @@ import pytest
 
 from haic_resources.pose.estimator import Person, PoseEstimator, make_pose_estimator
 from haic_resources.pose.movenet import decode_movenet_output, ensure_movenet_model, letterbox_shape
+from haic_resources.pose.resource import PoseResource
 from haic_resources.pose.rtmpose_onnx import (
     choose_providers, crop_transform, decode_simcc, decode_yolox, nms, resolve_model_file, yolox_grid,
 )  # fmt: skip
+from haic_resources.pose.settings import make_estimator
+from haic_resources.storage.s3 import S3Settings
+from tests.test_video_fetch import moto_s3  # noqa: F401 - the real S3 server fixture
 
 
 def rgb(path):
@@ -97,6 +102,14 @@ def movenet(tmp_path_factory):
     return make_pose_estimator("movenet", cache_dir=tmp_path_factory.mktemp("models"))
 
 
+def test_the_resource_and_a_child_build_the_model_from_the_same_settings(tmp_path):
+    pose = PoseResource(cache_dir=str(tmp_path))
+    settings = pose.settings()
+    assert pickle.loads(pickle.dumps(settings)) == settings
+    assert pose.estimator() is make_estimator(settings)  # built once per process and settings
+    assert pose.estimator().input_long_side == 384 and pose.describe() == "movenet (long side 384, cpu)"
+
+
 @pytest.mark.slow
 def test_movenet_is_extracted_once_verified_and_finds_annotated_people(movenet, media_dir):
     assert isinstance(movenet, PoseEstimator) and movenet.input_long_side == 384
@@ -134,13 +147,30 @@ class FakeS3:
 
 def test_s3_model_is_copied_once_into_the_cache(tmp_path):
     s3 = FakeS3({("models", "pose/rtmpose.onnx"): b"onnx bytes"})
-    first = resolve_model_file("s3://models/pose/rtmpose.onnx", tmp_path, s3)
-    second = resolve_model_file("s3://models/pose/rtmpose.onnx", tmp_path, s3)
+    first = resolve_model_file("s3://models/pose/rtmpose.onnx", tmp_path, lambda: s3)
+    second = resolve_model_file("s3://models/pose/rtmpose.onnx", tmp_path, lambda: s3)
     assert first == second == tmp_path / "models/pose/rtmpose.onnx"
     assert first.read_bytes() == b"onnx bytes" and s3.calls == 1
     with pytest.raises(FileNotFoundError, match="s3://models/missing.onnx"):
-        resolve_model_file("s3://models/missing.onnx", tmp_path, s3)
+        resolve_model_file("s3://models/missing.onnx", tmp_path, lambda: s3)
     assert not (tmp_path / "models/missing.onnx.part").exists()
+
+
+@pytest.mark.services
+def test_pose_models_come_through_the_configured_s3_endpoint(moto_s3, models_dir, tmp_path):  # noqa: F811
+    client = S3Settings(endpoint_url=moto_s3).client()
+    client.create_bucket(Bucket="models")
+    for name in ("yolox_nano.onnx", "rtmpose_t_random.onnx"):
+        client.upload_file(str(models_dir / name), "models", f"pose/{name}")
+    pose = PoseResource(backend="onnx", detector_model="s3://models/pose/yolox_nano.onnx",
+                        pose_model="s3://models/pose/rtmpose_t_random.onnx", cache_dir=str(tmp_path / "cache"),
+                        s3_endpoint_url=moto_s3, s3_region="us-east-1")
+    settings = pose.settings()
+    assert settings.s3 == S3Settings(endpoint_url=moto_s3, region_name="us-east-1")
+    assert pickle.loads(pickle.dumps(settings)) == settings  # what a child process receives
+    assert make_estimator(settings).input_long_side == 416
+    copied = tmp_path / "cache/models/pose/yolox_nano.onnx"
+    assert copied.read_bytes() == (models_dir / "yolox_nano.onnx").read_bytes()
 
 
 def test_execution_providers():

@@ -19,8 +19,8 @@ def test_a_large_contact_sheet_is_shown_inline_scaled_down_and_kept_full_size_on
     noisy = rng.integers(0, 255, size=(600, 1400, 3), dtype=np.uint8)  # photos compress badly, noise worse
     png = cv2.imencode(".png", noisy)[1].tobytes()
     assert len(png) > 400_000
-    metadata = png_metadata(StorageResource(home=str(tmp_path), s3=S3Resource()), "human_presence", "src__a.csv",
-                            {"dropped clip-1": png}, inline_max_bytes=400_000)
+    exports = StorageResource(home=str(tmp_path), s3=S3Resource()).exports()
+    metadata = png_metadata(exports, "human_presence", "src__a.csv", {"dropped clip-1": png})
     markdown = metadata["previews"].value
     inline = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", markdown).group(1))
     assert len(inline) <= 400_000

@@ -1,18 +1,16 @@
-"""QA parsing: every shape LLMs answer in, and every rule of MISSION §3 with its reason."""
+"""QA parsing: every shape LLMs answer in, every rule of MISSION §3 with its reason, and the
+qa_pairs rows made from parsed answers."""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from haic_core.haicbench.qa_parsing import (
-    CATEGORIES,
-    CATEGORY_RULES,
-    make_qa_id,
-    parse_qa_response,
-    subject_count_from_caption,
-)
+from haic_core.haicbench.qa import CATEGORIES, CATEGORY_RULES, make_qa_id
+from haic_core.haicbench.qa_generation import QA_COLUMNS, RawAnswer, qa_pairs_table, questions_to_ask
+from haic_core.haicbench.qa_parsing import parse_qa_response
 from haic_resources.llm.prompts import load_template, render
 
 OPTS4 = ["He waves", "He jumps", "He claps", "He nods"]
@@ -198,13 +196,6 @@ def test_unknown_category_raises():
         parse("[]", "emotion")
 
 
-def test_subject_count_from_caption():
-    assert subject_count_from_caption("There is 1 subject in the video.") == 1
-    assert subject_count_from_caption("There are 3 subjects: ...") == 3
-    assert subject_count_from_caption("There are two subjects.") == 2
-    assert subject_count_from_caption("A man walks.") is None
-
-
 # ---- prompt templates ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("category", CATEGORIES)
@@ -216,3 +207,27 @@ def test_prompt_template_states_the_category_rules(category):
     assert ("option letter" if rule.answer_given_as == "letter" else "option number") in text
     assert render(text, caption="THE CAPTION").rstrip().endswith("THE CAPTION")
     assert version.startswith(f"qa_{category}/")
+
+
+# ---- from captions to QA pairs ---------------------------------------------------------------
+
+def test_single_subject_captions_get_no_interaction_question_unless_asked():
+    captions = pd.DataFrame({"clip_id": ["one", "two", "unknown"], "subject_count": [1, 2, None]}).astype(
+        {"subject_count": "Int64"})
+    assert questions_to_ask(captions, ["interaction", "count"], False) == [
+        ("one", "count"), ("two", "interaction"), ("two", "count"), ("unknown", "interaction"), ("unknown", "count")]
+    assert len(questions_to_ask(captions, ["interaction", "count"], True)) == 6
+
+
+def test_answers_become_shuffled_qa_rows_with_a_decision_each():
+    captions = pd.DataFrame({"clip_id": ["clip1"], "video_id": ["v1"], "subject_count": [2]}).astype(
+        {"subject_count": "Int64"})
+    text = json.dumps([{"question": "Which hand waves?", "options": OPTS4, "answer": 3},
+                       {"question": "Which hand waves after?", "options": OPTS4, "answer": 1}])
+    table, decisions = qa_pairs_table({("clip1", "action_details"): RawAnswer(text, "m", "v1", cached=True)},
+                                      captions, "llm")
+    assert list(table.columns) == QA_COLUMNS and len(table) == 1
+    row = table.iloc[0]
+    assert row["options"][row["answer_index"]] == OPTS4[2] and row["generated_answer_index"] == 2
+    assert (row["video_id"], row["source"], bool(row["cached"])) == ("v1", "llm", True)
+    assert sorted(d.verdict for d in decisions) == ["dropped", "kept"]

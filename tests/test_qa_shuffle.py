@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from haic_core.haicbench.qa_parsing import QA, make_qa_id
+import pandas as pd
+
+from haic_core.haicbench.qa import QA, make_qa_id
 from haic_core.haicbench.qa_shuffle import (
     answer_balance,
     answer_balance_by_category,
     answer_position_distribution,
+    answer_positions_markdown,
     balance_answer_positions,
     shuffle_options,
     shuffled_order,
+    with_balanced_answer_positions,
 )
 
 
@@ -58,3 +62,14 @@ def test_balanced_positions_are_exact_per_category():
     for before, after in zip(qas, balanced):
         assert after.options[after.answer_index] == before.options[before.answer_index]
     assert balance_answer_positions(qas) == balanced
+
+
+def test_a_table_gets_the_balanced_positions_and_a_markdown_summary():
+    qas = [qa(k, "attribute", 4, 0) for k in range(8)]
+    table = pd.DataFrame([q.as_record() for q in qas]).assign(picked_as="anchor")
+    placed = with_balanced_answer_positions(table)
+    assert sorted(placed["answer_index"]) == [0, 0, 1, 1, 2, 2, 3, 3] and (placed["picked_as"] == "anchor").all()
+    assert [QA.from_record(r) for r in placed.to_dict("records")] == balance_answer_positions(qas)
+    summary = answer_positions_markdown(balance_answer_positions(qas))
+    assert summary.splitlines()[-1] == "| attribute | 8 | 2, 2, 2, 2 | 0.000 |"
+    assert answer_positions_markdown([]) == "_(no QA)_"

@@ -8,8 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haic_core.haicbench.qa_parsing import QA, make_qa_id, parse_qa_response, subject_count_from_caption
-from haic_core.haicbench.qa_verification import Review, reviews_from_records, verify_qas
+from haic_core.haic_train.caption_format import declared_subject_count
+from haic_core.haicbench.qa import QA, make_qa_id
+from haic_core.haicbench.qa_parsing import parse_qa_response
+from haic_core.haicbench.annotations import read_reviews
+from haic_core.haicbench.qa_verification import (VERIFIED_COLUMNS, Review, reviews_from_records, verified_table,
+                                                 verify_qas)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "haicbench"
 OPTS = ("a cap", "a helmet", "a scarf", "nothing")
@@ -84,7 +88,7 @@ def test_sample_chain_from_raw_answers_to_verified_qa():
     for path in sorted((SAMPLES / "qa_raw").glob("*.txt")):
         clip_id, category = path.stem.split("__")
         qas, drops = parse_qa_response(path.read_text(), clip_id=clip_id, category=category, model="hand-written",
-                                       prompt_version="sample", subject_count=subject_count_from_caption(captions[clip_id]))
+                                       prompt_version="sample", subject_count=declared_subject_count(captions[clip_id]))
         accepted += qas
         rejected += drops
     assert (len(accepted), len(rejected)) == (20, 3)
@@ -101,3 +105,20 @@ def test_sample_chain_from_raw_answers_to_verified_qa():
                        "rejected by reviewer team-reviewer-2"]
     (corrected,) = [q for q in verified if q.question.endswith("while guarding?") and q.category == "count"]
     assert corrected.options == ("0", "1", "2", "3", "4") and corrected.options[corrected.answer_index] == "2"
+
+
+def test_a_qa_pairs_table_is_verified_with_its_video_and_review():
+    qa = make_qa()
+    table = pd.DataFrame([{**qa.as_record(), "video_id": "v", "subject_count": 1}]).astype({"subject_count": "Int64"})
+    sheet = f"qa_id,reviewer_id,decision\n{qa.qa_id},r1,approve\n{qa.qa_id},r2,approve\n".encode()
+    verified, decisions = verified_table(table, read_reviews(sheet), required_approvals=2, batch="b")
+    assert list(verified.columns) == VERIFIED_COLUMNS and [d.verdict for d in decisions] == ["kept"]
+    assert verified.to_dict("records") == [{**qa.as_record(), "video_id": "v", "subject_count": 1,
+                                            "review": "approved by 2 reviewers", "corrected": False, "batch": "b"}]
+
+
+def test_a_qa_from_a_table_row_is_the_qa_it_was_written_from():
+    qa = make_qa()
+    assert QA.from_record({**qa.as_record(), "options": pd.Series(OPTS).to_numpy()}) == qa
+    row = {k: v for k, v in qa.as_record().items() if k not in ("model", "prompt_version")}
+    assert (QA.from_record(row).model, QA.from_record(row).prompt_version) == ("", "")

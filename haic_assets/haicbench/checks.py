@@ -6,14 +6,15 @@ import pandas as pd
 from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue,
                      asset_check)
 
-from haic_core.haicbench.qa_parsing import QA
+from haic_core.haicbench.qa import QA
 from haic_core.haicbench.qa_shuffle import answer_balance_by_category
+from haic_core.haicbench.split_pool import haic_train_ids
 from haic_resources.storage.resource import StorageResource
-from haic_assets.haicbench.haicbench_split import STAGE as SPLIT, HaicbenchSplitConfig, haic_train_ids
-from haic_assets.platform.io_manager import UNPARTITIONED
-from haic_assets.platform.settings import setting
+from haic_assets.haicbench.haicbench_split import HaicbenchSplitConfig, haicbench_split
+from haic_assets.platform.partitions import UNPARTITIONED
 
-ANSWER_TOLERANCE = setting(SPLIT, "answer_position_tolerance", 0.05)
+SPLIT = haicbench_split.name
+DEFAULT_TOLERANCE = HaicbenchSplitConfig.model_fields["answer_position_tolerance"].default
 
 
 def _split(storage: StorageResource) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def categories_balanced(context: AssetCheckExecutionContext, storage: StorageRes
 @asset_check(asset=SPLIT, description="No clip and no source video is in both HAICTrain and the HAICBench split.")
 def no_haic_train_overlap(storage: StorageResource) -> AssetCheckResult:
     table = _split(storage)
-    clips, videos = haic_train_ids(storage)
+    clips, videos = haic_train_ids(storage.tables().read_all("haic_train"))
     clip_overlap = sorted(set(table["clip_id"].astype(str)) & clips) if len(table) else []
     video_overlap = sorted(set(table["video_id"].astype(str)) & videos) if len(table) else []
     return AssetCheckResult(passed=not clip_overlap and not video_overlap,
@@ -62,20 +63,19 @@ def no_haic_train_overlap(storage: StorageResource) -> AssetCheckResult:
                                       "shared_videos": MetadataValue.json(video_overlap[:20])})
 
 
-@asset_check(asset=SPLIT, description="Correct answers spread evenly over option positions in every category "
-                                      f"(no position's share more than {ANSWER_TOLERANCE:.0%} from even; setting "
-                                      f"{SPLIT}.answer_position_tolerance).")
-def answer_positions_balanced(storage: StorageResource) -> AssetCheckResult:
-    table = _split(storage)
-    qas = [QA(r.qa_id, r.clip_id, r.category, r.question, tuple(r.options), int(r.answer_index), "", "")
-           for r in table.itertuples(index=False)]
-    balance = answer_balance_by_category(qas, tolerance=ANSWER_TOLERANCE)
+@asset_check(asset=SPLIT, description="Correct answers spread evenly over option positions in every category (no "
+                                      "position's share further from even than the split's answer_position_tolerance, "
+                                      f"default {DEFAULT_TOLERANCE:.0%}).")
+def answer_positions_balanced(context: AssetCheckExecutionContext, storage: StorageResource) -> AssetCheckResult:
+    table, tolerance = _split(storage), _targets(context).answer_position_tolerance
+    qas = [QA.from_record(r) for r in table.to_dict("records")]
+    balance = answer_balance_by_category(qas, tolerance=tolerance)
     return AssetCheckResult(
         passed=bool(balance) and all(b.balanced for b in balance.values()),
         severity=AssetCheckSeverity.WARN,
         metadata={"by_category": MetadataValue.json({c: {"counts": list(b.counts), "max_deviation": round(b.max_deviation, 4)}
                                                      for c, b in balance.items()}),
-                  "tolerance": ANSWER_TOLERANCE})
+                  "tolerance": tolerance})
 
 
 HAICBENCH_CHECKS = [split_sizes_exact, categories_balanced, no_haic_train_overlap, answer_positions_balanced]

@@ -23,17 +23,19 @@ import pandas as pd
 
 from haic_resources.storage.home import REPO_ROOT, haic_home, prepare_dagster_home
 from haic_resources.storage.landing import Shard
-from haic_resources.storage.sql_files import load_sql
+from haic_core.sql_files import load_sql
 from haic_resources.storage.warehouse import in_memory_warehouse
 
 SAMPLE_SOURCE = "webvid_sample"
 SAMPLE_DIR = REPO_ROOT / "samples" / SAMPLE_SOURCE
 
 
-def _tables_root() -> Path:
+def _warehouse():
+    """A private DuckDB connection over the tables, with the stages in pipeline order."""
     from haic_assets.platform.resources import build_resources
+    from haic_assets.stages import STAGE_NAMES
 
-    return build_resources()["storage"].tables().local_root()
+    return in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
 
 
 def _print_frame(frame: pd.DataFrame) -> None:
@@ -43,7 +45,7 @@ def _print_frame(frame: pd.DataFrame) -> None:
 
 
 def cmd_funnel(args: argparse.Namespace) -> int:
-    conn = in_memory_warehouse(_tables_root())
+    conn = _warehouse()
     if not _has_ledger(conn):
         print("The ledger is empty: run `haic demo` or materialize a partition first.")
         return 1
@@ -56,7 +58,7 @@ def cmd_funnel(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    conn = in_memory_warehouse(_tables_root())
+    conn = _warehouse()
     if not _has_ledger(conn):
         print("The ledger is empty: run `haic demo` or materialize a partition first.")
         return 1

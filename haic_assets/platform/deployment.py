@@ -1,11 +1,12 @@
-"""How runs are placed in a cluster: Kubernetes pod settings per kind of step, backfill batching,
-and the LLM providers' concurrency pools.
+"""How runs are placed in a cluster: Kubernetes pod settings per kind of step, and the LLM
+providers' concurrency pools and run tags.
 
 Nothing here imports dagster-k8s (not a dependency): `dagster-k8s/config` is a plain run/op tag
 that the K8sRunLauncher and k8s_job_executor read when the Helm deployment uses them
 (deploy/helm/values.yaml). Locally the tags are ignored.
 
-    @asset(op_tags=k8s_op_tags("pose"), pool=LLM_POOLS["gemini"], backfill_policy=BACKFILL_POLICY)
+The stage factory (platform/stage.py) applies them by a stage's `kind`; the jobs that call a
+provider carry `llm_run_tags` (platform/jobs.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any
 
-from haic_assets.platform.partition_runs import BACKFILL_POLICY  # noqa: F401  (re-exported for deploy docs/tests)
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
 

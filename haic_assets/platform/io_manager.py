@@ -1,4 +1,8 @@
-"""One Parquet file per partition, through the storage resource (local folder or S3)."""
+"""One Parquet file per partition, through the storage resource (local folder or S3).
+
+After a step's last output the DuckDB views are refreshed, once per step: a new table (or a new
+partition of one) is visible in the warehouse as soon as its step ends.
+"""
 
 
 import pandas as pd
@@ -6,9 +10,7 @@ from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext,
 
 from haic_resources.storage.resource import StorageResource
 from haic_resources.storage.warehouse import WarehouseResource
-from haic_assets.platform.partition_runs import PartitionTables
-
-UNPARTITIONED = "all"
+from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables
 
 
 class ParquetTablesIOManager(ConfigurableIOManager):
@@ -29,7 +31,8 @@ class ParquetTablesIOManager(ConfigurableIOManager):
         else:
             partition = context.partition_key if context.has_partition_key else UNPARTITIONED
             context.add_output_metadata({"table_uri": tables.write(table, partition, obj)})
-        self.warehouse.refresh(tables.local_root())  # a new table gets its DuckDB view now
+        if _is_last_output(context):
+            self.warehouse.refresh(tables.local_root())
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         table = context.asset_key.path[-1]
@@ -57,3 +60,11 @@ def _step_runs_a_range(context: InputContext) -> bool:
         return bool(context.step_context.has_partition_key_range)
     except Exception:  # contexts built outside a run (tests, direct loads)
         return False
+
+
+def _is_last_output(context: OutputContext) -> bool:
+    """Stages yield their outputs in declaration order, so the last declared one ends the step."""
+    try:
+        return context.name == context.op_def.output_defs[-1].name
+    except Exception:  # contexts built outside a run (tests, direct writes)
+        return True

@@ -1,32 +1,33 @@
-"""Pictures for the Dagster UI: PNGs saved under HAIC_HOME/exports and shown inline in metadata."""
+"""Pictures for the Dagster UI: PNGs saved in the exports store and shown inline in metadata."""
+
+from __future__ import annotations
 
 import base64
 
 from dagster import MetadataValue
 
-from haic_resources.storage.resource import StorageResource
+from haic_resources.storage.object_store import ObjectStore
+
+INLINE_MAX_BYTES = 400_000  # the event log keeps metadata; larger pictures are shown scaled down
 
 
-def png_metadata(storage: StorageResource, stage: str, partition: str, pngs: dict[str, bytes],
-                 inline_max_bytes: int = 400_000) -> dict:
-    """Save each PNG and return metadata: one markdown entry with the images inline (data URIs,
-    how Dagster's UI shows pictures) and the folder they were saved to."""
+def png_metadata(exports: ObjectStore, stage: str, partition: str, pngs: dict[str, bytes]) -> dict:
+    """Save each PNG under previews/<stage>/<partition>/ and return metadata: one markdown entry
+    with the images inline (data URIs, how Dagster's UI shows pictures) and where they are."""
     if not pngs:
         return {}
-    folder = storage.layout.exports / "previews" / stage / partition
-    folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"previews/{stage}/{partition}"
     parts = []
     for name, png in pngs.items():
-        path = folder / f"{_safe(name)}.png"
-        path.write_bytes(png)
-        shown = png if len(png) <= inline_max_bytes else _smaller_png(png, inline_max_bytes)
-        parts.append(f"**{name}** ({path.name})\n\n![{name}](data:image/png;base64,{base64.b64encode(shown).decode()})")
-    return {"previews": MetadataValue.md("\n\n".join(parts)), "previews_dir": MetadataValue.path(str(folder))}
+        file_name = f"{_safe(name)}.png"
+        exports.put_bytes(f"{prefix}/{file_name}", png)
+        shown = png if len(png) <= INLINE_MAX_BYTES else _smaller_png(png, INLINE_MAX_BYTES)
+        parts.append(f"**{name}** ({file_name})\n\n![{name}](data:image/png;base64,{base64.b64encode(shown).decode()})")
+    return {"previews": MetadataValue.md("\n\n".join(parts)), "previews_dir": MetadataValue.path(f"{exports.uri}/{prefix}")}
 
 
 def _smaller_png(png: bytes, max_bytes: int) -> bytes:
-    """The same picture, scaled down until its PNG fits in `max_bytes` (the event log keeps it);
-    the full-size file stays in the previews folder."""
+    """The same picture, scaled down until its PNG fits in `max_bytes`; the full size stays stored."""
     import cv2
     import numpy as np
 
@@ -42,4 +43,3 @@ def _smaller_png(png: bytes, max_bytes: int) -> bytes:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:120]
-

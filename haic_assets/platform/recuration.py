@@ -18,11 +18,9 @@ from dagster import (AssetKey, AssetRecordsFilter, DagsterInstance, DefaultSched
 
 from haic_assets.platform.jobs import MAIN_JOB
 from haic_assets.platform.partitions import source_shards
-from haic_assets.platform.settings import setting
 
 CODE_VERSION_TAG = "dagster/code_version"
 INPUT_EVENT_TAG = "dagster/input_event_pointer/"  # storage id of the upstream materialization used
-RECURATION_CRON = setting("action_filtered", "recuration_cron", None) or "0 3 * * 1"  # Mondays 03:00
 
 
 @dataclass(frozen=True)
@@ -99,15 +97,21 @@ def summarize(stale: list[Staleness]) -> dict[str, list[str]]:
     return dict(out)
 
 
-@schedule(cron_schedule=RECURATION_CRON, job_name=MAIN_JOB, default_status=DefaultScheduleStatus.STOPPED,
-          description="Weekly re-curation: re-materialize only stale asset partitions (changed settings, prompt, "
-                      "model, or new upstream data). Cron: settings.yaml action_filtered.recuration_cron.")
-def recuration_schedule(context: ScheduleEvaluationContext):
-    repository = context.repository_def
-    tick = context.scheduled_execution_time.isoformat()  # always set on a daemon tick
-    requests, stale = recuration_requests(context.instance, repository.get_job(MAIN_JOB), repository.asset_graph,
-                                          tick=tick)
-    if not requests:
-        return SkipReason("nothing is stale")
-    context.log.info(f"re-curating: {summarize(stale)}")
-    return requests
+def build_recuration_schedule(cron: str):
+    """The re-curation schedule at `cron` (settings.yaml platform.recuration_cron)."""
+
+    @schedule(name="recuration_schedule", cron_schedule=cron, job_name=MAIN_JOB,
+              default_status=DefaultScheduleStatus.STOPPED,
+              description="Weekly re-curation: re-materialize only stale asset partitions (changed settings, prompt, "
+                          "model, or new upstream data). Cron: settings.yaml platform.recuration_cron.")
+    def recuration_schedule(context: ScheduleEvaluationContext):
+        repository = context.repository_def
+        tick = context.scheduled_execution_time.isoformat()  # always set on a daemon tick
+        requests, stale = recuration_requests(context.instance, repository.get_job(MAIN_JOB),
+                                              repository.asset_graph, tick=tick)
+        if not requests:
+            return SkipReason("nothing is stale")
+        context.log.info(f"re-curating: {summarize(stale)}")
+        return requests
+
+    return recuration_schedule

@@ -16,7 +16,8 @@ from haic_assets.platform.io_manager import ParquetTablesIOManager
 SAMPLES_DIR = REPO_ROOT / "samples"
 
 
-def build_resources() -> dict:
+def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
+    """Every resource, from HAIC_HOME and the HAIC_* environment; `stage_order` orders the funnel."""
     home = haic_home()
     extra_roots = [r for r in (env_setting("HAIC_ALLOWED_MEDIA_ROOTS") or "").split(":") if r]
     storage = StorageResource(
@@ -30,7 +31,7 @@ def build_resources() -> dict:
         s3=S3Resource(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
                       region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1")),
     )
-    warehouse = WarehouseResource(database=str(home.warehouse))
+    warehouse = WarehouseResource(database=str(home.warehouse), stage_order=list(stage_order))
     return {
         "storage": storage,
         "llm": llm_resource(),
@@ -73,12 +74,6 @@ def llm_resource() -> LLMResource:
     )
 
 
-def llm_pool() -> str:
-    """The Dagster concurrency pool of the configured provider (llm_gemini / llm_openai)."""
-    return f"llm_{configured_llm_provider() or 'unconfigured'}"
-
-
-def llm_version() -> str:
+def llm_version(resource: LLMResource) -> str:
     """Provider and model as part of the LLM stages' code version: a new model makes them stale."""
-    resource = llm_resource()
     return f"{resource.provider or 'none'}:{resource.model_name or 'none'}"

@@ -1,70 +1,81 @@
-"""Stage settings: the paper's values as defaults, overridable per deployment in one YAML file.
+"""Deployment settings: one YAML file, read when the definitions are built (so when a run
+starts: each run's process builds them), never at import.
 
     # $HAIC_HOME/settings.yaml  (or the file named by HAIC_SETTINGS)
-    action_filtered:
+    action_filtered:          # a stage: any field of its Config class
       motion_l1_min: 0.12
+    platform:                 # settings of the platform itself
+      partitions_per_run: 4
+      recuration_cron: "0 3 * * 1"
 
-The effective defaults feed each stage's `Config` class (so the launchpad shows them) and its
-code version (so changing a threshold makes exactly that stage, and what depends on it, stale).
+A stage's settings become the defaults of its `Config` (so the launchpad shows them) and part of
+its code version (so changing a threshold makes exactly that stage, and what depends on it,
+stale). An unknown stage or key is an error that names the file and the key.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from haic_core.ledger import config_hash
 from haic_resources.storage.home import env_setting, haic_home
 
-# Bump a stage's number when its code changes what it produces.
-CODE_VERSIONS: dict[str, str] = {
-    "raw_metadata": "1",
-    "metadata_filtered": "1",
-    "videos": "1",
-    "clips": "2",  # 2: detector sees FFmpeg point-sampled frames (closer to PySceneDetect's)
-    "human_presence": "1",
-    "pose_tracks": "1",
-    "action_filtered": "1",
-    "captions": "1",
-    "caption_judgement": "1",
-    "haic_train": "1",
-    "bench_captions": "1",
-    "qa_pairs": "1",
-    "qa_verified": "1",
-    "haicbench_split": "1",
-    "dataset_statistics": "1",
-}
+PLATFORM = "platform"
+
+
+class PlatformSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partitions_per_run: int = Field(
+        default=4, ge=1, description="a backfill launches runs of up to this many source shards: fewer pods and "
+                                     "model loads than one run per shard, and a failed run costs at most this many")
+    recuration_cron: str = Field(default="0 3 * * 1", description="when the re-curation schedule ticks (Mondays 03:00)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    path: Path | None = None
+
+    def stage(self, name: str) -> Mapping[str, Any]:
+        return self.stages.get(name, {})
 
 
 def settings_path() -> Path:
     return Path(env_setting("HAIC_SETTINGS") or haic_home().root / "settings.yaml")
 
 
-@lru_cache(maxsize=1)
-def _settings() -> dict[str, dict[str, Any]]:
-    path = settings_path()
+def load_settings(known_fields: Mapping[str, set[str]], path: Path | None = None) -> Settings:
+    """Read and check the settings file; `known_fields` is stage -> its Config's field names."""
+    path = path or settings_path()
     if not path.is_file():
-        return {}
+        return Settings(path=None)
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"{path}: expected a mapping of stage name -> settings mapping")
-    unknown = sorted(set(data) - set(CODE_VERSIONS))
-    if unknown:
-        raise ValueError(f"{path}: unknown stage(s) {unknown}; known: {sorted(CODE_VERSIONS)}")
-    return data
-
-
-def setting(stage: str, name: str, default: Any) -> Any:
-    """The deployment's value of one stage setting, or the paper's default."""
-    return _settings().get(stage, {}).get(name, default)
-
-
-def stage_code_version(stage: str, config_class: type | None = None) -> str:
-    """'<code version>-<hash of the effective default settings>' for Dagster's staleness."""
-    version = CODE_VERSIONS[stage]
-    if config_class is None:
-        return version
-    return f"{version}-{config_hash(config_class().model_dump())}"
+        raise ValueError(f"{path}: expected a mapping of section name (a stage, or '{PLATFORM}') -> settings mapping")
+    platform_fields = set(PlatformSettings.model_fields)
+    stages: dict[str, dict[str, Any]] = {}
+    for section, values in data.items():
+        if section == PLATFORM:
+            continue
+        if section not in known_fields:
+            raise ValueError(f"{path}: unknown section {section!r}; sections are '{PLATFORM}' and the stages "
+                             f"{sorted(known_fields)}")
+        for key in values:
+            if key in known_fields[section]:
+                continue
+            hint = f" ('{key}' is a platform setting: put it under '{PLATFORM}:')" if key in platform_fields else ""
+            raise ValueError(f"{path}: {section}.{key} is not a setting of stage {section}{hint}; its settings are "
+                             f"{sorted(known_fields[section])}")
+        stages[section] = dict(values)
+    try:
+        platform = PlatformSettings(**data.get(PLATFORM, {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{PLATFORM}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: {problems}") from None
+    return Settings(stages=stages, platform=platform, path=path)

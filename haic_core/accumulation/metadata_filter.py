@@ -1,4 +1,5 @@
-"""The metadata filter: resolution and "the description contains a verb".
+"""The metadata filter: resolution and "the description contains a verb"; and the same
+resolution rule applied to the sizes the video stage probes.
 
 The paper drops low-resolution videos and videos whose description has no verb (spaCy POS tags).
 It gives no resolution cut-off; ours is on the short side and its default keeps WebVid's
@@ -8,7 +9,7 @@ It gives no resolution cut-off; ours is on the short side and its default keeps 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 import pandas as pd
 
@@ -82,6 +83,23 @@ def filter_metadata(table: pd.DataFrame, nlp: PosTagger, rule: ResolutionRule,
         deferred.append(ok is None)
     out = table.assign(resolution_deferred=deferred)[keep_mask].reset_index(drop=True)
     return out, decisions
+
+
+def probed_resolution_decision(video_id: str, probe: Mapping, rule: ResolutionRule) -> Decision:
+    """The resolution rule on a fetched video's probed size (the probe settles what the
+    metadata left unknown); kept with what was probed, dropped with the rule's reason.
+
+    `probe` has codec, width, height, fps, is_vfr, duration_s and frame_count.
+    """
+    ok, why = rule.check(probe["width"], probe["height"])
+    detail = {k: probe[k] for k in ("codec", "width", "height", "fps", "is_vfr", "duration_s", "frame_count")}
+    short = float(min(probe["width"], probe["height"]))
+    if not ok:
+        return dropped(video_id, why, metric="short_side_px", value=short,
+                       threshold=float(rule.min_short_side_px), detail=detail)
+    return kept(video_id, f"probed {probe['codec']} {probe['width']}x{probe['height']} "
+                          f"{probe['fps']:.2f} fps {probe['duration_s']:.2f} s" + (" (VFR)" if probe["is_vfr"] else ""),
+                metric="short_side_px", value=short, threshold=float(rule.min_short_side_px), detail=detail)
 
 
 def _int_or_none(value) -> int | None:

@@ -220,39 +220,35 @@ def measure_clip(
     return ClipMotion(float(l1), residual, measured, settings)
 
 
-def _no_measure(clip_id: str, metric: str, threshold: float, motion: ClipMotion, parent_id: str | None) -> Decision:
+def _above_threshold_decision(clip_id: str, motion: ClipMotion, metric: str, value: float, threshold: float,
+                              decimals: int, failure: str, parent_id: str | None) -> Decision:
+    """Kept when `value` > `threshold`; dropped with `failure` as the cause otherwise, or when
+    nothing could be measured (NaN). Both filters decide this way."""
     detail = {**motion.as_detail(), f"min_{metric.split('_')[-1]}": threshold}
-    return dropped(
-        clip_id,
-        "no tracklet with enough adjacent 1 fps samples of confident keypoints",
-        item_kind="clip", parent_id=parent_id, metric=metric, value=None, threshold=threshold, detail=detail,
-    )  # fmt: skip
+    common = dict(item_kind="clip", parent_id=parent_id, metric=metric, threshold=threshold, detail=detail)
+    if not np.isfinite(value):
+        return dropped(clip_id, "no tracklet with enough adjacent 1 fps samples of confident keypoints",
+                       value=None, **common)
+    measured = f"{metric}={value:.{decimals}f}"
+    if value > threshold:
+        return kept(clip_id, f"{measured} > {threshold}", value=value, **common)
+    return dropped(clip_id, f"{failure}: {measured} <= {threshold}", value=value, **common)
 
 
 def keypoint_motion_decision(
     clip_id: str, motion: ClipMotion, min_l1: float = MIN_L1, parent_id: str | None = None
 ) -> Decision:
     """Motion filter: keep when the clip's keypoint L1 > min_l1 (people are not static)."""
-    if not np.isfinite(motion.l1):
-        return _no_measure(clip_id, "keypoint_l1", min_l1, motion, parent_id)
-    detail = {**motion.as_detail(), "min_l1": min_l1}
-    common = dict(item_kind="clip", parent_id=parent_id, metric="keypoint_l1", value=motion.l1, threshold=min_l1, detail=detail)
-    if motion.l1 > min_l1:
-        return kept(clip_id, f"keypoint_l1={motion.l1:.4f} > {min_l1}", **common)
-    return dropped(clip_id, f"static people: keypoint_l1={motion.l1:.4f} <= {min_l1}", **common)
+    return _above_threshold_decision(clip_id, motion, "keypoint_l1", motion.l1, min_l1, 4, "static people",
+                                     parent_id)
 
 
 def camera_motion_decision(
     clip_id: str, motion: ClipMotion, min_residual: float = MIN_RESIDUAL, parent_id: str | None = None
 ) -> Decision:
     """Camera-motion filter: keep when keypoints do not move as one rigid (affine) whole."""
-    if not np.isfinite(motion.residual):
-        return _no_measure(clip_id, "affine_residual", min_residual, motion, parent_id)
-    detail = {**motion.as_detail(), "min_residual": min_residual}
-    common = dict(item_kind="clip", parent_id=parent_id, metric="affine_residual", value=motion.residual, threshold=min_residual, detail=detail)
-    if motion.residual > min_residual:
-        return kept(clip_id, f"affine_residual={motion.residual:.5f} > {min_residual}", **common)
-    return dropped(clip_id, f"rigid/camera motion only: affine_residual={motion.residual:.5f} <= {min_residual}", **common)
+    return _above_threshold_decision(clip_id, motion, "affine_residual", motion.residual, min_residual, 5,
+                                     "rigid/camera motion only", parent_id)
 
 
 def motion_decision(

@@ -1,4 +1,5 @@
-"""Scene cuts -> candidate clips, and the paper's length rule (keep 5 s <= length <= 20 s).
+"""Scene cuts -> candidate clips (ids made by `clip_id_for`, read back by `video_id_of_clip_id`),
+and the paper's length rule (keep 5 s <= length <= 20 s).
 
 Pure: cut times and frames in, clips and `Decision`s out. No decoding, no I/O.
 """
@@ -6,6 +7,7 @@ Pure: cut times and frames in, clips and `Decision`s out. No decoding, no I/O.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,43 +38,24 @@ class CandidateClip:
         return self.end_frame - self.start_frame
 
 
+# A clip id is "<video_id>-<the first 10 hex digits of the window's SHA-1>".
+_CLIP_HASH_DIGITS = 10
+_CLIP_ID = re.compile(rf"(?P<video_id>.+)-[0-9a-f]{{{_CLIP_HASH_DIGITS}}}")
+
+
 def clip_id_for(video_id: str, start_s: float, end_s: float) -> str:
     """Deterministic clip id: the video id plus a short hash of the window (ms precision)."""
     key = f"{video_id}|{start_s:.3f}|{end_s:.3f}"
-    return f"{video_id}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    return f"{video_id}-{hashlib.sha1(key.encode()).hexdigest()[:_CLIP_HASH_DIGITS]}"
 
 
-def scenes_to_clips(
-    video_id: str,
-    cut_times_s: Sequence[float],
-    cut_frames: Sequence[int],
-    duration_s: float,
-    frame_count: int,
-    fps: float,
-) -> list[CandidateClip]:
-    """Every scene of the video as a clip: [0, cut1), [cut1, cut2), ..., [last cut, duration).
+def video_id_of_clip_id(clip_id: str) -> str | None:
+    """The video id in a clip id that `clip_id_for` made, else None (an id from elsewhere).
 
-    No cuts means one scene spanning the whole video.
+    Only the shape is checked: the hash cannot be recomputed without the clip's window.
     """
-    if len(cut_times_s) != len(cut_frames):
-        raise ValueError("cut_times_s and cut_frames must have the same length")
-    starts = [(0.0, 0)] + [(float(t), int(f)) for t, f in zip(cut_times_s, cut_frames)]
-    ends = starts[1:] + [(float(duration_s), int(frame_count))]
-    clips = []
-    for (start_s, start_frame), (end_s, end_frame) in zip(starts, ends):
-        if end_s <= start_s:  # a cut at time 0 or at the very end adds no scene
-            continue
-        clips.append(CandidateClip(
-            clip_id=clip_id_for(video_id, start_s, end_s),
-            video_id=video_id,
-            start_s=start_s,
-            end_s=end_s,
-            start_frame=start_frame,
-            end_frame=end_frame,
-            fps=float(fps),
-            length_s=round(end_s - start_s, LENGTH_DECIMALS),
-        ))
-    return clips
+    match = _CLIP_ID.fullmatch(clip_id)
+    return match.group("video_id") if match else None
 
 
 def judge_clip_length(
@@ -107,6 +90,26 @@ def split_video_into_clips(
     min_length_s: float = MIN_CLIP_LENGTH_S,
     max_length_s: float = MAX_CLIP_LENGTH_S,
 ) -> tuple[list[CandidateClip], list[Decision]]:
-    """All scenes of a video as clips, with one length `Decision` per clip (same order)."""
-    clips = scenes_to_clips(video_id, cut_times_s, cut_frames, duration_s, frame_count, fps)
+    """Every scene of the video as a clip — [0, cut1), [cut1, cut2), ..., [last cut, duration) —
+    with one length `Decision` per clip (same order). No cuts means one scene spanning the
+    whole video.
+    """
+    if len(cut_times_s) != len(cut_frames):
+        raise ValueError("cut_times_s and cut_frames must have the same length")
+    starts = [(0.0, 0)] + [(float(t), int(f)) for t, f in zip(cut_times_s, cut_frames)]
+    ends = starts[1:] + [(float(duration_s), int(frame_count))]
+    clips = []
+    for (start_s, start_frame), (end_s, end_frame) in zip(starts, ends):
+        if end_s <= start_s:  # a cut at time 0 or at the very end adds no scene
+            continue
+        clips.append(CandidateClip(
+            clip_id=clip_id_for(video_id, start_s, end_s),
+            video_id=video_id,
+            start_s=start_s,
+            end_s=end_s,
+            start_frame=start_frame,
+            end_frame=end_frame,
+            fps=float(fps),
+            length_s=round(end_s - start_s, LENGTH_DECIMALS),
+        ))
     return clips, [judge_clip_length(c, min_length_s, max_length_s) for c in clips]

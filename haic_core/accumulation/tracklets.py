@@ -98,7 +98,9 @@ def build_tracks(
     keypoints_per_frame: list[np.ndarray],
     keypoint_scores_per_frame: list[np.ndarray],
 ) -> list[Track]:
-    """Gather per-frame people into `Track`s, ordered by track id."""
+    """Gather per-frame people into `Track`s, ordered by track id; a frame's position in the
+    lists is its frame index. The one builder of `Track`s: stored track rows come here through
+    `haic_core.accumulation.pose_rows.tracks_from_rows`."""
     rows: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {}
     for f, (ids, boxes, kps, kss) in enumerate(
         zip(track_ids_per_frame, boxes_per_frame, keypoints_per_frame, keypoint_scores_per_frame)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haic_core.decisions import Decision, dropped, kept
+from haic_core.json_text import fenced_blocks
 
 # Paper does not give bounds; ours: a one-subject caption in the format needs ~40 words, and
 # anything past 600 words is usually a model looping. Both are settings.
@@ -48,6 +49,12 @@ NUMBER_WORDS = {
     "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
 }  # fmt: skip
 
+
+def _whole_words(alternatives: str) -> re.Pattern[str]:
+    """Case-insensitive search for any of the `|`-separated words or phrases, as whole words."""
+    return re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
+
+
 _NUMBER = r"(?P<n>\d+|a single|one|two|three|four|five|six|seven|eight|nine|ten|a)"
 DECLARATION = re.compile(
     rf"^\s*there\s+(?:is|are)\s+{_NUMBER}\s+(?:main\s+)?"
@@ -55,42 +62,38 @@ DECLARATION = re.compile(
     re.IGNORECASE,
 )
 
-REFUSAL = re.compile(
-    r"\b(?:I'm sorry|I am sorry|I apologi[sz]e|I cannot|I can't|I can not|I am unable|"
-    r"I'm unable|I'm not able|I am not able|As an AI|as a language model|I do not have the ability)\b",
-    re.IGNORECASE,
+REFUSAL = _whole_words(
+    r"I'm sorry|I am sorry|I apologi[sz]e|I cannot|I can't|I can not|I am unable|"
+    r"I'm unable|I'm not able|I am not able|As an AI|as a language model|I do not have the ability",
 )
 
-AUDIO_WORDS = re.compile(
-    r"\b(audio|audible|inaudible|sounds?|sound(?:ing|ed)|music(?:al)?|songs?|soundtrack|"
+AUDIO_WORDS = _whole_words(
+    r"audio|audible|inaudible|sounds?|sound(?:ing|ed)|music(?:al)?|songs?|soundtrack|"
     r"voices?|voice-?over|narrat(?:ion|or|es|ing)|hear(?:s|d|ing)?|listen(?:s|ed|ing)?|"
-    r"noises?|noisy|loud(?:ly)?|whisper(?:s|ed|ing)?|melody|lyrics|beat of)\b",
-    re.IGNORECASE,
+    r"noises?|noisy|loud(?:ly)?|whisper(?:s|ed|ing)?|melody|lyrics|beat of",
 )
 QUOTED_SPEECH = re.compile(
     r"\b(?:says?|said|saying|tells?|told|asks?|asked|shouts?|shouted|yells?|yelled|"
     r"exclaims?|exclaimed|replies|replied|whispers?)\b[^.!?\n]{0,20}?[\"“'‘]\w[^\"”'’\n]{0,80}[\"”'’]",
     re.IGNORECASE,
 )
-FRAME_TALK = re.compile(
-    r"\b(frames|(?:first|second|last|final|initial|opening|next|previous|this|that|each|every|"
-    r"later|earlier|subsequent)\s+frame|frame\s+\d+|frame-by-frame)\b",
-    re.IGNORECASE,
+FRAME_TALK = _whole_words(
+    r"frames|(?:first|second|last|final|initial|opening|next|previous|this|that|each|every|"
+    r"later|earlier|subsequent)\s+frame|frame\s+\d+|frame-by-frame",
 )
 NUMBERED_SUBJECT = re.compile(r"\b(?:subject|person|character)\s*#?\s*\d+\b", re.IGNORECASE)
 
-APPEARANCE = re.compile(
-    r"\b(man|woman|men|women|boy|girl|child|kid|toddler|baby|teen(?:ager)?|person|lady|guy|"
+APPEARANCE = _whole_words(
+    r"man|woman|men|women|boy|girl|child|kid|toddler|baby|teen(?:ager)?|person|lady|guy|"
     r"gentleman|male|female|adult|elderly|old|young|middle-aged|aged|years? old|twenties|"
     r"thirties|forties|fifties|sixties|hair(?:ed)?|bald|beard(?:ed)?|mustache|moustache|"
     r"skin(?:ned)?|complexion|face|eyes|glasses|sunglasses|wear(?:s|ing)?|dressed|clothing|"
     r"clothes|outfit|uniform|shirt|t-shirt|jacket|coat|hoodie|sweater|top|dress|skirt|"
     r"pants|trousers|jeans|shorts|shoes|sneakers|boots|hat|cap|helmet|scarf|gloves|"
-    r"tall|short|slim|slender|stocky|build|sleeves?|sleeveless)\b",
-    re.IGNORECASE,
+    r"tall|short|slim|slender|stocky|build|sleeves?|sleeveless",
 )
-ACTION_VERBS = re.compile(
-    r"\b(walks?|runs?|jumps?|turns?|raises?|lifts?|lowers?|moves?|looks?|glances?|smiles?|"
+ACTION_VERBS = _whole_words(
+    r"walks?|runs?|jumps?|turns?|raises?|lifts?|lowers?|moves?|looks?|glances?|smiles?|"
     r"nods?|shakes?|holds?|picks?|puts?|places?|throws?|tosses?|catches?|kicks?|hits?|"
     r"swings?|dances?|sits?|stands?|steps?|bends?|leans?|reaches?|grabs?|grips?|pushes?|"
     r"pulls?|points?|waves?|claps?|hugs?|kisses?|touches?|rubs?|opens?|closes?|drinks?|"
@@ -100,8 +103,7 @@ ACTION_VERBS = re.compile(
     r"pours?|lands?|bounces?|dribbles?|shoots?|passes?|blocks?|wrestles?|pins?|strikes?|"
     r"punches?|adjusts?|gestures?|approaches?|continues?|begins?|starts?|stops?|returns?|"
     r"faces?|follows?|chases?|hands?|gives?|takes?|shifts?|sways?|bobs?|crosses?|"
-    r"swaps?|switches?|twists?|flips?|stares?|watches?)\b",
-    re.IGNORECASE,
+    r"swaps?|switches?|twists?|flips?|stares?|watches?",
 )
 # "He then drifts", "the woman slowly exits": a subject followed (maybe via an adverb) by a
 # third-person verb ending in -s. "is"/"has"/"was" and appearance verbs do not count.
@@ -131,7 +133,9 @@ def split_sentences(paragraph: str) -> list[str]:
 
 
 def declared_subject_count(text: str) -> int | None:
-    """N from "There is/are N subjects" at the caption's start (digits or one..ten), else None."""
+    """N from "There is/are N subjects" at the caption's start (digits, one..ten, "a single",
+    "a"), else None. The project's one subject-count reader: the format check, the training
+    export and HAICBench's single-subject rule must all read the same count."""
     match = DECLARATION.match(text)
     if not match:
         return None
@@ -256,20 +260,14 @@ class JudgeParseError(ValueError):
     """The judge's answer is not a JSON object with an integer score 1-10."""
 
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-
-
 def parse_judge_score(text: str) -> JudgeScore:
     """{"score": 1-10, "reasons": [...]} from the judge's answer.
 
-    Accepts a bare object, one in a ```json fence, or one embedded in prose (the first
-    `{...}` span); a score given as "7" or 7.0 is accepted, anything else raises
-    `JudgeParseError` with the reason.
+    Accepts a bare object, one in the first code fence (```json or another tag), or one
+    embedded in prose (the first `{...}` span); a score given as "7" or 7.0 is accepted,
+    anything else raises `JudgeParseError` with the reason.
     """
-    candidates: list[str] = []
-    fence = _FENCE.search(text)
-    if fence:
-        candidates.append(fence.group(1))
+    candidates = fenced_blocks(text)[:1]
     candidates.append(text)
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:

@@ -7,19 +7,29 @@ A record is what LLaVA-Video's loaders read (one JSON object per clip):
         {"from": "gpt", "value": <caption>}]}
 
 plus, by default, `original_description` and `provenance` keys, which those loaders ignore and
-which keep each record traceable to the run that made it. Pure functions; the caller writes.
+which keep each record traceable to the run that made it.
+
+A release of one partition is four files (`release_files`): the rows as JSONL and Parquet, the
+conversation records, and the card. Pure functions: they return bytes, the caller writes them.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from haic_core.haic_train.caption_format import declared_subject_count
+import pandas as pd
 
+from haic_core.haic_train.caption_format import declared_subject_count
+from haic_core.ledger import reason_class
+
+RELEASE_COLUMNS = ["clip_id", "clip_uri", "caption", "original_description", "video_id", "provider", "model",
+                   "prompt_version"]
 VIDEO_TOKEN = "<video>"
 DEFAULT_QUESTION = (
     "Describe the people in this video: first how many main subjects there are, then for each "
@@ -142,3 +152,45 @@ def dataset_card_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def release_table(judged_captions: pd.DataFrame, media_uri: str) -> pd.DataFrame:
+    """The HAICTrain rows (RELEASE_COLUMNS) of the captions that passed the judgement; a clip's
+    uri is its key under the media store's uri."""
+    return pd.DataFrame({
+        "clip_id": judged_captions["clip_id"],
+        "clip_uri": [f"{media_uri}/{key}" for key in judged_captions["clip_key"]],
+        "caption": judged_captions["caption"],
+        "original_description": judged_captions["description"],
+        "video_id": judged_captions["video_id"],
+        "provider": judged_captions["provider"],
+        "model": judged_captions["model"],
+        "prompt_version": judged_captions["prompt_version"],
+    }, columns=RELEASE_COLUMNS)
+
+
+def captioned_clips(release: pd.DataFrame, provenance: Mapping[str, Any]) -> list[CaptionedClip]:
+    """The release's rows as clips; each one's provenance is its video, model and prompt, then
+    `provenance` (the partition and run that made the release)."""
+    return [CaptionedClip(r.clip_id, r.clip_uri, r.caption, r.original_description,
+                          {"video_id": r.video_id, "model": r.model, "prompt_version": r.prompt_version, **provenance})
+            for r in release.itertuples(index=False)]
+
+
+def count_by_reason_class(reasons: Iterable[str]) -> dict[str, int]:
+    """How many captions each kind of reason removed (reason classes, in order of first appearance)."""
+    return dict(Counter(reason_class(reason) for reason in reasons))
+
+
+def release_files(release: pd.DataFrame, clips: Sequence[CaptionedClip], card: str) -> dict[str, bytes]:
+    """The release's files by name: the rows as JSONL and Parquet, the LLaVA-Video conversation
+    records, and the dataset card as README.md."""
+    parquet = io.BytesIO()
+    release.to_parquet(parquet, index=False)
+    return {
+        "haic_train.jsonl": release.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"),
+        "haic_train.parquet": parquet.getvalue(),
+        "llava_video_conversations.json": json.dumps(to_conversation_records(clips), indent=1,
+                                                     ensure_ascii=False).encode("utf-8"),
+        "README.md": card.encode("utf-8"),
+    }

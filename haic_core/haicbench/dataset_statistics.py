@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import duckdb
@@ -23,8 +22,7 @@ import pandas as pd  # noqa: E402
 from wordcloud import STOPWORDS, WordCloud  # noqa: E402
 
 from haic_core.ledger import STAGE_ORDER  # noqa: E402
-
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from haic_core.sql_files import load_sql  # noqa: E402
 
 # The accumulation stages in pipeline order (MISSION §1), then captioning and QA; stages not
 # listed sort after these.
@@ -36,10 +34,6 @@ CAPTION_FORMAT_WORDS = frozenset({"subject", "subjects", "there", "first", "seco
 DEFAULT_STOP_WORDS = frozenset(STOPWORDS) | CAPTION_FORMAT_WORDS
 
 
-def read_sql(name: str) -> str:
-    return (SQL_DIR / name).read_text(encoding="utf-8")
-
-
 def register_views(con: duckdb.DuckDBPyConnection, **frames: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     """Register DataFrames as the views the statistics read (ledger=, clips=, captions=, qa=)."""
     for name, frame in frames.items():
@@ -48,7 +42,7 @@ def register_views(con: duckdb.DuckDBPyConnection, **frames: pd.DataFrame) -> du
 
 
 def _query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    return con.execute(read_sql(name), dict(params or {})).df()
+    return con.execute(load_sql(name), dict(params or {})).df()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,29 +58,29 @@ def funnel_by_source(
     n_source_videos, yield_pct_of_source and the paper's yield range beside it."""
     stages = list(stage_order)
     con.register("stage_order", pd.DataFrame({"stage": stages, "stage_rank": range(1, len(stages) + 1)}))
-    return _query(con, "stats_funnel.sql",
+    return _query(con, "stats_funnel",
                   {"paper_yield_low_pct": paper_yield_pct[0], "paper_yield_high_pct": paper_yield_pct[1]})
 
 
 def clip_duration_histogram(con: duckdb.DuckDBPyConnection, bin_width_s: float = 1.0) -> pd.DataFrame:
     """bin_start_s, bin_end_s, n_clips."""
-    return _query(con, "stats_clip_duration_histogram.sql", {"bin_width_s": float(bin_width_s)})
+    return _query(con, "stats_clip_duration_histogram", {"bin_width_s": float(bin_width_s)})
 
 
 def caption_lengths(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """clip_id, n_words per caption."""
-    return _query(con, "stats_caption_lengths.sql")
+    return _query(con, "stats_caption_lengths")
 
 
 def caption_length_summary(con: duckdb.DuckDBPyConnection, long_caption_words: int = 100) -> dict[str, Any]:
     """n_captions, mean/median/min/max words, pct_over_long (share over `long_caption_words`)."""
-    row = _query(con, "stats_caption_length_summary.sql", {"long_caption_words": long_caption_words})
+    row = _query(con, "stats_caption_length_summary", {"long_caption_words": long_caption_words})
     return row.to_dict("records")[0]
 
 
 def qa_per_category(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """category, n_qa, n_clips, pct_of_qa."""
-    return _query(con, "stats_qa_per_category.sql")
+    return _query(con, "stats_qa_per_category")
 
 
 def word_frequencies(
@@ -97,7 +91,7 @@ def word_frequencies(
 ) -> pd.DataFrame:
     """word, n: the `top_n` most frequent caption words without stop-words."""
     con.register("stop_words", pd.DataFrame({"word": sorted({w.lower() for w in stop_words})}))
-    return _query(con, "stats_word_frequencies.sql", {"top_n": top_n, "min_word_length": min_word_length})
+    return _query(con, "stats_word_frequencies", {"top_n": top_n, "min_word_length": min_word_length})
 
 
 @dataclass(frozen=True)

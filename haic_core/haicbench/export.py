@@ -1,13 +1,14 @@
 """Exports of the HAICBench test split: JSONL, Parquet, and an lmms-eval task folder.
 
-`benchmark_records` is pure; the `export_*` functions write only into the directory they are
-given and return the paths they wrote.
+Pure functions: they return each file's bytes by its path inside the export folder; the caller
+writes them (to a local folder or S3).
 """
 
 from __future__ import annotations
 
+import io
 import json
-from pathlib import Path
+from importlib.resources import files
 from typing import Any, Callable, Mapping
 
 import pandas as pd
@@ -15,11 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from haic_core.haicbench.qa_parsing import CATEGORIES, OPTION_LETTERS
+from haic_core.haicbench.qa import CATEGORIES, OPTION_LETTERS
 
 TASK_NAME = "haicbench"
 SPLIT_NAME = "test"
-UTILS_SOURCE = Path(__file__).with_name("lmms_eval_utils.py")
+LMMS_EVAL_FOLDER = "lmms_eval"
+SPLIT_JSONL = "haicbench_test.jsonl"
+SPLIT_PARQUET = "haicbench_test.parquet"
+SPLIT_VIDEOS_PARQUET = "haicbench_test_videos.parquet"
 BENCHMARK_FIELDS = ("qa_id", "video_id", "clip_id", "category", "question", "options",
                     "answer_index", "answer", "video")
 
@@ -54,25 +58,19 @@ def benchmark_records(
     return records
 
 
-def export_split_jsonl(records: list[dict[str, Any]], directory: Path, name: str = "haicbench_test.jsonl") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    with path.open("w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
+def split_jsonl(records: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode("utf-8")
 
 
-def export_split_parquet(records: list[dict[str, Any]], directory: Path, name: str = "haicbench_test.parquet") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
+def split_parquet(records: list[dict[str, Any]]) -> bytes:
     schema = pa.schema([
         ("qa_id", pa.string()), ("video_id", pa.string()), ("clip_id", pa.string()), ("category", pa.string()),
         ("question", pa.string()), ("options", pa.list_(pa.string())), ("answer_index", pa.int32()),
         ("answer", pa.string()), ("video", pa.string()),
     ])
-    pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
-    return path
+    out = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(records, schema=schema), out)
+    return out.getvalue()
 
 
 class FunctionRef(str):
@@ -113,20 +111,31 @@ class _TaskDumper(yaml.SafeDumper):
 _TaskDumper.add_representer(FunctionRef, lambda dumper, ref: dumper.represent_scalar("!function", str(ref)))
 
 
-def export_lmms_eval_task(
-    records: list[dict[str, Any]],
-    directory: Path,
-    task_name: str = TASK_NAME,
-) -> dict[str, Path]:
-    """Write an lmms-eval task folder: the split as Parquet (and JSONL), `<task>.yaml`, and
-    `utils.py`. The yaml names the Parquet file by absolute path, because `datasets` resolves
-    data_files against the working directory, not the yaml's folder."""
-    directory.mkdir(parents=True, exist_ok=True)
-    parquet_path = export_split_parquet(records, directory)
-    jsonl_path = export_split_jsonl(records, directory)
-    yaml_path = directory / f"{task_name}.yaml"
-    config = lmms_eval_task_config(str(parquet_path.resolve()), task_name)
-    yaml_path.write_text(yaml.dump(config, Dumper=_TaskDumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    utils_path = directory / "utils.py"
-    utils_path.write_text(UTILS_SOURCE.read_text(encoding="utf-8"), encoding="utf-8")
-    return {"yaml": yaml_path, "utils": utils_path, "parquet": parquet_path, "jsonl": jsonl_path}
+def lmms_eval_task_files(records: list[dict[str, Any]], data_file: str,
+                         task_name: str = TASK_NAME) -> dict[str, bytes]:
+    """An lmms-eval task folder: the split as Parquet (and JSONL), `<task>.yaml` and `utils.py`.
+    `data_file` is where the folder's Parquet file will be, as an absolute path or URI: the yaml
+    names it so, because `datasets` resolves data_files against the working directory, not the
+    yaml's folder."""
+    config = lmms_eval_task_config(data_file, task_name)
+    return {
+        SPLIT_PARQUET: split_parquet(records),
+        SPLIT_JSONL: split_jsonl(records),
+        f"{task_name}.yaml": yaml.dump(config, Dumper=_TaskDumper, sort_keys=False, allow_unicode=True).encode("utf-8"),
+        # lmms_eval_utils.py stands alone (standard library only), so it is the task's utils.py as is.
+        "utils.py": files("haic_core.haicbench").joinpath("lmms_eval_utils.py").read_bytes(),
+    }
+
+
+def haicbench_release_files(records: list[dict[str, Any]], videos: pd.DataFrame,
+                            lmms_eval_data_file: str) -> dict[str, bytes]:
+    """The whole HAICBench release by path in its folder: the split as JSONL and Parquet, its
+    videos as Parquet, and the lmms-eval task under lmms_eval/ (`lmms_eval_data_file`: where
+    lmms_eval/haicbench_test.parquet will be)."""
+    videos_parquet = io.BytesIO()
+    videos.to_parquet(videos_parquet, index=False)
+    release = {SPLIT_JSONL: split_jsonl(records), SPLIT_PARQUET: split_parquet(records),
+               SPLIT_VIDEOS_PARQUET: videos_parquet.getvalue()}
+    release.update({f"{LMMS_EVAL_FOLDER}/{name}": data
+                    for name, data in lmms_eval_task_files(records, lmms_eval_data_file).items()})
+    return release

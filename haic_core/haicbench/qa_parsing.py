@@ -4,8 +4,8 @@ LLMs answer a "JSON only" prompt in many shapes: a JSON list, several lists sepa
 commas, a single object, Python-literal pseudo-JSON with single quotes, fenced code blocks,
 commentary before or after. Answers come as option numbers (1-based, int or string) or as
 letters ("B", "B.", "(B)"); options come as plain strings or as "A. text". All of these are
-normalized to `QA`; whatever breaks the rules of MISSION §3 becomes a `Decision` with a
-reason, so "why is this question not in the benchmark?" has an answer.
+normalized to `QA` (haic_core.haicbench.qa); whatever breaks the rules of MISSION §3 becomes
+a `Decision` with a reason, so "why is this question not in the benchmark?" has an answer.
 
 Pure: no I/O, no Dagster.
 """
@@ -13,98 +13,18 @@ Pure: no I/O, no Dagster.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Mapping
 
 from haic_core.decisions import Decision, dropped
-
-CATEGORIES: tuple[str, ...] = (
-    "interaction",
-    "action_details",
-    "action_sequence",
-    "count",
-    "attribute",
-)
-
-MAX_OPTION_WORDS = 15
-ITEM_KIND = "qa"
-OPTION_LETTERS = "ABCDE"
-
-
-@dataclass(frozen=True)
-class CategoryRule:
-    """What the paper asks of one category (MISSION §3 table)."""
-
-    max_questions: int
-    n_options: int
-    answer_given_as: Literal["letter", "number"]
-
-
-CATEGORY_RULES: Mapping[str, CategoryRule] = {
-    "interaction": CategoryRule(max_questions=1, n_options=4, answer_given_as="letter"),
-    "action_details": CategoryRule(max_questions=2, n_options=4, answer_given_as="number"),
-    "action_sequence": CategoryRule(max_questions=2, n_options=5, answer_given_as="number"),
-    "count": CategoryRule(max_questions=3, n_options=5, answer_given_as="number"),
-    "attribute": CategoryRule(max_questions=1, n_options=4, answer_given_as="letter"),
-}
-
-
-@dataclass(frozen=True)
-class QA:
-    """One normalized multiple-choice question; `answer_index` is 0-based."""
-
-    qa_id: str
-    clip_id: str
-    category: str
-    question: str
-    options: tuple[str, ...]
-    answer_index: int
-    model: str
-    prompt_version: str
-
-    def as_record(self) -> dict[str, Any]:
-        """Plain dict (options as a list) for DataFrames, JSONL and Parquet."""
-        record = asdict(self)
-        record["options"] = list(self.options)
-        return record
-
-
-def make_qa_id(clip_id: str, category: str, question: str) -> str:
-    """Deterministic id: the same question on the same clip is the same QA across runs."""
-    key = "\x1f".join((clip_id, category, " ".join(question.split())))
-    return "qa_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
-_SUBJECT_COUNT_DIGITS = re.compile(r"\bthere\s+(?:is|are)\s+(\d+)\s+(?:main\s+)?(?:subjects?|people|persons?)\b", re.I)
-_SUBJECT_COUNT_WORDS = re.compile(
-    r"\bthere\s+(?:is|are)\s+(one|two|three|four|five|six)\s+(?:main\s+)?(?:subjects?|people|persons?)\b", re.I
-)
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-
-
-def subject_count_from_caption(caption: str) -> int | None:
-    """The number the standardized caption opens with ("There are 2 subjects ..."), if any."""
-    match = _SUBJECT_COUNT_DIGITS.search(caption)
-    if match:
-        return int(match.group(1))
-    match = _SUBJECT_COUNT_WORDS.search(caption)
-    if match:
-        return _NUMBER_WORDS[match.group(1).lower()]
-    return None
+from haic_core.haicbench.qa import (CATEGORIES, CATEGORY_RULES, ITEM_KIND, OPTION_LETTERS, QA, make_qa_id,
+                                    normalized_option, rule_violation)
+from haic_core.json_text import fenced_blocks
 
 
 # ---------------------------------------------------------------------------------------------
 # Extracting structured values from free text
-
-
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n?(.*?)```", re.S)
-
-
-def _fenced_blocks(text: str) -> list[str]:
-    return [block for block in _FENCE.findall(text) if block.strip()]
 
 
 def _balanced_span_end(text: str, start: int) -> int | None:
@@ -202,7 +122,7 @@ def _question_items(value: Any) -> list[Any]:
 
 def extract_question_items(raw_text: str) -> list[Any]:
     """All candidate question items in an LLM response (possibly empty)."""
-    blocks = _fenced_blocks(raw_text)
+    blocks = fenced_blocks(raw_text)
     sources = blocks if blocks else [raw_text]
     items: list[Any] = []
     for source in sources:
@@ -242,10 +162,6 @@ def _as_options(value: Any) -> list[str] | None:
     return None
 
 
-def _normalized(text: str) -> str:
-    return " ".join(text.lower().split()).rstrip(".")
-
-
 def _answer_position(answer: Any, options: list[str]) -> int | None:
     """0-based position the answer names, whatever form it takes; None if not recognisable.
 
@@ -261,7 +177,7 @@ def _answer_position(answer: Any, options: list[str]) -> int | None:
     if not isinstance(answer, str):
         return None
     text = answer.strip()
-    by_text = [i for i, option in enumerate(options) if _normalized(option) == _normalized(text)]
+    by_text = [i for i, option in enumerate(options) if normalized_option(option) == normalized_option(text)]
     if by_text:
         return by_text[0]
     match = _ANSWER_NUMBER.match(text)
@@ -272,7 +188,7 @@ def _answer_position(answer: Any, options: list[str]) -> int | None:
         return OPTION_LETTERS.index(match.group(1).upper())
     # "B. the man waves" where the text after the label is an option.
     stripped = _OPTION_LABEL.sub("", text, count=1)
-    by_text = [i for i, option in enumerate(options) if _normalized(option) == _normalized(stripped)]
+    by_text = [i for i, option in enumerate(options) if normalized_option(option) == normalized_option(stripped)]
     return by_text[0] if by_text else None
 
 
@@ -281,61 +197,6 @@ def _field(item: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         if name in lowered:
             return lowered[name]
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Rules
-
-
-_NUMBERED_SUBJECT = re.compile(r"\b(?:subject|person|character)\s*#?\s*\d+\b", re.I)
-_BEFORE_AFTER = re.compile(r"\b(before|after|afterwards?)\b", re.I)
-
-
-def rule_violation(category: str, question: str, options: list[str] | tuple[str, ...], answer_index: int | None,
-                   subject_count: int | None = None) -> tuple[str, str | None, float | None, float | None] | None:
-    """The first rule this QA breaks as (reason, metric, value, threshold), or None.
-
-    Shared with reviewers' corrections (qa_verification), which must obey the same rules."""
-    rule = CATEGORY_RULES[category]
-    if category == "interaction" and subject_count == 1:
-        return ("interaction question for a single-subject caption", "subject_count", 1.0, 2.0)
-    if len(options) != rule.n_options:
-        return (
-            f"wrong option count: {len(options)} options, {category} needs {rule.n_options}",
-            "option_count", float(len(options)), float(rule.n_options),
-        )
-    if answer_index is None or not 0 <= answer_index < rule.n_options:
-        shown = "missing" if answer_index is None else str(answer_index + 1)
-        return (
-            f"answer out of range: option {shown} of {rule.n_options}",
-            "answer_position", None if answer_index is None else float(answer_index + 1), float(rule.n_options),
-        )
-    for position, option in enumerate(options, start=1):
-        n_words = len(option.split())
-        if n_words > MAX_OPTION_WORDS:
-            return (
-                f"option over {MAX_OPTION_WORDS} words: option {position} has {n_words}",
-                "option_words", float(n_words), float(MAX_OPTION_WORDS),
-            )
-        if not option.strip():
-            return (f"empty option: option {position}", None, None, None)
-    seen: set[str] = set()
-    for option in options:
-        if _normalized(option) in seen:
-            return (f"duplicate options: {option.strip()!r}", None, None, None)
-        seen.add(_normalized(option))
-    for where, text in [("question", question), *((f"option {i}", o) for i, o in enumerate(options, start=1))]:
-        match = _NUMBERED_SUBJECT.search(text)
-        if match:
-            return (f"numbered subject naming: {match.group(0)!r} in {where}", None, None, None)
-    if category == "count" and not question.strip().lower().startswith("how many"):
-        return ("count question does not start with 'How many'", None, None, None)
-    if category == "action_details":
-        for where, text in [("question", question), *((f"option {i}", o) for i, o in enumerate(options, start=1))]:
-            match = _BEFORE_AFTER.search(text)
-            if match:
-                return (f"before/after wording in action details: {match.group(1).lower()!r} in {where}", None, None, None)
     return None
 
 
@@ -357,7 +218,8 @@ def parse_qa_response(
     Returns the accepted QAs (at most the category's allowance, in the order written) and one
     dropped `Decision` (item_kind 'qa', parent_id the clip) per rejected question. The
     allowance counts accepted questions only: a broken first question does not use a slot.
-    `subject_count` (see `subject_count_from_caption`) enables the single-subject rule.
+    `subject_count` (see `haic_core.haic_train.caption_format.declared_subject_count`) enables the
+    single-subject rule.
     """
     if category not in CATEGORY_RULES:
         raise ValueError(f"unknown QA category {category!r}; expected one of {CATEGORIES}")
@@ -424,8 +286,3 @@ def parse_qa_response(
         seen_ids.add(qa_id)
         accepted.append(QA(qa_id, clip_id, category, question, tuple(options), answer_index, model, prompt_version))
     return accepted, rejections
-
-
-def qa_records(qas: Iterable[QA]) -> list[dict[str, Any]]:
-    """Records for a DataFrame: `pd.DataFrame(qa_records(qas))`."""
-    return [qa.as_record() for qa in qas]

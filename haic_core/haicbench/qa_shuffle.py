@@ -20,7 +20,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
-from haic_core.haicbench.qa_parsing import QA
+import pandas as pd
+
+from haic_core.haicbench.qa import QA
 
 
 def _rng(qa_id: str, salt: str = "") -> random.Random:
@@ -67,6 +69,14 @@ def balance_answer_positions(qas: Sequence[QA]) -> list[QA]:
         for rank, qa in enumerate(ordered):
             placed[qa.qa_id] = place_answer(qa, rank % n_options)
     return [placed[qa.qa_id] for qa in qas]
+
+
+def with_balanced_answer_positions(table: pd.DataFrame) -> pd.DataFrame:
+    """A QA table (one row per QA) with its options and answers placed by
+    `balance_answer_positions`."""
+    placed = {qa.qa_id: qa for qa in balance_answer_positions([QA.from_record(r) for r in table.to_dict("records")])}
+    return table.assign(options=[list(placed[q].options) for q in table["qa_id"]],
+                        answer_index=[placed[q].answer_index for q in table["qa_id"]])
 
 
 @dataclass(frozen=True)
@@ -116,3 +126,14 @@ def answer_balance_by_category(qas: Iterable[QA], tolerance: float = 0.05) -> di
         category: answer_balance(indices, n_options, tolerance)
         for category, (n_options, indices) in sorted(by_category.items())
     }
+
+
+def answer_positions_markdown(qas: Sequence[QA]) -> str:
+    """Where the correct answer sits per category, as a markdown table for the UI."""
+    if not qas:
+        return "_(no QA)_"
+    lines = ["| category | questions | answers at A, B, C, ... | max deviation from even |", "|---|---|---|---|"]
+    for category, balance in answer_balance_by_category(qas).items():
+        lines.append(f"| {category} | {balance.n_questions} | {', '.join(map(str, balance.counts))} "
+                     f"| {balance.max_deviation:.3f} |")
+    return "\n".join(lines)

@@ -18,12 +18,15 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
+import pandas as pd
+
 from haic_core.decisions import Decision, dropped, error, kept
-from haic_core.haicbench.qa_parsing import OPTION_LETTERS, QA, make_qa_id, rule_violation
+from haic_core.haicbench.qa import ITEM_KIND, OPTION_LETTERS, QA, make_qa_id, rule_violation
 
 ReviewDecision = Literal["approve", "correct", "reject"]
 REVIEW_DECISIONS: tuple[str, ...] = ("approve", "correct", "reject")
-ITEM_KIND = "qa"
+VERIFIED_COLUMNS = ["qa_id", "clip_id", "video_id", "category", "question", "options", "answer_index", "model",
+                    "prompt_version", "subject_count", "review", "corrected", "batch"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,22 @@ def verify_qas(
                                  metric="approvals", value=float(len(approvers)),
                                  threshold=float(required_approvals), **common, detail=detail))
     return verified, decisions
+
+
+def verified_table(qa_pairs: pd.DataFrame, reviews: Iterable[Review], *, required_approvals: int,
+                   batch: str) -> tuple[pd.DataFrame, list[Decision]]:
+    """`verify_qas` on one batch's qa_pairs table: the verified QA (VERIFIED_COLUMNS, with the
+    review's reason and whether it was corrected) and the decisions."""
+    records = qa_pairs.to_dict("records")
+    subject_counts = {r["clip_id"]: int(r["subject_count"]) for r in records if not pd.isna(r["subject_count"])}
+    verified, decisions = verify_qas([QA.from_record(r) for r in records], reviews,
+                                     required_approvals=required_approvals, subject_counts=subject_counts)
+    reasons = {d.item_id: d.reason for d in decisions if d.verdict == "kept"}
+    context_of = qa_pairs.set_index("qa_id")[["video_id", "subject_count"]].to_dict("index")
+    rows = [{**qa.as_record(), **context_of[qa.qa_id], "review": reasons[qa.qa_id],
+             "corrected": reasons[qa.qa_id].startswith("corrected"), "batch": batch}
+            for qa in verified]
+    return pd.DataFrame(rows, columns=VERIFIED_COLUMNS).astype({"subject_count": "Int64"}), decisions
 
 
 def _apply_correction(qa: QA, review: Review) -> QA:

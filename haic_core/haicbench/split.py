@@ -17,13 +17,12 @@ How the split is chosen (deterministic for a seed):
 A pool that cannot meet the targets raises `InfeasibleSplitError` saying what is short.
 
 The DuckDB runner registers the given DataFrames as views on an in-memory connection; reading
-the `.sql` files is its only I/O.
+the `.sql` files (through `haic_core.sql_files.load_sql`) is its only I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 import duckdb
@@ -31,9 +30,8 @@ import numpy as np
 import pandas as pd
 
 from haic_core.decisions import Decision, dropped, kept
-from haic_core.haicbench.qa_parsing import CATEGORIES
-
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from haic_core.haicbench.qa import CATEGORIES
+from haic_core.sql_files import load_sql
 
 PAPER_N_VIDEOS = 412
 PAPER_N_QA = 2000
@@ -65,12 +63,8 @@ class HaicbenchSplit:
     params: SplitParams
 
 
-def read_sql(name: str) -> str:
-    return (SQL_DIR / name).read_text(encoding="utf-8")
-
-
 def _query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    return con.execute(read_sql(name), dict(params or {})).df()
+    return con.execute(load_sql(name), dict(params or {})).df()
 
 
 def select_haicbench_split(pool: pd.DataFrame, params: SplitParams = SplitParams()) -> HaicbenchSplit:
@@ -95,19 +89,19 @@ def select_haicbench_split(pool: pd.DataFrame, params: SplitParams = SplitParams
         con.register("verified_qa_pool", pool)
         con.register("category_quota", pd.DataFrame({"category": list(quota), "quota": list(quota.values())}))
 
-        supply = _query(con, "haicbench_category_supply.sql")
+        supply = _query(con, "haicbench_category_supply")
         short = supply[supply["n_available"] < supply["quota"]]
         if len(short):
             raise InfeasibleSplitError("; ".join(
                 f"{r.category}: {r.n_available} available in the pool, {r.quota} needed" for r in short.itertuples()
             ))
 
-        video_supply = _query(con, "haicbench_video_supply.sql", {"seed": seed})
+        video_supply = _query(con, "haicbench_video_supply", {"seed": seed})
         chosen = choose_videos(video_supply, quota, params.n_videos)
 
         con.register("chosen_videos", chosen)
-        videos = _query(con, "haicbench_select_videos.sql")
-        qa = _query(con, "haicbench_select_qa.sql", {"seed": seed})
+        videos = _query(con, "haicbench_select_videos")
+        qa = _query(con, "haicbench_select_qa", {"seed": seed})
     finally:
         con.close()
 

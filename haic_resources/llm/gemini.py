@@ -19,19 +19,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from haic_resources.llm.client import (
-    GenerationSettings,
-    LLMClient,
-    LLMError,
-    ProviderReply,
-    RetryPolicy,
-    TokenPrices,
-    call_with_retries,
-    error_kind_for_status,
-    parse_retry_after,
-    transport_error_kind,
-    video_mime_type,
-)
+from haic_resources.llm.client import LLMClient, video_mime_type
+from haic_resources.llm.retry import call_with_retries, parse_retry_after, sdk_error, status_error
+from haic_resources.llm.types import GenerationSettings, LLMError, ProviderReply
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +47,14 @@ class GeminiClient(LLMClient):
         base_url: str | None = None,
         api_version: str = "v1beta",
         timeout_s: float = 120.0,
-        cache_dir: str | None = None,
-        concurrency: int = 8,
-        retry: RetryPolicy | None = None,
-        prices: TokenPrices | None = None,
         inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
         file_poll_interval_s: float = 2.0,
         file_active_timeout_s: float = 300.0,
         delete_uploaded_files: bool = True,
+        **client_options: Any,
     ) -> None:
-        super().__init__(
-            model=model,
-            cache_dir=cache_dir,
-            concurrency=concurrency,
-            retry=retry,
-            prices=prices,
-            secrets=(api_key,),
-        )
+        """`client_options`: what every `LLMClient` takes (cache_dir, concurrency, retry, prices)."""
+        super().__init__(model=model, secrets=(api_key,), **client_options)
         if not api_key:
             raise ValueError("GeminiClient needs an api_key")
         self.inline_limit_bytes = inline_limit_bytes
@@ -94,27 +75,13 @@ class GeminiClient(LLMClient):
 
     # ---- errors ----------------------------------------------------------------------------
 
-    def _as_llm_error(self, exc: Exception, during: str) -> LLMError:
-        if isinstance(exc, LLMError):
-            return exc
+    @staticmethod
+    def _as_llm_error(exc: Exception, during: str) -> LLMError:
         if isinstance(exc, genai_errors.APIError):
-            code = int(exc.code or 0)
             headers = getattr(getattr(exc, "response", None), "headers", None) or {}
             retry_after = parse_retry_after(headers.get("retry-after")) if headers else None
-            message = str(exc.message or exc.status or "")[:200]
-            return LLMError(
-                error_kind_for_status(code) if code else "server_error",
-                f"{during}: HTTP {code} {message}".strip(),
-                retry_after_s=retry_after,
-                status_code=code or None,
-            )
-        kind = transport_error_kind(exc)
-        if kind is not None:
-            return LLMError(kind, f"{during}: {type(exc).__name__}")
-        if isinstance(exc, (json.JSONDecodeError, ValueError, KeyError, TypeError)):
-            # A 200 whose body the SDK cannot parse: the server is broken for this request.
-            return LLMError("malformed_response", f"{during}: unreadable response ({type(exc).__name__})")
-        raise exc
+            return status_error(during, int(exc.code or 0), str(exc.message or exc.status or ""), retry_after)
+        return sdk_error(exc, during, unreadable=(json.JSONDecodeError, ValueError, KeyError, TypeError))
 
     # ---- video -----------------------------------------------------------------------------
 

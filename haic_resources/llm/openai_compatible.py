@@ -16,22 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
-import numpy as np
 import openai
 
-from haic_resources.llm.client import (
-    GenerationSettings,
-    LLMClient,
-    LLMError,
-    ProviderReply,
-    RetryPolicy,
-    TokenPrices,
-    error_kind_for_status,
-    parse_retry_after,
-    transport_error_kind,
-    video_mime_type,
-)
+from haic_core.accumulation.sampling import uniform_timestamps
+from haic_resources.llm.client import LLMClient, video_mime_type
+from haic_resources.llm.retry import parse_retry_after, sdk_error, status_error
+from haic_resources.llm.types import GenerationSettings, LLMError, ProviderReply
+from haic_resources.video.frame_reader import read_frames_at
+from haic_resources.video.probe import VideoProbeError, probe_video_in_process
 
 log = logging.getLogger(__name__)
 
@@ -39,52 +33,34 @@ log = logging.getLogger(__name__)
 def sample_frames_jpeg(
     video_path: Path, count: int, *, long_side: int = 768, jpeg_quality: int = 85
 ) -> list[bytes]:
-    """`count` frames spread uniformly over the clip (centres of `count` equal segments), as
-    JPEG bytes, downscaled so the long side is at most `long_side`.
+    """Frames at `count` instants spread uniformly over the clip (centres of `count` equal
+    segments of its duration), as JPEG bytes, downscaled so the long side is at most `long_side`.
 
-    Decodes sequentially (grab every frame, retrieve only the chosen ones) rather than
-    seeking: seeking is unreliable in variable-frame-rate and WebM files, and measured slower
-    on our H.264 test clips (each seek decodes from the previous keyframe); clips are ≤ 20 s.
-    Raises `LLMError('bad_input')` if the file yields no frame.
+    Read through the project's frame reader: each instant gets the frame nearest to it on the
+    video's own clock, so variable-frame-rate and WebM clips are sampled at the right times. A
+    frame nearest to two instants (a clip of fewer than `count` frames) is sent once. Raises
+    `LLMError('bad_input')` if the file yields no frame.
     """
     if count < 1:
         raise ValueError("count must be >= 1")
-
-    def decode(total: int) -> tuple[list[np.ndarray], int]:
-        wanted = {min(total - 1, int((i + 0.5) * total / count)) for i in range(count)}
-        capture = cv2.VideoCapture(str(video_path))
-        frames: list[np.ndarray] = []
-        index = 0
-        try:
-            while capture.grab():
-                if index in wanted:
-                    ok, frame = capture.retrieve()
-                    if ok:
-                        frames.append(frame)
-                index += 1
-                if len(frames) == len(wanted):
-                    break
-        finally:
-            capture.release()
-        return frames, index
-
-    capture = cv2.VideoCapture(str(video_path))
-    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    capture.release()
-    frames, decoded = decode(max(declared, 1))
-    if len(frames) < min(count, max(decoded, 1)) and decoded > 0 and decoded != declared:
-        # The container's frame count was wrong; sample again over the frames that exist.
-        frames, _ = decode(decoded)
-    if not frames:
-        raise LLMError("bad_input", f"no decodable frame in {video_path.name}")
+    try:
+        probe = probe_video_in_process(str(video_path))
+        # Shrink only: a clip smaller than `long_side` is sent at its own size.
+        resize_to = long_side if max(probe.width, probe.height) > long_side else None
+        sample = read_frames_at(video_path, uniform_timestamps(0.0, probe.duration_s, count), 0.0,
+                                probe.duration_s, long_side=resize_to)
+    except (VideoProbeError, ValueError, av.error.FFmpegError) as exc:
+        why = exc.reason if isinstance(exc, VideoProbeError) else type(exc).__name__
+        raise LLMError("bad_input", f"no decodable frame in {video_path.name}: {why}") from None
 
     encoded: list[bytes] = []
-    for frame in frames:
-        height, width = frame.shape[:2]
-        scale = min(1.0, long_side / max(height, width))
-        if scale < 1.0:
-            frame = cv2.resize(frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-        ok, buffer = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    last_pts_s = None
+    for frame in sample.frames:
+        if frame.pts_s == last_pts_s:
+            continue  # the frame nearest to the previous instant too: sent once
+        last_pts_s = frame.pts_s
+        bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
+        ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         if not ok:
             raise LLMError("bad_input", f"could not encode a frame of {video_path.name} as JPEG")
         encoded.append(buffer.tobytes())
@@ -110,23 +86,14 @@ class OpenAIClient(LLMClient):
         model: str,
         base_url: str | None = None,
         timeout_s: float = 120.0,
-        cache_dir: str | None = None,
-        concurrency: int = 8,
-        retry: RetryPolicy | None = None,
-        prices: TokenPrices | None = None,
         frames_per_video: int = 8,
         frame_long_side: int = 768,
         send_video_url: bool = False,
         json_mode: bool = True,
+        **client_options: Any,
     ) -> None:
-        super().__init__(
-            model=model,
-            cache_dir=cache_dir,
-            concurrency=concurrency,
-            retry=retry,
-            prices=prices,
-            secrets=(api_key,),
-        )
+        """`client_options`: what every `LLMClient` takes (cache_dir, concurrency, retry, prices)."""
+        super().__init__(model=model, secrets=(api_key,), **client_options)
         if not api_key:
             # Local servers ignore the key but the SDK requires one; pass any placeholder.
             raise ValueError("OpenAIClient needs an api_key (any non-empty value for local servers)")
@@ -143,33 +110,17 @@ class OpenAIClient(LLMClient):
 
     @staticmethod
     def _as_llm_error(exc: Exception) -> LLMError:
-        if isinstance(exc, LLMError):
-            return exc
+        during = "chat.completions"
         if isinstance(exc, openai.APIStatusError):
-            code = exc.status_code
             headers = exc.response.headers if exc.response is not None else {}
             retry_after = parse_retry_after(headers.get("retry-after"))
             retry_after_ms = headers.get("retry-after-ms")
             if retry_after is None and retry_after_ms:
                 retry_after = parse_retry_after(retry_after_ms)
                 retry_after = retry_after / 1000 if retry_after is not None else None
-            message = ""
-            if isinstance(exc.body, dict):
-                message = str(exc.body.get("message") or "")[:200]
-            return LLMError(
-                error_kind_for_status(code),
-                f"chat.completions: HTTP {code} {message}".strip(),
-                retry_after_s=retry_after,
-                status_code=code,
-            )
-        kind = transport_error_kind(exc)
-        if kind is not None:
-            return LLMError(kind, f"chat.completions: {type(exc).__name__}")
-        if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
-            return LLMError(
-                "malformed_response", f"chat.completions: unreadable response ({type(exc).__name__})"
-            )
-        raise exc
+            message = str(exc.body.get("message") or "") if isinstance(exc.body, dict) else ""
+            return status_error(during, exc.status_code, message, retry_after)
+        return sdk_error(exc, during, unreadable=(openai.APIResponseValidationError, json.JSONDecodeError, ValueError))
 
     # ---- video -----------------------------------------------------------------------------
 

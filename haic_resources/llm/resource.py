@@ -9,7 +9,9 @@ from pathlib import Path
 from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
-from haic_resources.llm.client import LLMClient, RetryPolicy, TokenPrices
+from haic_resources.llm.client import LLMClient
+from haic_resources.llm.retry import RetryPolicy
+from haic_resources.llm.types import TokenPrices
 
 NOT_CONFIGURED = (
     "No LLM backend is configured, so captions / caption judgement / QA generation cannot run. "

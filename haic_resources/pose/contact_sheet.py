@@ -25,19 +25,21 @@ def draw_people(
     people: list[Person],
     track_ids: list[int] | None = None,
     min_keypoint_score: float = 0.3,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """A copy of `image` (RGB uint8) with each person's box, skeleton and score drawn."""
+    """A copy of `image` (RGB uint8) with each person's box, skeleton and score drawn; `scale` maps
+    the people's pixels to the image's (for people measured on a larger copy of the frame)."""
     out = np.ascontiguousarray(image.copy())
     thick = max(1, round(max(out.shape[:2]) / 300))
     for k, person in enumerate(people):
         key = track_ids[k] if track_ids is not None else k
         color = PALETTE[int(key) % len(PALETTE)]
-        x0, y0, x1, y1 = (int(round(v)) for v in person.box)
+        x0, y0, x1, y1 = (int(round(v)) for v in person.box * scale)
         cv2.rectangle(out, (x0, y0), (x1, y1), color, thick)
         label = f"{'#' + str(key) + ' ' if track_ids is not None else ''}{person.score:.2f}"
         cv2.putText(out, label, (x0 + 2, max(10, y0 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * thick, color, 1, cv2.LINE_AA)
         ok = person.keypoint_scores >= min_keypoint_score
-        pts = np.round(person.keypoints).astype(int)
+        pts = np.round(person.keypoints * scale).astype(int)
         for a, b in COCO_SKELETON:
             if ok[a] and ok[b]:
                 cv2.line(out, tuple(pts[a]), tuple(pts[b]), color, thick, cv2.LINE_AA)
@@ -55,11 +57,13 @@ def contact_sheet(
     columns: int = 4,
     tile_width: int = 320,
     path: str | os.PathLike | None = None,
+    people_width: int | None = None,
 ) -> bytes | Path:
     """Grid of annotated frames with a caption (e.g. verdict and measured values) on top.
 
-    images: RGB uint8 frames; people in the pixels of each image; labels: one line per tile
-    (e.g. its timestamp). Returns PNG bytes, or the written path when `path` is given.
+    images: RGB uint8 frames; people in the pixels of each image, or of a frame `people_width`
+    wide when the images are shrunk copies (`ClipPeople.width`); labels: one line per tile (e.g.
+    its timestamp). Returns PNG bytes, or the written path when `path` is given.
     """
     if len(images) != len(people_per_frame):
         raise ValueError("one list of people per image is needed")
@@ -68,7 +72,8 @@ def contact_sheet(
     tiles = []
     for i, (img, people) in enumerate(zip(images, people_per_frame)):
         ids = track_ids_per_frame[i] if track_ids_per_frame is not None else None
-        drawn = draw_people(img, people, ids)
+        people_scale = img.shape[1] / people_width if people_width else 1.0
+        drawn = draw_people(img, people, ids, scale=people_scale)
         scale = tile_width / drawn.shape[1]
         tile = cv2.resize(drawn, (tile_width, max(1, round(drawn.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         if labels is not None:

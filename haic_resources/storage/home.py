@@ -7,6 +7,7 @@
       media/          fetched videos and cut clips
       cache/          model files, LLM responses
       exports/        HAICTrain / HAICBench releases
+      annotations/    HAICBench annotation batches
       warehouse.duckdb  DuckDB views over tables/ and the aggregate tables
 
 Tables and media can live in S3 instead (HAIC_TABLES_URI / HAIC_MEDIA_URI = s3://bucket/prefix).
@@ -17,45 +18,39 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HAIC_HOME = Path.home() / ".haic"
 PROFILES = {"local": REPO_ROOT / "dagster.yaml", "production": REPO_ROOT / "deploy" / "dagster.production.yaml"}
 
 
+def _under_root(relative: str) -> Any:
+    """A HomeLayout field: `root / relative`, computed once when the layout is made."""
+    return field(init=False, metadata={"relative": relative})
+
+
 @dataclass(frozen=True)
 class HomeLayout:
+    """The places under HAIC_HOME (see the module docstring), each a path made once from `root`."""
+
     root: Path
+    dagster: Path = _under_root("dagster")
+    landing: Path = _under_root("landing")
+    tables: Path = _under_root("tables")
+    media: Path = _under_root("media")
+    cache: Path = _under_root("cache")
+    exports: Path = _under_root("exports")
+    annotations: Path = _under_root("annotations")
+    warehouse: Path = _under_root("warehouse.duckdb")
 
-    @property
-    def dagster(self) -> Path:
-        return self.root / "dagster"
-
-    @property
-    def landing(self) -> Path:
-        return self.root / "landing"
-
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables"
-
-    @property
-    def media(self) -> Path:
-        return self.root / "media"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def exports(self) -> Path:
-        return self.root / "exports"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+    def __post_init__(self) -> None:
+        for place in fields(self):
+            if "relative" in place.metadata:
+                # The dataclass is frozen; this is the one moment its places are set.
+                object.__setattr__(self, place.name, self.root / place.metadata["relative"])
 
 
 def haic_home() -> HomeLayout:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes
 
 
 class ObjectStore(Protocol):
@@ -35,14 +35,7 @@ class LocalObjectStore:
         return path
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a reader never sees half a file, a crash never leaves one.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; stored data is meant to be shared
-        os.replace(tmp, path)
+        atomic_write_bytes(self._path(key), data)
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
@@ -55,12 +48,7 @@ class LocalObjectStore:
         return path.read_bytes() if path.is_file() else None
 
     def get_file(self, key: str, target: Path) -> bool:
-        data = self.get_bytes(key)
-        if data is None:
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return True
+        return _save_to(target, self.get_bytes(key))
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -73,7 +61,8 @@ class LocalObjectStore:
         base = self.root
         if not base.is_dir():
             return []
-        keys = [p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")]
+        keys = [p.relative_to(base).as_posix() for p in base.rglob("*")
+                if p.is_file() and not p.name.startswith(TEMP_PREFIX)]
         return sorted(k for k in keys if k.startswith(prefix))
 
     def delete(self, key: str) -> None:
@@ -109,12 +98,7 @@ class S3ObjectStore:
             return None
 
     def get_file(self, key: str, target: Path) -> bool:
-        data = self.get_bytes(key)
-        if data is None:
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return True
+        return _save_to(target, self.get_bytes(key))
 
     def _head(self, key: str) -> dict | None:
         try:
@@ -149,6 +133,15 @@ class S3ObjectStore:
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+
+def _save_to(target: Path, data: bytes | None) -> bool:
+    """`get_file` of every store: the object's bytes written to `target`; False when there is no
+    such object."""
+    if data is None:
+        return False
+    atomic_write_bytes(target, data)
+    return True
 
 
 def open_object_store(uri: str, s3_client_factory=None) -> ObjectStore:

@@ -60,7 +60,7 @@ class StorageResource(ConfigurableResource):
 
     def annotations(self) -> ObjectStore:
         """HAICBench annotation batches: annotations/<batch>/captions.jsonl, reviews.csv, qa_raw/."""
-        return self._store(self.annotations_uri, self.layout.root / "annotations")
+        return self._store(self.annotations_uri, self.layout.annotations)
 
     def allowed_roots(self) -> tuple[str, ...]:
         return (str(Path(self.home).resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))

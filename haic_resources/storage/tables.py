@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from haic_resources.storage.files import atomic_write_bytes
 from haic_resources.storage.object_store import LocalObjectStore, ObjectStore
 
 
@@ -59,6 +60,5 @@ class TableStore:
                 self.store.get_file(key, self.mirror_dir / key)
         for key in set(known) - set(current):  # partitions deleted upstream
             (self.mirror_dir / key).unlink(missing_ok=True)
-        self.mirror_dir.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(current))
+        atomic_write_bytes(record, json.dumps(current).encode("utf-8"))
         return self.mirror_dir

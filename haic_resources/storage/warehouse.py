@@ -9,16 +9,14 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import duckdb
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from haic_core.ledger import STAGE_ORDER
 from haic_core.sql_files import load_sql, quote_literal
 
-STAGES: tuple[str, ...] = STAGE_ORDER
 AGGREGATES: tuple[str, ...] = ("funnel",)
 
 
@@ -36,9 +34,12 @@ def table_views(tables_root: Path) -> dict[str, str]:
     return views
 
 
-def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path) -> list[str]:
+def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order: Sequence[str] = ()) -> list[str]:
+    """A view per table, the `stage_order` table (the funnel lists stages in pipeline order) and
+    the aggregates."""
     conn.execute(load_sql("create_stage_order"))
-    conn.executemany("INSERT INTO stage_order VALUES (?, ?)", [(s, i) for i, s in enumerate(STAGES)])
+    if stage_order:
+        conn.executemany("INSERT INTO stage_order VALUES (?, ?)", [(s, i) for i, s in enumerate(stage_order)])
     names = []
     for view, glob in table_views(tables_root).items():
         conn.execute(load_sql("create_table_view").format(view=view, files=quote_literal(glob)))
@@ -49,10 +50,10 @@ def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path) -> list[str]
     return names
 
 
-def in_memory_warehouse(tables_root: Path) -> duckdb.DuckDBPyConnection:
+def in_memory_warehouse(tables_root: Path, stage_order: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
     """A private connection with the same views: for the CLI and tests, never blocked by a lock."""
     conn = duckdb.connect(":memory:")
-    build_views(conn, tables_root)
+    build_views(conn, tables_root, stage_order)
     return conn
 
 
@@ -77,18 +78,19 @@ def locked_connect(path: Path, timeout_s: float = 120.0) -> Iterator[duckdb.Duck
         conn.close()
 
 
-def refresh_warehouse(path: Path, tables_root: Path) -> list[str]:
+def refresh_warehouse(path: Path, tables_root: Path, stage_order: Sequence[str] = ()) -> list[str]:
     with locked_connect(path) as conn:
-        return build_views(conn, tables_root)
+        return build_views(conn, tables_root, stage_order)
 
 
 class WarehouseResource(ConfigurableResource):
     """The DuckDB file that holds the views and aggregate tables (HAIC_HOME/warehouse.duckdb)."""
 
     database: str = Field(description="path of the DuckDB database file")
+    stage_order: list[str] = Field(default=[], description="the stages in pipeline order (haic_assets.stages)")
 
     def refresh(self, tables_root: Path) -> list[str]:
-        return refresh_warehouse(Path(self.database), tables_root)
+        return refresh_warehouse(Path(self.database), tables_root, self.stage_order)
 
     def connect(self):
         return locked_connect(Path(self.database))

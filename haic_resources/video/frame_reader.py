@@ -94,103 +94,6 @@ def _counted_time_fn(stream):
     return frame_time
 
 
-def iter_frames_at(
-    path: str | os.PathLike,
-    timestamps: list[float],
-    start_s: float,
-    end_s: float,
-    long_side: int | None = None,
-    interpolation: str = "AREA",
-    stats: dict | None = None,
-) -> Iterator[SampledFrame]:
-    """Yield, for each requested time (sorted ascending), the decoded frame nearest to it.
-
-    Candidates are frames up to end_s (a frame just before start_s wins only when it is the
-    nearest); `stats`, when given, receives ``frames_decoded``. Two requests may share one frame (the image array
-    is then shared, converted once).
-    """
-    targets = [float(t) for t in timestamps]
-    if any(b < a for a, b in zip(targets, targets[1:])):
-        raise ValueError("timestamps must be sorted ascending")
-    if not targets:
-        return
-    if targets[0] < start_s - 1e-6 or targets[-1] > end_s + 1e-6:
-        raise ValueError(f"timestamps must lie in the clip window [{start_s}, {end_s}]")
-
-    with open_input(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame threads: decoding is the irreducible cost
-        width, height = stream.codec_context.width, stream.codec_context.height
-        out_w, out_h = resized_size(width, height, long_side)
-        decoded = 0
-        counted = any(name in container.format.name.split(",") for name in FRAME_COUNTED_FORMATS)
-        frame_time = _counted_time_fn(stream) if counted else _frame_time
-
-        def convert(frame) -> np.ndarray:
-            return frame.reformat(
-                width=out_w, height=out_h, format="rgb24", interpolation=interpolation
-            ).to_ndarray()
-
-        def decode_from(seek_s: float | None) -> Iterator:
-            nonlocal decoded
-            if seek_s is not None and seek_s > 0:
-                offset = int(seek_s / stream.time_base) + (stream.start_time or 0)
-                container.seek(offset, stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                decoded += 1
-                yield frame
-
-        # Seek, then check that the demuxer really landed at or before the first target; some
-        # containers (AVI without index, broken edit lists) land late — re-decode from 0 then.
-        # Seek to the first requested instant, not to the window start: a scene window starts
-        # on a cut, whose keyframe can sit a hair after start_s, and seeking to start_s would
-        # then land on the previous keyframe, a whole scene earlier.
-        frames = decode_from(None if counted else targets[0])
-        first = next(frames, None)
-        first_t = None if first is None or counted else _frame_time(first, stream)
-        if not counted and (first is None or first_t is None or first_t > targets[0]):
-            container.seek(0, stream=stream, backward=True, any_frame=False)
-            frames = decode_from(None)
-            first = next(frames, None)
-
-        def all_frames():
-            if first is not None:
-                yield first
-            yield from frames
-
-        i = 0
-        prev = prev_t = None
-        cache: dict[float, np.ndarray] = {}  # pts time -> image: a shared frame converts once
-
-        def emit(frame, t):
-            if t not in cache:
-                cache.clear()
-                cache[t] = convert(frame)
-            return SampledFrame(targets[i], t, cache[t], width, height)
-
-        for frame in all_frames():
-            t = frame_time(frame, stream)
-            if t is None:
-                continue
-            if t > end_s + 1e-6 and prev is not None:
-                break  # past the window: the previous frame is the last candidate
-            while i < len(targets) and t >= targets[i]:
-                if prev is not None and (targets[i] - prev_t) <= (t - targets[i]):
-                    yield emit(prev, prev_t)
-                else:
-                    yield emit(frame, t)
-                i += 1
-            if i == len(targets):
-                break
-            prev, prev_t = frame, t
-        while i < len(targets) and prev is not None:  # stream ended before the last targets
-            yield emit(prev, prev_t)
-            i += 1
-        if stats is not None:
-            stats["frames_decoded"] = decoded
-            stats["width"], stats["height"] = width, height
-
-
 def read_frames_at(
     path: str | os.PathLike,
     timestamps: list[float],
@@ -199,18 +102,107 @@ def read_frames_at(
     long_side: int | None = None,
     interpolation: str = "AREA",
 ) -> FrameSample:
-    """All of `iter_frames_at` as a list, with the video size and the count of decoded frames.
+    """For each requested time (sorted ascending), the decoded frame nearest to it, with the
+    video size and the count of decoded frames.
 
+    Candidates are frames up to end_s (a frame just before start_s wins only when it is the
+    nearest). Two requests may share one frame (the image array is then shared, converted once).
     Raises ValueError when the window holds no decodable frame.
     """
-    stats: dict = {}
-    frames = list(iter_frames_at(path, timestamps, start_s, end_s, long_side, interpolation, stats))
-    if len(frames) != len(timestamps):
+    targets = [float(t) for t in timestamps]
+    if any(b < a for a, b in zip(targets, targets[1:])):
+        raise ValueError("timestamps must be sorted ascending")
+    if not targets:
+        return FrameSample([], 0, 0, 0)
+    if targets[0] < start_s - 1e-6 or targets[-1] > end_s + 1e-6:
+        raise ValueError(f"timestamps must lie in the clip window [{start_s}, {end_s}]")
+
+    with open_input(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: decoding is the irreducible cost
+        width, height = stream.codec_context.width, stream.codec_context.height
+        out_w, out_h = resized_size(width, height, long_side)
+        counted = any(name in container.format.name.split(",") for name in FRAME_COUNTED_FORMATS)
+
+        def convert(frame) -> np.ndarray:
+            return frame.reformat(
+                width=out_w, height=out_h, format="rgb24", interpolation=interpolation
+            ).to_ndarray()
+
+        picked, decoded = _nearest_frames(container, stream, targets, end_s, counted, convert)
+    frames = [SampledFrame(requested, t, image, width, height) for requested, t, image in picked]
+    if len(frames) != len(targets):
         raise ValueError(
-            f"{path}: decoded {len(frames)} of {len(timestamps)} requested frames in "
+            f"{path}: decoded {len(frames)} of {len(targets)} requested frames in "
             f"[{start_s}, {end_s}]"
         )
-    return FrameSample(frames, stats.get("width", 0), stats.get("height", 0), stats.get("frames_decoded", 0))
+    return FrameSample(frames, width, height, decoded)
+
+
+def _nearest_frames(container, stream, targets: list[float], end_s: float, counted: bool,
+                    convert) -> tuple[list[tuple[float, float, np.ndarray]], int]:
+    """(requested time, frame time, converted image) for each target that has a frame, and the
+    number of frames decoded to find them."""
+    frame_time = _counted_time_fn(stream) if counted else _frame_time
+    decoded = 0
+
+    def decode_from(seek_s: float | None) -> Iterator:
+        nonlocal decoded
+        if seek_s is not None and seek_s > 0:
+            offset = int(seek_s / stream.time_base) + (stream.start_time or 0)
+            container.seek(offset, stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            decoded += 1
+            yield frame
+
+    # Seek, then check that the demuxer really landed at or before the first target; some
+    # containers (AVI without index, broken edit lists) land late — re-decode from 0 then.
+    # Seek to the first requested instant, not to the window start: a scene window starts
+    # on a cut, whose keyframe can sit a hair after start_s, and seeking to start_s would
+    # then land on the previous keyframe, a whole scene earlier.
+    frames = decode_from(None if counted else targets[0])
+    first = next(frames, None)
+    first_t = None if first is None or counted else _frame_time(first, stream)
+    if not counted and (first is None or first_t is None or first_t > targets[0]):
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        frames = decode_from(None)
+        first = next(frames, None)
+
+    def all_frames():
+        if first is not None:
+            yield first
+        yield from frames
+
+    i = 0
+    prev = prev_t = None
+    picked: list[tuple[float, float, np.ndarray]] = []
+    cache: dict[float, np.ndarray] = {}  # pts time -> image: a shared frame converts once
+
+    def emit(frame, t) -> None:
+        if t not in cache:
+            cache.clear()
+            cache[t] = convert(frame)
+        picked.append((targets[i], t, cache[t]))
+
+    for frame in all_frames():
+        t = frame_time(frame, stream)
+        if t is None:
+            continue
+        if t > end_s + 1e-6 and prev is not None:
+            break  # past the window: the previous frame is the last candidate
+        while i < len(targets) and t >= targets[i]:
+            if prev is not None and (targets[i] - prev_t) <= (t - targets[i]):
+                emit(prev, prev_t)
+            else:
+                emit(frame, t)
+            i += 1
+        if i == len(targets):
+            break
+        prev, prev_t = frame, t
+    while i < len(targets) and prev is not None:  # stream ended before the last targets
+        emit(prev, prev_t)
+        i += 1
+    return picked, decoded
 
 
 def index_of_times(sample_times: list[float], wanted: list[float], decimals: int = 6) -> list[int]:

@@ -30,7 +30,9 @@ class IsolationCrash(RuntimeError):
 # in every child cost ~0.35 s per item, more than detecting the scenes of a 10 s clip. Importing
 # starts no threads; a module that fails to import is skipped by the server and imported (and
 # fails with its real error) in the child that needs it.
-CHILD_PRELOAD = ("numpy", "cv2", "av", "scenedetect", "haic_resources.video.child_work")
+CHILD_PRELOAD = ("numpy", "cv2", "av", "scenedetect", "haic_resources.video.acquire",
+                 "haic_resources.video.scene_detect", "haic_resources.pose.clip_people",
+                 "haic_resources.pose.movenet")  # the default pose backend; ONNX Runtime loads on demand
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -41,16 +43,37 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def _outcome(fn: Callable, args: tuple, kwargs: dict) -> tuple[str, Any]:
+    try:
+        return "ok", fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - everything must travel back as a value
+        return "err", _portable_exception(exc)
+
+
+def _send_outcome(conn: multiprocessing.connection.Connection, outcome: tuple[str, Any]) -> None:
+    try:
+        conn.send(outcome)
+    except Exception as exc:  # the result itself did not pickle (nothing was written then)
+        conn.send(("err", RuntimeError(f"result could not be sent back: {exc}")))
+
+
 def _child_main(conn: multiprocessing.connection.Connection, fn: Callable, args: tuple,
                 kwargs: dict) -> None:
     try:
-        result = ("ok", fn(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - everything must travel back as a value
-        result = ("err", _portable_exception(exc))
+        _send_outcome(conn, _outcome(fn, args, kwargs))
+    finally:
+        conn.close()
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable) -> None:
+    """A reused worker: runs ``fn(item)`` for each item it receives, answering each in turn, until
+    the parent closes its end of the pipe."""
     try:
-        conn.send(result)
-    except Exception as exc:  # the result itself did not pickle
-        conn.send(("err", RuntimeError(f"result could not be sent back: {exc}")))
+        while True:
+            item = conn.recv()
+            _send_outcome(conn, _outcome(fn, (item,), {}))
+    except EOFError:  # no more items
+        pass
     finally:
         conn.close()
 
@@ -67,13 +90,29 @@ def _portable_exception(exc: BaseException) -> BaseException:
         return RuntimeError(tail)
 
 
-def _start_child(fn: Callable, args: tuple, kwargs: dict):
+def _start_process(target: Callable, args: tuple, duplex: bool = False):
+    """A child running ``target(conn, *args)``; returns it and the parent's end of the pipe."""
     ctx = _mp_context()
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(child_conn, fn, args, kwargs), daemon=True)
+    parent_conn, child_conn = ctx.Pipe(duplex=duplex)
+    proc = ctx.Process(target=target, args=(child_conn, *args), daemon=True)
     proc.start()
     child_conn.close()  # so that recv() sees EOF if the child dies
     return proc, parent_conn
+
+
+def _hand_over(fn: Callable, item: Any, idle: list):
+    """A reused worker that has been sent `item`: an idle one, else a fresh one."""
+    while idle:
+        proc, conn = idle.pop()
+        try:
+            conn.send(item)
+            return proc, conn
+        except OSError:  # it died while idle (killed from outside): not this item's failure
+            conn.close()
+            _stop(proc)
+    proc, conn = _start_process(_worker_main, (fn,), duplex=True)
+    conn.send(item)
+    return proc, conn
 
 
 def _stop(proc) -> None:
@@ -83,14 +122,21 @@ def _stop(proc) -> None:
     proc.close()
 
 
-def _collect(proc, conn) -> tuple[str, Any]:
-    """Read a finished child's answer; a child that died without one is a crash."""
+def _receive(proc, conn) -> tuple[bool, str, Any]:
+    """(answered, status, payload) of a child that is ready; one that died without answering is
+    a crash (answered False)."""
     try:
         status, payload = conn.recv()
+        return True, status, payload
     except (EOFError, OSError):
         proc.join(5)
-        code = proc.exitcode
-        status, payload = "err", IsolationCrash(f"worker process died (exit code {code})")
+        return False, "err", IsolationCrash(f"worker process died (exit code {proc.exitcode})")
+
+
+def _collect(proc, conn) -> tuple[str, Any]:
+    """Read a finished one-call child's answer and let it go."""
+    try:
+        _, status, payload = _receive(proc, conn)
     finally:
         conn.close()
     _stop(proc)
@@ -104,7 +150,7 @@ def call_isolated(fn: Callable, *args: Any, timeout_s: float, **kwargs: Any) -> 
     `timeout_s` (the child is killed) and `IsolationCrash` if it dies. `fn` must be a
     module-level function (it is pickled by name).
     """
-    proc, conn = _start_child(fn, args, kwargs)
+    proc, conn = _start_process(_child_main, (fn, args, kwargs))
     if not conn.poll(timeout_s):
         conn.close()
         _stop(proc)
@@ -158,14 +204,17 @@ def run_isolated(
     workers: int = 2,
     timeout_s: float = 300.0,
     cost: Callable[[Any], float] | None = None,
+    reuse_workers: bool = False,
 ) -> list[IsolatedResult]:
-    """Run ``fn(item)`` for every item, each in its own child process, at most `workers` at once.
+    """Run ``fn(item)`` for every item in child processes, at most `workers` at once.
 
-    One process per item keeps memory bounded (a leaking decoder dies with its item) and makes
-    every item killable at its own deadline. Results come back in input order; a failed,
-    crashed or timed-out item is an `IsolatedResult` with ``ok=False`` and a reason. With
-    `cost`, items start most expensive first, so that a long item does not start last and run
-    alone while the other workers idle.
+    By default each item has its own child: memory stays bounded (a leaking decoder dies with its
+    item). With `reuse_workers`, a worker serves item after item, so what `fn` caches per process
+    (a pose model) is loaded once per worker, not once per item. Either way every item is killable
+    at its own deadline: a timed-out or crashed item's worker is killed and a fresh one takes the
+    next items. Results come back in input order; a failed, crashed or timed-out item is an
+    `IsolatedResult` with ``ok=False`` and a reason. With `cost`, items start most expensive first,
+    so that a long item does not start last and run alone while the other workers idle.
     """
     if workers < 1:
         raise ValueError("workers must be >= 1")
@@ -175,32 +224,53 @@ def run_isolated(
     pending.reverse()  # pop() from the end starts them in that order
     results: dict[int, IsolatedResult] = {}
     running: dict[Any, tuple[int, Any, Any, float]] = {}  # conn -> (index, item, proc, started)
+    idle: list[tuple[Any, Any]] = []  # reused workers waiting for an item: (proc, conn)
     n_items = len(pending)
 
-    while pending or running:
-        while pending and len(running) < workers:
-            index, item = pending.pop()
-            proc, conn = _start_child(fn, (item,), {})
-            running[conn] = (index, item, proc, time.monotonic())
-        now = time.monotonic()
-        next_deadline = min(started + timeout_s for (_, _, _, started) in running.values())
-        ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, next_deadline - now))
-        for conn in ready:
-            index, item, proc, started = running.pop(conn)
-            status, payload = _collect(proc, conn)
-            elapsed = time.monotonic() - started
-            if status == "ok":
-                results[index] = IsolatedResult(index, item, True, value=payload, elapsed_s=elapsed)
-            else:
-                results[index] = IsolatedResult(index, item, False, error=_reason(payload),
-                                                exception=payload, elapsed_s=elapsed)
-        now = time.monotonic()
-        for conn, (index, item, proc, started) in list(running.items()):
-            if now - started >= timeout_s:
-                running.pop(conn)
-                conn.close()
-                _stop(proc)
-                exc = IsolationTimeout(f"timed out after {timeout_s:g} s")
-                results[index] = IsolatedResult(index, item, False, error=str(exc), exception=exc,
-                                                elapsed_s=now - started)
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                index, item = pending.pop()
+                if reuse_workers:
+                    proc, conn = _hand_over(fn, item, idle)
+                else:
+                    proc, conn = _start_process(_child_main, (fn, (item,), {}))
+                running[conn] = (index, item, proc, time.monotonic())
+            now = time.monotonic()
+            next_deadline = min(started + timeout_s for (_, _, _, started) in running.values())
+            ready = multiprocessing.connection.wait(list(running), timeout=max(0.0, next_deadline - now))
+            for conn in ready:
+                index, item, proc, started = running.pop(conn)
+                answered, status, payload = _receive(proc, conn)
+                elapsed = time.monotonic() - started
+                if reuse_workers and answered:
+                    idle.append((proc, conn))
+                else:
+                    conn.close()
+                    _stop(proc)
+                if status == "ok":
+                    results[index] = IsolatedResult(index, item, True, value=payload, elapsed_s=elapsed)
+                else:
+                    results[index] = IsolatedResult(index, item, False, error=_reason(payload),
+                                                    exception=payload, elapsed_s=elapsed)
+            now = time.monotonic()
+            for conn, (index, item, proc, started) in list(running.items()):
+                if now - started >= timeout_s:
+                    running.pop(conn)
+                    conn.close()
+                    _stop(proc)
+                    exc = IsolationTimeout(f"timed out after {timeout_s:g} s")
+                    results[index] = IsolatedResult(index, item, False, error=str(exc), exception=exc,
+                                                    elapsed_s=now - started)
+    finally:
+        # Idle workers leave on their own once their pipe closes (all at once, then joined);
+        # anything still running is killed.
+        for _, conn in idle:
+            conn.close()
+        for proc, _ in idle:
+            proc.join(5)
+            _stop(proc)
+        for conn, (_, _, proc, _) in running.items():
+            conn.close()
+            _stop(proc)
     return [results[i] for i in range(n_items)]

@@ -1,15 +1,15 @@
 """Fetch a video by URI into the media store, once.
 
-Sources: a local path or ``file://`` URI (only inside allowed roots), ``s3://bucket/key`` (boto3)
-and ``http(s)://`` (streamed, size-capped, retried with backoff, resumed with ``Range`` after a
-dropped connection). The stored name is deterministic (sha256 of the URI + the original
-extension, under ``<media_root>/videos/``) and a JSON sidecar records size and sha256, so a
-file already fetched is never fetched again. Errors are `FetchError` with a secret-free reason.
+Sources: a local path or ``file://`` URI (only inside allowed roots), ``s3://bucket/key`` (the
+project's one S3 client set-up, `S3Settings`) and ``http(s)://`` (streamed, size-capped, retried
+with backoff, resumed with ``Range`` after a dropped connection). The stored name is
+deterministic (sha256 of the URI + the original extension, under ``<media_root>/videos/``) and a
+JSON sidecar records size and sha256, so a file already fetched is never fetched again. Errors
+are `FetchError` with a secret-free reason.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from haic_resources.storage.files import atomic_write_bytes, sha256_bytes, sha256_file
+from haic_resources.storage.s3 import S3Settings
 from haic_resources.video.item_error import ItemError
 
 DEFAULT_MAX_BYTES = 4 * 1024**3  # refuse anything larger than 4 GiB
@@ -25,7 +28,6 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 4  # attempts after the first
 DEFAULT_BACKOFF_S = 0.5  # doubled after every failed attempt
-_CHUNK = 1024 * 1024
 _HTTP_CHUNK = 64 * 1024
 
 
@@ -58,16 +60,7 @@ def store_path_for(uri: str, media_root: str | os.PathLike) -> Path:
     suffix = PurePosixPath(unquote(urlsplit(uri).path or uri)).suffix.lower()
     if not suffix or len(suffix) > 8 or not suffix[1:].isalnum():
         suffix = ""
-    digest = hashlib.sha256(uri.encode("utf-8")).hexdigest()
-    return Path(media_root) / "videos" / f"{digest}{suffix}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return Path(media_root) / "videos" / f"{sha256_bytes(uri.encode('utf-8'))}{suffix}"
 
 
 def fetch_media(
@@ -75,8 +68,7 @@ def fetch_media(
     media_root: str | os.PathLike,
     *,
     allowed_roots: list[str | os.PathLike] | tuple = (),
-    s3_client: Any = None,
-    s3_endpoint_url: str | None = None,
+    s3: S3Settings | None = None,
     http_session: Any = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -87,7 +79,9 @@ def fetch_media(
     """Make the media at `uri` available under `media_root` and describe it.
 
     A cached copy whose size and sha256 match its sidecar is returned with ``fetched=False``
-    and without touching the source. Raises `FetchError`.
+    and without touching the source. `s3` is the S3 client set-up for ``s3://`` URIs (None: the
+    default endpoint and region); settings rather than a client, so that a child process can
+    call this. Raises `FetchError`.
     """
     if not uri or not isinstance(uri, str):
         raise FetchError("empty uri")
@@ -102,7 +96,7 @@ def fetch_media(
     if scheme in ("", "file") or len(scheme) == 1:
         _copy_local(_local_path(uri), part, allowed_roots, max_bytes)
     elif scheme == "s3":
-        _download_s3(uri, part, s3_client, s3_endpoint_url, max_bytes)
+        _download_s3(uri, part, s3 or S3Settings(), max_bytes)
     elif scheme in ("http", "https"):
         _download_http(uri, part, http_session, max_bytes, (connect_timeout_s, read_timeout_s),
                        retries, backoff_s)
@@ -112,7 +106,7 @@ def fetch_media(
     if size == 0:
         part.unlink(missing_ok=True)
         raise FetchError(f"empty file (0 bytes) at {source}")
-    sha = file_sha256(part)
+    sha = sha256_file(part)
     os.replace(part, dest)
     _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha})
     return FetchedMedia(dest, size, sha, source, fetched=True)
@@ -126,9 +120,7 @@ def _sidecar(dest: Path) -> Path:
 
 
 def _write_sidecar(dest: Path, record: dict) -> None:
-    tmp = _sidecar(dest).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True))
-    os.replace(tmp, _sidecar(dest))
+    atomic_write_bytes(_sidecar(dest), json.dumps(record, sort_keys=True).encode("utf-8"))
 
 
 def _cached(dest: Path, source: str) -> FetchedMedia | None:
@@ -137,7 +129,7 @@ def _cached(dest: Path, source: str) -> FetchedMedia | None:
         size = dest.stat().st_size
     except (OSError, ValueError):
         return None
-    if size != record.get("size_bytes") or file_sha256(dest) != record.get("sha256"):
+    if size != record.get("size_bytes") or sha256_file(dest) != record.get("sha256"):
         return None  # damaged or replaced: fetch again
     return FetchedMedia(dest, size, record["sha256"], source, fetched=False)
 
@@ -175,19 +167,18 @@ def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> None:
 # -------------------------------------------------------------------------------- s3
 
 
-def _download_s3(uri: str, part: Path, client, endpoint_url: str | None, max_bytes: int) -> None:
+def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> None:
     parts = urlsplit(uri)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     source = redact_uri(uri)
     if not bucket or not key:
         raise FetchError(f"s3 uri needs a bucket and a key: {source}")
     try:
-        import boto3
         import botocore.exceptions as bexc
+
+        client = s3.client()
     except ImportError:
         raise FetchError("boto3 is not installed")
-    if client is None:
-        client = boto3.client("s3", endpoint_url=endpoint_url)
     try:
         head = client.head_object(Bucket=bucket, Key=key)
         if int(head.get("ContentLength", 0)) > max_bytes:

@@ -3,7 +3,8 @@
 Web video is hostile input: a truncated upload, an HTML error page saved as ``.mp4`` or a header
 that claims a 100000-pixel frame must become a clear error for that one item, never a hang or a
 crash of the whole partition. So `probe_video` runs the probe in a killable child process
-(haic_resources.video.isolation), and the videos stage runs it through `run_isolated`.
+(haic_resources.video.isolation), and the videos stage runs it through `run_isolated`. Its
+limits and thresholds are one `ProbeLimits`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+
 from haic_resources.video.av_open import open_input
 from haic_resources.video.isolation import call_isolated_or_raise
 from haic_resources.video.item_error import ItemError
 
-# Paper-independent safety limits (defaults; every one is a parameter).
 DEFAULT_PROBE_TIMEOUT_S = 30.0
-MAX_SIDE_PX = 16384  # larger frames are header corruption, not video we can use
-VFR_WINDOW_S = 10.0  # look at packet timestamps over this much of the start of the video
-VFR_RELATIVE_TOLERANCE = 0.10  # a pts step this far from the median step means VFR
-FULL_SCAN_MAX_BYTES = 512 * 1024 * 1024  # count packets exactly below this file size
 
 
 class VideoProbeError(ItemError):
     """The file is not a video we can use; `reason` says why in one line."""
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """Paper-independent safety limits and thresholds of a probe (the defaults are the platform's)."""
+
+    max_side_px: int = 16384  # larger frames are header corruption, not video we can use
+    vfr_window_s: float = 10.0  # look at packet timestamps over this much of the start of the video
+    vfr_tolerance: float = 0.10  # a pts step this far from the median step means VFR
+    full_scan_max_bytes: int = 512 * 1024 * 1024  # count packets exactly below this file size
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class VideoProbe:
     width: int
     height: int
     fps: float  # average frame rate (frames / duration)
-    is_vfr: bool  # packet pts steps vary over the first `vfr_window_s` seconds
+    is_vfr: bool  # packet pts steps vary over the first `ProbeLimits.vfr_window_s` seconds
     duration_s: float
     frame_count: int
     frame_count_exact: bool
@@ -53,20 +59,13 @@ class VideoProbe:
 # Probing
 
 
-def probe_video(
-    path: str | os.PathLike,
-    timeout_s: float = DEFAULT_PROBE_TIMEOUT_S,
-    *,
-    max_side_px: int = MAX_SIDE_PX,
-    vfr_window_s: float = VFR_WINDOW_S,
-    vfr_tolerance: float = VFR_RELATIVE_TOLERANCE,
-    full_scan_max_bytes: int = FULL_SCAN_MAX_BYTES,
-) -> VideoProbe:
+def probe_video(path: str | os.PathLike, timeout_s: float = DEFAULT_PROBE_TIMEOUT_S,
+                limits: ProbeLimits = ProbeLimits()) -> VideoProbe:
     """Describe the video at `path`, or raise `VideoProbeError` with a one-line reason.
 
     Runs in a child process that is killed after `timeout_s`, so a corrupt file cannot hang the
     caller. The frame count is exact (demuxed packets are counted) for files up to
-    `full_scan_max_bytes`; above that it comes from the header or is estimated, and
+    `limits.full_scan_max_bytes`; above that it comes from the header or is estimated, and
     `frame_count_source` says which.
     """
     path = Path(path)
@@ -77,18 +76,11 @@ def probe_video(
         raise VideoProbeError("empty file: 0 bytes")
     return call_isolated_or_raise(
         VideoProbeError, "probe", probe_video_in_process, str(path), timeout_s=timeout_s,
-        timeout_hint=" (corrupt or hostile file?)", max_side_px=max_side_px, vfr_window_s=vfr_window_s,
-        vfr_tolerance=vfr_tolerance, full_scan_max_bytes=full_scan_max_bytes,
+        timeout_hint=" (corrupt or hostile file?)", limits=limits,
     )
 
 
-def probe_video_in_process(
-    path: str,
-    max_side_px: int = MAX_SIDE_PX,
-    vfr_window_s: float = VFR_WINDOW_S,
-    vfr_tolerance: float = VFR_RELATIVE_TOLERANCE,
-    full_scan_max_bytes: int = FULL_SCAN_MAX_BYTES,
-) -> VideoProbe:
+def probe_video_in_process(path: str, limits: ProbeLimits = ProbeLimits()) -> VideoProbe:
     """The probe itself, without a time limit (use `probe_video` unless already isolated)."""
     import av
 
@@ -117,17 +109,17 @@ def probe_video_in_process(
         if width <= 0 or height <= 0:
             raise VideoProbeError(f"implausible resolution {width}x{height}: no frame size in "
                                   "header")
-        if width > max_side_px or height > max_side_px:
+        if width > limits.max_side_px or height > limits.max_side_px:
             raise VideoProbeError(f"implausible resolution {width}x{height} "
-                                  f"(limit {max_side_px} px per side)")
+                                  f"(limit {limits.max_side_px} px per side)")
 
         time_base = stream.time_base or Fraction(1, 1000)
         start_pts = stream.start_time or 0
-        full_scan = size_bytes <= full_scan_max_bytes
+        full_scan = size_bytes <= limits.full_scan_max_bytes
         pts_window: list[int] = []
         n_packets = 0
         last_end_pts = None
-        window_end = start_pts + int(vfr_window_s / float(time_base))
+        window_end = start_pts + int(limits.vfr_window_s / float(time_base))
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:  # flush packet at EOF
@@ -154,7 +146,7 @@ def probe_video_in_process(
         _check_decodes(container, stream, codec_name)
 
         duration_s = _duration_s(container, stream, start_pts, last_end_pts, full_scan)
-        is_vfr = _is_vfr(pts_window, vfr_tolerance)
+        is_vfr = _is_vfr(pts_window, limits.vfr_tolerance)
         if full_scan:
             frame_count, exact, source = n_packets, True, "packets"
         elif declared:

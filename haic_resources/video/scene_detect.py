@@ -9,18 +9,24 @@ its documentation says; content and adaptive detectors compute their (identical)
 with fewer copies.
 
 Frames are processed as they are decoded; the video is never held in memory.
+
+`split_into_clips` is the clips stage's work on one video (cuts, then candidate clips with their
+length decisions), run in a killable child process per video.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
+
+from haic_core.accumulation.scenes import split_video_into_clips
 from haic_resources.video.av_open import open_input
 from haic_resources.video.item_error import ItemError
 
@@ -32,6 +38,19 @@ DEFAULT_TIMEOUT_S = 600.0
 
 class SceneDetectError(ItemError):
     """Scene detection could not run on this video; `reason` says why in one line."""
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """Which PySceneDetect detector, with which parameters, sees which decoded frames."""
+
+    detector: str = "content"  # one of DETECTOR_KINDS
+    threshold: float | None = None  # None: that detector's own default
+    min_scene_len: int = DEFAULT_MIN_SCENE_LEN_FRAMES
+    detector_options: Mapping[str, Any] = field(default_factory=dict)  # more detector arguments
+    frame_skip: int = 0  # analyse one frame in frame_skip + 1 (PySceneDetect's meaning)
+    downscale: int | None = None  # None: PySceneDetect's auto-downscale; else a factor (1 = full size)
+    decode_threads: int = 0  # FFmpeg decoder threads: 0 = FFmpeg's choice (see `decode_threads_for`)
 
 
 @dataclass(frozen=True)
@@ -139,60 +158,40 @@ def analysis_size(width: int, height: int, downscale: int | None = None) -> tupl
     return max(1, round(width / factor)), max(1, round(height / factor))
 
 
-def detect_scenes(
-    path: str | os.PathLike,
-    detector: str = "content",
-    threshold: float | None = None,
-    min_scene_len: int = DEFAULT_MIN_SCENE_LEN_FRAMES,
-    detector_options: Mapping[str, Any] | None = None,
-    frame_skip: int = 0,
-    downscale: int | None = None,
-    timeout_s: float | None = DEFAULT_TIMEOUT_S,
-    decode_threads: int = 0,
-) -> SceneCuts:
+def detect_scenes(path: str | os.PathLike, settings: DetectionSettings = DetectionSettings(),
+                  timeout_s: float | None = DEFAULT_TIMEOUT_S) -> SceneCuts:
     """Detect scene cuts in the video at `path`.
 
-    `detector` is "content" (PySceneDetect's ContentDetector, the default), "adaptive" or
-    "threshold"; `threshold`/`min_scene_len`/`detector_options` go to it. `frame_skip=N`
-    analyses one frame in N+1 (faster, less exact; PySceneDetect's meaning). `decode_threads`
-    is FFmpeg's decoder thread count: 0 lets FFmpeg choose (frame threads on every core, the
-    fastest for one video alone), 1 decodes on one thread (the least CPU per frame, the fastest
-    when several videos run at once; see `decode_threads_for`). With `timeout_s`
-    set (the default), the work runs in a child process that is killed at the deadline.
-    Raises `SceneDetectError` with a one-line reason.
+    `settings.detector` is "content" (PySceneDetect's ContentDetector, the default), "adaptive"
+    or "threshold"; `threshold`/`min_scene_len`/`detector_options` go to it. `frame_skip=N`
+    analyses one frame in N+1 (faster, less exact). `decode_threads` is FFmpeg's decoder thread
+    count: 0 lets FFmpeg choose (frame threads on every core, the fastest for one video alone),
+    1 decodes on one thread (the least CPU per frame, the fastest when several videos run at
+    once; see `decode_threads_for`). With `timeout_s` set (the default), the work runs in a
+    child process that is killed at the deadline. Raises `SceneDetectError` with a one-line
+    reason.
     """
-    kwargs = dict(detector=detector, threshold=threshold, min_scene_len=min_scene_len,
-                  detector_options=dict(detector_options or {}), frame_skip=frame_skip,
-                  downscale=downscale, decode_threads=decode_threads)
     if timeout_s is None:
-        return detect_scenes_in_process(str(path), **kwargs)
+        return detect_scenes_in_process(str(path), settings)
     from haic_resources.video.isolation import call_isolated_or_raise
 
     return call_isolated_or_raise(SceneDetectError, "scene detection", detect_scenes_in_process, str(path),
-                                  timeout_s=timeout_s, **kwargs)
+                                  settings, timeout_s=timeout_s)
 
 
-def detect_scenes_in_process(
-    path: str,
-    detector: str = "content",
-    threshold: float | None = None,
-    min_scene_len: int = DEFAULT_MIN_SCENE_LEN_FRAMES,
-    detector_options: Mapping[str, Any] | None = None,
-    frame_skip: int = 0,
-    downscale: int | None = None,
-    decode_threads: int = 0,
-) -> SceneCuts:
+def detect_scenes_in_process(path: str, settings: DetectionSettings = DetectionSettings()) -> SceneCuts:
     """`detect_scenes` without the child process (for callers that are already isolated)."""
     import av
     from scenedetect import FrameTimecode
     from scenedetect.common import Timecode
 
-    if frame_skip < 0:
+    if settings.frame_skip < 0:
         raise SceneDetectError("frame_skip must be >= 0")
-    if decode_threads < 0:
+    if settings.decode_threads < 0:
         raise SceneDetectError("decode_threads must be >= 0 (0 = FFmpeg's choice)")
     started = time.perf_counter()
-    scene_detector = build_detector(detector, threshold, min_scene_len, detector_options)
+    scene_detector = build_detector(settings.detector, settings.threshold, settings.min_scene_len,
+                                    settings.detector_options)
     try:
         container = open_input(path)
     except av.error.FFmpegError as exc:
@@ -203,11 +202,11 @@ def detect_scenes_in_process(
         stream = container.streams.video[0]
         cc = stream.codec_context
         stream.thread_type = "AUTO"  # FFmpeg frame+slice threads; thread_count 1 turns them off
-        cc.thread_count = decode_threads
+        cc.thread_count = settings.decode_threads
         width, height = int(cc.width), int(cc.height)
         if width <= 0 or height <= 0:
             raise SceneDetectError(f"implausible resolution {width}x{height}")
-        size = analysis_size(width, height, downscale)
+        size = analysis_size(width, height, settings.downscale)
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         rate = Fraction(rate.numerator, rate.denominator)
         time_base = Fraction(stream.time_base.numerator, stream.time_base.denominator)
@@ -217,7 +216,7 @@ def detect_scenes_in_process(
         cut_timecodes: list = []
         last_timecode = None
         end_s = 0.0
-        for index, pts, duration, image in _decoded_frames(container, stream, size, frame_skip):
+        for index, pts, duration, image in _decoded_frames(container, stream, size, settings.frame_skip):
             rel_pts = (pts - start_pts) if pts is not None else round(index / rate / time_base)
             t = float(rel_pts * time_base)
             frame_times.append(t)
@@ -244,10 +243,10 @@ def detect_scenes_in_process(
         width=width,
         height=height,
         analysis_size=size,
-        detector=detector,
-        detector_params={"threshold": threshold, "min_scene_len": min_scene_len,
-                         **dict(detector_options or {})},
-        frame_skip=frame_skip,
+        detector=settings.detector,
+        detector_params={"threshold": settings.threshold, "min_scene_len": settings.min_scene_len,
+                         **dict(settings.detector_options or {})},
+        frame_skip=settings.frame_skip,
         elapsed_s=time.perf_counter() - started,
     )
 
@@ -264,6 +263,55 @@ def decode_threads_for(workers: int, cpu_count: int | None = None) -> int:
     if workers <= 1:
         return 0
     return max(1, cores // workers)
+
+
+# --------------------------------------------------------------------------------------------
+# The clips stage's work on one video
+
+
+@dataclass(frozen=True)
+class SplitTask:
+    video_id: str
+    path: str
+    detector: str
+    threshold: float | None
+    min_scene_len: int
+    frame_skip: int
+    downscale: int | None
+    min_length_s: float
+    max_length_s: float
+    decode_threads: int = 0
+
+    @property
+    def detection(self) -> DetectionSettings:
+        return DetectionSettings(detector=self.detector, threshold=self.threshold, min_scene_len=self.min_scene_len,
+                                 frame_skip=self.frame_skip, downscale=self.downscale,
+                                 decode_threads=self.decode_threads)
+
+
+def split_into_clips(task: SplitTask) -> dict[str, Any]:
+    """Scene cuts of one video and its candidate clips with their length decisions (plain,
+    picklable data: this runs in a child process)."""
+    cuts = detect_scenes_in_process(task.path, task.detection)
+    clips, decisions = split_video_into_clips(task.video_id, cuts.cut_times_s, cuts.cut_frames,
+                                              cuts.duration_s, cuts.frame_count, cuts.fps,
+                                              task.min_length_s, task.max_length_s)
+    return {"cuts": list(cuts.cut_times_s), "elapsed_s": cuts.elapsed_s,
+            "clips": [asdict(c) for c in clips], "decisions": decisions}
+
+
+def pixels_to_decode(video: Any) -> float:
+    """A video's decode work (width x height x frames) from its probe or its `videos` row; 0 when
+    a value is missing. `run_isolated(cost=...)` starts the biggest first."""
+    try:
+        values = [float(v) for v in (video.width, video.height, video.frame_count)]
+    except (TypeError, ValueError):  # None, or pandas' NA in a table row
+        return 0.0
+    return math.prod(values) if all(math.isfinite(v) for v in values) else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of detect_scenes_in_process: frames decoded for the detector, cuts found by time
 
 
 def _nearest_index(times: list[float], t: float) -> int:

@@ -1,0 +1,263 @@
+"""One shape for every stage: a config class and a body become a partitioned Dagster asset.
+
+A stage module holds its `Config` (the paper's values as defaults) and its body:
+
+    @partitioned_stage("pose_tracks", PoseTracksConfig, ins=("human_presence", "person_detections"))
+    def pose_tracks(stage: StageContext, config: PoseTracksConfig, human_presence, person_detections):
+        ...
+        return StageResult(table, decisions, preview=["clip_id", "track_id", "t"])
+
+The factory does the rest, the same way for every stage: partitions, IO manager, group (the
+stage's domain folder), code version (code, effective settings, prompt and model), backfill
+policy, op tags and pools (by `kind`), the loop over the partitions of a multi-partition run,
+and turning the body's result into ledger rows, a preview, pictures and the `Output`s.
+
+Nothing here runs at import: `StageSpec.build(settings, llm)` makes the asset when the
+definitions are built, with the deployment's settings as the config defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from numbers import Number
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+from dagster import (AssetIn, AssetOut, BackfillPolicy, Config, Failure, MetadataValue, Output, PartitionsDefinition,
+                     multi_asset)
+from pydantic import Field, ValidationError, create_model
+
+from haic_core.decisions import Decision
+from haic_core.ledger import config_hash
+from haic_assets.platform.deployment import k8s_op_tags
+from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table
+from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
+from haic_assets.platform.previews import png_metadata
+
+# What each kind of step asks of a cluster (op tags) and of the instance (pools).
+STEP_KINDS = ("decode", "gpu", "llm")
+
+
+class StageFailure(Exception):
+    """The partition itself cannot be processed (an unreadable shard, a missing file): its
+    decisions are still recorded, then the step fails with `message`."""
+
+    def __init__(self, message: str, decisions: Sequence[Decision] = ()):
+        super().__init__(message)
+        self.message = message
+        self.decisions = list(decisions)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage body returns for one partition.
+
+    `table` is the asset's table; a stage with several outputs gives `tables` (output name ->
+    table, the first one being the stage's own). `decisions` become ledger rows (None: the
+    stage records none). `metadata` is added to the first output's; `preview` names the
+    columns shown in the UI; `pictures` are PNGs shown inline and saved under previews/.
+    """
+
+    table: pd.DataFrame | None = None
+    decisions: Sequence[Decision] | None = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    preview: Sequence[str] | None = None
+    pictures: Mapping[str, bytes] = field(default_factory=dict)
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    output_metadata: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+class StageContext:
+    """What a body sees: its partition, the log, the run, and the resources it asked for."""
+
+    def __init__(self, context, partition_key: str, stage: str):
+        self._context = context
+        self.partition_key = partition_key
+        self.stage = stage
+        self.log = context.log
+        self.run_id = context.run.run_id
+        self.instance = context.instance
+        self.resources = context.resources
+
+    def __getattr__(self, name: str) -> Any:  # stage.storage, stage.pose, stage.llm, ...
+        return getattr(self.resources, name)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage as declared in its module; `build` turns it into an asset."""
+
+    name: str
+    config_class: type[Config]
+    body: Callable[..., StageResult]
+    group: str
+    version: str = "1"
+    ins: Mapping[str, AssetIn] = field(default_factory=dict)
+    outs: Mapping[str, str] = field(default_factory=dict)  # output name -> description
+    partitions: PartitionsDefinition | None = source_shards
+    kind: str | None = None
+    resources: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()
+    settings_from: Mapping[str, str] = field(default_factory=dict)  # field -> stage whose setting it shares
+    fingerprint: Callable[[Config], str] | None = None  # more code-version parts (e.g. prompt versions)
+    records_decisions: bool = True
+
+    def config_with_settings(self, settings) -> type[Config]:
+        """The config class whose defaults are this deployment's settings (the launchpad shows them)."""
+        values = {}
+        for name in self.config_class.model_fields:
+            section = settings.stage(self.settings_from.get(name, self.name))
+            if name in section:
+                values[name] = section[name]
+        if not values:
+            return self.config_class
+        try:
+            self.config_class(**values)  # a wrong type is the settings file's error, named as such
+        except ValidationError as exc:
+            problems = "; ".join(f"{self.name}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{settings.path}: {problems}") from None
+        fields = {name: (info.annotation, Field(default=values[name], description=info.description))
+                  for name, info in self.config_class.model_fields.items() if name in values}
+        return create_model(self.config_class.__name__, __base__=self.config_class,
+                            __module__=self.config_class.__module__, **fields)
+
+    def code_version(self, config_class: type[Config], llm_version: str = "") -> str:
+        defaults = config_class()
+        parts = [self.version, config_hash(defaults.model_dump())]
+        if self.fingerprint is not None:
+            parts.append(self.fingerprint(defaults))
+        if self.kind == "llm":
+            parts.append(llm_version)
+        return "-".join(p for p in parts if p)
+
+    def build(self, settings, llm_provider: str = "", llm_version: str = ""):
+        config_class = self.config_with_settings(settings)
+        outs = self.outs or {self.name: self.body.__doc__ or ""}
+        version = self.code_version(config_class, llm_version)
+        op_tags = k8s_op_tags({"decode": "decode", "gpu": "pose"}[self.kind]) if self.kind in ("decode", "gpu") else None
+        pool = f"llm_{llm_provider or 'unconfigured'}" if self.kind == "llm" else None
+        policy = (BackfillPolicy.multi_run(max_partitions_per_run=settings.platform.partitions_per_run)
+                  if self.partitions is not None else None)
+        spec = self
+
+        def compute(context, config, **inputs):
+            yield from spec._run(context, config, inputs, list(outs))
+
+        compute.__name__ = self.name
+        compute.__doc__ = self.body.__doc__
+        compute.__annotations__ = {"config": config_class}
+        return multi_asset(
+            name=self.name,
+            outs={name: AssetOut(io_manager_key="tables", description=" ".join(description.split()),
+                                 code_version=version)
+                  for name, description in outs.items()},
+            ins=dict(self.ins),
+            deps=list(self.deps),
+            partitions_def=self.partitions,
+            group_name=self.group,
+            required_resource_keys={"storage", "warehouse", *self.resources},
+            backfill_policy=policy,
+            op_tags=op_tags,
+            pool=pool,
+        )(compute)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str]):
+        keys = list(context.partition_keys) if self.partitions is not None else [UNPARTITIONED]
+        produced = {}
+        for key in keys:
+            own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}
+            produced[key] = self._one_partition(context, key, config, own, out_names)
+        for name in out_names:
+            if len(keys) == 1:
+                table, metadata = produced[keys[0]][name]
+                yield Output(table, output_name=name, metadata=metadata)
+            else:
+                yield Output(PartitionTables({k: produced[k][name][0] for k in keys}), output_name=name,
+                             metadata=merge_metadata({k: produced[k][name][1] for k in keys}))
+
+    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any],
+                       out_names: list[str]) -> dict[str, tuple[pd.DataFrame, dict]]:
+        stage = StageContext(context, key, self.name)
+        try:
+            result = self.body(stage, config, **inputs)
+        except StageFailure as failure:
+            if failure.decisions:
+                self._record(stage, config, failure.decisions)
+            context.resources.warehouse.refresh(context.resources.storage.tables().local_root())
+            raise Failure(description=failure.message) from failure
+        tables = dict(result.tables) if result.tables else {out_names[0]: result.table}
+        first = tables[out_names[0]]
+        metadata: dict[str, Any] = {}
+        if self.records_decisions and result.decisions is not None:
+            metadata.update(self._record(stage, config, list(result.decisions)))
+        metadata["rows"] = len(first)
+        metadata.update(result.metadata)
+        if result.preview is not None:
+            metadata["preview"] = preview_table(first, result.preview)
+        metadata.update(png_metadata(context.resources.storage.exports(), self.name, key, dict(result.pictures)))
+        out = {out_names[0]: (first, metadata)}
+        for name in out_names[1:]:
+            out[name] = (tables[name], {"rows": len(tables[name]), **result.output_metadata.get(name, {})})
+        return out
+
+    def _record(self, stage: StageContext, config: Config, decisions: list[Decision]) -> dict[str, Any]:
+        """Replace this partition's ledger rows of the stage; log and describe them."""
+        settings = config.model_dump()
+        rows = ledger_table(decisions, stage=self.name, partition=stage.partition_key, config=settings,
+                            code_version=self.version, run_id=stage.run_id)
+        stage.storage.tables().write(f"ledger/{self.name}", stage.partition_key, rows)
+        metadata, summary_line = decision_metadata(decisions, settings)
+        stage.log.info(f"{self.name} [{stage.partition_key}]: {summary_line}")
+        return metadata
+
+
+def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[str] | Mapping[str, AssetIn] = (),
+                      outs: Mapping[str, str] | None = None, version: str = "1", kind: str | None = None,
+                      resources: Sequence[str] = (), partitions: PartitionsDefinition | None = source_shards,
+                      deps: Sequence[str] = (), settings_from: Mapping[str, str] | None = None,
+                      fingerprint: Callable[[Config], str] | None = None, records_decisions: bool = True,
+                      group: str | None = None, description: str | None = None,
+                      ) -> Callable[[Callable[..., StageResult]], StageSpec]:
+    """Declare a stage. Its group is the folder of the body's module (accumulation, haic_train,
+    haicbench) unless `group` is given; its description is the body's docstring.
+
+    ins: upstream assets (names, or name -> AssetIn for a partition mapping); outs: output name ->
+    description for a stage with several outputs; version: bump when the code changes what the
+    stage produces; kind: decode | gpu | llm (op tags, pools, model in the code version);
+    resources: resource keys beyond storage and warehouse; settings_from: config fields whose
+    deployment setting lives under another stage; fingerprint: more code-version parts.
+    """
+    if kind is not None and kind not in STEP_KINDS:
+        raise ValueError(f"stage {name}: kind {kind!r} is not one of {STEP_KINDS}")
+
+    def declare(body: Callable[..., StageResult]) -> StageSpec:
+        stage_group = group or body.__module__.split(".")[-2]
+        named_ins = {k: AssetIn(k) for k in ins} if not isinstance(ins, Mapping) else dict(ins)
+        doc = description or body.__doc__ or ""
+        return StageSpec(name=name, config_class=config_class, body=body, group=stage_group, version=version,
+                         ins=named_ins, outs=dict(outs) if outs else {name: doc}, partitions=partitions, kind=kind,
+                         resources=tuple(resources), deps=tuple(deps), settings_from=dict(settings_from or {}),
+                         fingerprint=fingerprint, records_decisions=records_decisions)
+
+    return declare
+
+
+def merge_metadata(by_partition: dict[str, dict]) -> dict:
+    """A multi-partition run's metadata: counts summed, each partition's own counts kept,
+    everything else (previews, config) from the first partition."""
+    merged: dict[str, Any] = {"partitions": len(by_partition)}
+    per_partition: dict[str, dict] = {}
+    for key, metadata in by_partition.items():
+        for name, value in metadata.items():
+            raw = value.value if hasattr(value, "value") else value
+            if isinstance(raw, Number) and not isinstance(raw, bool) and name != "yield_pct":
+                merged[name] = merged.get(name, 0) + raw
+                per_partition.setdefault(key, {})[name] = raw
+            elif name not in merged:
+                merged[name] = value
+    merged.pop("yield_pct", None)
+    merged["per_partition"] = MetadataValue.json(json.loads(json.dumps(per_partition, default=float)))
+    return merged

@@ -1,0 +1,45 @@
+"""A pose model as plain, picklable settings, and the one function that builds the model they describe.
+
+`PoseResource` (Dagster) describes its model as `PoseSettings`; a child process of `run_isolated`
+receives those settings and builds the same model with `make_estimator`. This module imports
+neither Dagster (about 1.2 s to import, in every child) nor any backend runtime: a child pays only
+for the backend it builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from haic_resources.pose.estimator import PoseEstimator, make_pose_estimator
+from haic_resources.storage.s3 import S3Settings
+
+
+@dataclass(frozen=True)
+class PoseSettings:
+    """Everything needed to build one pose model (see `PoseResource` for what each field means)."""
+
+    cache_dir: str
+    backend: str = "movenet"
+    input_long_side: int | None = None
+    min_person_score: float = 0.2
+    detector_model: str | None = None
+    pose_model: str | None = None
+    detector_kind: str = "yolox"
+    device: str = "cpu"
+    s3: S3Settings = field(default_factory=S3Settings)  # for s3:// model files
+
+
+@lru_cache(maxsize=2)
+def make_estimator(settings: PoseSettings) -> PoseEstimator:
+    """The model `settings` describe, built once per process: model start-up costs more than a
+    clip, so the Dagster process and every long-lived worker load it once."""
+    options = {"cache_dir": settings.cache_dir, "min_person_score": settings.min_person_score}
+    if settings.input_long_side:
+        options["input_long_side"] = settings.input_long_side
+    if settings.backend == "onnx":
+        options.update(detector_path=settings.detector_model, pose_path=settings.pose_model,
+                       detector_kind=settings.detector_kind, device=settings.device, s3=settings.s3)
+    elif settings.backend == "mmpose":
+        options = {"device": settings.device, "min_person_score": settings.min_person_score}
+    return make_pose_estimator(settings.backend, **options)
