@@ -14,7 +14,7 @@ from haic_assets.platform.settings import Settings, load_settings
 from haic_assets.platform.stage import StageFailure, StageResult, partitioned_stage
 from haic_assets.stages import STAGE_NAMES, settings_fields
 from samples.stages.frame_rate_filtered import frame_rate_filtered
-from tests.helpers import ledger
+from tests.helpers import REPO_ROOT, ledger
 
 PARTITION = "src__shard.csv"
 KNOWN = {"frame_rate_filtered": {"min_fps"}, "clips": {"min_length_s"}}
@@ -116,3 +116,10 @@ def test_the_registry_lists_the_paper_stages_in_order_and_shared_settings_once()
     fields = settings_fields()
     assert "min_short_side_px" in fields["metadata_filtered"] and "min_short_side_px" not in fields["videos"]
     assert "pose_fps" not in fields["human_presence"] and "pose_fps" in fields["pose_tracks"]
+
+
+def test_the_readme_shows_the_example_stage_as_it_is_in_the_repository():
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Adding a stage"):]
+    shown = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
+    assert shown.strip() in (REPO_ROOT / "samples" / "stages" / "frame_rate_filtered.py").read_text()

@@ -5,7 +5,7 @@ exceeds 0.085 (keypoints normalized by video width and height), and only if keyp
 move as a whole: fit P(t+1) ≈ T·P(t), T affine 2×3, by least squares on homogeneous keypoints
 (3×17); keep only if the residual r > 0.0016.
 
-Our readings (MISSION.md):
+Our readings of the paper:
 - L1 of one person between adjacent samples = Σ over the 17 keypoints of |Δx| + |Δy|, in
   normalized coordinates (the L1 norm of the 34-vector difference).
 - Affine residual of one pair = the sum of squared residuals of that least-squares fit (what
@@ -17,7 +17,7 @@ Our readings (MISSION.md):
   so values stay on the paper's 17-keypoint scale and are comparable between pairs. A pair
   with fewer than `min_valid_keypoints` valid keypoints is skipped (no value).
 
-Aggregation defaults, chosen from measurements on real clips (see MISSION.md and the report):
+Aggregation defaults, chosen from measurements on real clips (tests/test_human_filters_real.py):
 over pairs ``min`` — the paper's literal "all adjacent pairs" (moving people measured min
 0.31–1.44, far above 0.085); over tracklets ``any`` — a clip with one clearly moving person
 and a static bystander (arm wrestling with onlookers) is an action clip; ``all`` would drop it.

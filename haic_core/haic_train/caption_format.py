@@ -1,6 +1,6 @@
 """Rule-based judgement of a machine caption against HAIC's standardized format.
 
-The format (MISSION.md §2): the caption opens with the number of main characters ("There is 1
+The format (the paper, section 2): the caption opens with the number of main characters ("There is 1
 subject ..." / "There are N subjects ..."), then one paragraph per main character that gives
 static attributes first and actions after, in order; nothing invisible, no audio, no "frames".
 

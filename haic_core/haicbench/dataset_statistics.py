@@ -1,4 +1,4 @@
-"""Dataset statistics (MISSION §1 and §3): the curation funnel, clip durations, caption lengths,
+"""Dataset statistics (the paper, sections 1 and 3): the curation funnel, clip durations, caption lengths,
 QA per category, caption word frequencies, and their plots.
 
 The numbers are DuckDB queries (`sql/stats_*.sql`) over views the caller provides on a
@@ -24,7 +24,7 @@ from wordcloud import STOPWORDS, WordCloud  # noqa: E402
 from haic_core.ledger import STAGE_ORDER  # noqa: E402
 from haic_core.sql_files import load_sql  # noqa: E402
 
-# The accumulation stages in pipeline order (MISSION §1), then captioning and QA; stages not
+# The accumulation stages in pipeline order (the paper, section 1), then captioning and QA; stages not
 # listed sort after these.
 DEFAULT_STAGE_ORDER: tuple[str, ...] = STAGE_ORDER
 PAPER_YIELD_PCT = (0.31, 1.3)

@@ -1,4 +1,4 @@
-"""lmms-eval task functions for HAICBench (standard protocol, MISSION §4).
+"""lmms-eval task functions for HAICBench (the paper's standard protocol).
 
 This file is copied verbatim as `utils.py` into the exported lmms-eval task folder, so it must
 stand alone: standard library only, no haic_core imports.

@@ -1,4 +1,4 @@
-"""What a HAICBench QA is: the five categories and their rules (MISSION §3), the normalized
+"""What a HAICBench QA is: the five categories and their rules (the paper, section 3), the normalized
 record, its deterministic id, and the rule check that generated and corrected QA must pass.
 
 Pure: no I/O, no Dagster.
@@ -26,7 +26,7 @@ ITEM_KIND = "qa"  # the ledger's item kind of a question
 
 @dataclass(frozen=True)
 class CategoryRule:
-    """What the paper asks of one category (MISSION §3 table)."""
+    """What the paper asks of one category (the paper's table of categories)."""
 
     max_questions: int
     n_options: int

@@ -4,7 +4,7 @@ LLMs answer a "JSON only" prompt in many shapes: a JSON list, several lists sepa
 commas, a single object, Python-literal pseudo-JSON with single quotes, fenced code blocks,
 commentary before or after. Answers come as option numbers (1-based, int or string) or as
 letters ("B", "B.", "(B)"); options come as plain strings or as "A. text". All of these are
-normalized to `QA` (haic_core.haicbench.qa); whatever breaks the rules of MISSION §3 becomes
+normalized to `QA` (haic_core.haicbench.qa); whatever breaks the paper's rules (section 3) becomes
 a `Decision` with a reason, so "why is this question not in the benchmark?" has an answer.
 
 Pure: no I/O, no Dagster.

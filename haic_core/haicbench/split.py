@@ -1,4 +1,4 @@
-"""The HAICBench test split: 412 videos and 2,000 QA, 400 per category (MISSION §3).
+"""The HAICBench test split: 412 videos and 2,000 QA, 400 per category (the paper, section 3).
 
 How the split is chosen (deterministic for a seed):
 1. `sql/haicbench_category_supply.sql`: the pool must hold each category's quota at all.
