@@ -40,3 +40,22 @@ def test_one_run_materializes_a_range_of_partitions_each_on_its_own(tmp_path, mo
     tables = defs.resources["storage"].tables()
     assert len(tables.read("metadata_filtered", first)) == 2 and len(tables.read("metadata_filtered", second)) == 0
     assert len(tables.read("clips", first)) == 2 and len(tables.read("clips", second)) == 0
+
+
+def test_a_backfill_run_over_one_partition_writes_that_partition_not_all(tmp_path, monkeypatch):
+    # The backfill daemon launches a one-shard run as a range whose start is its end (the last run
+    # of a 5-shard backfill at 4 per run is one); such a run has no `partition_key`.
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    partition = land_sample(home)
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        instance.add_dynamic_partitions(source_shards.name, [partition])
+        result = defs.resolve_job_def("curate_source").execute_in_process(
+            instance=instance, asset_selection=SPINE, tags={
+                "dagster/asset_partition_range_start": partition, "dagster/asset_partition_range_end": partition})
+        assert result.success
+    tables = home / "tables"
+    assert sorted(p.name for p in (tables / "clips").iterdir()) == [f"{partition}.parquet"]
+    assert not list(tables.rglob("all.parquet"))
+    assert set(ledger(home)["partition"]) == {partition}

@@ -29,8 +29,7 @@ class ParquetTablesIOManager(ConfigurableIOManager):
             uris = [tables.write(table, partition, frame) for partition, frame in obj.items()]
             context.add_output_metadata({"table_uris": uris})
         else:
-            partition = context.partition_key if context.has_partition_key else UNPARTITIONED
-            context.add_output_metadata({"table_uri": tables.write(table, partition, obj)})
+            context.add_output_metadata({"table_uri": tables.write(table, _one_partition(context), obj)})
         if _is_last_output(context):
             self.warehouse.refresh(tables.local_root())
 
@@ -53,6 +52,17 @@ class ParquetTablesIOManager(ConfigurableIOManager):
         if len(frames) > 1 and _step_runs_a_range(context):
             return PartitionTables(zip(partitions, frames))  # each partition's own table
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _one_partition(context: OutputContext) -> str:
+    """The partition of a one-partition output. A backfill run over a range whose start is its end
+    has no `partition_key`, only `asset_partition_keys`: it must still write that partition."""
+    if not context.has_asset_partitions:
+        return UNPARTITIONED
+    keys = list(context.asset_partition_keys)
+    if len(keys) != 1:
+        raise Failure(f"{context.asset_key.to_user_string()}: one table for partitions {keys}")
+    return keys[0]
 
 
 def _step_runs_a_range(context: InputContext) -> bool:
