@@ -10,7 +10,7 @@ import numpy as np
 
 from dagster_aws.s3 import S3Resource
 
-from haic_assets.platform.previews import png_metadata
+from haic_assets.platform.previews import INLINE_MAX_BYTES, png_metadata
 from haic_resources.storage.resource import StorageResource
 
 
@@ -23,7 +23,7 @@ def test_a_large_contact_sheet_is_shown_inline_scaled_down_and_kept_full_size_on
     metadata = png_metadata(exports, "human_presence", "src__a.csv", {"dropped clip-1": png})
     markdown = metadata["previews"].value
     inline = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", markdown).group(1))
-    assert len(inline) <= 400_000
+    assert len(inline) <= INLINE_MAX_BYTES == 60_000
     shown = cv2.imdecode(np.frombuffer(inline, np.uint8), cv2.IMREAD_COLOR)
     assert shown.shape[1] < 1400 and abs(shown.shape[1] / shown.shape[0] - 1400 / 600) < 0.05
     saved = tmp_path / "exports" / "previews" / "human_presence" / "src__a.csv" / "dropped_clip-1.png"

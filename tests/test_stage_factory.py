@@ -52,7 +52,11 @@ def test_the_worked_example_stage_records_every_video_with_its_frame_rate(tmp_pa
     assert set(rows["partition"]) == {PARTITION} and set(rows["code_version"]) == {"1"}
     metadata = result.asset_materializations_for_node("frame_rate_filtered")[0].metadata
     assert (metadata["items"].value, metadata["kept"].value, metadata["dropped"].value, metadata["rows"].value) == (3, 2, 1, 2)
-    assert "src:phone" in metadata["preview"].value
+    assert [r.data["video_id"] for r in metadata["preview"].records] == ["src:phone", "src:film"]
+    assert metadata["dagster/row_count"].value == 2
+    assert [c.name for c in metadata["dagster/column_schema"].schema.columns] == ["video_id", "fps"]
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"error_rate_within_limit": True, "one_ledger_row_per_item": True}
 
 
 def test_a_setting_becomes_the_config_default_and_changes_the_code_version(tmp_path):

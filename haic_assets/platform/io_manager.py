@@ -73,8 +73,10 @@ def _step_runs_a_range(context: InputContext) -> bool:
 
 
 def _is_last_output(context: OutputContext) -> bool:
-    """Stages yield their outputs in declaration order, so the last declared one ends the step."""
+    """Stages yield their tables in declaration order, so the last table output ends the step
+    (asset-check outputs come after it and are not tables)."""
     try:
-        return context.name == context.op_def.output_defs[-1].name
+        tables = [o.name for o in context.op_def.output_defs if o.io_manager_key == "tables"]
+        return context.name == tables[-1]
     except Exception:  # contexts built outside a run (tests, direct writes)
         return True

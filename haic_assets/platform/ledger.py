@@ -6,7 +6,7 @@ import json
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-from dagster import MetadataValue
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash, ledger_rows, verdict_summary
@@ -38,20 +38,25 @@ def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) 
     return metadata, line
 
 
+def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
+    """Dagster's own keys, which the catalog shows without custom code: row count and column schema."""
+    schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
+    return {"rows": len(frame), "dagster/row_count": len(frame), "dagster/column_schema": MetadataValue.table_schema(schema)}
+
+
 def preview_table(frame: pd.DataFrame, columns: Sequence[str] | None = None, rows: int = 10) -> MetadataValue:
-    """A small markdown table of the first rows, for the asset's page in the UI."""
-    if frame.empty:
-        return MetadataValue.md("_(no rows)_")
+    """The first rows as a Dagster table, for the asset's page in the UI."""
     head = (frame[list(columns)] if columns else frame).head(rows)
-    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in record) + " |" for record in head.itertuples(index=False)]
-    return MetadataValue.md("\n".join(lines))
+    schema = TableSchema(columns=[TableColumn(name=str(c), type="string") for c in head.columns])
+    records = [TableRecord({str(c): _cell(v) for c, v in zip(head.columns, record)})
+               for record in head.itertuples(index=False)]
+    return MetadataValue.table(records=records, schema=schema)
 
 
 def _cell(value: Any) -> str:
     text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "…"
+    text = text.replace("\n", " ")
+    return text if len(text) <= 200 else text[:197] + "…"
 
 
 def _reasons_md(by_reason: dict[str, int]) -> str:

@@ -8,7 +8,10 @@ from dagster import MetadataValue
 
 from haic_resources.storage.object_store import ObjectStore
 
-INLINE_MAX_BYTES = 400_000  # the event log keeps metadata; larger pictures are shown scaled down
+# The event log keeps every byte of metadata, for every materialization, in the instance's
+# database: pictures are shown inline as thumbnails of at most this size, with the full-size
+# file in the exports store (its URI beside the thumbnail).
+INLINE_MAX_BYTES = 60_000
 
 
 def png_metadata(exports: ObjectStore, stage: str, partition: str, pngs: dict[str, bytes]) -> dict:
@@ -22,7 +25,8 @@ def png_metadata(exports: ObjectStore, stage: str, partition: str, pngs: dict[st
         file_name = f"{_safe(name)}.png"
         exports.put_bytes(f"{prefix}/{file_name}", png)
         shown = png if len(png) <= INLINE_MAX_BYTES else _smaller_png(png, INLINE_MAX_BYTES)
-        parts.append(f"**{name}** ({file_name})\n\n![{name}](data:image/png;base64,{base64.b64encode(shown).decode()})")
+        parts.append(f"**{name}** (full size: {exports.uri}/{prefix}/{file_name})\n\n"
+                     f"![{name}](data:image/png;base64,{base64.b64encode(shown).decode()})")
     return {"previews": MetadataValue.md("\n\n".join(parts)), "previews_dir": MetadataValue.path(f"{exports.uri}/{prefix}")}
 
 

@@ -34,6 +34,8 @@ class PlatformSettings(BaseModel):
         default=4, ge=1, description="a backfill launches runs of up to this many source shards: fewer pods and "
                                      "model loads than one run per shard, and a failed run costs at most this many")
     recuration_cron: str = Field(default="0 3 * * 1", description="when the re-curation schedule ticks (Mondays 03:00)")
+    max_error_rate: float = Field(default=0.10, ge=0.0, le=1.0,
+                                  description="a stage's check warns when more of a partition's items are in error")
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,14 @@ from pydantic import Field, ValidationError, create_model
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_assets.platform.deployment import k8s_op_tags
-from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table
+from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata
+from haic_assets.platform.stage_checks import check_results, decision_facts, stage_check_specs
 
 # What each kind of step asks of a cluster (op tags) and of the instance (pools).
 STEP_KINDS = ("decode", "gpu", "llm")
+OWNER = "team:haic-curation"
 
 
 class StageFailure(Exception):
@@ -140,9 +142,11 @@ class StageSpec:
         policy = (BackfillPolicy.multi_run(max_partitions_per_run=settings.platform.partitions_per_run)
                   if self.partitions is not None else None)
         spec = self
+        checks = stage_check_specs(next(iter(outs))) if self.records_decisions else []
+        max_error_rate = settings.platform.max_error_rate
 
         def compute(context, config, **inputs):
-            yield from spec._run(context, config, inputs, list(outs))
+            yield from spec._run(context, config, inputs, list(outs), max_error_rate)
 
         compute.__name__ = self.name
         compute.__doc__ = self.body.__doc__
@@ -150,8 +154,9 @@ class StageSpec:
         return multi_asset(
             name=self.name,
             outs={name: AssetOut(io_manager_key="tables", description=" ".join(description.split()),
-                                 code_version=version)
+                                 code_version=version, kinds=self._kinds(llm_provider), owners=[OWNER])
                   for name, description in outs.items()},
+            check_specs=checks,
             ins=dict(self.ins),
             deps=list(self.deps),
             partitions_def=self.partitions,
@@ -162,14 +167,18 @@ class StageSpec:
             pool=pool,
         )(compute)
 
+    def _kinds(self, llm_provider: str) -> set[str]:
+        """The catalog's kind tags: where the tables live, and the model provider an LLM stage calls."""
+        return {"parquet", "duckdb"} | ({llm_provider} if self.kind == "llm" and llm_provider else set())
+
     # -- running ---------------------------------------------------------------------------
 
-    def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str]):
+    def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str], max_error_rate: float):
         keys = list(context.partition_keys) if self.partitions is not None else [UNPARTITIONED]
-        produced = {}
+        produced, facts = {}, {}
         for key in keys:
             own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}
-            produced[key] = self._one_partition(context, key, config, own, out_names)
+            produced[key], facts[key] = self._one_partition(context, key, config, own, out_names)
         for name in out_names:
             if len(keys) == 1:
                 table, metadata = produced[keys[0]][name]
@@ -177,9 +186,12 @@ class StageSpec:
             else:
                 yield Output(PartitionTables({k: produced[k][name][0] for k in keys}), output_name=name,
                              metadata=merge_metadata({k: produced[k][name][1] for k in keys}))
+        if self.records_decisions:
+            selected = {key.name for key in context.selected_asset_check_keys}
+            yield from check_results(out_names[0], facts, max_error_rate, selected)
 
     def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any],
-                       out_names: list[str]) -> dict[str, tuple[pd.DataFrame, dict]]:
+                       out_names: list[str]) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int]]:
         stage = StageContext(context, key, self.name)
         try:
             result = self.body(stage, config, **inputs)
@@ -191,17 +203,18 @@ class StageSpec:
         tables = dict(result.tables) if result.tables else {out_names[0]: result.table}
         first = tables[out_names[0]]
         metadata: dict[str, Any] = {}
+        decisions = list(result.decisions or ())
         if self.records_decisions and result.decisions is not None:
-            metadata.update(self._record(stage, config, list(result.decisions)))
-        metadata["rows"] = len(first)
+            metadata.update(self._record(stage, config, decisions))
+        metadata.update(table_metadata(first))
         metadata.update(result.metadata)
         if result.preview is not None:
             metadata["preview"] = preview_table(first, result.preview)
         metadata.update(png_metadata(context.resources.storage.exports(), self.name, key, dict(result.pictures)))
         out = {out_names[0]: (first, metadata)}
         for name in out_names[1:]:
-            out[name] = (tables[name], {"rows": len(tables[name]), **result.output_metadata.get(name, {})})
-        return out
+            out[name] = (tables[name], {**table_metadata(tables[name]), **result.output_metadata.get(name, {})})
+        return out, decision_facts(decisions)
 
     def _record(self, stage: StageContext, config: Config, decisions: list[Decision]) -> dict[str, Any]:
         """Replace this partition's ledger rows of the stage; log and describe them."""
