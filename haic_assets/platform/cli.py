@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from haic_resources.storage.home import REPO_ROOT, haic_home, prepare_dagster_home
-from haic_resources.storage.landing import Shard
+from haic_resources.storage.landing import Shard, shard_of_partition, shard_problem
 from haic_core.sql_files import load_sql
 from haic_resources.storage.warehouse import in_memory_warehouse
 
@@ -52,6 +53,10 @@ def cmd_funnel(args: argparse.Namespace) -> int:
     frame = conn.execute(load_sql("funnel")).df()
     if args.source:
         frame = frame[frame["source"] == args.source]
+        if frame.empty:
+            known = ", ".join(sorted(set(conn.execute(load_sql("funnel")).df()["source"])))
+            print(f"No ledger rows for source {args.source!r}; sources with rows: {known}.")
+            return 1
     print(f"Funnel (HAIC_HOME={haic_home().root})")
     _print_frame(frame)
     return 0
@@ -91,7 +96,7 @@ def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
     """Put a metadata file into landing/<source>/ (a local folder, or HAIC_LANDING_URI in S3)."""
     from haic_assets.platform.resources import build_resources
 
-    shard = Shard(source, file.name)
+    shard = shard_of_partition(Shard(source, file.name).partition_key)  # refuses names no partition may have
     landing = build_resources()["storage"].landing()
     landing.put_file(shard.key, file)
     if source_yaml is not None:
@@ -100,9 +105,25 @@ def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
 
 
 def cmd_add_shard(args: argparse.Namespace) -> int:
-    shard = add_shard(Path(args.file), args.source)
-    print(f"landing/{shard.key} written; the landing sensor will add partition {shard.partition_key!r} "
-          "and run curate_source for it (or run: haic run " + shard.partition_key + ")")
+    file = Path(args.file)
+    if not file.is_file():
+        print(f"haic add-shard: no such file: {file}", file=sys.stderr)
+        return 2
+    problem = shard_problem(f"{args.source}/{file.name}")
+    if problem:
+        print(f"haic add-shard: {problem}", file=sys.stderr)
+        return 2
+    source_yaml = None
+    if args.source_yaml:
+        source_yaml_file = Path(args.source_yaml)
+        if not source_yaml_file.is_file():
+            print(f"haic add-shard: no such file: {source_yaml_file}", file=sys.stderr)
+            return 2
+        source_yaml = source_yaml_file.read_text()
+    shard = add_shard(file, args.source, source_yaml=source_yaml)
+    print(f"landing/{shard.key} written" + (f" with landing/{args.source}/source.yaml" if source_yaml else "")
+          + f"; the landing sensor will add partition {shard.partition_key!r} and run curate_source for it "
+          f"(or run: haic run {shard.partition_key})")
     return 0
 
 
@@ -137,6 +158,7 @@ def run_partition(partition_key: str) -> bool:
     """Run the main job for one partition, registering the partition first if it is new."""
     from haic_assets.platform.partitions import source_shards
 
+    shard_of_partition(partition_key)  # before the key becomes a partition, a ledger or a table path
     with instance_and_definitions() as (instance, defs):
         if not instance.has_dynamic_partition(source_shards.name, partition_key):
             instance.add_dynamic_partitions(source_shards.name, [partition_key])
@@ -144,6 +166,11 @@ def run_partition(partition_key: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        shard_of_partition(args.partition)
+    except ValueError as exc:
+        print(f"haic run: {exc}", file=sys.stderr)
+        return 2
     return 0 if run_partition(args.partition) else 1
 
 
@@ -186,11 +213,45 @@ def cmd_recurate(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    env = dict(os.environ, DAGSTER_HOME=str(prepare_dagster_home()))
+    dagster_home = prepare_dagster_home()
+    lock = _single_ui_lock(dagster_home)
+    if lock is None:
+        print(f"haic ui: another `haic ui` is already running on {dagster_home} (one UI and one daemon per "
+              "HAIC_HOME); stop it first, or set HAIC_HOME to another home.", file=sys.stderr)
+        return 1
+    env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
     command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
                "-w", str(REPO_ROOT / "workspace.yaml")]
-    print(f"DAGSTER_HOME={env['DAGSTER_HOME']}; UI at http://{args.host}:{args.port}")
-    return subprocess.call(command, env=env, cwd=REPO_ROOT)
+    print(f"DAGSTER_HOME={env['DAGSTER_HOME']}; UI at http://{args.host}:{args.port} (Ctrl-C stops it)")
+    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # At a terminal dagster dev gets the same Ctrl-C; when only we were interrupted, pass it on,
+        # so its webserver and daemon shut down rather than outlive us.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+        print("haic ui: stopped")
+        return 0
+    finally:
+        lock.close()
+
+
+def _single_ui_lock(dagster_home: Path):
+    """An exclusive lock on DAGSTER_HOME/.haic-ui.lock for the life of this process, or None when
+    another `haic ui` holds it (a second UI would start a second daemon on the same instance)."""
+    import fcntl
+
+    handle = open(dagster_home / ".haic-ui.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def cmd_home(args: argparse.Namespace) -> int:
@@ -205,28 +266,45 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the main job on the bundled sample").set_defaults(func=cmd_demo)
-    p = sub.add_parser("funnel", help="kept/dropped/error per stage and source")
-    p.add_argument("--source")
+    p = sub.add_parser("funnel", help="kept/dropped/error per stage and source",
+                       description="Kept, dropped and error counts per stage and source, from the ledger.")
+    p.add_argument("--source", help="only this source")
     p.set_defaults(func=cmd_funnel)
-    p = sub.add_parser("why", help="an item's trail through the stages")
-    p.add_argument("item_id")
+    p = sub.add_parser("why", help="an item's trail through the stages",
+                       description="Every stage's decision on an item and its children (clips of a video), "
+                                   "with reasons, measured values and thresholds.")
+    p.add_argument("item_id", help="a video id like webvid:1001, or a clip id")
     p.add_argument("-v", "--verbose", action="store_true", help="also config hash, code version, run id")
     p.set_defaults(func=cmd_why)
-    p = sub.add_parser("add-shard", help="copy a metadata file into the landing zone")
-    p.add_argument("file")
-    p.add_argument("--source", required=True)
+    p = sub.add_parser("add-shard", help="copy a metadata file into the landing zone",
+                       description="Copy a metadata file into landing/<source>/; the landing sensor then adds "
+                                   "its partition and runs the main job.")
+    p.add_argument("file", help="a WebVid CSV, an Omega Parquet, or a file that source.yaml maps")
+    p.add_argument("--source", required=True, help="source name: lower-case letters, digits, '-' and single '_'")
+    p.add_argument("--source-yaml", help="a source.yaml to install beside it (columns, kind, media_root)")
     p.set_defaults(func=cmd_add_shard)
-    p = sub.add_parser("run", help="run the main job for one partition key")
-    p.add_argument("partition")
+    p = sub.add_parser("run", help="run the main job for one partition key",
+                       description="Run the main job curate_source for one source shard, in this process.")
+    p.add_argument("partition", help="<source>__<shard file name>, e.g. webvid_sample__results_sample.csv")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("recurate", help="re-materialize only stale asset partitions (what the schedule does)")
     p.add_argument("--dry-run", action="store_true", help="only list what is stale and why")
     p.set_defaults(func=cmd_recurate)
-    p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1")
+    p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1",
+                       description="The Dagster UI and daemon on this HAIC_HOME's instance (one per home).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
     sub.add_parser("home", help="print where everything lives").set_defaults(func=cmd_home)
+    from haic_assets.platform.cli_evaluate import add_evaluate_parser  # issue 15: `haic evaluate`
+
+    add_evaluate_parser(sub)
+    from haic_assets.platform.cli_checks import add_check_commands  # issue 11: `haic check-qa`, `haic check-caption`
+
+    add_check_commands(sub)
+    from haic_assets.platform.cli_people import add_people_command  # issue 14: `haic people`
+
+    add_people_command(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
