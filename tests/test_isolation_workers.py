@@ -32,19 +32,19 @@ def read_first_byte(path: str) -> bytes:
 def test_a_hang_and_a_crash_cost_only_their_own_items_in_input_order(reuse_workers):
     items = ["a", "hang", "b", "crash", "c", "raise", "d"]
     started = time.monotonic()
-    results = run_isolated(behave, items, workers=1, timeout_s=1.0, reuse_workers=reuse_workers)
-    assert time.monotonic() - started < 15
+    results = run_isolated(behave, items, workers=1, timeout_s=5.0, reuse_workers=reuse_workers)
+    assert time.monotonic() - started < 60
     assert [r.item for r in results] == items and [r.index for r in results] == list(range(len(items)))
     assert [r.ok for r in results] == [True, False, True, False, True, False, True]
     assert [r.value[0] for r in results if r.ok] == ["a", "b", "c", "d"]
-    assert results[1].error == "timed out after 1 s"
+    assert results[1].error == "timed out after 5 s"
     assert results[3].error == "IsolationCrash: worker process died (exit code 3)"
     assert results[5].error == "ValueError: the item says no"
 
 
 def test_a_reused_worker_serves_items_until_a_hang_or_crash_kills_it():
     items = ["a", "b", "hang", "c", "raise", "d", "crash", "e"]
-    results = run_isolated(behave, items, workers=1, timeout_s=1.0, reuse_workers=True)
+    results = run_isolated(behave, items, workers=1, timeout_s=5.0, reuse_workers=True)
     pid = {r.item: r.value[1] for r in results if r.ok}
     assert pid["a"] == pid["b"]                   # one worker, many items
     assert pid["c"] != pid["b"]                   # the hang killed it: a fresh worker took over
@@ -66,7 +66,7 @@ def test_a_fifo_that_never_gets_a_writer_times_out_while_the_other_workers_go_on
     real = tmp_path / "real.bin"
     real.write_bytes(b"x")
     items = [str(real), str(fifo), str(real), str(real)]
-    results = run_isolated(read_first_byte, items, workers=2, timeout_s=1.0, reuse_workers=True)
+    results = run_isolated(read_first_byte, items, workers=2, timeout_s=5.0, reuse_workers=True)
     assert [r.ok for r in results] == [True, False, True, True]
     assert [r.value for r in results if r.ok] == [b"x"] * 3
-    assert results[1].error == "timed out after 1 s"
+    assert results[1].error == "timed out after 5 s"

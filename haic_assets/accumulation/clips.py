@@ -52,7 +52,7 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
     by_video = videos.set_index("video_id")
     decode_cost = {v.video_id: pixels_to_decode(v) for v in videos.itertuples(index=False)}
     results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
-                           cost=lambda task: decode_cost[task.video_id])
+                           cost=lambda task: decode_cost[task.video_id], progress=stage.progress("scene detection"))
     rows, decisions, scenes = [], [], 0
     for result in results:
         video_id = result.item.video_id

@@ -34,6 +34,7 @@ from haic_assets.platform.deployment import k8s_op_tags
 from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata
+from haic_assets.platform.progress import ProgressLog
 from haic_assets.platform.stage_checks import check_results, decision_facts, stage_check_specs
 
 # What each kind of step asks of a cluster (op tags) and of the instance (pools).
@@ -84,6 +85,10 @@ class StageContext:
 
     def __getattr__(self, name: str) -> Any:  # stage.storage, stage.pose, stage.llm, ...
         return getattr(self.resources, name)
+
+    def progress(self, what: str) -> ProgressLog:
+        """A `progress(done, total)` callback that logs how far `what` is (e.g. "scene detection")."""
+        return ProgressLog(self.log, f"{self.stage} [{self.partition_key}] {what}")
 
 
 @dataclass(frozen=True)

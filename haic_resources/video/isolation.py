@@ -205,6 +205,7 @@ def run_isolated(
     timeout_s: float = 300.0,
     cost: Callable[[Any], float] | None = None,
     reuse_workers: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[IsolatedResult]:
     """Run ``fn(item)`` for every item in child processes, at most `workers` at once.
 
@@ -215,6 +216,7 @@ def run_isolated(
     next items. Results come back in input order; a failed, crashed or timed-out item is an
     `IsolatedResult` with ``ok=False`` and a reason. With `cost`, items start most expensive first,
     so that a long item does not start last and run alone while the other workers idle.
+    `progress(done, total)` is called as items finish (the stages log it).
     """
     if workers < 1:
         raise ValueError("workers must be >= 1")
@@ -262,6 +264,8 @@ def run_isolated(
                     exc = IsolationTimeout(f"timed out after {timeout_s:g} s")
                     results[index] = IsolatedResult(index, item, False, error=str(exc), exception=exc,
                                                     elapsed_s=now - started)
+            if progress is not None:
+                progress(len(results), n_items)
     finally:
         # Idle workers leave on their own once their pipe closes (all at once, then joined);
         # anything still running is killed.
