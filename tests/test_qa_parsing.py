@@ -8,22 +8,30 @@ import json
 import pandas as pd
 import pytest
 
-from haic_core.haicbench.qa import CATEGORIES, CATEGORY_RULES, make_qa_id
+from haic_core.haicbench.qa import CATEGORIES, CATEGORY_RULES, SOFT_RULES, QARules, make_qa_id
 from haic_core.haicbench.qa_generation import QA_COLUMNS, RawAnswer, qa_pairs_table, questions_to_ask
-from haic_core.haicbench.qa_parsing import parse_qa_response
+from haic_core.haicbench.qa_parsing import EMPTY_ANSWER_REASON, parse_qa_response, read_qa_answer
 from haic_resources.llm.prompts import load_template, render
 
 OPTS4 = ["He waves", "He jumps", "He claps", "He nods"]
 OPTS5 = ["He waves", "He jumps", "He claps", "He nods", "He sits"]
 
 
-def parse(text, category="action_details", subject_count=None):
+STRICT = QARules(strictness={rule: "reject" for rule in SOFT_RULES})
+
+
+def parse(text, category="action_details", subject_count=None, rules=QARules()):
     return parse_qa_response(text, clip_id="clip1", category=category, model="m", prompt_version="v1",
-                             subject_count=subject_count)
+                             subject_count=subject_count, rules=rules)
 
 
-def only_reason(text, category="action_details", subject_count=None) -> str:
-    accepted, rejected = parse(text, category, subject_count)
+def flags_of(text, category="action_details"):
+    (parsed,) = read_qa_answer(text, clip_id="clip1", category=category, model="m", prompt_version="v1").accepted
+    return {m.rule: (m.value, m.limit) for m in parsed.measures if m.broken}
+
+
+def only_reason(text, category="action_details", subject_count=None, rules=STRICT) -> str:
+    accepted, rejected = parse(text, category, subject_count, rules)
     assert accepted == []
     assert len(rejected) == 1
     assert rejected[0].item_kind == "qa" and rejected[0].verdict == "dropped" and rejected[0].parent_id == "clip1"
@@ -92,8 +100,9 @@ def test_options_that_start_with_the_article_a_keep_it():
     assert qa.options == tuple(options)
 
 
-def test_explicit_empty_list_is_not_an_error():
-    assert parse("[]", "interaction", subject_count=1) == ([], [])
+def test_explicit_empty_list_is_zero_qa_with_its_reason():
+    accepted, (decision,) = parse("[]", "count")
+    assert accepted == [] and (decision.verdict, decision.reason) == ("dropped", EMPTY_ANSWER_REASON)
 
 
 def test_qa_id_is_deterministic_and_ignores_whitespace():
@@ -124,7 +133,11 @@ def test_answer_out_of_range():
 
 def test_option_over_fifteen_words():
     long = "he slowly raises his left hand above his head and then waves it to the crowd twice"
-    assert only_reason(item(options=[long, *OPTS4[1:]])) == "option over 15 words: option 1 has 17"
+    assert only_reason(item(options=[long, "He jumps up and down", *OPTS4[2:]]),
+                       rules=QARules(strictness={"option_words": "reject"})) == \
+        "option over 15 words: option 1 has 17 words"
+    assert flags_of(item(options=[long, *OPTS4[1:]])) == {"option_words": (17.0, 15.0),
+                                                         "option_length_ratio": (8.5, 3.0)}
 
 
 def test_fifteen_words_is_allowed():
@@ -142,6 +155,7 @@ def test_duplicate_options():
 def test_numbered_subjects_in_question(question, where):
     reason = only_reason(item(question=question))
     assert reason.startswith("numbered subject naming: ") and reason.endswith(f"in {where}")
+    assert flags_of(item(question=question)) == {"numbered_subject": (1.0, 0.0)}
 
 
 def test_numbered_subjects_in_options():
@@ -152,6 +166,7 @@ def test_numbered_subjects_in_options():
 def test_count_question_must_start_with_how_many():
     text = item(question="What is the number of jumps?", options=["1", "2", "3", "4", "5"])
     assert only_reason(text, "count") == "count question does not start with 'How many'"
+    assert flags_of(text, "count") == {"count_phrasing": (0.0, 1.0)}
 
 
 def test_before_after_in_action_details():
@@ -159,6 +174,8 @@ def test_before_after_in_action_details():
         "before/after wording in action details: 'after' in question"
     assert only_reason(item(options=["He waves before leaving", *OPTS4[1:]])) == \
         "before/after wording in action details: 'before' in option 1"
+    # The paper's own action-details example asks "After ...": a flag by default.
+    assert flags_of(item(question="After he jumps, which hand does the man wave?")) == {"before_after": (1.0, 0.0)}
 
 
 def test_before_after_allowed_in_action_sequence():
@@ -182,7 +199,7 @@ def test_extra_questions_beyond_the_allowance_are_rejected():
 def test_a_broken_question_does_not_use_a_slot():
     items = [{"question": "Q before?", "options": OPTS4, "answer": 1}, {"question": "Q1?", "options": OPTS4, "answer": 1},
              {"question": "Q2?", "options": OPTS4, "answer": 2}]
-    accepted, rejected = parse(json.dumps(items))
+    accepted, rejected = parse(json.dumps(items), rules=STRICT)
     assert [q.question for q in accepted] == ["Q1?", "Q2?"] and len(rejected) == 1
 
 
@@ -209,6 +226,35 @@ def test_prompt_template_states_the_category_rules(category):
     assert version.startswith(f"qa_{category}/")
 
 
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_the_prompts_worked_example_is_in_the_shape_the_parser_reads(category):
+    text, _ = load_template(f"qa_{category}")
+    example = text.split("Answer:\n", 1)[1].split("\n\nNow the caption", 1)[0]
+    reading = read_qa_answer(example, clip_id="example", category=category, model="m", prompt_version="v",
+                             subject_count=2)
+    assert reading.rejections == []
+    assert len(reading.accepted) == CATEGORY_RULES[category].max_questions
+    assert all(parsed.flags == () for parsed in reading.accepted)
+    if CATEGORY_RULES[category].answer_given_as == "letter":
+        assert '"candidates"' in example and example.startswith("{")
+    else:
+        assert example.startswith("answer: [") and '"opt1"' in example
+
+
+def test_the_interaction_prompt_names_the_single_subject_sentence():
+    text, _ = load_template("qa_interaction")
+    assert "\nNo subject interaction.\n" in text
+
+
+def test_the_recaption_prompt_passes_the_original_description_and_shows_the_format():
+    text, version = load_template("caption_recaption")
+    from haic_core.haic_train.caption_format import check_caption
+
+    assert "THE ORIGINAL" in render(text, original_description="THE ORIGINAL")
+    example = text.split("fly a kite in the park\":\n\n", 1)[1].split("\n\nNow write", 1)[0]
+    assert check_caption(example).verdict == "kept" and version.startswith("caption_recaption/")
+
+
 # ---- from captions to QA pairs ---------------------------------------------------------------
 
 def test_single_subject_captions_get_no_interaction_question_unless_asked():
@@ -226,8 +272,15 @@ def test_answers_become_shuffled_qa_rows_with_a_decision_each():
                        {"question": "Which hand waves after?", "options": OPTS4, "answer": 1}])
     table, decisions = qa_pairs_table({("clip1", "action_details"): RawAnswer(text, "m", "v1", cached=True)},
                                       captions, "llm")
-    assert list(table.columns) == QA_COLUMNS and len(table) == 1
+    assert list(table.columns) == QA_COLUMNS and len(table) == 2
     row = table.iloc[0]
-    assert row["options"][row["answer_index"]] == OPTS4[2] and row["generated_answer_index"] == 2
+    assert row["options"][row["answer_index"]] == OPTS4[2] == row["answer_text"] and row["generated_answer_index"] == 2
     assert (row["video_id"], row["source"], bool(row["cached"])) == ("v1", "llm", True)
-    assert sorted(d.verdict for d in decisions) == ["dropped", "kept"]
+    assert [list(f) for f in table["flags"]] == [[], ["before_after"]]
+    assert json.loads(table["rule_values"].iloc[1])["before_after"] == {"value": 1.0, "limit": 0.0, "broken": True}
+    flagged = [d for d in decisions if d.item_id == table["qa_id"].iloc[1]][0]
+    assert (flagged.verdict, flagged.reason, flagged.metric, flagged.value, flagged.threshold) == (
+        "kept", "parsed; flagged: before_after", "before_after", 1.0, 0.0)
+    strict_table, strict_decisions = qa_pairs_table(
+        {("clip1", "action_details"): RawAnswer(text, "m", "v1")}, captions, "llm", QARules(strictness={"before_after": "reject"}))
+    assert len(strict_table) == 1 and sorted(d.verdict for d in strict_decisions) == ["dropped", "kept"]

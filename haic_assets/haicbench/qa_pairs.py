@@ -17,7 +17,7 @@ from pydantic import Field
 from haic_core.decisions import error
 from haic_core.haicbench.annotations import (RAW_ANSWERS_FOLDER, RAW_ANSWERS_PROVENANCE, files_by_batch,
                                              has_raw_answers, imported_answers, imported_provenance, raw_answer_files)
-from haic_core.haicbench.qa import CATEGORIES, QA
+from haic_core.haicbench.qa import CATEGORIES, MAX_OPTION_WORDS, QA, SOFT_RULES, QARules, Strictness
 from haic_core.haicbench.qa_generation import RawAnswer, qa_pairs_table, questions_to_ask
 from haic_core.haicbench.qa_shuffle import answer_positions_markdown
 from haic_resources.llm.concurrency import map_concurrent
@@ -36,6 +36,22 @@ class QAPairsConfig(Config):
     max_output_tokens: int = Field(default=1024)
     ask_interaction_for_single_subject: bool = Field(
         default=False, description="the paper asks no interaction question when a caption has one subject")
+    # The soft rules: measured on every QA (value and limit in the table and the ledger); each
+    # one flags a QA that breaks it (the paper's own examples break some) or rejects it.
+    max_option_words: int = Field(default=MAX_OPTION_WORDS, description="the paper: options of at most 15 words")
+    max_option_length_ratio: float = Field(
+        default=QARules().max_option_length_ratio, description="longest / shortest option, in words")
+    option_words: Strictness = Field(default="flag", description="an option over max_option_words")
+    option_length_ratio: Strictness = Field(default="flag", description="options of very different lengths")
+    before_after: Strictness = Field(default="flag", description="'before'/'after' in an action-details QA")
+    sequence_phrasing: Strictness = Field(
+        default="flag", description="a sequence question not 'What does ... do immediately after / just before ...'")
+    count_phrasing: Strictness = Field(default="flag", description="a count question not starting 'How many'")
+    numbered_subject: Strictness = Field(default="flag", description="'Subject 2' / 'person 1' in a QA")
+
+    def rules(self) -> QARules:
+        return QARules(max_option_words=self.max_option_words, max_option_length_ratio=self.max_option_length_ratio,
+                       strictness={rule: getattr(self, rule) for rule in SOFT_RULES})
 
 
 def prompt_name(category: str) -> str:
@@ -58,8 +74,9 @@ def qa_pairs(stage: StageContext, config: QAPairsConfig, bench_captions: pd.Data
     asked = questions_to_ask(bench_captions, config.categories, config.ask_interaction_for_single_subject)
     answer = _llm_answers if config.source == "llm" else _imported_answers
     answers, decisions, metadata = answer(stage, config, bench_captions, asked)
-    table, parsed = qa_pairs_table(answers, bench_captions, config.source)
+    table, parsed = qa_pairs_table(answers, bench_captions, config.source, config.rules())
     metadata.update(qa_per_category=MetadataValue.json(table["category"].value_counts().to_dict()),
+                    qa_flagged=MetadataValue.json(table["flags"].explode().dropna().value_counts().to_dict()),
                     answer_positions=MetadataValue.md(answer_positions_markdown(
                         [QA.from_record(r) for r in table.to_dict("records")])))
     return StageResult(table, decisions + parsed, metadata=metadata,
@@ -78,8 +95,9 @@ def _llm_answers(stage: StageContext, config: QAPairsConfig, bench_captions: pd.
     def ask(question):
         clip_id, category = question
         template, version = templates[category]
+        # The answer as written: the category's parser reads every shape, the sentinel included.
         return client.complete_json(render(template, caption=caption_of[clip_id]), settings=settings,
-                                    prompt_version=version)
+                                    prompt_version=version, as_written=True)
 
     stage.log.info(f"asking {llm.provider}/{llm.model_name} for QA: {len(asked)} (caption, category) prompts, "
                    f"{llm.concurrency} in flight")

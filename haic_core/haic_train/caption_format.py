@@ -15,14 +15,19 @@ Heuristics, and why they are what they are:
   paragraph is the first subject's. Both layouts occur in LLM output.
 * "Attributes before actions": the first sentence of each subject paragraph must contain an
   appearance word (man, woman, hair, wearing, shirt, years old, ...), and some later sentence
-  must contain an action (a lexicon of body-movement verbs, or a pronoun/"the man" followed
-  by a third-person verb). This catches a paragraph that starts with what a person does, or
-  that never says what they do, without parsing English.
-* Audio: words that can only come from listening are rejected (audio, sound, music, song,
-  voice, hear, noise, loud, whisper, narration, soundtrack, ...). Speaking itself is a visible
-  action (lips and jaw move), so "speaks", "talks", "sings", "shouts" and "laughs" are kept;
-  what is rejected is the *content* of speech, i.e. quoted words after a speech verb
-  (`says "hello"`), because that needs the audio track.
+  must contain an action (a lexicon of body-movement verb stems in any form, or a
+  pronoun/"the man" followed by a verb in -s/-ed or "is ...-ing"). This catches a paragraph
+  that starts with what a person does, or that never says what they do, without parsing English.
+* Audio means the sound track: "the audio", "music plays", "we hear", "the sound of", a
+  soundtrack or narration. A loud action is visible ("screams loudly", "shouts", "laughs",
+  "speaks": a mouth opens, a jaw moves) and is kept; what is rejected besides is the *content*
+  of speech, i.e. quoted words after a speech verb (`says "hello"`), because that needs the
+  audio track.
+* Openings and references as the paper's own captions write them: "There is 1 subject in the
+  video" (with or without a period), "There are two main subjects in the video.", "The main
+  characters are two people.", "The main character is one person."; paragraphs that open "The
+  first subject is", "The first is", "This person is"; another person named "Subject 2"
+  (counted in `detail["numbered_references"]`, not rejected); actions in any tense or form.
 * Frames: "frames" and frame-indexing phrases ("in the first frame", "frame 12") talk about
   the video as images and are rejected; "the left side of the frame" (a position) is kept.
 * Refusals ("I'm sorry", "I cannot", "As an AI", ...) anywhere are rejected: a caption never
@@ -55,10 +60,14 @@ def _whole_words(alternatives: str) -> re.Pattern[str]:
     return re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
 
 
-_NUMBER = r"(?P<n>\d+|a single|one|two|three|four|five|six|seven|eight|nine|ten|a)"
+_NUMBER = r"(\d+|a single|one|two|three|four|five|six|seven|eight|nine|ten|a)"
+_PEOPLE = r"(?:main\s+)?(?:subjects?|characters?|people|persons?|individuals?)"
+# The openings the paper's captions really use: "There is 1 subject in the video" (with or without
+# a period), "There are two main subjects in the video.", "The main characters are two people.",
+# "The main character is one person."
 DECLARATION = re.compile(
-    rf"^\s*there\s+(?:is|are)\s+{_NUMBER}\s+(?:main\s+)?"
-    r"(?:subjects?|main characters?|characters?|people|persons?)\b[^.!?\n]*[.!?]?",
+    rf"^\s*(?:there\s+(?:is|are)\s+{_NUMBER}\s+{_PEOPLE}\b"
+    rf"|the\s+main\s+(?:characters?|subjects?)\s+(?:is|are)\s+{_NUMBER}\s+{_PEOPLE}\b)[^.!?\n]*[.!?]?",
     re.IGNORECASE,
 )
 
@@ -67,10 +76,12 @@ REFUSAL = _whole_words(
     r"I'm unable|I'm not able|I am not able|As an AI|as a language model|I do not have the ability",
 )
 
+# The sound track, not a loud action: "screams loudly" and "shouts" are visible (a mouth wide
+# open), "music plays", "we hear" and "the sound of" are not.
 AUDIO_WORDS = _whole_words(
-    r"audio|audible|inaudible|sounds?|sound(?:ing|ed)|music(?:al)?|songs?|soundtrack|"
-    r"voices?|voice-?over|narrat(?:ion|or|es|ing)|hear(?:s|d|ing)?|listen(?:s|ed|ing)?|"
-    r"noises?|noisy|loud(?:ly)?|whisper(?:s|ed|ing)?|melody|lyrics|beat of",
+    r"(?:the\s+)?audio|audible|inaudible|soundtrack|sound\s+track|sound\s+effects?|(?:the\s+)?sounds?\s+of|"
+    r"music(?:al)?|melody|lyrics|voice-?over|narrat(?:ion|or)|"
+    r"hear(?:s|d|ing)?|(?:can\s+be|is|are)\s+heard",
 )
 QUOTED_SPEECH = re.compile(
     r"\b(?:says?|said|saying|tells?|told|asks?|asked|shouts?|shouted|yells?|yelled|"
@@ -90,26 +101,38 @@ APPEARANCE = _whole_words(
     r"skin(?:ned)?|complexion|face|eyes|glasses|sunglasses|wear(?:s|ing)?|dressed|clothing|"
     r"clothes|outfit|uniform|shirt|t-shirt|jacket|coat|hoodie|sweater|top|dress|skirt|"
     r"pants|trousers|jeans|shorts|shoes|sneakers|boots|hat|cap|helmet|scarf|gloves|"
-    r"tall|short|slim|slender|stocky|build|sleeves?|sleeveless",
+    r"tall|short|slim|slender|stocky|build|sleeves?|sleeveless|infant|player|athlete|dancer|"
+    r"blonde?|brunette|redhead|ponytail|braids?|curly|beige|costume|apron|vest|suit|jersey",
 )
-ACTION_VERBS = _whole_words(
-    r"walks?|runs?|jumps?|turns?|raises?|lifts?|lowers?|moves?|looks?|glances?|smiles?|"
-    r"nods?|shakes?|holds?|picks?|puts?|places?|throws?|tosses?|catches?|kicks?|hits?|"
-    r"swings?|dances?|sits?|stands?|steps?|bends?|leans?|reaches?|grabs?|grips?|pushes?|"
-    r"pulls?|points?|waves?|claps?|hugs?|kisses?|touches?|rubs?|opens?|closes?|drinks?|"
-    r"eats?|plays?|juggles?|spins?|rotates?|tilts?|extends?|stretches?|crouches?|kneels?|"
-    r"climbs?|rides?|drives?|carries?|drops?|rolls?|slides?|falls?|speaks?|talks?|sings?|"
-    r"laughs?|frowns?|blinks?|applies|brushes?|wipes?|pats?|taps?|presses?|folds?|cuts?|"
-    r"pours?|lands?|bounces?|dribbles?|shoots?|passes?|blocks?|wrestles?|pins?|strikes?|"
-    r"punches?|adjusts?|gestures?|approaches?|continues?|begins?|starts?|stops?|returns?|"
-    r"faces?|follows?|chases?|hands?|gives?|takes?|shifts?|sways?|bobs?|crosses?|"
-    r"swaps?|switches?|twists?|flips?|stares?|watches?",
+# Action verbs in any form: a stem followed by any ending (walks, walked, walking; runs, running),
+# short stems that begin other words spelled out, and the common irregular past forms.
+_ACTION_STEMS = (
+    "walk|run|jump|turn|rais|lift|lower|mov|look|glanc|smil|nod|shak|hold|pick|plac|throw|toss|catch|"
+    "kick|swing|danc|stand|step|bend|lean|reach|grab|grip|push|pull|clap|hug|touch|rub|"
+    "open|clos|drink|eat|play|juggl|spin|rotat|tilt|extend|stretch|crouch|kneel|climb|driv|carr|"
+    "slid|fall|speak|talk|sing|laugh|frown|blink|appl|brush|wip|pour|bounc|dribbl|"
+    "shoot|wrestl|strik|punch|adjust|gestur|approach|continu|begin|start|stop|return|follow|"
+    "chas|giv|tak|shift|sway|swap|switch|twist|flip|scream|shout|yell|wiggl|"
+    "crawl|grasp|wrap|swim|hop|skip|lung|squat|dodg|tackl|shrug|wink|fidget|chew"
 )
-# "He then drifts", "the woman slowly exits": a subject followed (maybe via an adverb) by a
-# third-person verb ending in -s. "is"/"has"/"was" and appearance verbs do not count.
+# Words that are also nouns or adjectives of appearance (a watch, her face, wavy hair, a sit-down
+# desk): counted only with a verb ending.
+_AMBIGUOUS_STEMS = "watch|fac|star|land|rid|sit|cross|block|point|drop|roll|fold|wav|press|kiss|pass|cr[iy]|sip|bit"
+ACTION_VERBS = re.compile(
+    rf"\b(?:(?:{_ACTION_STEMS})\w*|(?:{_AMBIGUOUS_STEMS})(?:e?s|e?d|ing|ting|ping|ted|ped|ies|ied)|"
+    r"hits?|hitting|puts?|putting|cuts?|cutting|pats?|patted|patting|taps?|tapped|"
+    r"tapping|bobs?|bobbing|pins?|pinned|hands?\s+(?:it|the|her|him|them|over)|ran|sat|stood|threw|caught|held|"
+    r"took|gave|fell|rode|drove|shook|spun|swung|began|kept|knelt|lay|lies|lying|ate|drank|sang|spoke|"
+    r"went|goes|came|comes|got|gets)\b",
+    re.IGNORECASE,
+)
+# "He then drifts", "the woman slowly exited", "she is smiling": a subject followed (maybe via an
+# adverb) by a verb in -s or -ed, or a form of "be" with an -ing verb. "is"/"has"/"was" alone and
+# appearance verbs do not count.
 PRONOUN_VERB = re.compile(
-    r"\b(?:he|she|they|the (?:man|woman|boy|girl|child|person))\s+(?:\w+ly\s+|then\s+|also\s+|again\s+)?"
-    r"(?!is\b|has\b|was\b|wears\b|appears\b|seems\b|looks like\b)([a-z]+(?:es|s))\b",
+    r"\b(?:he|she|they|the (?:man|woman|boy|girl|child|person|baby))\s+(?:\w+ly\s+|then\s+|also\s+|again\s+)?"
+    r"(?:(?!is\b|has\b|was\b|wears\b|appears\b|seems\b|looks like\b)([a-z]+(?:es|s|ed))\b"
+    r"|(?:is|are|was|were)\s+(?:\w+ly\s+)?(?!wearing\b|dressed\b)[a-z]+ing\b)",
     re.IGNORECASE,
 )
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
@@ -139,7 +162,7 @@ def declared_subject_count(text: str) -> int | None:
     match = DECLARATION.match(text)
     if not match:
         return None
-    token = match.group("n").lower()
+    token = next(g for g in match.groups() if g).lower()
     return int(token) if token.isdigit() else NUMBER_WORDS[token]
 
 
@@ -188,8 +211,6 @@ def find_problems(
         problems.append(f"quotes speech: '{_quote(speech)}'")
     if frames := FRAME_TALK.search(text):
         problems.append(f"mentions frames: '{_quote(frames).lower()}'")
-    if numbered := NUMBERED_SUBJECT.search(text):
-        problems.append(f"names a subject by number: '{_quote(numbered)}'")
 
     declared = structure.declared_subjects
     found = len(structure.subject_paragraphs)
@@ -231,6 +252,8 @@ def check_caption(
         "declared_subjects": structure.declared_subjects,
         "subject_paragraphs": len(structure.subject_paragraphs),
         "words": structure.words,
+        # The paper's own captions refer to another person as "Subject 2": counted, not rejected.
+        "numbered_references": len(NUMBERED_SUBJECT.findall(text)),
     }
     common: dict[str, Any] = {"item_kind": "caption", "parent_id": parent_id, "detail": detail}
     if problems and problems[0].startswith(("too short", "too long")):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Mapping, Sequence
 
 CATEGORIES: tuple[str, ...] = (
     "interaction",
@@ -63,6 +63,10 @@ class QA:
                    tuple(record["options"]), int(record["answer_index"]), str(record.get("model", "")),
                    str(record.get("prompt_version", "")))
 
+    @property
+    def answer_text(self) -> str:
+        return self.options[self.answer_index]
+
     def as_record(self) -> dict[str, Any]:
         """Plain dict (options as a list) for DataFrames, JSONL and Parquet."""
         record = asdict(self)
@@ -83,14 +87,100 @@ def normalized_option(text: str) -> str:
 
 _NUMBERED_SUBJECT = re.compile(r"\b(?:subject|person|character)\s*#?\s*\d+\b", re.I)
 _BEFORE_AFTER = re.compile(r"\b(before|after|afterwards?)\b", re.I)
+# The paper's sequence questions: "What does <person> do immediately after / just before <action>?"
+_SEQUENCE_PHRASING = re.compile(r"^\s*what\b.*\b(?:immediately|just|right)\s+(?:after|before)\b", re.I | re.S)
+
+# The soft rules (the paper's prompts ask for them, the paper's own examples break some): each is
+# measured on every QA and only flags it, unless a deployment sets the rule to "reject".
+SOFT_RULES: tuple[str, ...] = (
+    "option_words",          # longest option, in words, against the limit (15)
+    "option_length_ratio",   # longest / shortest option in words: similar lengths do not give the answer away
+    "before_after",          # action details: "before"/"after" words in the question and options (limit 0)
+    "sequence_phrasing",     # action sequence: "What does ... do immediately after / just before ..." (1 = yes)
+    "count_phrasing",        # count: the question starts with "How many" (1 = yes)
+    "numbered_subject",      # "Subject 2", "person 1" in the question or options (limit 0)
+)
+Strictness = Literal["flag", "reject"]
 
 
-def rule_violation(category: str, question: str, options: list[str] | tuple[str, ...], answer_index: int | None,
-                   subject_count: int | None = None) -> tuple[str, str | None, float | None, float | None] | None:
-    """The first rule this QA breaks as (reason, metric, value, threshold), or None.
+@dataclass(frozen=True)
+class QARules:
+    """The soft rules' limits and, per rule, whether breaking it flags the QA or rejects it."""
 
-    Shared by generated QA (qa_parsing) and reviewers' corrections (qa_verification)."""
+    max_option_words: int = MAX_OPTION_WORDS
+    max_option_length_ratio: float = 3.0
+    strictness: Mapping[str, Strictness] = field(default_factory=dict)  # rule -> "flag" | "reject"; absent: flag
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.strictness) - set(SOFT_RULES))
+        if unknown:
+            raise ValueError(f"unknown QA rules {unknown}; expected some of {list(SOFT_RULES)}")
+        bad = sorted(r for r, s in self.strictness.items() if s not in ("flag", "reject"))
+        if bad:
+            raise ValueError(f"QA rule strictness must be 'flag' or 'reject': {bad}")
+
+    def rejects(self, rule: str) -> bool:
+        return self.strictness.get(rule, "flag") == "reject"
+
+
+@dataclass(frozen=True)
+class RuleMeasure:
+    """One soft rule measured on one QA: the value, its limit, and whether it is broken."""
+
+    rule: str
+    value: float
+    limit: float
+    broken: bool
+    note: str
+
+    def as_record(self) -> dict[str, Any]:
+        return {"rule": self.rule, "value": self.value, "limit": self.limit, "broken": self.broken,
+                "note": self.note}
+
+
+def _texts(question: str, options: Sequence[str]) -> list[tuple[str, str]]:
+    return [("question", question), *((f"option {i}", o) for i, o in enumerate(options, start=1))]
+
+
+def measure_rules(category: str, question: str, options: Sequence[str], rules: QARules = QARules()) -> list[RuleMeasure]:
+    """Every soft rule that applies to this category, measured (value and limit) on this QA."""
+    words = [len(o.split()) for o in options] or [0]
+    longest = max(range(len(words)), key=lambda i: words[i])
+    measures = [RuleMeasure("option_words", float(words[longest]), float(rules.max_option_words),
+                            words[longest] > rules.max_option_words,
+                            f"option {longest + 1} has {words[longest]} words")]
+    ratio = max(words) / max(1, min(words))
+    measures.append(RuleMeasure("option_length_ratio", round(ratio, 3), rules.max_option_length_ratio,
+                                ratio > rules.max_option_length_ratio,
+                                f"options have {min(words)} to {max(words)} words"))
+    numbered = [(where, m.group(0)) for where, text in _texts(question, options)
+                for m in _NUMBERED_SUBJECT.finditer(text)]
+    measures.append(RuleMeasure("numbered_subject", float(len(numbered)), 0.0, bool(numbered),
+                                f"{numbered[0][1]!r} in {numbered[0][0]}" if numbered else "people named by attributes"))
+    if category == "action_details":
+        found = [(where, m.group(1).lower()) for where, text in _texts(question, options)
+                 for m in _BEFORE_AFTER.finditer(text)]
+        measures.append(RuleMeasure("before_after", float(len(found)), 0.0, bool(found),
+                                    f"{found[0][1]!r} in {found[0][0]}" if found else "no before/after wording"))
+    if category == "action_sequence":
+        ok = bool(_SEQUENCE_PHRASING.search(question))
+        measures.append(RuleMeasure("sequence_phrasing", float(ok), 1.0, not ok,
+                                    "asks what happens immediately after / just before" if ok else
+                                    "question is not 'What does ... do immediately after / just before ...'"))
+    if category == "count":
+        ok = question.strip().lower().startswith("how many")
+        measures.append(RuleMeasure("count_phrasing", float(ok), 1.0, not ok,
+                                    "starts with 'How many'" if ok else "question does not start with 'How many'"))
+    return measures
+
+
+def structural_fault(category: str, question: str, options: Sequence[str], answer_index: int | None,
+                     subject_count: int | None = None) -> tuple[str, str | None, float | None, float | None] | None:
+    """The first fault that makes a QA unusable as (reason, metric, value, threshold), or None.
+    These always reject, whatever the soft rules' strictness."""
     rule = CATEGORY_RULES[category]
+    if not question.strip():
+        return ("empty question", None, None, None)
     if category == "interaction" and subject_count == 1:
         return ("interaction question for a single-subject caption", "subject_count", 1.0, 2.0)
     if len(options) != rule.n_options:
@@ -105,12 +195,6 @@ def rule_violation(category: str, question: str, options: list[str] | tuple[str,
             "answer_position", None if answer_index is None else float(answer_index + 1), float(rule.n_options),
         )
     for position, option in enumerate(options, start=1):
-        n_words = len(option.split())
-        if n_words > MAX_OPTION_WORDS:
-            return (
-                f"option over {MAX_OPTION_WORDS} words: option {position} has {n_words}",
-                "option_words", float(n_words), float(MAX_OPTION_WORDS),
-            )
         if not option.strip():
             return (f"empty option: option {position}", None, None, None)
     seen: set[str] = set()
@@ -118,15 +202,32 @@ def rule_violation(category: str, question: str, options: list[str] | tuple[str,
         if normalized_option(option) in seen:
             return (f"duplicate options: {option.strip()!r}", None, None, None)
         seen.add(normalized_option(option))
-    for where, text in [("question", question), *((f"option {i}", o) for i, o in enumerate(options, start=1))]:
-        match = _NUMBERED_SUBJECT.search(text)
-        if match:
-            return (f"numbered subject naming: {match.group(0)!r} in {where}", None, None, None)
-    if category == "count" and not question.strip().lower().startswith("how many"):
-        return ("count question does not start with 'How many'", None, None, None)
-    if category == "action_details":
-        for where, text in [("question", question), *((f"option {i}", o) for i, o in enumerate(options, start=1))]:
-            match = _BEFORE_AFTER.search(text)
-            if match:
-                return (f"before/after wording in action details: {match.group(1).lower()!r} in {where}", None, None, None)
+    return None
+
+
+def rule_reason(measure: RuleMeasure) -> str:
+    """A broken soft rule as a ledger reason."""
+    return {
+        "option_words": f"option over {int(measure.limit)} words: {measure.note}",
+        "option_length_ratio": f"option lengths differ: {measure.note} (ratio {measure.value:g} > {measure.limit:g})",
+        "before_after": f"before/after wording in action details: {measure.note}",
+        "sequence_phrasing": f"sequence question phrasing: {measure.note}",
+        "count_phrasing": "count question does not start with 'How many'",
+        "numbered_subject": f"numbered subject naming: {measure.note}",
+    }[measure.rule]
+
+
+def rule_violation(category: str, question: str, options: list[str] | tuple[str, ...], answer_index: int | None,
+                   subject_count: int | None = None,
+                   rules: QARules = QARules()) -> tuple[str, str | None, float | None, float | None] | None:
+    """The first reason this QA is rejected as (reason, metric, value, threshold), or None: a
+    structural fault, else a broken soft rule that `rules` sets to "reject".
+
+    Shared by generated QA (qa_parsing) and reviewers' corrections (qa_verification)."""
+    fault = structural_fault(category, question, options, answer_index, subject_count)
+    if fault:
+        return fault
+    for measure in measure_rules(category, question, options, rules):
+        if measure.broken and rules.rejects(measure.rule):
+            return (rule_reason(measure), measure.rule, measure.value, measure.limit)
     return None

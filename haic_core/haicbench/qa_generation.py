@@ -9,17 +9,22 @@ Pure: no I/O, no Dagster.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from haic_core.decisions import Decision, kept
-from haic_core.haicbench.qa_parsing import parse_qa_response
+from haic_core.haicbench.qa import QARules
+from haic_core.haicbench.qa_parsing import ParsedQA, read_qa_answer
 from haic_core.haicbench.qa_shuffle import shuffle_options
 
-QA_COLUMNS = ["qa_id", "clip_id", "video_id", "category", "question", "options", "answer_index",
-              "generated_answer_index", "model", "prompt_version", "subject_count", "source", "cached"]
+# `answer_text` is the correct option's text (it moves with its option in the shuffle); `flags`
+# the soft rules the QA breaks; `rule_values` every soft rule's value and limit, as JSON.
+QA_COLUMNS = ["qa_id", "clip_id", "video_id", "category", "question", "options", "answer_index", "answer_text",
+              "generated_answer_index", "flags", "rule_values", "model", "prompt_version", "subject_count", "source",
+              "cached"]
 
 
 @dataclass(frozen=True)
@@ -48,24 +53,42 @@ def questions_to_ask(bench_captions: pd.DataFrame, categories: Sequence[str],
     return asked
 
 
+def kept_decision(parsed: ParsedQA, source: str) -> Decision:
+    """The ledger row of an accepted QA: every soft rule's value and limit in the detail; a
+    flagged QA names its first broken rule as the measurement."""
+    qa = parsed.qa
+    broken = [m for m in parsed.measures if m.broken]
+    reason = "parsed" + (f"; flagged: {', '.join(m.rule for m in broken)}" if broken else "")
+    evidence = {"metric": broken[0].rule, "value": broken[0].value, "threshold": broken[0].limit} if broken else {}
+    return kept(qa.qa_id, reason, item_kind="qa", parent_id=qa.clip_id, **evidence,
+                detail={"category": qa.category, "model": qa.model, "source": source, "flags": list(parsed.flags),
+                        "rules": [m.as_record() for m in parsed.measures]})
+
+
+def rule_values_json(parsed: ParsedQA) -> str:
+    """{rule: {"value", "limit", "broken"}} of one QA, as stored in the qa_pairs table."""
+    return json.dumps({m.rule: {"value": m.value, "limit": m.limit, "broken": m.broken} for m in parsed.measures},
+                      sort_keys=True)
+
+
 def qa_pairs_table(answers: Mapping[tuple[str, str], RawAnswer], bench_captions: pd.DataFrame,
-                   source: str) -> tuple[pd.DataFrame, list[Decision]]:
-    """Every answer parsed and checked (rejections as dropped decisions), the accepted QA with
-    their options shuffled by QA id (QA_COLUMNS; `generated_answer_index` is where the LLM put
-    the answer), in answer order."""
+                   source: str, rules: QARules = QARules()) -> tuple[pd.DataFrame, list[Decision]]:
+    """Every answer parsed and checked (rejections, and zero-QA answers with their reason, as
+    dropped decisions), the accepted QA with their options shuffled by QA id (QA_COLUMNS;
+    `generated_answer_index` is where the LLM put the answer), in answer order."""
     by_clip = {c.clip_id: c for c in bench_captions.itertuples(index=False)}
     rows, decisions = [], []
     for (clip_id, category), answer in answers.items():
         caption = by_clip[clip_id]
         subject_count = _subject_count(caption)
-        qas, rejections = parse_qa_response(answer.text, clip_id=clip_id, category=category, model=answer.model,
-                                            prompt_version=answer.prompt_version, subject_count=subject_count)
-        decisions += rejections
-        for qa in qas:
-            shuffled = shuffle_options(qa)
-            decisions.append(kept(qa.qa_id, "parsed", item_kind="qa", parent_id=clip_id,
-                                  detail={"category": category, "model": qa.model, "source": source}))
-            rows.append({**shuffled.as_record(), "video_id": caption.video_id,
-                         "generated_answer_index": qa.answer_index, "subject_count": subject_count, "source": source,
+        reading = read_qa_answer(answer.text, clip_id=clip_id, category=category, model=answer.model,
+                                 prompt_version=answer.prompt_version, subject_count=subject_count, rules=rules)
+        decisions += reading.rejections
+        for parsed in reading.accepted:
+            shuffled = shuffle_options(parsed.qa)
+            decisions.append(kept_decision(parsed, source))
+            rows.append({**shuffled.as_record(), "answer_text": shuffled.answer_text, "video_id": caption.video_id,
+                         "generated_answer_index": parsed.qa.answer_index, "flags": list(parsed.flags),
+                         "rule_values": rule_values_json(parsed), "subject_count": subject_count, "source": source,
                          "cached": answer.cached})
     return pd.DataFrame(rows, columns=QA_COLUMNS).astype({"subject_count": "Int64"}), decisions

@@ -1,30 +1,55 @@
 """Turn what an LLM wrote for one (caption, category) into checked HAICBench QA records.
 
-LLMs answer a "JSON only" prompt in many shapes: a JSON list, several lists separated by
-commas, a single object, Python-literal pseudo-JSON with single quotes, fenced code blocks,
-commentary before or after. Answers come as option numbers (1-based, int or string) or as
-letters ("B", "B.", "(B)"); options come as plain strings or as "A. text". All of these are
-normalized to `QA` (haic_core.haicbench.qa); whatever breaks the paper's rules (section 3) becomes
-a `Decision` with a reason, so "why is this question not in the benchmark?" has an answer.
+Models answer a "JSON only" prompt in many shapes, and the HAIC paper's own prompts ask for
+several: a list of objects with `opt1` ... `optN` and a 1-based `answer` behind an `answer:`
+prefix, two such lists separated by a comma, one object with `candidates` and a letter `answer`
+written as single-quoted pseudo-JSON inside a fence (sometimes a fence inside a fence), and the
+sentence `No subject interaction.` when a caption has one person. Others write `options` or
+`choices` lists, `A` ... `E` keys, trailing commas, comments or smart quotes. Every one of these
+is read into one schema (`QA`: question, options, 0-based answer index; the answer's text is
+`QA.answer_text`); broken syntax is mended by json-repair, not by more regexes of ours.
+
+What breaks a structural rule (option count, answer range, duplicate options, empty question)
+is a dropped `Decision` with a reason. The paper's soft rules (option length, before/after,
+phrasing, "Subject N") are measured on every QA (`RuleMeasure`) and flag it, or reject it where
+`QARules` says so.
 
 Pure: no I/O, no Dagster.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import json_repair
+
 from haic_core.decisions import Decision, dropped
-from haic_core.haicbench.qa import (CATEGORIES, CATEGORY_RULES, ITEM_KIND, OPTION_LETTERS, QA, make_qa_id,
-                                    normalized_option, rule_violation)
-from haic_core.json_text import fenced_blocks
+from haic_core.haicbench.qa import (CATEGORIES, CATEGORY_RULES, ITEM_KIND, OPTION_LETTERS, QA, QARules, RuleMeasure,
+                                    make_qa_id, measure_rules, normalized_option, rule_reason, structural_fault)
+
+# Zero QA on purpose: the answer was read, and says there is nothing to ask.
+NO_INTERACTION_REASON = "no interaction: single subject"
+EMPTY_ANSWER_REASON = "no questions: the answer is an empty list"
+ZERO_QA_REASONS = (NO_INTERACTION_REASON, EMPTY_ANSWER_REASON)
+UNPARSEABLE_REASON = "unparseable response: no JSON list or object found"
+
+_NO_INTERACTION = re.compile(r"\bno\s+subjects?\s+interactions?\b", re.I)
 
 
 # ---------------------------------------------------------------------------------------------
-# Extracting structured values from free text
+# Finding the structured values in free text
+
+
+_FENCE_MARK = re.compile(r"```[A-Za-z0-9_-]*")
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+                               "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'"})
+# An apostrophe inside a word (the man's, don't) is not a quote, even in single-quoted pseudo-JSON;
+# it is hidden from the bracket scanner and from json-repair as a private character.
+_IN_WORD_APOSTROPHE = re.compile(r"(?<=[A-Za-z])'(?=[A-Za-z])")
+_HIDDEN_APOSTROPHE = "\ue000"
 
 
 def _balanced_span_end(text: str, start: int) -> int | None:
@@ -42,11 +67,7 @@ def _balanced_span_end(text: str, start: int) -> int | None:
             if ch == quote:
                 quote = None
         elif ch in "\"'":
-            # An apostrophe inside bare words (it's) is not a quote in pseudo-JSON either.
-            if ch == "'" and i > 0 and text[i - 1].isalnum() and i + 1 < len(text) and text[i + 1].isalnum():
-                pass
-            else:
-                quote = ch
+            quote = ch
         elif ch in closing:
             stack.append(closing[ch])
         elif ch in "]}":
@@ -58,77 +79,76 @@ def _balanced_span_end(text: str, start: int) -> int | None:
     return None
 
 
-class _JsonishNames(ast.NodeTransformer):
-    """Let Python-literal parsing accept JSON's true/false/null as well."""
+def _restore_apostrophes(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_HIDDEN_APOSTROPHE, "'")
+    if isinstance(value, list):
+        return [_restore_apostrophes(v) for v in value]
+    if isinstance(value, dict):
+        return {_restore_apostrophes(k): _restore_apostrophes(v) for k, v in value.items()}
+    return value
 
-    _VALUES = {"true": True, "false": False, "null": None, "none": None}
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id.lower() in self._VALUES:
-            return ast.copy_location(ast.Constant(self._VALUES[node.id.lower()]), node)
-        return node
-
-
-def _parse_literal(span: str) -> Any:
-    """JSON first; then Python-literal syntax (single quotes), which `literal_eval` keeps safe."""
+def _parse_span(span: str) -> Any:
+    """Strict JSON first; else json-repair (single quotes, trailing commas, comments, bare words,
+    a truncated end)."""
     try:
-        return json.loads(span)
+        value = json.loads(span)
     except ValueError:
-        pass
-    tree = ast.parse(span.strip(), mode="eval")
-    return ast.literal_eval(_JsonishNames().visit(tree))
+        value = json_repair.loads(span)
+    return _restore_apostrophes(value)
 
 
-def _structured_values(text: str) -> list[Any]:
-    """Every top-level list or object that parses, in order of appearance."""
+def _structured_values(segment: str) -> list[Any]:
+    """Every top-level list or object in `segment`, in order; an unclosed one runs to the end."""
     values: list[Any] = []
     pos = 0
     while True:
-        starts = [i for i in (text.find("[", pos), text.find("{", pos)) if i >= 0]
+        starts = [i for i in (segment.find("[", pos), segment.find("{", pos)) if i >= 0]
         if not starts:
             return values
         start = min(starts)
-        end = _balanced_span_end(text, start)
-        if end is None:
-            pos = start + 1
-            continue
+        end = _balanced_span_end(segment, start)
+        span = segment[start:end] if end is not None else segment[start:]
         try:
-            values.append(_parse_literal(text[start:end]))
-            pos = end
-        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-            # An outer bracket that does not parse may still hold objects that do.
-            pos = start + 1
-
-
-_QA_CONTAINER_KEYS = ("questions", "qa", "qas", "qa_pairs", "items", "data", "results")
+            values.append(_parse_span(span))
+        except (ValueError, TypeError, RecursionError):
+            pass
+        if end is None:
+            return values
+        pos = end
 
 
 def _question_items(value: Any) -> list[Any]:
-    """Flatten lists of lists and {"questions": [...]} wrappers into a list of items."""
+    """Objects that hold a question, from lists of lists and wrappers ({"questions": [...]},
+    {"answer": [...]}); anything without an object (a bracketed word in prose) gives none."""
     if isinstance(value, (list, tuple)):
-        items: list[Any] = []
-        for element in value:
-            items.extend(_question_items(element))
-        return items
+        return [item for element in value for item in _question_items(element)]
     if isinstance(value, dict):
-        lowered = {str(k).lower(): v for k, v in value.items()}
-        if not any(k in lowered for k in ("question", "q")):
-            for key in _QA_CONTAINER_KEYS:
-                if isinstance(lowered.get(key), (list, tuple, dict)):
-                    return _question_items(lowered[key])
-        return [value]
-    return [value]
+        keys = {str(k).strip().lower() for k in value}
+        if keys & {"question", "q"}:
+            return [value]
+        return [item for v in value.values() if isinstance(v, (list, tuple, dict)) for item in _question_items(v)]
+    return []
 
 
-def extract_question_items(raw_text: str) -> list[Any]:
-    """All candidate question items in an LLM response (possibly empty)."""
-    blocks = fenced_blocks(raw_text)
-    sources = blocks if blocks else [raw_text]
-    items: list[Any] = []
-    for source in sources:
-        for value in _structured_values(source):
+def _prepared(raw_text: str) -> str:
+    return _IN_WORD_APOSTROPHE.sub(_HIDDEN_APOSTROPHE, raw_text.translate(_SMART_QUOTES))
+
+
+def extract_question_items(raw_text: str) -> list[dict[str, Any]]:
+    """All question objects in an LLM response (possibly none). Fence marks, at any depth, only
+    separate segments; each segment is scanned for lists and objects."""
+    items: list[dict[str, Any]] = []
+    for segment in _FENCE_MARK.split(_prepared(raw_text)):
+        for value in _structured_values(segment):
             items.extend(_question_items(value))
     return items
+
+
+def _is_empty_list_answer(raw_text: str) -> bool:
+    values = [v for segment in _FENCE_MARK.split(_prepared(raw_text)) for v in _structured_values(segment)]
+    return bool(values) and all(v == [] for v in values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,8 +156,11 @@ def extract_question_items(raw_text: str) -> list[Any]:
 
 
 _OPTION_LABEL = re.compile(r"^\s*\(?([A-Ea-e]|[1-5])\s*[\).:]\s*")
-_ANSWER_NUMBER = re.compile(r"^\s*(?:option\s*)?\(?\s*(\d+)\s*\)?\s*(?:[.):]|\s|$)", re.I)
-_ANSWER_LETTER = re.compile(r"^\s*(?:option\s*)?\(?\s*([A-Ea-e])\s*\)?\s*(?:[.):]|\s|$)", re.I)
+_ANSWER_NUMBER = re.compile(r"^\s*(?:(?:option|opt|choice)\s*[_#]?\s*)?\(?\s*(\d+)\s*\)?\s*(?:[.):]|\s|$)", re.I)
+_ANSWER_LETTER = re.compile(r"^\s*(?:(?:option|choice)\s*)?\(?\s*([A-Ea-e])\s*\)?\s*(?:[.):]|\s|$)", re.I)
+_NUMBERED_OPTION_KEY = re.compile(r"^(?:opt|option|choice|candidate)[\s_-]*(\d+)$")
+_LIST_KEYS = ("options", "choices", "candidates", "answers", "option_list")
+_ANSWER_KEYS = ("answer", "correct_answer", "correct_option", "correct", "solution", "label")
 
 
 def _label_position(label: str) -> int:
@@ -153,19 +176,47 @@ def _strip_option_labels(options: list[str]) -> list[str]:
     return [option.strip() for option in options]
 
 
-def _as_options(value: Any) -> list[str] | None:
-    if isinstance(value, dict):
-        # {"A": "...", "B": "..."}: the keys are the labels.
-        return [str(v).strip() for _, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
-    if isinstance(value, (list, tuple)) and all(isinstance(o, (str, int, float)) for o in value):
-        return _strip_option_labels([str(o) for o in value])
+def _option_text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int, float)):
+        return " ".join(str(value).split())
+    if isinstance(value, dict):  # {"label": "A", "text": "..."}
+        for key in ("text", "option", "content", "value"):
+            if key in value:
+                return _option_text(value[key])
     return None
 
 
-def _answer_position(answer: Any, options: list[str]) -> int | None:
-    """0-based position the answer names, whatever form it takes; None if not recognisable.
+def _options_of(item: Mapping[str, Any]) -> list[str] | None:
+    """The options in whichever shape the item gives them, in their order; None if none."""
+    lowered = {str(k).strip().lower(): v for k, v in item.items()}
+    for key in _LIST_KEYS:
+        value = lowered.get(key)
+        if isinstance(value, dict):  # {"A": "...", "B": "..."} or {"1": ...}
+            value = [v for _, v in sorted(value.items(), key=lambda kv: _key_order(str(kv[0])))]
+        if isinstance(value, (list, tuple)):
+            texts = [_option_text(v) for v in value]
+            if texts and all(t is not None for t in texts):
+                return _strip_option_labels(texts)  # type: ignore[arg-type]
+    numbered = sorted((int(m.group(1)), v) for k, v in lowered.items() if (m := _NUMBERED_OPTION_KEY.match(k)))
+    if numbered:
+        return [_option_text(v) or "" for _, v in numbered]
+    lettered = sorted((k, v) for k, v in lowered.items() if len(k) == 1 and k.upper() in OPTION_LETTERS)
+    if lettered:
+        return [_option_text(v) or "" for _, v in lettered]
+    return None
 
-    Out-of-range numbers and letters are returned as such (the caller rejects them)."""
+
+def _key_order(key: str) -> tuple[int, str]:
+    digits = re.sub(r"\D", "", key)
+    return (int(digits), key) if digits else (0, key.lower())
+
+
+def _answer_position(answer: Any, options: list[str]) -> int | None:
+    """0-based position the answer names: a 1-based number, a letter ('B', '(B)', 'B.'), or the
+    option's text; None if not recognisable. Out-of-range numbers and letters are returned as
+    such (the caller rejects them)."""
     if isinstance(answer, bool):
         return None
     if isinstance(answer, int):
@@ -178,6 +229,11 @@ def _answer_position(answer: Any, options: list[str]) -> int | None:
         return None
     text = answer.strip()
     by_text = [i for i, option in enumerate(options) if normalized_option(option) == normalized_option(text)]
+    if text.isdigit():
+        # The prompts ask for the option number, so it wins over options that are numbers too,
+        # unless no option has that number and one has that text (a count answered by its value).
+        number = int(text)
+        return number - 1 if 1 <= number <= len(options) or not by_text else by_text[0]
     if by_text:
         return by_text[0]
     match = _ANSWER_NUMBER.match(text)
@@ -201,10 +257,41 @@ def _field(item: Mapping[str, Any], *names: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# The entry point
+# The entry points
 
 
-def parse_qa_response(
+@dataclass(frozen=True)
+class ParsedQA:
+    """An accepted QA with every soft rule measured on it; `flags` are the broken ones."""
+
+    qa: QA
+    measures: tuple[RuleMeasure, ...]
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(m.rule for m in self.measures if m.broken)
+
+
+@dataclass(frozen=True)
+class QAReading:
+    """What one raw answer gave: accepted QAs, and a dropped decision per rejected question (or
+    one for the whole response: unparseable, or zero QA on purpose)."""
+
+    accepted: list[ParsedQA] = field(default_factory=list)
+    rejections: list[Decision] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """kept: some QA; dropped: zero QA for a recorded reason (the answer says there is
+        nothing to ask); rejected: nothing usable."""
+        if self.accepted:
+            return "kept"
+        if len(self.rejections) == 1 and self.rejections[0].reason in ZERO_QA_REASONS:
+            return "dropped"
+        return "rejected"
+
+
+def read_qa_answer(
     raw_text: str,
     *,
     clip_id: str,
@@ -212,19 +299,20 @@ def parse_qa_response(
     model: str,
     prompt_version: str,
     subject_count: int | None = None,
-) -> tuple[list[QA], list[Decision]]:
-    """Parse one LLM response for one caption and category.
+    rules: QARules = QARules(),
+) -> QAReading:
+    """Read one LLM response for one caption and category.
 
-    Returns the accepted QAs (at most the category's allowance, in the order written) and one
-    dropped `Decision` (item_kind 'qa', parent_id the clip) per rejected question. The
-    allowance counts accepted questions only: a broken first question does not use a slot.
+    Accepts at most the category's allowance of questions, in the order written; the allowance
+    counts accepted questions only (a broken first question does not use a slot).
     `subject_count` (see `haic_core.haic_train.caption_format.declared_subject_count`) enables the
     single-subject rule.
     """
     if category not in CATEGORY_RULES:
         raise ValueError(f"unknown QA category {category!r}; expected one of {CATEGORIES}")
-    rule = CATEGORY_RULES[category]
+    allowance = CATEGORY_RULES[category].max_questions
     base_detail = {"category": category, "model": model, "prompt_version": prompt_version}
+    text = raw_text or ""
 
     def reject(item_id: str, reason: str, metric=None, value=None, threshold=None, **detail: Any) -> Decision:
         return dropped(
@@ -232,35 +320,30 @@ def parse_qa_response(
             metric=metric, value=value, threshold=threshold, detail={**base_detail, **detail},
         )
 
-    items = extract_question_items(raw_text or "")
+    response_id = f"{clip_id}:{category}:response"
+    items = extract_question_items(text)
     if not items:
-        # An explicit empty list is a valid answer ("no interaction to ask about").
-        stripped = "".join((raw_text or "").split())
-        if re.search(r"\[\]", stripped):
-            return [], []
-        return [], [reject(f"{clip_id}:{category}:response", "unparseable response: no JSON list or object found",
-                           raw_excerpt=(raw_text or "")[:200])]
+        if category == "interaction" and _NO_INTERACTION.search(text):
+            return QAReading([], [reject(response_id, NO_INTERACTION_REASON, "subject_count", 1.0, 2.0)])
+        if _is_empty_list_answer(text):
+            return QAReading([], [reject(response_id, EMPTY_ANSWER_REASON)])
+        return QAReading([], [reject(response_id, UNPARSEABLE_REASON, raw_excerpt=text[:200])])
 
-    accepted: list[QA] = []
+    accepted: list[ParsedQA] = []
     rejections: list[Decision] = []
     seen_ids: set[str] = set()
     for position, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            rejections.append(reject(f"{clip_id}:{category}:item{position}",
-                                     "unparseable item: not an object with question, options and answer",
-                                     item_position=position))
-            continue
         question_value = _field(item, "question", "q")
         question = " ".join(str(question_value).split()) if question_value is not None else ""
-        qa_id = make_qa_id(clip_id, category, question)
         if not question:
-            rejections.append(reject(f"{clip_id}:{category}:item{position}", "missing question", item_position=position))
+            rejections.append(reject(f"{clip_id}:{category}:item{position}", "empty question", item_position=position))
             continue
-        options = _as_options(_field(item, "options", "choices", "candidates", "answers"))
+        qa_id = make_qa_id(clip_id, category, question)
+        options = _options_of(item)
         if options is None:
             rejections.append(reject(qa_id, "missing options", question=question))
             continue
-        answer_value = _field(item, "answer", "correct_answer", "answer_index", "correct", "label", "correct_option")
+        answer_value = _field(item, *_ANSWER_KEYS)
         if answer_value is None:
             rejections.append(reject(qa_id, "missing answer", question=question))
             continue
@@ -271,18 +354,34 @@ def parse_qa_response(
         if qa_id in seen_ids:
             rejections.append(reject(qa_id, "duplicate question in the same response", question=question))
             continue
-        violation = rule_violation(category, question, options, answer_index, subject_count)
-        if violation:
-            reason, metric, value, threshold = violation
+        fault = structural_fault(category, question, options, answer_index, subject_count)
+        if fault:
+            reason, metric, value, threshold = fault
             rejections.append(reject(qa_id, reason, metric, value, threshold, question=question))
             continue
-        if len(accepted) >= rule.max_questions:
+        measures = tuple(measure_rules(category, question, options, rules))
+        refused = [m for m in measures if m.broken and rules.rejects(m.rule)]
+        if refused:
+            rejections.append(reject(qa_id, rule_reason(refused[0]), refused[0].rule, refused[0].value,
+                                     refused[0].limit, question=question,
+                                     rules=[m.as_record() for m in measures]))
+            continue
+        if len(accepted) >= allowance:
             rejections.append(reject(
                 qa_id,
-                f"more questions than {category} allows: {rule.max_questions} per caption",
-                "question_position", float(len(accepted) + 1), float(rule.max_questions), question=question,
+                f"more questions than {category} allows: {allowance} per caption",
+                "question_position", float(len(accepted) + 1), float(allowance), question=question,
             ))
             continue
         seen_ids.add(qa_id)
-        accepted.append(QA(qa_id, clip_id, category, question, tuple(options), answer_index, model, prompt_version))
-    return accepted, rejections
+        qa = QA(qa_id, clip_id, category, question, tuple(options), answer_index, model, prompt_version)
+        accepted.append(ParsedQA(qa, measures))
+    return QAReading(accepted, rejections)
+
+
+def parse_qa_response(raw_text: str, *, clip_id: str, category: str, model: str, prompt_version: str,
+                      subject_count: int | None = None, rules: QARules = QARules()) -> tuple[list[QA], list[Decision]]:
+    """`read_qa_answer` as (accepted QAs, dropped decisions), for callers that need no rule measures."""
+    reading = read_qa_answer(raw_text, clip_id=clip_id, category=category, model=model,
+                             prompt_version=prompt_version, subject_count=subject_count, rules=rules)
+    return [parsed.qa for parsed in reading.accepted], reading.rejections
