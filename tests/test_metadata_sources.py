@@ -8,22 +8,23 @@ import pandas as pd
 import pytest
 
 from haic_core.accumulation.metadata_sources import (
-    NORMALIZED_COLUMNS, ColumnMapping, SourceSpec, normalize_metadata, parse_iso8601_duration, read_shard_file,
+    NORMALIZED_COLUMNS, ColumnMapping, SourceSpec, normalize_metadata, parse_duration_s, read_shard_file,
 )
 
 
 @pytest.mark.parametrize("text, seconds", [
     ("PT00H00M21S", 21.0), ("PT00H01M02S", 62.0), ("PT21S", 21.0), ("PT1M2.5S", 62.5),
     ("PT1H", 3600.0), ("P1DT1S", 86401.0), (12, 12.0),
+    ("10", 10.0), ("6.67", 6.67), (" 21 ", 21.0), ("00:00:10", 10.0), ("01:02:03.5", 3723.5), ("1:02", 62.0),
 ])
-def test_iso8601_durations_parse(text, seconds):
-    assert parse_iso8601_duration(text) == seconds
+def test_durations_in_seconds_clock_time_and_iso8601_parse(text, seconds):
+    assert parse_duration_s(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["about ten seconds", "PT", "P", "21", "PT-3S", "", float("nan")])
+@pytest.mark.parametrize("text", ["about ten seconds", "PT", "P", "-21", "PT-3S", "", float("nan"), "1:75", "10 s"])
 def test_unparseable_durations_are_refused(text):
     with pytest.raises(ValueError, match="unparseable duration"):
-        parse_iso8601_duration(text)
+        parse_duration_s(text)
 
 
 def webvid(tmp_path, rows):
@@ -37,7 +38,7 @@ def test_webvid_rows_are_normalized(tmp_path):
         [31353427, "https://ak.picdn.net/shutterstock/videos/31353427/preview/stock-footage.mp4",
          "PT00H00M21S", "006001_006050", "Woman waves at the camera"],
     ])
-    assert decisions == []
+    assert [(d.item_id, d.verdict, d.reason) for d in decisions] == [("webvid:31353427", "kept", "parsed")]
     row = table.iloc[0]
     assert list(table.columns) == list(NORMALIZED_COLUMNS)
     assert row.video_id == "webvid:31353427" and row.native_id == "31353427" and row.source == "webvid"
@@ -58,8 +59,8 @@ def test_bad_webvid_rows_are_dropped_with_reasons_and_good_rows_pass(tmp_path):
         [7, None, "PT00H00M10S", "p", "Man walks"],
     ])
     assert table["video_id"].tolist() == ["webvid:1"]
-    reasons = {d.item_id: d.reason for d in decisions}
-    assert reasons == {
+    dropped_reasons = {d.item_id: d.reason for d in decisions if d.verdict == "dropped"}
+    assert dropped_reasons == {
         "webvid:shard.csv#row2": "missing id",
         "webvid:3": "unparseable duration 'ten seconds'",
         "webvid:1": "duplicate id (row 4)",
@@ -67,7 +68,7 @@ def test_bad_webvid_rows_are_dropped_with_reasons_and_good_rows_pass(tmp_path):
         "webvid:6": "local uri 'file:///etc/passwd' resolves outside the allowed roots",
         "webvid:7": "missing uri",
     }
-    assert all(d.verdict == "dropped" for d in decisions)
+    assert [(d.item_id, d.reason) for d in decisions if d.verdict == "kept"] == [("webvid:1", "parsed")]
 
 
 def test_omega_parquet_windows_give_durations_and_youtube_uris(tmp_path):
@@ -81,7 +82,8 @@ def test_omega_parquet_windows_give_durations_and_youtube_uris(tmp_path):
     assert table["video_id"].tolist() == ["omega:dQw4w9WgXcQ"]
     assert table["uri"].iloc[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     assert table["duration_s"].iloc[0] == 15.5 and table["start_s"].iloc[0] == 12.0
-    assert [d.reason for d in decisions] == ["end 5.0 s is not after start 5.0 s"]
+    assert [(d.verdict, d.reason) for d in decisions] == [("dropped", "end 5.0 s is not after start 5.0 s"),
+                                                          ("kept", "parsed")]
 
 
 def test_generic_jsonl_uses_the_configured_column_mapping(tmp_path):
@@ -92,7 +94,7 @@ def test_generic_jsonl_uses_the_configured_column_mapping(tmp_path):
     spec = SourceSpec(name="mine", mapping=ColumnMapping(id="key", description="caption", uri="url", width="w",
                                                          height="h", duration="secs"))
     table, decisions = normalize_metadata(read_shard_file(path), spec, path.name)
-    assert decisions == []
+    assert {d.verdict for d in decisions} == {"kept"}
     assert table[["video_id", "width", "height", "duration_s"]].values.tolist() == [
         ["mine:a1", 1920, 1080, 12.0], ["mine:a2", 640, 360, 7.5]]
 
@@ -121,3 +123,26 @@ def test_empty_and_wrong_format_files_fail_clearly(tmp_path):
     xlsx.write_bytes(b"PK\x03\x04")
     with pytest.raises(ValueError, match="unsupported format .xlsx"):
         read_shard_file(xlsx)
+
+
+def test_an_id_too_long_for_a_file_name_is_dropped(tmp_path):
+    (tmp_path / "ok.mp4").write_bytes(b"x")
+    table, decisions = webvid(tmp_path, [["a" * 161, "ok.mp4", "PT10S", "p", "Man runs"],
+                                         ["b" * 160, "ok.mp4", "PT10S", "p", "Man runs"]])
+    assert table["video_id"].tolist() == ["webvid:" + "b" * 160]
+    assert [(d.item_id, d.verdict, d.reason) for d in decisions] == [
+        ("webvid:shard.csv#row1", "dropped", "id longer than 160 characters (161)"),
+        ("webvid:" + "b" * 160, "kept", "parsed")]
+
+
+def test_a_text_shard_with_invalid_utf8_keeps_its_rows_and_lists_them(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"videoid,contentUrl,duration,page_dir,name\n1,a.mp4,PT1S,p,Caf\xe9 man runs\n"
+                     b"2,b.mp4,PT1S,p,Man jumps\n")
+    table = read_shard_file(path)
+    assert table["name"].tolist() == ["Caf\ufffd man runs", "Man jumps"]
+    assert table.attrs["replaced_utf8_rows"] == [1]
+    binary = tmp_path / "image.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(ValueError, match="is not valid csv: binary data, not UTF-8 text"):
+        read_shard_file(binary)

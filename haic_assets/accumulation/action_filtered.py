@@ -9,7 +9,8 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import error
+from haic_core.decisions import dropped, error
+from haic_core.haic_train.export import clip_file_name
 from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
                                            MIN_VALID_KEYPOINTS, measure_clip, motion_decision)
 from haic_core.accumulation.pose_rows import TRACK_COLUMNS, tracks_from_rows
@@ -17,7 +18,7 @@ from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
 from haic_resources.pose.estimator import Person
 from haic_resources.storage.files import atomic_write_bytes
-from haic_resources.video.clip_cut import DEFAULT_CRF, ClipCutError, cut_clip
+from haic_resources.video.clip_cut import CLIP_FILE_MODE, DEFAULT_CRF, ClipCutError, cut_clip, frame_size
 from haic_resources.video.isolation import run_isolated
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
@@ -36,6 +37,10 @@ class ActionFilterConfig(Config):
     min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS)
     min_track_pairs: int = Field(default=MIN_TRACK_PAIRS)
     crf: int = Field(default=DEFAULT_CRF, description="x264 quality of the cut clips")
+    max_clips_per_video: int = Field(
+        default=10, description="most clips taken from one video (the earliest kept ones; later kept clips are "
+                                "dropped with their rank): a long video of one scene type must not flood the set. "
+                                "The paper gives no value; 10 is above what WebVid-length videos yield")
     contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
     sheet_timeout_s: float = Field(default=300.0, description="hard limit for decoding one contact sheet's frames")
 
@@ -52,16 +57,19 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
     residual); cut to MP4 files in the media store, with a manifest."""
     tracks_by_clip = dict(tuple(pose_tracks.groupby("clip_id", sort=False)))
     media, clips_dir = stage.storage.media(), stage.storage.layout.media / "clips"
-    decisions, rows, measured = [], [], {}
+    decisions, rows, measured, motions = [], [], {}, {}
     for clip in human_presence.itertuples(index=False):
         motion = measure_clip(tracks_from_rows(tracks_by_clip.get(clip.clip_id)), config.pair_aggregate,
                               config.track_aggregate, config.residual_track_aggregate, config.min_keypoint_score,
                               config.min_valid_keypoints, config.min_track_pairs)
-        decision = motion_decision(clip.clip_id, motion, config.motion_l1_min, config.affine_residual_min,
-                                   parent_id=clip.video_id)
-        measured[clip.clip_id] = decision
+        motions[clip.clip_id] = motion
+        measured[clip.clip_id] = motion_decision(clip.clip_id, motion, config.motion_l1_min,
+                                                 config.affine_residual_min, parent_id=clip.video_id)
+    measured = _at_most_per_video(human_presence, measured, config.max_clips_per_video)
+    for clip in human_presence.itertuples(index=False):
+        decision, motion = measured[clip.clip_id], motions[clip.clip_id]
         if decision.verdict == "kept":
-            key = f"clips/{clip.clip_id}.mp4"
+            key = f"clips/{clip_file_name(clip.clip_id)}"
             try:
                 path, size = _cut_once(clip, clips_dir, config.crf)
             except ClipCutError as exc:
@@ -70,7 +78,8 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
                 continue
             if stage.storage.media_uri and media.size(key) != size:
                 media.put_file(key, path)
-            rows.append({**{c: getattr(clip, c) for c in FILTERED_COLUMNS[:9]},
+            width, height = frame_size(path)  # upright: a rotated source's sides are swapped in its clip
+            rows.append({**{c: getattr(clip, c) for c in FILTERED_COLUMNS[:9]}, "width": width, "height": height,
                          "keypoint_l1": motion.l1, "affine_residual": motion.residual, "clip_key": key,
                          "clip_path": str(path), "clip_bytes": size})
         decisions.append(decision)
@@ -83,20 +92,36 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
                        pictures=_contact_sheets(stage, config, human_presence, tracks_by_clip, measured))
 
 
+def _at_most_per_video(clips: pd.DataFrame, decisions: dict, most: int) -> dict:
+    """The decisions with each video's kept clips after its `most` earliest dropped, with their rank."""
+    capped, rank = dict(decisions), {}
+    for clip in clips.sort_values(["video_id", "start_s"], kind="stable").itertuples(index=False):
+        decision = decisions[clip.clip_id]
+        if decision.verdict != "kept":
+            continue
+        n = rank[clip.video_id] = rank.get(clip.video_id, 0) + 1
+        if n > most:
+            capped[clip.clip_id] = dropped(
+                clip.clip_id, f"clip {n} of its video: more than {most} clips of one video", item_kind="clip",
+                parent_id=clip.video_id, metric="clips_of_video", value=float(n), threshold=float(most),
+                detail=decision.detail)
+    return capped
+
+
 def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
     """Cut the clip unless the same window of the same source at the same quality is already cut.
 
     Re-curation re-runs this stage often (a changed threshold); re-encoding would cost time and,
     worse, could change the bytes that the caption cache is keyed by.
     """
-    target = clips_dir / f"{clip.clip_id}.mp4"
+    target = clips_dir / clip_file_name(clip.clip_id)  # never a path chosen by a metadata id
     recipe = {"source_bytes": Path(clip.local_path).stat().st_size, "start_s": clip.start_s, "end_s": clip.end_s,
               "crf": crf}
     sidecar = target.with_suffix(".json")
     if target.is_file() and sidecar.is_file() and json.loads(sidecar.read_text()) == recipe:
         return target, target.stat().st_size
     cut = cut_clip(clip.local_path, target, clip.start_s, clip.end_s, crf=crf)
-    atomic_write_bytes(sidecar, json.dumps(recipe).encode())
+    atomic_write_bytes(sidecar, json.dumps(recipe).encode(), mode=CLIP_FILE_MODE)
     return cut.path, cut.size_bytes
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import error
+from haic_core.decisions import dropped, error
 from haic_core.accumulation.metadata_filter import ResolutionRule, probed_resolution_decision
 from haic_resources.video import media_fetch
 from haic_resources.video.acquire import AcquireTask, acquire_and_probe
@@ -16,6 +16,10 @@ class VideoStageConfig(Config):
     min_short_side_px: int = Field(default=240, description="the metadata filter's resolution rule, applied to "
                                                             "probed sizes (setting shared with metadata_filtered)")
     min_long_side_px: int = Field(default=320)
+    max_duration_s: float = Field(
+        default=3600.0, description="longest video accepted, in probed seconds (longer ones are dropped with their "
+                                    "duration): scene detection and pose decode every frame. The paper gives no "
+                                    "value; an hour keeps WebVid (<= 60 s) and most YouTube uploads")
     workers: int = Field(default=2, description="videos fetched and probed at once")
     timeout_s: float = Field(default=900.0, description="hard limit for fetching + probing one video (the child is killed)")
     max_bytes: int = Field(default=media_fetch.DEFAULT_MAX_BYTES)
@@ -26,7 +30,7 @@ class VideoStageConfig(Config):
 
 VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_path", "sha256", "size_bytes",
                  "container", "codec", "width", "height", "fps", "is_vfr", "duration_s", "frame_count",
-                 "frame_count_exact", "has_audio", "fetched"]
+                 "frame_count_exact", "has_audio", "rotation_deg", "fetched"]
 
 
 @partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode",
@@ -36,7 +40,7 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
     http(s)://; cached by content) and probed with PyAV under a hard time limit."""
     storage = stage.storage
     tasks = [AcquireTask(video_id=r.video_id, uri=r.uri, media_root=str(storage.layout.media),
-                         allowed_roots=storage.allowed_roots() + _source_roots(r.uri), s3=storage.s3_settings(),
+                         allowed_roots=storage.allowed_roots(), s3=storage.s3_settings(),
                          max_bytes=config.max_bytes, connect_timeout_s=config.connect_timeout_s,
                          read_timeout_s=config.read_timeout_s, retries=config.retries)
              for r in metadata_filtered.itertuples(index=False)]
@@ -49,10 +53,17 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
     for result in results:
         video_id = result.item.video_id
         if not result.ok:
+            if not isinstance(result.exception, media_fetch.FetchError):
+                # Fetched but no usable video (probe error, timeout, crash): it leaves the store.
+                media_fetch.forget_media(result.item.uri, result.item.media_root)
             decisions.append(error(video_id, result.error, detail={"elapsed_s": round(result.elapsed_s, 2)}))
             continue
         media, probe = result.value["media"], result.value["probe"]
         decision = probed_resolution_decision(video_id, probe, rule)
+        if decision.verdict == "kept" and probe["duration_s"] > config.max_duration_s:
+            decision = dropped(video_id, f"video {probe['duration_s']:.2f} s > {config.max_duration_s:g} s",
+                               metric="duration_s", value=float(probe["duration_s"]),
+                               threshold=config.max_duration_s, detail=decision.detail)
         decisions.append(decision)
         if decision.verdict != "kept":
             continue
@@ -67,10 +78,3 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
                        metadata={"fetched_now": int(table["fetched"].sum()),
                                  "bytes": int(table["size_bytes"].sum()) if len(table) else 0},
                        preview=["video_id", "codec", "width", "height", "fps", "is_vfr", "duration_s"])
-
-
-def _source_roots(uri) -> tuple[str, ...]:
-    # metadata_filtered rows were already checked against the allowed roots (incl. the source's
-    # media_root) at ingestion; a local uri that got this far is inside one of them.
-    uri = str(uri)
-    return () if "://" in uri else (uri.rsplit("/", 1)[0],)

@@ -16,6 +16,10 @@ import pandas as pd
 from haic_core.decisions import Decision, dropped, kept
 
 DEFERRED_RESOLUTION = "resolution unknown: deferred to the video probe"
+# The verb test reads at most this many characters of a description. spaCy refuses texts over
+# its max_length (1,000,000, error E088) and tags slowly long before that; a "description" this
+# long is not a caption, and its first 100,000 characters settle whether it has a verb.
+VERB_TEST_MAX_CHARS = 100_000
 
 
 class PosTagger(Protocol):
@@ -42,7 +46,9 @@ class ResolutionRule:
 
 
 def verb_flags(descriptions: Sequence[str], nlp: PosTagger, batch_size: int = 512) -> list[bool]:
-    """For each description, whether spaCy tags at least one VERB. Each distinct text is tagged once."""
+    """For each description, whether spaCy tags at least one VERB in its first
+    VERB_TEST_MAX_CHARS characters. Each distinct text is tagged once."""
+    descriptions = [d[:VERB_TEST_MAX_CHARS] for d in descriptions]
     distinct = list(dict.fromkeys(d for d in descriptions if d))
     flags: dict[str, bool] = {}
     for text, doc in zip(distinct, nlp.pipe(distinct, batch_size=batch_size)):
@@ -64,6 +70,10 @@ def filter_metadata(table: pd.DataFrame, nlp: PosTagger, rule: ResolutionRule,
     for row, description, verb in zip(table.itertuples(index=False), descriptions, has_verb):
         ok, why = rule.check(row.width, row.height)
         detail = {"width": _int_or_none(row.width), "height": _int_or_none(row.height), "has_verb": verb}
+        clipped = len(description) > VERB_TEST_MAX_CHARS
+        if clipped:  # recorded: the verdict rests on the first VERB_TEST_MAX_CHARS characters only
+            detail.update(description_chars=len(description), verb_test_chars=VERB_TEST_MAX_CHARS)
+        tested = f" (in its first {VERB_TEST_MAX_CHARS} of {len(description)} characters)" if clipped else ""
         if ok is False:
             short = min(int(row.width), int(row.height))
             decision = dropped(row.video_id, why, metric="short_side_px", value=float(short),
@@ -72,16 +82,18 @@ def filter_metadata(table: pd.DataFrame, nlp: PosTagger, rule: ResolutionRule,
             decision = dropped(row.video_id, "no description", metric="has_verb", value=0.0,
                                threshold=1.0, detail=detail)
         elif not verb:
-            decision = dropped(row.video_id, "description has no verb", metric="has_verb", value=0.0,
+            decision = dropped(row.video_id, "description has no verb" + tested, metric="has_verb", value=0.0,
                                threshold=1.0, detail={**detail, "description": description[:200]})
         else:
-            reason = "has a verb; " + why
+            reason = "has a verb" + tested + "; " + why
             decision = kept(row.video_id, reason, metric="has_verb", value=1.0, threshold=1.0,
                             detail={**detail, "deferred": ok is None})
         decisions.append(decision)
         keep_mask.append(decision.verdict == "kept")
         deferred.append(ok is None)
-    out = table.assign(resolution_deferred=deferred)[keep_mask].reset_index(drop=True)
+    # A boolean array, not a list: an empty list would select no *columns* of an empty table.
+    out = table.assign(resolution_deferred=pd.Series(deferred, index=table.index, dtype=bool))
+    out = out.loc[pd.Series(keep_mask, index=table.index, dtype=bool)].reset_index(drop=True)
     return out, decisions
 
 
@@ -93,6 +105,8 @@ def probed_resolution_decision(video_id: str, probe: Mapping, rule: ResolutionRu
     """
     ok, why = rule.check(probe["width"], probe["height"])
     detail = {k: probe[k] for k in ("codec", "width", "height", "fps", "is_vfr", "duration_s", "frame_count")}
+    if probe.get("rotation_deg"):
+        detail["rotation_deg"] = probe["rotation_deg"]
     short = float(min(probe["width"], probe["height"]))
     if not ok:
         return dropped(video_id, why, metric="short_side_px", value=short,

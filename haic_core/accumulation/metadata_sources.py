@@ -7,6 +7,8 @@ the reason, and never stop the rest of the shard. Pure: tables in, tables and de
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 import re
@@ -16,9 +18,12 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
-from haic_core.decisions import Decision, dropped
+from haic_core.decisions import Decision, dropped, kept
 
+# Ids become file names (clips, exports): longer ones could not be stored (255 bytes per name).
+MAX_NATIVE_ID_CHARS = 160
 NORMALIZED_COLUMNS: tuple[str, ...] = (
     "video_id", "native_id", "source", "shard", "description", "uri",
     "width", "height", "duration_s", "fps", "start_s", "end_s", "extra",
@@ -29,15 +34,25 @@ _ISO_DURATION = re.compile(
     r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
+# Plain seconds ("10", "6.67") and clock times (HH:MM:SS(.ff), MM:SS(.ff)).
+_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+_CLOCK = re.compile(r"^(?:(?P<h>\d+):)?(?P<m>[0-5]?\d):(?P<s>[0-5]?\d(?:\.\d+)?)$")
 
 
-def parse_iso8601_duration(text: Any) -> float:
-    """'PT00H00M21S' -> 21.0. Raises ValueError on anything else (numbers count as seconds)."""
+def parse_duration_s(text: Any) -> float:
+    """A duration in seconds from plain seconds (10, "6.67"), a clock time ("00:01:02.5",
+    "1:02") or ISO-8601 ("PT00H00M21S"). Raises ValueError("unparseable duration ...") on
+    anything else, negative or NaN values included."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         if math.isnan(text) or text < 0:
             raise ValueError(f"unparseable duration {text!r}")
         return float(text)
     s = str(text).strip()
+    if _SECONDS.match(s):
+        return float(s)
+    clock = _CLOCK.match(s)
+    if clock:
+        return float(clock["h"] or 0) * 3600 + float(clock["m"]) * 60 + float(clock["s"])
     match = _ISO_DURATION.match(s)
     if not match or s in ("P", "PT") or not any(match.groupdict().values()):
         raise ValueError(f"unparseable duration {text!r}")
@@ -45,10 +60,11 @@ def parse_iso8601_duration(text: Any) -> float:
     return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
 
 
-@dataclass(frozen=True)
-class ColumnMapping:
-    """Which raw column feeds each normalized field (generic sources set this in config)."""
+class ColumnMapping(BaseModel):
+    """Which raw column feeds each normalized field (a generic source's `columns:` in source.yaml;
+    an unknown key is refused)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
     description: str
     uri: str | None = None
@@ -125,8 +141,11 @@ def _number(value: Any) -> float | None:
 
 
 def normalize_metadata(raw: pd.DataFrame, spec: SourceSpec, shard: str) -> tuple[pd.DataFrame, list[Decision]]:
-    """Map a raw shard table onto NORMALIZED_COLUMNS; bad rows become dropped decisions."""
+    """Map a raw shard table onto NORMALIZED_COLUMNS: one decision per row, bad rows dropped
+    with the reason, good rows kept as "parsed" (saying so when their text had invalid UTF-8,
+    which `read_shard_file` replaced and listed in `raw.attrs[REPLACED_UTF8_ROWS]`)."""
     mapping = spec.column_mapping()
+    replaced_rows = set(raw.attrs.get(REPLACED_UTF8_ROWS, ()))
     missing = [c for c in (mapping.id, mapping.description) if c not in raw.columns]
     if missing:
         raise ValueError(
@@ -136,6 +155,7 @@ def normalize_metadata(raw: pd.DataFrame, spec: SourceSpec, shard: str) -> tuple
     mapped = {v for v in vars(mapping).values() if v}
     rows: list[dict[str, Any]] = []
     decisions: list[Decision] = []
+    parsed: list[Decision] = []  # after the drops, as the ledger has always listed them
     seen: set[str] = set()
     for index, record in enumerate(raw.to_dict(orient="records")):
         row_ref = f"{spec.name}:{shard}#row{index + 1}"
@@ -145,6 +165,11 @@ def normalize_metadata(raw: pd.DataFrame, spec: SourceSpec, shard: str) -> tuple
                                      detail={"row": index + 1}))
             continue
         native_id = str(int(native)) if isinstance(native, float) and native.is_integer() else str(native).strip()
+        if len(native_id) > MAX_NATIVE_ID_CHARS:
+            decisions.append(dropped(row_ref, f"id longer than {MAX_NATIVE_ID_CHARS} characters "
+                                              f"({len(native_id)})", item_kind="metadata_row",
+                                     detail={"row": index + 1}))
+            continue
         video_id = f"{spec.name}:{native_id}"
         if video_id in seen:
             decisions.append(dropped(video_id, f"duplicate id (row {index + 1})", item_kind="video",
@@ -160,12 +185,17 @@ def normalize_metadata(raw: pd.DataFrame, spec: SourceSpec, shard: str) -> tuple
         row.update(video_id=video_id, native_id=native_id, source=spec.name, shard=shard,
                    extra=json.dumps(extra, sort_keys=True, default=str))
         rows.append(row)
+        if index + 1 in replaced_rows:
+            parsed.append(kept(video_id, "parsed; invalid UTF-8 bytes replaced by U+FFFD", item_kind="video",
+                                  detail={"row": index + 1, "invalid_utf8": True}))
+        else:
+            parsed.append(kept(video_id, "parsed", item_kind="video"))
     table = pd.DataFrame(rows, columns=list(NORMALIZED_COLUMNS))
     for column in ("width", "height"):
         table[column] = table[column].astype("Int64")
     for column in ("duration_s", "fps", "start_s", "end_s"):
         table[column] = table[column].astype("Float64")
-    return table, decisions
+    return table, decisions + parsed
 
 
 def _normalize_row(record: Mapping[str, Any], mapping: ColumnMapping, spec: SourceSpec,
@@ -188,7 +218,7 @@ def _normalize_row(record: Mapping[str, Any], mapping: ColumnMapping, spec: Sour
     duration = get(mapping.duration)
     start, end = _number(get(mapping.start)), _number(get(mapping.end))
     if not _blank(duration):
-        duration_s: float | None = parse_iso8601_duration(duration)
+        duration_s: float | None = parse_duration_s(duration)
     elif start is not None and end is not None:
         if end <= start:
             raise ValueError(f"end {end} s is not after start {start} s")
@@ -219,28 +249,53 @@ def _jsonable(value: Any) -> Any:
 
 # -- reading shard files --------------------------------------------------------------------
 
-ShardReader = Callable[[Path], pd.DataFrame]
+ShardReader = Callable[[io.StringIO], pd.DataFrame]
+# raw.attrs key: the 1-based rows of a text shard whose invalid UTF-8 bytes were replaced.
+REPLACED_UTF8_ROWS = "replaced_utf8_rows"
+_TEXT_READERS: dict[str, ShardReader] = {
+    ".csv": lambda t: pd.read_csv(t, dtype=str, keep_default_na=False, na_values=[""]),
+    ".tsv": lambda t: pd.read_csv(t, sep="\t", dtype=str, keep_default_na=False, na_values=[""]),
+    ".jsonl": lambda t: pd.read_json(t, lines=True, dtype=False),
+    ".ndjson": lambda t: pd.read_json(t, lines=True, dtype=False),
+}
 
 
 def read_shard_file(path: Path) -> pd.DataFrame:
-    """Read a CSV / TSV / JSONL / Parquet shard. Clear errors for empty or wrong-format files."""
+    """Read a CSV / TSV / JSONL / Parquet shard (text ones optionally .gz). Clear errors for empty
+    or wrong-format files. Invalid UTF-8 in a text shard costs only the bytes: they are decoded
+    as U+FFFD and the rows they were in are listed in `table.attrs[REPLACED_UTF8_ROWS]`."""
     suffix = PurePosixPath(path.name.removesuffix(".gz")).suffix.lower()
-    readers: dict[str, ShardReader] = {
-        ".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""]),
-        ".tsv": lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, na_values=[""]),
-        ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
-        ".ndjson": lambda p: pd.read_json(p, lines=True, dtype=False),
-        ".parquet": pd.read_parquet,
-    }
-    if suffix not in readers:
+    if suffix not in (*_TEXT_READERS, ".parquet"):
         raise ValueError(f"shard {path.name}: unsupported format {suffix or '(none)'}; "
                          "use .csv, .tsv, .jsonl or .parquet")
     if path.stat().st_size == 0:
         raise ValueError(f"shard {path.name} is empty (0 bytes)")
+    replaced = False
     try:
-        table = readers[suffix](path)
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            data = path.read_bytes()
+            if path.name.endswith(".gz"):
+                data = gzip.decompress(data)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text, replaced = data.decode("utf-8", errors="replace"), True
+                # Bad bytes in a value cost that value; in the header (or NULs anywhere) the file
+                # is binary, not a table with a few bad bytes.
+                header = text.split("\n", 1)[0] if suffix in (".csv", ".tsv") else ""
+                if "\x00" in text or "\ufffd" in header:
+                    raise ValueError("binary data, not UTF-8 text")
+            table = _TEXT_READERS[suffix](io.StringIO(text))
     except Exception as exc:  # each parser raises its own kinds of error
         raise ValueError(f"shard {path.name} is not valid {suffix[1:]}: {exc}") from exc
     if table.empty:
         raise ValueError(f"shard {path.name} has no rows")
+    table.attrs[REPLACED_UTF8_ROWS] = _rows_with_replacement_char(table) if replaced else []
     return table
+
+
+def _rows_with_replacement_char(table: pd.DataFrame) -> list[int]:
+    hit = table.apply(lambda column: column.map(lambda v: isinstance(v, str) and "\ufffd" in v)).any(axis=1)
+    return [int(i) + 1 for i in range(len(table)) if hit.iloc[i]]

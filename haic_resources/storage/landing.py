@@ -2,6 +2,7 @@
 
     landing/<source>/<shard file>      e.g. landing/webvid/results_2M_val.csv
     landing/<source>/source.yaml       optional: kind (webvid | omega | generic), columns, media_root
+                                       (media_root must lie inside the deployment's allowed roots)
 
 A shard's partition key is '<source>__<file name>'. Sources whose folder has no source.yaml
 take their kind from the name: webvid* -> webvid, omega* -> omega.
@@ -12,8 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from haic_core.accumulation.metadata_sources import ColumnMapping, SourceSpec
 from haic_resources.storage.object_store import ObjectStore
@@ -39,9 +42,18 @@ class Shard:
 
 
 def shard_of_partition(partition_key: str) -> Shard:
-    source, sep, file_name = partition_key.partition(SEPARATOR)
+    """The shard a partition key names; ValueError when the key is not a valid shard's.
+
+    The one validator of partition keys (the stages, `haic run`, `haic add-shard`): every
+    table, ledger and manifest path is built from the key, so a key such as
+    'x__a/../../metadata_filtered/b.csv' must be refused before any path is made of it.
+    """
+    source, sep, file_name = str(partition_key).partition(SEPARATOR)
     if not sep or not file_name:
         raise ValueError(f"partition key {partition_key!r} is not '<source>{SEPARATOR}<shard file>'")
+    problem = shard_problem(f"{source}/{file_name}")
+    if problem is not None:
+        raise ValueError(f"partition key {partition_key!r}: {problem}")
     return Shard(source, file_name)
 
 
@@ -75,16 +87,45 @@ def list_shards(landing: ObjectStore) -> tuple[list[Shard], dict[str, str]]:
     return shards, skipped
 
 
+class SourceFile(BaseModel):
+    """The schema of landing/<source>/source.yaml (an unknown key or a wrong type is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["webvid", "omega", "generic"] | None = None
+    columns: ColumnMapping | None = None
+    media_root: str | None = None
+
+
 def source_spec(landing: ObjectStore, source: str, allowed_roots: tuple[str, ...]) -> SourceSpec:
+    """How to read `source`, from its source.yaml (if any). ValueError naming the file and the key
+    for a malformed file, and for a media_root outside the deployment's allowed roots: the landing
+    zone is written by data providers, so it may choose a root among those, never add one."""
+    name = f"landing/{source}/source.yaml"
     raw = landing.get_bytes(f"{source}/source.yaml")
-    config = yaml.safe_load(raw) if raw else {}
-    config = config or {}
-    kind = config.get("kind") or ("webvid" if source.startswith("webvid") else
-                                  "omega" if source.startswith("omega") else "generic")
-    columns = config.get("columns")
-    mapping = ColumnMapping(**columns) if columns else None
-    media_root = config.get("media_root")
-    roots = tuple(allowed_roots) + ((str(Path(media_root).resolve()),) if media_root else ())
+    try:
+        loaded = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        raise ValueError(f"{name}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ValueError(f"{name}: expected a mapping of kind, columns, media_root; got {type(loaded).__name__}")
+    try:
+        config = SourceFile.model_validate(loaded or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{name}: {problems}") from None
+    kind = config.kind or ("webvid" if source.startswith("webvid") else
+                           "omega" if source.startswith("omega") else "generic")
+    mapping = config.columns
+    roots = tuple(str(Path(r).resolve()) for r in allowed_roots)
+    media_root = config.media_root
+    if media_root is not None:
+        resolved = Path(media_root).resolve()
+        if not Path(media_root).is_absolute() or not any(resolved.is_relative_to(r) for r in roots):
+            raise ValueError(f"{name}: media_root {media_root!r} is outside the allowed media roots "
+                             "(HAIC_ALLOWED_MEDIA_ROOTS)")
+        media_root = str(resolved)
     return SourceSpec(name=source, kind=kind, mapping=mapping, media_root=media_root, allowed_roots=roots)
 
 

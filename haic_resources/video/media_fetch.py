@@ -6,6 +6,11 @@ with backoff, resumed with ``Range`` after a dropped connection). The stored nam
 deterministic (sha256 of the URI + the original extension, under ``<media_root>/videos/``) and a
 JSON sidecar records size and sha256, so a file already fetched is never fetched again. Errors
 are `FetchError` with a secret-free reason.
+
+Several rows (or partitions, or runs) may fetch one URI at once: each download goes to a
+temporary file of its own, is checked (size against what the source announced, then hashed) and
+only then renamed into place, so no one ever records a file another writer is still filling.
+Stored media is not world-readable (MEDIA_FILE_MODE).
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from haic_resources.storage.files import atomic_write_bytes, sha256_bytes, sha256_file
+from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes, sha256_bytes, sha256_file
 from haic_resources.storage.s3 import S3Settings
 from haic_resources.video.item_error import ItemError
 
@@ -29,6 +35,7 @@ DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 4  # attempts after the first
 DEFAULT_BACKOFF_S = 0.5  # doubled after every failed attempt
 _HTTP_CHUNK = 64 * 1024
+MEDIA_FILE_MODE = 0o640  # owner and group: media from the web may be private, never world-readable
 
 
 class FetchError(ItemError):
@@ -91,25 +98,40 @@ def fetch_media(
     if cached is not None:
         return cached
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    scheme = urlsplit(uri).scheme.lower()
-    if scheme in ("", "file") or len(scheme) == 1:
-        _copy_local(_local_path(uri), part, allowed_roots, max_bytes)
-    elif scheme == "s3":
-        _download_s3(uri, part, s3 or S3Settings(), max_bytes)
-    elif scheme in ("http", "https"):
-        _download_http(uri, part, http_session, max_bytes, (connect_timeout_s, read_timeout_s),
-                       retries, backoff_s)
-    else:
-        raise FetchError(f"unsupported uri scheme {scheme!r} in {source}")
-    size = part.stat().st_size
-    if size == 0:
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f"{TEMP_PREFIX}{dest.name}.", suffix=".part")
+    os.close(fd)
+    part = Path(tmp_name)
+    try:
+        scheme = urlsplit(uri).scheme.lower()
+        if scheme in ("", "file") or len(scheme) == 1:
+            expected = _copy_local(_local_path(uri), part, allowed_roots, max_bytes)
+        elif scheme == "s3":
+            expected = _download_s3(uri, part, s3 or S3Settings(), max_bytes)
+        elif scheme in ("http", "https"):
+            expected = _download_http(uri, part, http_session, max_bytes, (connect_timeout_s, read_timeout_s),
+                                      retries, backoff_s)
+        else:
+            raise FetchError(f"unsupported uri scheme {scheme!r} in {source}")
+        size = part.stat().st_size
+        if size == 0:
+            raise FetchError(f"empty file (0 bytes) at {source}")
+        if expected is not None and size != expected:
+            raise FetchError(f"incomplete download: {size} of {expected} bytes from {source}")
+        sha = sha256_file(part)
+        os.chmod(part, MEDIA_FILE_MODE)
+        os.replace(part, dest)
+    finally:
         part.unlink(missing_ok=True)
-        raise FetchError(f"empty file (0 bytes) at {source}")
-    sha = sha256_file(part)
-    os.replace(part, dest)
     _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha})
     return FetchedMedia(dest, size, sha, source, fetched=True)
+
+
+def forget_media(uri: str, media_root: str | os.PathLike) -> None:
+    """Remove the stored copy of `uri` and its sidecar (a file that failed the probe is no video
+    of ours and must not stay in the media store)."""
+    dest = store_path_for(uri, media_root)
+    _sidecar(dest).unlink(missing_ok=True)
+    dest.unlink(missing_ok=True)
 
 
 # -------------------------------------------------------------------------------- cache
@@ -120,7 +142,7 @@ def _sidecar(dest: Path) -> Path:
 
 
 def _write_sidecar(dest: Path, record: dict) -> None:
-    atomic_write_bytes(_sidecar(dest), json.dumps(record, sort_keys=True).encode("utf-8"))
+    atomic_write_bytes(_sidecar(dest), json.dumps(record, sort_keys=True).encode("utf-8"), mode=MEDIA_FILE_MODE)
 
 
 def _cached(dest: Path, source: str) -> FetchedMedia | None:
@@ -146,7 +168,8 @@ def _local_path(uri: str) -> Path:
     return Path(uri)
 
 
-def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> None:
+def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> int:
+    """Copy into `part`; returns the size the source had when we looked."""
     try:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):
@@ -156,18 +179,21 @@ def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> None:
         raise FetchError(f"local path {path} is outside the allowed roots")
     if not resolved.is_file():
         raise FetchError(f"not a regular file: {path}")
-    if resolved.stat().st_size > max_bytes:
+    size = resolved.stat().st_size
+    if size > max_bytes:
         raise FetchError(f"file is larger than the {max_bytes} byte limit: {path}")
     try:
         shutil.copyfile(resolved, part)
     except OSError as exc:
         raise FetchError(f"cannot copy {path}: {exc.strerror}")
+    return size
 
 
 # -------------------------------------------------------------------------------- s3
 
 
-def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> None:
+def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> int:
+    """Download into `part`; returns the object's size from its head."""
     parts = urlsplit(uri)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     source = redact_uri(uri)
@@ -181,9 +207,11 @@ def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> None:
         raise FetchError("boto3 is not installed")
     try:
         head = client.head_object(Bucket=bucket, Key=key)
-        if int(head.get("ContentLength", 0)) > max_bytes:
+        size = int(head.get("ContentLength", 0))
+        if size > max_bytes:
             raise FetchError(f"object is larger than the {max_bytes} byte limit: {source}")
         client.download_file(bucket, key, str(part))
+        return size
     except FetchError:
         raise
     except bexc.NoCredentialsError:
@@ -203,23 +231,25 @@ def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> None:
 
 
 def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple[float, float],
-                   retries: int, backoff_s: float) -> None:
-    """Stream to `part`; after a dropped connection resume with Range from what arrived."""
+                   retries: int, backoff_s: float) -> int | None:
+    """Stream to `part`; after a dropped connection resume with Range from what arrived.
+    Returns the total size the server announced (None when it announced none)."""
     import requests
 
     source = redact_uri(uri)
     session = session or requests.Session()
-    part.unlink(missing_ok=True)
+    part.write_bytes(b"")
     last_problem = "no attempt made"
+    total = None
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff_s * (2 ** (attempt - 1)))
-        have = part.stat().st_size if part.exists() else 0
+        have = part.stat().st_size
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
             with session.get(uri, stream=True, timeout=timeout, headers=headers) as resp:
                 if resp.status_code == 416 and have:  # nothing left to send: we have it all
-                    return
+                    return total
                 if resp.status_code >= 400:
                     last_problem = f"HTTP {resp.status_code}"
                     if resp.status_code in (408, 429) or resp.status_code >= 500:
@@ -229,6 +259,7 @@ def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple
                 if not resumed:
                     have = 0  # server ignored Range: start over
                 expected = _expected_total(resp, have)
+                total = expected if expected is not None else total
                 if expected is not None and expected > max_bytes:
                     raise FetchError(f"file is larger than the {max_bytes} byte limit "
                                      f"({expected} bytes): {source}")
@@ -243,17 +274,14 @@ def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple
                 if expected is not None and written < expected:
                     last_problem = f"connection closed after {written} of {expected} bytes"
                     continue
-                return
+                return expected
         except FetchError:
-            part.unlink(missing_ok=True)
             raise
         except (requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError) as exc:
             last_problem = type(exc).__name__
         except requests.RequestException as exc:
-            part.unlink(missing_ok=True)
             raise FetchError(f"request failed for {source}: {type(exc).__name__}")
-    part.unlink(missing_ok=True)
     raise FetchError(f"download failed after {retries + 1} attempts for {source}: {last_problem}")
 
 

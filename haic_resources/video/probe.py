@@ -21,6 +21,11 @@ from haic_resources.video.isolation import call_isolated_or_raise
 from haic_resources.video.item_error import ItemError
 
 DEFAULT_PROBE_TIMEOUT_S = 30.0
+# Decoders of still images: a PNG renamed .mp4 opens as a one-frame "video" of 0.04 s.
+IMAGE_CODECS = frozenset({"png", "apng", "bmp", "gif", "tiff", "webp", "jpegls", "jpeg2000", "qoi", "pam", "pbm",
+                          "pgm", "ppm", "pgmyuv", "sgi", "targa", "xbm", "xpm", "xwd", "dpx", "exr", "hdr", "pcx",
+                          "photocd", "sunrast", "jpegxl", "avif"})
+MIN_FRAMES = 2  # fewer is a picture, not a video
 
 
 class VideoProbeError(ItemError):
@@ -53,6 +58,7 @@ class VideoProbe:
     has_audio: bool
     size_bytes: int
     pix_fmt: str | None = None
+    rotation_deg: int = 0  # display rotation (counter-clockwise, 0/90/180/270): portrait phone video is 90 or 270
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,6 +111,9 @@ def probe_video_in_process(path: str, limits: ProbeLimits = ProbeLimits()) -> Vi
         if cc is None or not codec_name:
             raise VideoProbeError(f"unsupported video codec (no decoder for codec id "
                                   f"{getattr(stream, 'codec_tag', '?')!r})")
+        if codec_name in IMAGE_CODECS or container.format.name in ("image2", "image2pipe") \
+                or container.format.name.endswith("_pipe"):
+            raise VideoProbeError(f"a still image ({codec_name} in {container.format.name}), not a video")
         width, height = int(cc.width or 0), int(cc.height or 0)
         if width <= 0 or height <= 0:
             raise VideoProbeError(f"implausible resolution {width}x{height}: no frame size in "
@@ -137,13 +146,16 @@ def probe_video_in_process(path: str, limits: ProbeLimits = ProbeLimits()) -> Vi
                                   f"({exc.strerror or type(exc).__name__})")
         if n_packets == 0:
             raise VideoProbeError("no video packets: file is truncated or empty")
+        if last_end_pts is None:
+            raise VideoProbeError(f"a raw {codec_name} elementary stream without timestamps ({container.format.name} "
+                                  "demuxer, no container): remux it into MP4 or MKV")
 
         declared = int(stream.frames or 0)
         if full_scan and declared and n_packets < declared:
             raise VideoProbeError(f"truncated file: header declares {declared} frames but only "
                                   f"{n_packets} could be read")
 
-        _check_decodes(container, stream, codec_name)
+        rotation_deg = _check_decodes(container, stream, codec_name)
 
         duration_s = _duration_s(container, stream, start_pts, last_end_pts, full_scan)
         is_vfr = _is_vfr(pts_window, limits.vfr_tolerance)
@@ -161,6 +173,8 @@ def probe_video_in_process(path: str, limits: ProbeLimits = ProbeLimits()) -> Vi
             frame_count = round(duration_s * fps)
         if not is_vfr and rate:
             fps = float(rate)  # CFR: the nominal rate (e.g. 30000/1001) is the exact one
+        if frame_count < MIN_FRAMES:
+            raise VideoProbeError(f"{frame_count} frame(s): a picture, not a video (at least {MIN_FRAMES})")
         return VideoProbe(
             path=path,
             container=container.format.name,
@@ -176,18 +190,21 @@ def probe_video_in_process(path: str, limits: ProbeLimits = ProbeLimits()) -> Vi
             has_audio=bool(container.streams.audio),
             size_bytes=size_bytes,
             pix_fmt=cc.format.name if cc.format is not None else None,
+            rotation_deg=rotation_deg,
         )
 
 
-def _check_decodes(container, stream, codec_name: str) -> None:
-    """Decode the first frame: a stream we cannot decode is unusable whatever its header says."""
+def _check_decodes(container, stream, codec_name: str) -> int:
+    """Decode the first frame: a stream we cannot decode is unusable whatever its header says.
+    Returns its display rotation (the display matrix FFmpeg attaches to decoded frames)."""
     import av
+
+    from haic_resources.video.clip_cut import display_rotation_deg
 
     try:
         container.seek(0, stream=stream)
         for frame in container.decode(stream):
-            del frame
-            return
+            return display_rotation_deg(frame)
     except av.error.FFmpegError as exc:
         raise VideoProbeError(f"video stream ({codec_name}) cannot be decoded: "
                               f"{exc.strerror or type(exc).__name__}")

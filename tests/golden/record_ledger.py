@@ -63,6 +63,7 @@ def main() -> int:
     for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HAIC_LLM_PROVIDER"):
         os.environ.pop(name, None)
     _record("sample", land_sample)
+    os.environ["HAIC_ALLOWED_MEDIA_ROOTS"] = str(SHARED_MEDIA / "videos")  # source.yaml may not widen the roots
     _record("shared_media", lambda home: land_shared_listing(home, SHARED_MEDIA / "videos"))
     return 0
 
