@@ -7,6 +7,7 @@ from dagster_aws.s3 import S3Resource
 
 from haic_resources.storage.home import REPO_ROOT, env_setting, haic_home
 from haic_resources.llm.resource import LLMResource
+from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.pose.resource import PoseResource
 from haic_resources.text.spacy_nlp import SpacyResource
 from haic_resources.storage.resource import StorageResource
@@ -36,6 +37,7 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
         "storage": storage,
         "llm": llm_resource(),
         "pose": PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
+                             nms_iou=float(env_setting("HAIC_POSE_NMS_IOU")) if env_setting("HAIC_POSE_NMS_IOU") else None,
                              detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
                              pose_model=env_setting("HAIC_POSE_MODEL"),
                              device=env_setting("HAIC_POSE_DEVICE", "cpu"),
@@ -71,6 +73,7 @@ def llm_resource() -> LLMResource:
         max_attempts=int(env_setting("HAIC_LLM_MAX_ATTEMPTS", "6")),
         input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
         output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
+        max_response_bytes=int(env_setting("HAIC_LLM_MAX_RESPONSE_BYTES", str(DEFAULT_MAX_RESPONSE_BYTES))),
         cache_dir=str(haic_home().cache / "llm"),
     )
 

@@ -35,6 +35,7 @@ from haic_assets.platform.ledger import decision_metadata, ledger_table, preview
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata
 from haic_assets.platform.progress import ProgressLog
+from haic_assets.platform.retry import RetryScope
 from haic_assets.platform.stage_checks import check_results, decision_facts, stage_check_specs
 
 # What each kind of step asks of a cluster (op tags) and of the instance (pools).
@@ -198,6 +199,10 @@ class StageSpec:
     def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any],
                        out_names: list[str]) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int]]:
         stage = StageContext(context, key, self.name)
+        # A `haic retry` run re-processes only the items whose last verdict was `error`.
+        retry = RetryScope.for_step(context, self.name, key, context.resources.storage.tables())
+        if retry is not None:
+            inputs = retry.filter_inputs(inputs)
         try:
             result = self.body(stage, config, **inputs)
         except StageFailure as failure:
@@ -206,11 +211,13 @@ class StageSpec:
             context.resources.warehouse.refresh(context.resources.storage.tables().local_root())
             raise Failure(description=failure.message) from failure
         tables = dict(result.tables) if result.tables else {out_names[0]: result.table}
+        if retry is not None:
+            tables = {name: retry.merge_table(name, table) for name, table in tables.items()}
         first = tables[out_names[0]]
         metadata: dict[str, Any] = {}
         decisions = list(result.decisions or ())
         if self.records_decisions and result.decisions is not None:
-            metadata.update(self._record(stage, config, decisions))
+            metadata.update(self._record(stage, config, decisions, retry))
         metadata.update(table_metadata(first))
         metadata.update(result.metadata)
         if result.preview is not None:
@@ -221,11 +228,15 @@ class StageSpec:
             out[name] = (tables[name], {**table_metadata(tables[name]), **result.output_metadata.get(name, {})})
         return out, decision_facts(decisions)
 
-    def _record(self, stage: StageContext, config: Config, decisions: list[Decision]) -> dict[str, Any]:
-        """Replace this partition's ledger rows of the stage; log and describe them."""
+    def _record(self, stage: StageContext, config: Config, decisions: list[Decision],
+                retry: RetryScope | None = None) -> dict[str, Any]:
+        """Replace this partition's ledger rows of the stage (a retry keeps the rows of the items it
+        did not retry); log and describe them."""
         settings = config.model_dump()
         rows = ledger_table(decisions, stage=self.name, partition=stage.partition_key, config=settings,
                             code_version=self.version, run_id=stage.run_id)
+        if retry is not None:
+            rows = retry.merge_ledger(rows)
         stage.storage.tables().write(f"ledger/{self.name}", stage.partition_key, rows)
         metadata, summary_line = decision_metadata(decisions, settings)
         stage.log.info(f"{self.name} [{stage.partition_key}]: {summary_line}")

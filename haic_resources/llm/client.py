@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from haic_core.json_text import unfenced
 from haic_resources.llm.cache import ResponseCache, cache_key
 from haic_resources.llm.retry import RetryPolicy, call_with_retries
+from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.llm.types import GenerationSettings, LLMError, LLMResult, ProviderReply, TokenPrices, UsageTotals
 from haic_resources.storage.files import sha256_bytes, sha256_file
 
@@ -70,10 +71,13 @@ class LLMClient(ABC):
         retry: RetryPolicy | None = None,
         prices: TokenPrices | None = None,
         secrets: Sequence[str] = (),
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.model = model
+        # The most bytes one answer may have on the wire (haic_resources/llm/response_cap.py).
+        self.max_response_bytes = max_response_bytes
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self.prices = prices or TokenPrices()
@@ -142,16 +146,20 @@ class LLMClient(ABC):
         *,
         settings: GenerationSettings | None = None,
         prompt_version: str = "",
+        as_written: bool = False,
     ) -> LLMResult:
         """The model's answer to a text prompt that asks for JSON; `text` is the JSON text.
 
         An answer that is not JSON raises `LLMError('invalid_json')` and is not cached.
+        `as_written=True`: the answer's text as the model wrote it, unvalidated and without the
+        provider's JSON mode (which would forbid the prompt's own shapes, such as a plain
+        sentence), for a caller whose parser reads every shape.
         """
         settings = settings or GenerationSettings()
-        key = self._cache_key("complete_json", prompt_text, prompt_version, settings)
+        key = self._cache_key("complete_text" if as_written else "complete_json", prompt_text, prompt_version, settings)
 
         def send() -> tuple[ProviderReply, int]:
-            return self._retrying(lambda: self._send_text(prompt_text, settings, json_output=True))
+            return self._retrying(lambda: self._send_text(prompt_text, settings, json_output=not as_written))
 
         def validate(reply: ProviderReply) -> ProviderReply:
             try:
@@ -165,7 +173,7 @@ class LLMClient(ABC):
                 json_text, reply.raw_response, reply.model, reply.input_tokens, reply.output_tokens
             )
 
-        return self._cached_call(key, send, validate=validate)
+        return self._cached_call(key, send, validate=None if as_written else validate)
 
     # ---- shared machinery ------------------------------------------------------------------
 

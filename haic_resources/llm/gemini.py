@@ -20,6 +20,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from haic_resources.llm.client import LLMClient, video_mime_type
+from haic_resources.llm.response_cap import cap_error_in, capped_http_client, check_reply_caps
 from haic_resources.llm.retry import call_with_retries, parse_retry_after, sdk_error, status_error
 from haic_resources.llm.types import GenerationSettings, LLMError, ProviderReply
 
@@ -70,6 +71,8 @@ class GeminiClient(LLMClient):
                 api_version=api_version,
                 timeout=int(timeout_s * 1000),  # the SDK takes milliseconds
                 retry_options=types.HttpRetryOptions(attempts=1),
+                # Responses stop being read at max_response_bytes (haic_resources/llm/response_cap.py).
+                httpx_client=capped_http_client(self.max_response_bytes, timeout_s),
             ),
         )
 
@@ -77,6 +80,9 @@ class GeminiClient(LLMClient):
 
     @staticmethod
     def _as_llm_error(exc: Exception, during: str) -> LLMError:
+        capped = cap_error_in(exc)
+        if capped is not None:
+            return capped
         if isinstance(exc, genai_errors.APIError):
             headers = getattr(getattr(exc, "response", None), "headers", None) or {}
             retry_after = parse_retry_after(headers.get("retry-after")) if headers else None
@@ -155,7 +161,9 @@ class GeminiClient(LLMClient):
             raise self._as_llm_error(exc, "generateContent") from None
         text = _response_text(response)
         usage = response.usage_metadata
-        return ProviderReply(
+        candidate = response.candidates[0]
+        finish = candidate.finish_reason.value if candidate.finish_reason else None
+        reply = ProviderReply(
             text=text,
             raw_response=response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"}),
             model=response.model_version or self.model,
@@ -163,6 +171,7 @@ class GeminiClient(LLMClient):
             output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0)
             + int(getattr(usage, "thoughts_token_count", 0) or 0),
         )
+        return check_reply_caps(reply, config.max_output_tokens, finish, self.max_response_bytes)
 
     def _send_video(
         self, prepared: _PreparedVideo, prompt_text: str, settings: GenerationSettings

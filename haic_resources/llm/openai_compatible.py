@@ -22,6 +22,7 @@ import openai
 
 from haic_core.accumulation.sampling import uniform_timestamps
 from haic_resources.llm.client import LLMClient, video_mime_type
+from haic_resources.llm.response_cap import CappedTransport, cap_error_in, check_reply_caps
 from haic_resources.llm.retry import parse_retry_after, sdk_error, status_error
 from haic_resources.llm.types import GenerationSettings, LLMError, ProviderReply
 from haic_resources.video.frame_reader import read_frames_at
@@ -102,8 +103,10 @@ class OpenAIClient(LLMClient):
         self.send_video_url = send_video_url
         # response_format=json_object; some OpenAI-compatible servers reject it.
         self.json_mode = json_mode
+        # The SDK's own httpx settings, with a transport that stops reading at max_response_bytes.
         self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=CappedTransport(self.max_response_bytes)),
         )
 
     # ---- errors ----------------------------------------------------------------------------
@@ -111,6 +114,9 @@ class OpenAIClient(LLMClient):
     @staticmethod
     def _as_llm_error(exc: Exception) -> LLMError:
         during = "chat.completions"
+        capped = cap_error_in(exc)
+        if capped is not None:
+            return capped
         if isinstance(exc, openai.APIStatusError):
             headers = exc.response.headers if exc.response is not None else {}
             retry_after = parse_retry_after(headers.get("retry-after"))
@@ -178,13 +184,14 @@ class OpenAIClient(LLMClient):
         if not text or not text.strip():
             raise LLMError("blocked", f"empty answer (finish reason: {choice.finish_reason})")
         usage = response.usage
-        return ProviderReply(
+        reply = ProviderReply(
             text=text,
             raw_response=response.model_dump_json(exclude_none=True),
             model=response.model or self.model,
             input_tokens=int(usage.prompt_tokens if usage else 0),
             output_tokens=int(usage.completion_tokens if usage else 0),
         )
+        return check_reply_caps(reply, settings.max_output_tokens, choice.finish_reason, self.max_response_bytes)
 
     def _send_video(
         self, prepared: _PreparedVideo, prompt_text: str, settings: GenerationSettings

@@ -10,6 +10,7 @@ from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from haic_resources.llm.client import LLMClient
+from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.llm.retry import RetryPolicy
 from haic_resources.llm.types import TokenPrices
 
@@ -40,6 +41,8 @@ class LLMResource(ConfigurableResource):
     cache_dir: str = Field(description="persistent response cache (HAIC_HOME/cache/llm)")
     openai_frames_per_video: int = Field(default=8, description="frames sent to OpenAI-compatible servers per clip")
     openai_send_video_url: bool = Field(default=False, description="also send the clip as a video_url part (vLLM)")
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES,
+                                    description="the most bytes one answer may have; a bigger one is the item's error")
 
     @property
     def configured(self) -> bool:
@@ -58,7 +61,8 @@ class LLMResource(ConfigurableResource):
         common = dict(api_key=self.api_key or "EMPTY", model=self.model_name, base_url=self.base_url, timeout_s=self.timeout_s,
                       cache_dir=str(Path(self.cache_dir)), concurrency=self.concurrency,
                       retry=RetryPolicy(self.max_attempts, self.base_delay_s, self.max_delay_s),
-                      prices=TokenPrices(self.input_price_per_million, self.output_price_per_million))
+                      prices=TokenPrices(self.input_price_per_million, self.output_price_per_million),
+                      max_response_bytes=self.max_response_bytes)
         if self.provider == "gemini":
             from haic_resources.llm.gemini import GeminiClient
 

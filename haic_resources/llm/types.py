@@ -18,6 +18,7 @@ ErrorKind = Literal[
     "blocked",  # the provider returned no text (safety block, empty candidate)
     "client_error",  # 4xx other than 429: our request is wrong; retrying will not help
     "bad_input",  # the local input (video) cannot be read or sent
+    "too_large",  # the answer is over max_response_bytes / max_output_tokens, or was cut at them
 ]
 RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limited", "server_error", "timeout", "connection"})
 

@@ -1,12 +1,18 @@
 """The DuckDB warehouse: a view per Parquet table, plus the aggregate tables.
 
 Views are (re)built from whatever tables exist; the Parquet files stay the source of truth,
-so a lost or locked database file is rebuilt, never repaired.
+so a lost or locked database file is rebuilt, never repaired. Writers build a copy beside the
+file and swap it in (`write_aside`): a reader's open session never blocks or fails a run.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import shutil
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -16,6 +22,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from haic_core.sql_files import load_sql, quote_literal
+
+log = logging.getLogger(__name__)
 
 AGGREGATES: tuple[str, ...] = ("funnel",)
 
@@ -58,28 +66,84 @@ def in_memory_warehouse(tables_root: Path, stage_order: Sequence[str] = ()) -> d
 
 
 @contextmanager
-def locked_connect(path: Path, timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the shared database file, waiting while another process holds DuckDB's lock."""
+def _writers_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """Writers of the warehouse (our steps) take turns, briefly; readers never take this lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.1
-    while True:
+    with open(path.with_name(path.name + ".writer.lock"), "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WarehouseBusy(f"another writer has held {path.name} for over {timeout_s:.0f}s") from None
+                time.sleep(0.05)
         try:
-            conn = duckdb.connect(str(path))
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    try:
-        yield conn
-    finally:
-        conn.close()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class WarehouseBusy(RuntimeError):
+    pass
+
+
+def _has_unsaved_writes(path: Path) -> bool:
+    wal = path.with_name(path.name + ".wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def _remove_database(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def write_aside(path: Path, timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a copy of the database file, swapped in atomically when the block ends.
+
+    The file itself is never opened for writing, so a reader holding it open (the DuckDB CLI,
+    a notebook) never blocks a run, and a run never blocks a reader: the reader keeps the file
+    it opened and sees the new one when it reconnects. Writers take turns on a lock file. While
+    a read-write session has unsaved writes on the file (a WAL), the swap is deferred.
+    An unreadable copy is rebuilt from nothing (the Parquet files are the source of truth).
+    """
+    with _writers_lock(path, timeout_s):
+        aside = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            if path.exists():
+                shutil.copyfile(path, aside)
+            try:
+                conn = duckdb.connect(str(aside))
+            except duckdb.Error:
+                _remove_database(aside)
+                conn = duckdb.connect(str(aside))
+            try:
+                yield conn
+                conn.execute("CHECKPOINT")
+            finally:
+                conn.close()
+            if _has_unsaved_writes(path):
+                # Someone's read-write session wrote to the live file and has not saved it (its
+                # WAL is named after the path, not the file): a swap would orphan those writes
+                # and make the next open of the new file fail. Defer to a later refresh.
+                log.warning("warehouse %s not swapped: another session has unsaved writes on it (%s); the "
+                            "next refresh after it closes will include these tables. Open the warehouse "
+                            "read-only (duckdb -readonly) to read it.", path, path.name + ".wal")
+            else:
+                os.replace(aside, path)
+        finally:
+            _remove_database(aside)
+
+
+def read_only_connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """How readers open the warehouse: read-only, so they hold no write lock."""
+    return duckdb.connect(str(path), read_only=True)
 
 
 def refresh_warehouse(path: Path, tables_root: Path, stage_order: Sequence[str] = ()) -> list[str]:
-    with locked_connect(path) as conn:
+    with write_aside(path) as conn:
         return build_views(conn, tables_root, stage_order)
 
 
@@ -90,7 +154,15 @@ class WarehouseResource(ConfigurableResource):
     stage_order: list[str] = Field(default=[], description="the stages in pipeline order (haic_assets.stages)")
 
     def refresh(self, tables_root: Path) -> list[str]:
-        return refresh_warehouse(Path(self.database), tables_root, self.stage_order)
+        """Rebuild the views. The warehouse is a convenience over the Parquet files: a refresh
+        that cannot happen is logged, and never fails the step whose tables are already written."""
+        try:
+            return refresh_warehouse(Path(self.database), tables_root, self.stage_order)
+        except (WarehouseBusy, duckdb.IOException) as exc:
+            log.warning("warehouse %s not refreshed (%s); the next step's refresh will include these tables",
+                        self.database, exc)
+            return []
 
     def connect(self):
-        return locked_connect(Path(self.database))
+        """A writable connection (e.g. statistics tables); its changes are swapped in when it closes."""
+        return write_aside(Path(self.database))

@@ -1,0 +1,93 @@
+"""The run launcher of the local and single-host profiles: Dagster's default launcher, plus a
+health check of each run's worker process, so that run monitoring can end a dead run.
+
+A run whose process is killed (kill -9, OOM killer, a reboot) writes no more events: Dagster
+keeps it STARTED forever, it holds one of the `max_concurrent_runs` slots (two such runs stop
+every sensor, backfill and schedule run), and "Re-execute from failure" is not offered. Dagster's
+run monitoring (dagster.yaml `run_monitoring`) asks the launcher whether the worker is alive;
+the default launcher cannot say, so nothing happens. This one can: the worker is the process
+that wrote the run's RUN_START event (its pid is in the event) — the code server's run
+subprocess for launched runs, the `haic run` process itself for in-process runs. If that pid is
+gone, or is now another process (started after the run did), the worker is dead and the
+monitoring daemon marks the run FAILURE within `poll_interval_seconds`; queued runs start, and the
+failed run can be re-executed from failure.
+
+Only for instances whose run workers share the daemon's host (the SQLite local profile; the
+PostgreSQL profile as `haic ui` runs it). Kubernetes and ECS use their own launchers' checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterEventType
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
+from dagster._core.storage.dagster_run import DagsterRun
+
+# A pid's process may have started up to this long after RUN_START was stamped and still be the
+# worker (clock granularity of /proc's start time); later than that it is a reused pid.
+START_SLACK_S = 2.0
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process `pid` started (epoch seconds), or None when there is no such live process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    if fields[0] in ("Z", "X"):  # a zombie or dead process: it will write nothing more
+        return None
+    ticks = int(fields[19])  # starttime, in clock ticks after boot
+    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                if line.startswith("btime"))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def worker_of(instance, run_id: str) -> tuple[int, float] | None:
+    """(pid, timestamp) of the run's RUN_START event: the process that executes the run."""
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_START, limit=1).records
+    if not records:
+        return None
+    entry = records[0].event_log_entry
+    pid = entry.dagster_event.pid if entry.dagster_event else None
+    return (pid, entry.timestamp) if pid else None
+
+
+def worker_health(instance, run: DagsterRun) -> CheckRunHealthResult:
+    found = worker_of(instance, run.run_id)
+    if found is None:
+        return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has not written RUN_START yet")
+    pid, started_at = found
+    process_started = process_start_time(pid)
+    if process_started is None:
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)",
+                                    run_worker_id=str(pid))
+    if process_started > started_at + START_SLACK_S:
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (its pid now belongs "
+                                                         "to a newer process)", run_worker_id=str(pid))
+    return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(pid))
+
+
+class MonitoredRunLauncher(DefaultRunLauncher):
+    """DefaultRunLauncher whose runs' workers run monitoring can check (see the module docstring)."""
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        return worker_health(self._instance, run)
+
+
+def runs_in_progress(instance, partition: str) -> list[str]:
+    """Ids of the runs of `partition` that are queued or running (for in-process runs, which the
+    run queue's one-run-per-partition limit does not see)."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    active = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+              DagsterRunStatus.STARTED]
+    return [r.run_id for r in instance.get_runs(filters=RunsFilter(tags={"dagster/partition": partition},
+                                                                   statuses=active))]

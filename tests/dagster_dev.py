@@ -1,0 +1,156 @@
+"""`dagster dev` (webserver, daemon, code server) on 127.0.0.1 for a HAIC_HOME, and its GraphQL
+API, as an operator drives them. Shared by the tests that need the real daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.helpers import REPO_ROOT
+
+LOCATION = "haic"
+REPOSITORY = "__repository__"
+TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
+
+LOCATION_STATUS = """
+{ workspaceOrError { ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message } } }"""
+
+REEXECUTE = """
+mutation($params: ReexecutionParams!) { launchRunReexecution(reexecutionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+  ... on PartitionSetNotFoundError { message } ... on InvalidSubsetError { message } } }"""
+
+BACKFILL = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } } } }"""
+
+RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { runId status canTerminate } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DagsterDev:
+    def __init__(self, base_url: str, log: Path, process: subprocess.Popen):
+        self.base_url, self.log, self.process = base_url, log, process
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        request = urllib.request.Request(f"{self.base_url}/graphql", data=json.dumps(
+            {"query": query, "variables": variables or {}}).encode(), headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"GraphQL answered {exc.code}: {exc.read()[:2000]!r}") from None
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def wait_until(self, predicate, timeout_s: float, what: str, interval_s: float = 0.5):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval_s)
+        tail = self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+        pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n--- dagster dev log ---\n{tail}")
+
+    def launch_run(self, job: str, partition: str, assets: list[str]) -> str:
+        params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job,
+                               "assetSelection": [{"path": [a]} for a in assets]},
+                  "runConfigData": {}, "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]}}
+        result = self.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+    def reexecute_from_failure(self, run_id: str) -> str:
+        result = self.graphql(REEXECUTE, {"params": {"parentRunId": run_id, "strategy": "FROM_FAILURE"}})
+        result = result["launchRunReexecution"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+    def launch_backfill(self, partitions: list[str], assets: list[str]) -> str:
+        params = {"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in assets]}
+        result = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return result["backfillId"]
+
+    def backfill(self, backfill_id: str) -> dict:
+        return self.graphql(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
+
+    def run_status(self, run_id: str) -> str:
+        return self.graphql(RUN, {"id": run_id})["runOrError"]["status"]
+
+    def wait_for_run(self, run_id: str, timeout_s: float = 120) -> str:
+        return self.wait_until(lambda: (s := self.run_status(run_id)) in TERMINAL and s, timeout_s,
+                               f"run {run_id} to finish")
+
+
+@contextmanager
+def dagster_dev(dagster_home: Path, log: Path, startup_timeout_s: float = 120) -> Iterator[DagsterDev]:
+    """`dagster dev` with DAGSTER_HOME=`dagster_home` (and the caller's HAIC_HOME), on a free port."""
+    port = free_port()
+    env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
+             "-w", str(REPO_ROOT / "workspace.yaml")],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = DagsterDev(f"http://127.0.0.1:{port}", log, process)
+    try:
+        def location_loaded():
+            if process.poll() is not None:
+                pytest.fail(f"dagster dev exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                entries = server.graphql(LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
+            if entries and entries[0]["loadStatus"] == "LOADED":
+                loaded = entries[0]["locationOrLoadError"]
+                assert loaded["__typename"] == "RepositoryLocation", loaded
+                return True
+            return False
+
+        server.wait_until(location_loaded, startup_timeout_s, "the code location to load in dagster dev", 1.0)
+        yield server
+    finally:
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:  # children that outlived dagster dev (or all of them, if it would not stop)
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
