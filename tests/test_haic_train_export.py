@@ -13,6 +13,7 @@ from haic_core.haic_train.export import (
     RELEASE_COLUMNS,
     CaptionedClip,
     captioned_clips,
+    clip_file_name,
     count_by_reason_class,
     dataset_card_markdown,
     release_files,
@@ -38,9 +39,9 @@ def test_records_follow_the_llava_video_conversation_layout() -> None:
     records = to_conversation_records(CLIPS)
     assert [r["id"] for r in records] == ["webvid-11/clip-000", "webvid-22/clip-001"]  # sorted, deterministic
     first = records[0]
-    assert first["video"] == "s3://haic/clips/webvid-11/clip-000.mp4"
+    assert first["video"] == f"videos/{clip_file_name('webvid-11/clip-000')}"  # relative to the export root
     assert first["conversations"] == [
-        {"from": "human", "value": f"<video>\n{DEFAULT_QUESTION}"},
+        {"from": "human", "value": f"<image>\n{DEFAULT_QUESTION}"},  # the one token LLaVA-NeXT expands
         {"from": "gpt", "value": ONE},
     ]
     assert first["original_description"] == "Girl juggling in park"
@@ -51,7 +52,7 @@ def test_records_follow_the_llava_video_conversation_layout() -> None:
 def test_records_without_provenance_have_only_the_llava_keys() -> None:
     records = to_conversation_records(CLIPS, with_provenance=False, question="What happens?")
     assert set(records[0]) == {"id", "video", "conversations"}
-    assert records[0]["conversations"][0]["value"] == "<video>\nWhat happens?"
+    assert records[0]["conversations"][0]["value"] == "<image>\nWhat happens?"
 
 
 def test_duplicate_ids_and_empty_captions_are_refused() -> None:
@@ -81,7 +82,7 @@ def test_dataset_card_of_nothing_still_renders() -> None:
     assert "| records | 0 |" in card
 
 
-def test_release_rows_point_at_the_media_store_and_export_as_four_files() -> None:
+def test_release_rows_point_at_the_media_store_and_export_as_five_files() -> None:
     judged = pd.DataFrame({"clip_id": ["c1"], "clip_key": ["clips/c1.mp4"], "caption": [ONE],
                            "description": ["Girl juggling in park"], "video_id": ["v1"], "provider": ["gemini"],
                            "model": ["gemini-1.5-pro"], "prompt_version": ["p/1"], "cost_usd": [0.0]})
@@ -90,7 +91,10 @@ def test_release_rows_point_at_the_media_store_and_export_as_four_files() -> Non
     clips = captioned_clips(release, {"partition": "src__a.csv", "run_id": "r1"})
     assert list(clips[0].provenance) == ["video_id", "model", "prompt_version", "partition", "run_id"]
     files = release_files(release, clips, "# HAICTrain\n")
-    assert sorted(files) == ["README.md", "haic_train.jsonl", "haic_train.parquet", "llava_video_conversations.json"]
+    assert sorted(files) == ["README.md", "clips_manifest.jsonl", "haic_train.jsonl", "haic_train.parquet",
+                             "llava_video_conversations.json"]
+    (manifest,) = [json.loads(line) for line in files["clips_manifest.jsonl"].decode().splitlines()]
+    assert manifest == {"id": "c1", "video": "videos/c1.mp4", "uri": "s3://haic/media/clips/c1.mp4"}
     assert [json.loads(line)["clip_uri"] for line in files["haic_train.jsonl"].decode().splitlines()] == [
         "s3://haic/media/clips/c1.mp4"]
     assert pd.read_parquet(io.BytesIO(files["haic_train.parquet"])).equals(release)
@@ -100,3 +104,11 @@ def test_release_rows_point_at_the_media_store_and_export_as_four_files() -> Non
 def test_drops_are_counted_by_reason_class() -> None:
     assert count_by_reason_class(["too short: 3 words < 40", "too short: 5 words < 40", "refusal"]) == {
         "too short: # words < #": 2, "refusal": 1}
+
+
+def test_clip_file_names_have_no_colons_or_slashes_and_never_collide() -> None:
+    names = {clip_id: clip_file_name(clip_id) for clip_id in
+             ("webvid_sample:1001-0", "webvid_sample/1001-0", "webvid_sample_1001-0", "plain-clip_1.2")}
+    assert all(":" not in n and "/" not in n and n.endswith(".mp4") for n in names.values())
+    assert len(set(names.values())) == len(names)
+    assert names["plain-clip_1.2"] == "plain-clip_1.2.mp4"  # a safe id is kept as it is

@@ -31,14 +31,15 @@ _TolerantLoader.add_constructor("!function", lambda loader, node: ("!function", 
 
 
 @pytest.fixture()
-def task(tmp_path):
-    """The task folder written where the yaml says its data is, as the haicbench_split stage writes it."""
-    folder = tmp_path / "haicbench"
-    folder.mkdir()
-    files = lmms_eval_task_files(benchmark_records(SPLIT_QA), str(folder / "haicbench_test.parquet"))
+def task(tmp_path, monkeypatch):
+    """The task folder under a release root, which is the working directory (as its README says)."""
+    folder = tmp_path / "haicbench" / "lmms_eval"
+    folder.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "haicbench")
+    files = lmms_eval_task_files(benchmark_records(SPLIT_QA))
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    paths = {"yaml": folder / "haicbench.yaml", "utils": folder / "utils.py",
+    paths = {"yaml": folder / "haicbench.yaml", "utils": folder / "utils.py", "readme": folder / "README.md",
              "parquet": folder / "haicbench_test.parquet", "jsonl": folder / "haicbench_test.jsonl"}
     assert sorted(files) == sorted(p.name for p in paths.values())
     spec = importlib.util.spec_from_file_location("haicbench_utils", paths["utils"])
@@ -51,6 +52,7 @@ def test_records_give_letters_and_video_paths():
     records = benchmark_records(SPLIT_QA, {"c1": "/data/c1.mp4", "c2": "/data/c2.mp4"})
     assert [r["answer"] for r in records] == ["E", "B", "D"]
     assert records[0]["video"] == "/data/c1.mp4"
+    assert benchmark_records(SPLIT_QA)[0]["video"] == "videos/c1.mp4"  # by default relative to the release root
 
 
 def test_yaml_parses_and_points_at_the_exported_data(task):
@@ -61,6 +63,7 @@ def test_yaml_parses_and_points_at_the_exported_data(task):
     assert config["doc_to_text"] == ("!function", "utils.haicbench_doc_to_text")
     assert config["process_results"] == ("!function", "utils.haicbench_process_results")
     data_file = config["dataset_kwargs"]["data_files"]["test"]
+    assert data_file == "lmms_eval/haicbench_test.parquet"  # relative: resolved from the release root
     assert pq.read_table(data_file).num_rows == 3
     metrics = [m["metric"] for m in config["metric_list"]]
     assert metrics == ["interaction_accuracy", "action_details_accuracy", "action_sequence_accuracy",
@@ -79,26 +82,40 @@ def test_jsonl_and_parquet_hold_the_same_records(task):
 
 def test_the_release_holds_the_split_its_videos_and_the_task_folder():
     videos = pd.DataFrame({"video_id": ["v1", "v2"], "selection_rank": [1, 2]})
-    release = haicbench_release_files(benchmark_records(SPLIT_QA), videos, "s3://bucket/haicbench/lmms_eval/x.parquet")
-    assert sorted(release) == ["haicbench_test.jsonl", "haicbench_test.parquet", "haicbench_test_videos.parquet",
-                               "lmms_eval/haicbench.yaml", "lmms_eval/haicbench_test.jsonl",
-                               "lmms_eval/haicbench_test.parquet", "lmms_eval/utils.py"]
+    release = haicbench_release_files(benchmark_records(SPLIT_QA), videos, clip_uris={"c1": "s3://m/clips/c1.mp4"})
+    assert sorted(release) == ["README.md", "clips_manifest.jsonl", "haicbench_test.jsonl", "haicbench_test.parquet",
+                               "haicbench_test_videos.parquet", "lmms_eval/README.md", "lmms_eval/haicbench.yaml",
+                               "lmms_eval/haicbench_test.jsonl", "lmms_eval/haicbench_test.parquet",
+                               "lmms_eval/utils.py"]
     assert release["haicbench_test.parquet"] == release["lmms_eval/haicbench_test.parquet"]
-    assert b"s3://bucket/haicbench/lmms_eval/x.parquet" in release["lmms_eval/haicbench.yaml"]
+    assert b"data_files:\n    test: lmms_eval/haicbench_test.parquet" in release["lmms_eval/haicbench.yaml"]
+    manifest = [json.loads(line) for line in release["clips_manifest.jsonl"].decode().splitlines()]
+    assert manifest == [{"clip_id": "c1", "video": "videos/c1.mp4", "uri": "s3://m/clips/c1.mp4"},
+                        {"clip_id": "c2", "video": "videos/c2.mp4", "uri": None}]
+    card = release["README.md"].decode()
+    assert card.startswith("# HAICBench") and "| questions | 3 |" in card and "| count questions | 1 |" in card
+    assert "--include_path lmms_eval" in release["lmms_eval/README.md"].decode()
     assert pq.read_table(pa.BufferReader(release["haicbench_test_videos.parquet"])).num_rows == 2
 
 
-def test_doc_to_text_letters_the_options_and_asks_for_a_letter(task):
+def test_doc_to_text_letters_the_options_and_asks_for_a_letter(task, tmp_path, monkeypatch):
     _, utils = task
     doc = benchmark_records(SPLIT_QA)[0]
     assert utils.haicbench_doc_to_text(doc) == (
         "How many jumps?\nA. 1\nB. 2\nC. 3\nD. 4\nE. 5\nAnswer with the option's letter from the given choices directly.")
     assert utils.haicbench_doc_to_target(doc) == "E"
-    assert utils.haicbench_doc_to_visual(doc) == ["videos/c1.mp4"]
+    with pytest.raises(utils.MissingClipError, match=r"clip c1 \(question qa_1\) not found at .*videos/c1.mp4.*"
+                                                     r"HAICBENCH_VIDEO_ROOT"):
+        utils.haicbench_doc_to_visual(doc)
+    (tmp_path / "clips" / "videos").mkdir(parents=True)
+    (tmp_path / "clips" / "videos" / "c1.mp4").write_bytes(b"clip")
+    monkeypatch.setenv("HAICBENCH_VIDEO_ROOT", str(tmp_path / "clips"))
+    assert utils.haicbench_doc_to_visual(doc) == [str(tmp_path / "clips" / "videos" / "c1.mp4")]
 
 
 @pytest.mark.parametrize("response, letter", [("E", "E"), ("(E) 5", "E"), ("E.", "E"), ("The answer is E.", "E"),
-                                              ("I think B", "B"), ("", None), ("no idea", None)])
+                                              ("I think B", "B"), ("", None), ("no idea", None),
+                                              ("A man jumps twice", None)])
 def test_letter_extraction(task, response, letter):
     _, utils = task
     assert utils.extract_letter(response, 5) == letter
@@ -120,3 +137,10 @@ def test_scores_and_per_category_aggregation(task):
     assert utils.haicbench_aggregate_attribute(per_metric["attribute_accuracy"]) == 0.0
     assert utils.haicbench_aggregate_interaction(per_metric["interaction_accuracy"]) == 100.0
     assert utils.haicbench_aggregate_average(per_metric["average_accuracy"]) == pytest.approx(200 / 3)
+
+
+def test_scoring_reads_the_option_text_and_not_a_sentence_as_option_a(task):
+    _, utils = task
+    doc = benchmark_records(SPLIT_QA)[2]  # interaction: hug, wave, bow, shake hands; answer D
+    assert utils.haicbench_process_results(doc, ["They shake hands."])["average_accuracy"]["score"] == 1.0
+    assert utils.haicbench_process_results(doc, ["A man hugs"])["average_accuracy"]["predicted"] is None

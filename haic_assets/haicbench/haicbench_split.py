@@ -1,18 +1,17 @@
 """haicbench_split: the HAICBench test split (412 videos, 2,000 QA, 400 per category) from every batch's
-verified QA, exported as JSONL, Parquet and an lmms-eval task folder."""
+verified QA, exported as JSONL, Parquet, a clip manifest, a card, the clips and an lmms-eval task folder."""
 
 import pandas as pd
 from dagster import AllPartitionMapping, AssetIn, Config, MetadataValue
 from pydantic import Field
 
-from haic_core.haicbench.export import (LMMS_EVAL_FOLDER, SPLIT_JSONL, SPLIT_PARQUET, TASK_NAME, benchmark_records,
+from haic_core.haicbench.export import (LMMS_EVAL_FOLDER, SPLIT_JSONL, TASK_NAME, benchmark_records,
                                         haicbench_release_files)
 from haic_core.haicbench.qa import CATEGORIES, QA
 from haic_core.haicbench.qa_shuffle import answer_positions_markdown, with_balanced_answer_positions
 from haic_core.haicbench.split import (PAPER_CATEGORY_QUOTA, PAPER_N_QA, PAPER_N_VIDEOS, InfeasibleSplitError,
                                        SplitParams, select_haicbench_split, split_decisions)
 from haic_core.haicbench.split_pool import haic_train_ids, latest_verified, without_haic_train
-from haic_resources.storage.object_store import ObjectStore
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EXPORT_DIR = "haicbench"
@@ -30,6 +29,9 @@ class HaicbenchSplitConfig(Config):
                                   "(deterministic); off: keep the seeded per-QA shuffle of qa_pairs")
     exclude_haic_train: bool = Field(
         default=True, description="leave out of the pool any clip or source video that is also in HAICTrain")
+    copy_clips: bool = Field(
+        default=True, description="copy the split's clips that the platform cut (action_filtered) to videos/ in "
+                                  "the release, so the lmms-eval task finds them; clips_manifest.jsonl lists all")
     answer_position_tolerance: float = Field(
         default=0.05, description="the answer_positions_balanced check warns when a position's share of a category's "
                                   "correct answers is further than this from even")
@@ -55,10 +57,24 @@ def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verifi
                            f" videos) cannot supply the HAICBench split: {exc}") from exc
     table = with_balanced_answer_positions(split.qa) if config.balance_answer_positions else split.qa
 
-    exports = stage.storage.exports()
-    lmms_eval_data = _location(exports, f"{EXPORT_DIR}/{LMMS_EVAL_FOLDER}/{SPLIT_PARQUET}")
-    for name, data in haicbench_release_files(benchmark_records(table), split.videos, lmms_eval_data).items():
+    exports, media = stage.storage.exports(), stage.storage.media()
+    records = benchmark_records(table)
+    cut = stage.storage.tables().read_all("action_filtered")
+    clip_keys = dict(zip(cut["clip_id"], cut["clip_key"])) if len(cut) and "clip_key" in cut else {}
+    split_clips = {r["clip_id"]: r["video"] for r in records}
+    clip_uris = {c: f"{media.uri}/{clip_keys[c]}" for c in split_clips if c in clip_keys}
+    for name, data in haicbench_release_files(records, split.videos, clip_uris=clip_uris).items():
         exports.put_bytes(f"{EXPORT_DIR}/{name}", data)
+    copied = 0
+    if config.copy_clips:
+        for clip_id, video in split_clips.items():
+            local = media.local_path(clip_keys[clip_id]) if clip_id in clip_keys else None
+            if local is not None and local.is_file():
+                exports.put_file(f"{EXPORT_DIR}/{video}", local)
+                copied += 1
+            elif clip_id in clip_keys and (data := media.get_bytes(clip_keys[clip_id])) is not None:
+                exports.put_bytes(f"{EXPORT_DIR}/{video}", data)
+                copied += 1
     out = f"{exports.uri}/{EXPORT_DIR}"
     metadata = {
         "videos": int(table["video_id"].nunique()), "qa": len(table), "pool_qa": len(pool),
@@ -70,14 +86,10 @@ def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verifi
         "export_dir": MetadataValue.path(out),
         "lmms_eval_task": MetadataValue.path(f"{out}/{LMMS_EVAL_FOLDER}/{TASK_NAME}.yaml"),
         "jsonl": MetadataValue.path(f"{out}/{SPLIT_JSONL}"),
+        "clips_copied": copied, "clips_not_in_media_store": len(split_clips) - len(clip_uris),
     }
     stage.log.info(f"HAICBench split: {metadata['videos']} videos, {len(table)} QA from a pool of {len(pool)}; "
                    f"exported to {out}")
     return StageResult(table, split_decisions(pool, split) + excluded, metadata=metadata,
                        preview=["video_id", "category", "question", "answer_index", "picked_as"])
 
-
-def _location(exports: ObjectStore, key: str) -> str:
-    """Where a file of the exports is, for readers outside the platform: its absolute local path, else its URI."""
-    local = exports.local_path(key)
-    return str(local) if local is not None else f"{exports.uri}/{key}"

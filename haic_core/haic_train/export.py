@@ -2,21 +2,29 @@
 
 A record is what LLaVA-Video's loaders read (one JSON object per clip):
 
-    {"id": ..., "video": <clip uri>, "conversations": [
-        {"from": "human", "value": "<video>\\n<question>"},
+    {"id": ..., "video": "videos/<clip file>.mp4", "conversations": [
+        {"from": "human", "value": "<image>\\n<question>"},
         {"from": "gpt", "value": <caption>}]}
 
 plus, by default, `original_description` and `provenance` keys, which those loaders ignore and
-which keep each record traceable to the run that made it.
+which keep each record traceable to the run that made it. The human turn carries `<image>`
+because that is the only media token LLaVA-NeXT's preprocessing recognises (it expands it into
+the video's frame features); a `<video>` token would reach the model as plain text. `video` is
+relative to the export root (LLaVA-Video's `--video_folder`): the clips are written to
+`videos/` beside the records, and `clips_manifest.jsonl` maps each id to its file and to the
+clip's object-store URI. Clip file names hold no `:` or `/` (`clip_file_name`).
 
-A release of one partition is four files (`release_files`): the rows as JSONL and Parquet, the
-conversation records, and the card. Pure functions: they return bytes, the caller writes them.
+A release of one partition is five files (`release_files`): the rows as JSONL and Parquet, the
+conversation records, the clip manifest and the card. Pure functions: they return bytes, the
+caller writes them (and copies the clips).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +38,10 @@ from haic_core.ledger import reason_class
 
 RELEASE_COLUMNS = ["clip_id", "clip_uri", "caption", "original_description", "video_id", "provider", "model",
                    "prompt_version"]
-VIDEO_TOKEN = "<video>"
+MEDIA_TOKEN = "<image>"  # LLaVA-NeXT's DEFAULT_IMAGE_TOKEN, used for videos too
+VIDEO_FOLDER = "videos"
+CONVERSATIONS_FILE = "llava_video_conversations.json"
+MANIFEST_FILE = "clips_manifest.jsonl"
 DEFAULT_QUESTION = (
     "Describe the people in this video: first how many main subjects there are, then for each "
     "subject their appearance followed by all of their actions in order."
@@ -48,6 +59,21 @@ class CaptionedClip:
     provenance: Mapping[str, Any] = field(default_factory=dict)  # model, prompt version, run id …
 
 
+def clip_file_name(clip_id: str, extension: str = ".mp4") -> str:
+    """A clip's file name in an export: the id with every character outside [A-Za-z0-9._-] replaced
+    by `_` (ids hold `:` and `/`, which break paths on some systems and in loaders); when anything was
+    replaced, 8 hex digits of the id's sha256 keep two ids from sharing a name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", clip_id).strip(".") or "clip"
+    if safe != clip_id:
+        safe = f"{safe}-{hashlib.sha256(clip_id.encode('utf-8')).hexdigest()[:8]}"
+    return safe + extension
+
+
+def export_video_path(clip_id: str) -> str:
+    """Where a clip's video is, relative to the export root."""
+    return f"{VIDEO_FOLDER}/{clip_file_name(clip_id)}"
+
+
 def to_conversation_record(
     clip: CaptionedClip, *, question: str = DEFAULT_QUESTION, with_provenance: bool = True
 ) -> dict[str, Any]:
@@ -55,9 +81,9 @@ def to_conversation_record(
         raise ValueError(f"clip {clip.clip_id} has an empty caption")
     record: dict[str, Any] = {
         "id": clip.clip_id,
-        "video": clip.clip_uri,
+        "video": export_video_path(clip.clip_id),
         "conversations": [
-            {"from": "human", "value": f"{VIDEO_TOKEN}\n{question}"},
+            {"from": "human", "value": f"{MEDIA_TOKEN}\n{question}"},
             {"from": "gpt", "value": clip.caption.strip()},
         ],
     }
@@ -146,9 +172,17 @@ def dataset_card_markdown(
         "",
         "## Format",
         "",
-        "JSON records in the LLaVA-Video conversation layout: `id`, `video` (clip URI), "
-        "`conversations` (a human turn starting with `<video>` and the caption as the gpt "
-        "turn), plus `original_description` and `provenance`.",
+        "JSON records in the LLaVA-Video conversation layout: `id`, `video` (the clip's path "
+        "relative to this folder, `videos/<clip>.mp4`), `conversations` (a human turn starting "
+        "with `<image>`, the media token LLaVA-NeXT expands into the video's frames, and the "
+        "caption as the gpt turn), plus `original_description` and `provenance`. "
+        f"`{MANIFEST_FILE}` maps each id to its file and its object-store URI.",
+        "",
+        "## Training with it",
+        "",
+        "LLaVA-Video / LLaVA-NeXT: `--data_path <this folder>/llava_video_conversations.json "
+        "--video_folder <this folder>` (the clips are in `videos/`; if only the manifest was exported, "
+        "fetch each `uri` to its `video` path first).",
         "",
     ]
     return "\n".join(lines)
@@ -182,15 +216,22 @@ def count_by_reason_class(reasons: Iterable[str]) -> dict[str, int]:
     return dict(Counter(reason_class(reason) for reason in reasons))
 
 
+def clip_manifest(clips: Sequence[CaptionedClip]) -> list[dict[str, str]]:
+    """Per clip, in id order: its id, its file relative to the export root, and its object-store URI
+    (where to fetch it from when the clips were not copied beside the records)."""
+    return [{"id": c.clip_id, "video": export_video_path(c.clip_id), "uri": c.clip_uri}
+            for c in sorted(clips, key=lambda c: c.clip_id)]
+
+
 def release_files(release: pd.DataFrame, clips: Sequence[CaptionedClip], card: str) -> dict[str, bytes]:
     """The release's files by name: the rows as JSONL and Parquet, the LLaVA-Video conversation
-    records, and the dataset card as README.md."""
+    records, the clip manifest, and the dataset card as README.md."""
     parquet = io.BytesIO()
     release.to_parquet(parquet, index=False)
     return {
         "haic_train.jsonl": release.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"),
         "haic_train.parquet": parquet.getvalue(),
-        "llava_video_conversations.json": json.dumps(to_conversation_records(clips), indent=1,
-                                                     ensure_ascii=False).encode("utf-8"),
+        CONVERSATIONS_FILE: json.dumps(to_conversation_records(clips), indent=1, ensure_ascii=False).encode("utf-8"),
+        MANIFEST_FILE: "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in clip_manifest(clips)).encode(),
         "README.md": card.encode("utf-8"),
     }

@@ -1,0 +1,100 @@
+"""haicbench_content_leakage: benchmark clips whose footage is also in HAICTrain under another id
+(difference hashes of sampled frames; haic_core/evaluation/content_leakage.py)."""
+
+from pathlib import Path
+
+import pandas as pd
+from dagster import Config
+from pydantic import Field
+
+from haic_core.accumulation.sampling import uniform_timestamps
+from haic_core.decisions import dropped, error, kept
+from haic_core.evaluation.content_leakage import (DEFAULT_MAX_BITS, DEFAULT_MIN_SHARE, difference_hash,
+                                                  leaked_pairs)
+from haic_resources.video.frame_reader import read_frames_at
+from haic_resources.video.isolation import run_isolated
+from haic_resources.video.probe import probe_video_in_process
+from haic_assets.evaluation.runner import clip_video
+from haic_assets.platform.partitions import UNPARTITIONED
+from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+
+LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits"]
+
+
+class ContentLeakageConfig(Config):
+    frames: int = Field(default=8, description="frames hashed per clip, uniformly over it")
+    max_bits: int = Field(default=DEFAULT_MAX_BITS, description="of 64: two frames within this are the same picture")
+    min_share: float = Field(default=DEFAULT_MIN_SHARE,
+                             description="share of a benchmark clip's frames that must match one training clip")
+    video_root: str = Field(default="", description="folder with <clip_id>.mp4 for benchmark clips the platform "
+                                                    "did not cut itself")
+    workers: int = Field(default=2)
+    timeout_s: float = Field(default=60.0, description="per clip")
+
+
+def frame_hashes(task: tuple[str, str, int]) -> list[int]:
+    """In a child process: the difference hashes of `count` uniformly sampled frames of one clip."""
+    _, path, count = task
+    probe = probe_video_in_process(path)
+    sample = read_frames_at(path, uniform_timestamps(0.0, probe.duration_s, count), 0.0, probe.duration_s,
+                            long_side=64)
+    return [difference_hash(frame.image) for frame in sample.frames]
+
+
+@partitioned_stage("haicbench_content_leakage", ContentLeakageConfig, partitions=None,
+                   deps=("haicbench_split", "haic_train"))
+def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig) -> StageResult:
+    """HAICBench clips that show the same footage as a HAICTrain clip (re-uploads, re-cuts under
+    another id): one row per suspect pair, one ledger row per benchmark clip."""
+    tables = stage.storage.tables()
+    split = tables.read("haicbench_split", UNPARTITIONED)
+    if split is None:
+        raise StageFailure("no HAICBench split yet: materialize haicbench_split first")
+    train = tables.read_all("haic_train")
+    cut = tables.read_all("action_filtered")
+    paths = dict(zip(cut["clip_id"], cut["clip_path"])) if len(cut) and "clip_path" in cut else {}
+    bench_ids = sorted(set(split["clip_id"]))
+    train_ids = sorted(set(train["clip_id"])) if len(train) else []
+
+    def located(clip_id: str, bench: bool) -> str | None:
+        if clip_id in paths and Path(paths[clip_id]).is_file():
+            return str(paths[clip_id])
+        found = clip_video(config.video_root, clip_id) if bench and config.video_root else None
+        return str(found) if found else None
+
+    tasks, decisions = [], []
+    for clip_id, bench in [(c, True) for c in bench_ids] + [(c, False) for c in train_ids]:
+        path = located(clip_id, bench)
+        if path is None:
+            if bench:
+                decisions.append(error(clip_id, "clip video not found: content not compared", item_kind="clip"))
+            continue
+        tasks.append(("bench" if bench else "train", clip_id, path, config.frames))
+    results = run_isolated(frame_hashes, [(t[1], t[2], t[3]) for t in tasks], workers=config.workers,
+                           timeout_s=config.timeout_s)
+    hashes = {"bench": {}, "train": {}}
+    for task, result in zip(tasks, results):
+        if result.ok:
+            hashes[task[0]][task[1]] = result.value
+        elif task[0] == "bench":
+            decisions.append(error(task[1], f"hashing frames: {result.error}", item_kind="clip"))
+    pairs = leaked_pairs(hashes["bench"], hashes["train"], config.max_bits, config.min_share)
+    first_match = {}
+    for pair in pairs:
+        first_match.setdefault(pair.bench_clip_id, pair)
+    for clip_id in sorted(hashes["bench"]):
+        pair = first_match.get(clip_id)
+        if pair is None:
+            decisions.append(kept(clip_id, f"no HAICTrain clip shows the same footage ({len(hashes['train'])} compared)",
+                                  item_kind="clip"))
+        else:
+            decisions.append(dropped(clip_id, f"same footage as HAICTrain clip {pair.train_clip_id}", item_kind="clip",
+                                     metric="matched_share", value=pair.matched_share, threshold=config.min_share))
+    table = pd.DataFrame([(p.bench_clip_id, p.train_clip_id, p.matched_share, p.median_bits) for p in pairs],
+                         columns=LEAKAGE_COLUMNS)
+    stage.log.info(f"content leakage: {len(first_match)} of {len(hashes['bench'])} benchmark clips share footage "
+                   f"with HAICTrain ({len(hashes['train'])} training clips compared)")
+    return StageResult(table, decisions, metadata={"leaked_clips": len(first_match),
+                                                   "bench_clips_compared": len(hashes["bench"]),
+                                                   "train_clips_compared": len(hashes["train"])},
+                       preview=LEAKAGE_COLUMNS)

@@ -1,0 +1,84 @@
+"""eval_answers (+ eval_results): one evaluated model (an `eval_models` partition) answers every
+question of a HAICBench question set under the standard or the caption protocol."""
+
+import pandas as pd
+from dagster import Config, MetadataValue
+from pydantic import Field
+
+from haic_core.evaluation.models import EvalModel, qa_set_batch
+from haic_core.evaluation.results import leaderboard, leaderboard_markdown, results_table
+from haic_assets.evaluation.registry import eval_models, lookup
+from haic_assets.evaluation.runner import clip_video, evaluate, model_client, prompt_versions
+from haic_assets.platform.partitions import UNPARTITIONED
+from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+
+
+class EvalAnswersConfig(Config):
+    video_root: str = Field(default="", description="folder holding <clip_id>.mp4 (or videos/<clip_id>.mp4) for "
+                                                    "clips the platform did not cut itself; '' = only the clips "
+                                                    "of action_filtered")
+    concurrency: int = Field(default=4, description="questions (or clips) in flight at once for this model")
+    max_questions: int = Field(default=0, description="evaluate only the first N questions (a smoke run); 0 = all")
+    timeout_s: float = Field(default=120.0, description="per request to the evaluated model")
+
+
+def question_set(stage: StageContext, spec: EvalModel) -> pd.DataFrame:
+    """The questions of `spec.qa_set`: the test split, or one annotation batch's verified QA."""
+    batch = qa_set_batch(spec.qa_set)
+    table, partition = ("haicbench_split", UNPARTITIONED) if batch is None else ("qa_verified", batch)
+    questions = stage.storage.tables().read(table, partition)
+    if questions is None:
+        raise StageFailure(f"question set {spec.qa_set!r}: table {table!r} has no partition {partition!r}; "
+                           f"materialize {table} for it first")
+    return questions.sort_values("qa_id").reset_index(drop=True)
+
+
+def video_locator(stage: StageContext, video_root: str):
+    """clip id -> its video file: the platform's own cut clips first, then `video_root`."""
+    cut = stage.storage.tables().read_all("action_filtered")
+    own = dict(zip(cut["clip_id"], cut["clip_path"])) if len(cut) and "clip_path" in cut else {}
+
+    def locate(clip_id: str):
+        from pathlib import Path
+
+        if clip_id in own and Path(own[clip_id]).is_file():
+            return Path(own[clip_id])
+        return clip_video(video_root, clip_id) if video_root else None
+
+    return locate
+
+
+@partitioned_stage("eval_answers", EvalAnswersConfig, partitions=eval_models, kind="llm", resources=("llm",),
+                   deps=("haicbench_split",), records_decisions=False,
+                   outs={"eval_answers": "Per question: the prompt, the model's raw reply (or caption), the judge's "
+                                         "raw answer, the option read from it and the verdict (correct, wrong, "
+                                         "refused, unparsed, error).",
+                         "eval_results": "Per category and on average: n, correct, refused, unparsed, errors and "
+                                         "accuracy (%) of this model under its protocol."},
+                   fingerprint=lambda config: "+".join(prompt_versions().values()))
+def eval_answers(stage: StageContext, config: EvalAnswersConfig) -> StageResult:
+    """A model from the eval_models registry answers the HAICBench questions (standard: clip +
+    lettered question; caption: its caption + a judge LLM). Every call is cached."""
+    try:
+        spec = lookup(stage.storage.home, stage.partition_key)
+    except KeyError as exc:
+        raise StageFailure(str(exc.args[0])) from None
+    questions = question_set(stage, spec)
+    if config.max_questions:
+        questions = questions.head(config.max_questions)
+    cache_dir = stage.storage.cache_dir("llm")
+    client = model_client(spec, cache_dir, concurrency=config.concurrency, timeout_s=config.timeout_s)
+    judge = stage.llm.client() if spec.protocol == "caption" else None  # fails fast: how to configure one
+    stage.log.info(f"evaluating {spec.key}: {len(questions)} questions of {spec.qa_set}, protocol {spec.protocol}"
+                   + (f", judge {judge.model}" if judge else ""))
+    answers = evaluate(spec, questions.to_dict("records"), video_locator(stage, config.video_root), client, judge,
+                       concurrency=config.concurrency)
+    results = results_table(answers)
+    board = leaderboard(results, with_reference=False)
+    usage = client.usage_snapshot()
+    metadata = {"questions": len(answers), "verdicts": MetadataValue.json(answers["verdict"].value_counts().to_dict()),
+                "leaderboard_row": MetadataValue.md(leaderboard_markdown(board)),
+                "model_calls": usage["calls"], "model_cache_hits": usage["cache_hits"],
+                "model_cost_usd": float(usage["cost_usd"])}
+    return StageResult(tables={"eval_answers": answers, "eval_results": results}, metadata=metadata,
+                       preview=["qa_id", "category", "answer", "predicted", "verdict", "reply"])

@@ -1,0 +1,29 @@
+"""eval_leaderboard: every evaluated model's accuracy in the paper's layout, beside the paper's rows."""
+
+import pandas as pd
+from dagster import Config, MetadataValue
+from pydantic import Field
+
+from haic_core.evaluation.leaderboard_plot import plot_leaderboard
+from haic_core.evaluation.results import leaderboard, leaderboard_markdown
+from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+
+
+class EvalLeaderboardConfig(Config):
+    with_reference: bool = Field(default=True, description="show the paper's published rows (Tables 2 and 3) "
+                                                           "beside ours, marked 'paper (reference)'")
+
+
+@partitioned_stage("eval_leaderboard", EvalLeaderboardConfig, partitions=None, deps=("eval_results",),
+                   records_decisions=False)
+def eval_leaderboard(stage: StageContext, config: EvalLeaderboardConfig) -> StageResult:
+    """Leaderboard of all evaluated models (Avg., Action Details, Action Sequence, Interaction, Count,
+    Attribute) per protocol, with the paper's published rows as reference rows; a table and a plot."""
+    results = stage.storage.tables().read_all("eval_results")
+    if results.empty:
+        results = pd.DataFrame(columns=["eval_model", "model", "protocol", "frames", "category", "accuracy"])
+    board = leaderboard(results, with_reference=config.with_reference)
+    pictures = {f"leaderboard ({protocol})": plot_leaderboard(board, protocol) for protocol in ("standard", "caption")}
+    return StageResult(board, None, metadata={"leaderboard": MetadataValue.md(leaderboard_markdown(board)),
+                                              "evaluated_models": int(results["eval_model"].nunique())},
+                       pictures=pictures)

@@ -1,0 +1,56 @@
+"""Leakage by content: a HAICBench clip that is a HAICTrain clip under another id is found by its
+frames' difference hashes; different footage is not."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+from dagster import AssetKey, materialize
+
+from haic_core.evaluation.content_leakage import difference_hash, hamming, leaked_pairs
+from haic_assets.definitions import build_definitions
+from tests.helpers import dagster_instance, ledger, without_llm
+
+
+def test_difference_hash_survives_rescaling_and_tells_scenes_apart():
+    rng = np.random.default_rng(0)
+    scene = cv2.GaussianBlur((rng.random((120, 160, 3)) * 255).astype(np.uint8), (31, 31), 0)
+    other = cv2.GaussianBlur((rng.random((120, 160, 3)) * 255).astype(np.uint8), (31, 31), 0)
+    assert hamming(difference_hash(scene), difference_hash(cv2.resize(scene, (320, 240)))) <= 4
+    assert hamming(difference_hash(scene), difference_hash(other)) > 20
+    pairs = leaked_pairs({"b1": [1, 2, 3]}, {"t1": [1, 2, 3], "t2": [2 ** 64 - 1]})  # t2: 62-63 bits away
+    assert [(p.bench_clip_id, p.train_clip_id, p.matched_share) for p in pairs] == [("b1", "t1", 1.0)]
+
+
+def test_a_benchmark_clip_that_is_a_training_clip_under_another_id_is_dropped(tmp_path, monkeypatch, video):
+    without_llm(monkeypatch)
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    bench_videos = tmp_path / "bench"
+    bench_videos.mkdir()
+    shutil.copyfile(video("sam2_juggle_1p.mp4"), bench_videos / "omega-juggle-0.mp4")
+    shutil.copyfile(video("sam2_dog_1p.mp4"), bench_videos / "omega-dog-0.mp4")
+    defs = build_definitions()
+    tables = defs.resources["storage"].tables()
+    tables.write("haicbench_split", "all", pd.DataFrame({"clip_id": ["omega-juggle-0", "omega-dog-0"],
+                                                         "qa_id": ["q1", "q2"]}))
+    tables.write("haic_train", "webvid__a.csv", pd.DataFrame({"clip_id": ["webvid:77-0"], "clip_uri": ["x"]}))
+    tables.write("action_filtered", "webvid__a.csv", pd.DataFrame({"clip_id": ["webvid:77-0"],
+                                                                   "clip_path": [str(video("sam2_juggle_1p.mp4"))]}))
+    with dagster_instance(home) as instance:
+        result = materialize(list(defs.assets), instance=instance, resources=defs.resources, raise_on_error=False,
+                             selection=[AssetKey("haicbench_content_leakage")],
+                             run_config={"ops": {"haicbench_content_leakage": {"config": {
+                                 "video_root": str(bench_videos)}}}})
+    assert result.success
+    leaks = tables.read("haicbench_content_leakage", "all")
+    assert leaks[["bench_clip_id", "train_clip_id"]].values.tolist() == [["omega-juggle-0", "webvid:77-0"]]
+    assert leaks["matched_share"].iloc[0] == 1.0
+    rows = ledger(home)
+    rows = rows[rows["stage"] == "haicbench_content_leakage"].set_index("item_id")
+    assert rows.loc["omega-juggle-0", "verdict"] == "dropped"
+    assert rows.loc["omega-juggle-0", "reason"] == "same footage as HAICTrain clip webvid:77-0"
+    assert rows.loc["omega-dog-0", "verdict"] == "kept"
