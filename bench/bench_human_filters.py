@@ -2,10 +2,11 @@
 
 For each clip window: (a) decode only the needed frames (the union of the 16 presence samples
 and the 1 fps pose samples, resized once), (b) run the pose model on those already-decoded
-frames, (c) the whole chain (decode + pose + presence + tracklets + motion). Goal:
-chain ≤ 1.2 × (a + b). Also clips per minute on this machine, and people-frames per second
-(people found × frames, per second of model time) for MoveNet and for the YOLOX + RTMPose ONNX
-path on CPU (RTMPose-t with random weights: real compute, meaningless keypoints). Last, what
+frames, (c) the whole chain (decode + pose + presence + tracklets + motion), all with the default
+people model (YOLOX-nano + MoveNet keypoints on each person's crop). Goal: chain ≤ 1.2 × (a + b).
+Also clips per minute on this machine, and people-frames per second (people found × frames, per
+second of model time) for the default, for MoveNet alone and for the YOLOX + RTMPose ONNX path on
+CPU (RTMPose-t with random weights: real compute, meaningless keypoints). Last, what
 sampling people in killable children costs per clip (`run_isolated(sample_people, ...)`, one
 worker): a fresh child per clip (which loads the model each time) and a reused worker, against
 the same work in this process with the model loaded. Each timing is the best of `--repeats`
@@ -86,24 +87,33 @@ def main() -> None:
         args.sheets.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as cache:
-        movenet_pose = PoseSettings(cache_dir=cache)
+        default_pose = PoseSettings(cache_dir=cache, backend="detector_movenet",  # YOLOX-nano + MoveNet crops
+                                    detector_model=str(args.models / "yolox_nano.onnx"))
+        movenet_pose = PoseSettings(cache_dir=cache, backend="movenet")
         onnx_pose = PoseSettings(cache_dir=cache, backend="onnx", detector_model=str(args.models / "yolox_nano.onnx"),
                                  pose_model=str(args.models / "rtmpose_t_random.onnx"))
-        movenet, onnx = make_estimator(movenet_pose), make_estimator(onnx_pose)
+        default, movenet, onnx = make_estimator(default_pose), make_estimator(movenet_pose), make_estimator(onnx_pose)
         rows = []
+        df_people = df_frames = df_time = 0.0
         mn_people = mn_frames = mn_time = 0.0
         ox_people = ox_frames = ox_time = 0.0
         for name in CLIPS:
             path, window = str(args.media / "videos" / name), clip_window(args.media, name)
             # Warm-up (interpreter allocation, file cache); its frames serve the contact sheet.
-            warm = sample_clip_people(path, *window, movenet, keep_images=True)
+            warm = sample_clip_people(path, *window, default, keep_images=True)
             times = warm.times
-            t_decode, sample = best_of(args.repeats, lambda: read_frames_at(path, times, *window, long_side=movenet.input_long_side))
+            t_decode, sample = best_of(args.repeats, lambda: read_frames_at(path, times, *window, long_side=default.input_long_side))
             images = [f.image for f in sample.frames]
-            t_model, people = best_of(args.repeats, lambda: movenet.estimate(images))
-            t_chain, result = best_of(args.repeats, lambda: human_filter_chain(sample_clip_people(path, *window, movenet), name))
+            t_model, people = best_of(args.repeats, lambda: default.estimate(images))
+            t_chain, result = best_of(args.repeats, lambda: human_filter_chain(sample_clip_people(path, *window, default), name))
             n_people = sum(len(p) for p in people)
-            mn_people += n_people; mn_frames += len(images); mn_time += t_model  # fmt: skip
+            df_people += n_people; df_frames += len(images); df_time += t_model  # fmt: skip
+
+            # MoveNet alone on its own input size (384), same instants
+            mn_sample = read_frames_at(path, times, *window, long_side=movenet.input_long_side)
+            mn_images = [f.image for f in mn_sample.frames]
+            t_mn, mn_ppl = best_of(args.repeats, lambda: movenet.estimate(mn_images))
+            mn_people += sum(len(p) for p in mn_ppl); mn_frames += len(mn_images); mn_time += t_mn  # fmt: skip
 
             # ONNX path on its own input size (416), same instants
             ox_sample = read_frames_at(path, times, *window, long_side=onnx.input_long_side)
@@ -118,6 +128,7 @@ def main() -> None:
                 "frames_decoded": sample.frames_decoded, "people_found": n_people,
                 "t_decode_s": round(t_decode, 4), "t_model_s": round(t_model, 4), "t_chain_s": round(t_chain, 4),
                 "chain_over_parts": round(t_chain / (t_decode + t_model), 3),
+                "movenet_t_model_s": round(t_mn, 4), "movenet_people_found": sum(len(p) for p in mn_ppl),
                 "onnx_t_model_s": round(t_ox, 4), "onnx_people_found": sum(len(p) for p in ox_ppl),
                 "verdict": final.verdict, "reason": final.reason,
                 "presence": {"verdict": p.verdict, "metric": p.metric, "value": p.value,
@@ -140,7 +151,8 @@ def main() -> None:
                           labels=[f"{warm.times[i]:.2f}s" for i in at], path=args.sheets / f"{Path(name).stem}.png")  # fmt: skip
 
         isolation = {}
-        for backend, pose in (("movenet", movenet_pose), ("onnx_yolox_nano_rtmpose_t_cpu", onnx_pose)):
+        for backend, pose in (("detector_movenet", default_pose), ("movenet", movenet_pose),
+                              ("onnx_yolox_nano_rtmpose_t_cpu", onnx_pose)):
             tasks = [PeopleTask(name, str(args.media / "videos" / name), *clip_window(args.media, name),
                                 presence_samples=16, pose_fps=1.0, pose=pose, keep_images=True) for name in CLIPS]
             isolation[backend] = isolation_cost(pose, tasks, args.repeats)
@@ -156,6 +168,9 @@ def main() -> None:
         "goal": "chain <= 1.2 x (decode + model)",
         "clips_per_minute": round(60 * len(rows) / total_chain, 1),
         "mean_chain_s_per_clip": round(total_chain / len(rows), 3),
+        "detector_movenet": {"frames_per_s": round(df_frames / df_time, 1),
+                             "people_frames_per_s": round(df_people / df_time, 1),
+                             "ms_per_frame": round(1000 * df_time / df_frames, 1)},
         "movenet": {"frames_per_s": round(mn_frames / mn_time, 1), "people_frames_per_s": round(mn_people / mn_time, 1),
                     "ms_per_frame": round(1000 * mn_time / mn_frames, 1)},
         "onnx_yolox_nano_rtmpose_t_cpu": {"frames_per_s": round(ox_frames / ox_time, 1),

@@ -1,10 +1,11 @@
-"""The whole human-filter chain on real clips with the embedded MoveNet default.
+"""The whole human-filter chain on real clips with the crowd-counting people model (YOLOX-nano from
+../shared/models + MoveNet keypoints on each person's crop, HAIC_POSE_BACKEND=detector_movenet).
 
 sampling → frame reader (one decode of the union of the 16 presence samples and the 1 fps pose
 samples) → pose → presence → 1 fps IoU tracklets → keypoint motion and affine residual.
 Clip windows are the whole video or the scene the scene stage would keep (5–20 s).
 
-Where MoveNet and the paper's thresholds disagree with the media manifest's "expected", the test
+Where the model and the paper's thresholds disagree with the media manifest's "expected", the test
 is a strict xfail that states the measured values: thresholds are not tuned to these clips.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from haic_resources.pose.clip_people import sample_clip_people
-from haic_resources.pose.estimator import make_pose_estimator
+from haic_resources.pose.settings import PoseSettings, make_estimator
 from tests.human_filter_chain import clip_window, human_filter_chain
 
 pytestmark = pytest.mark.slow
@@ -25,8 +26,9 @@ CLIPS = ("sam2_juggle_1p.mp4", "mmaction2_basketball_2p.mp4", "sam2_dog_1p.mp4",
 
 
 @pytest.fixture(scope="module")
-def results(video, media_dir, tmp_path_factory):
-    estimator = make_pose_estimator("movenet", cache_dir=tmp_path_factory.mktemp("models"))
+def results(video, media_dir, models_dir, tmp_path_factory):
+    estimator = make_estimator(PoseSettings(cache_dir=str(tmp_path_factory.mktemp("models")), backend="detector_movenet",
+                                            detector_model=str(models_dir / "yolox_nano.onnx")))
     # The production glue: one decode of the union of both samplings, the model once per frame.
     samples = {name: sample_clip_people(str(video(name)), *clip_window(media_dir, name), estimator) for name in CLIPS}
     out = {name: human_filter_chain(sample, name) for name, sample in samples.items()}
@@ -47,10 +49,11 @@ def test_juggling_person_is_kept(results):
 
 @pytest.mark.parametrize("name", [
     pytest.param("mmaction2_basketball_2p.mp4", marks=pytest.mark.xfail(strict=True, reason=(
-        "measured: MoveNet boxes of the 2 mid-distance players cover 0.026-0.15 of the frame (min < 0.10), "
-        "and nobody is found in the blurred last sample"))),
+        "measured (YOLOX-nano + MoveNet): nobody is found in the blurred last sample (9.70 s: count 0); the 2 "
+        "mid-distance players' boxes cover 0.035-0.135 of the frame, under 0.10 in 14 of the other 15"))),
     pytest.param("sam2_dog_1p.mp4", marks=pytest.mark.xfail(strict=True, reason=(
-        "measured: the woman's MoveNet box covers 0.085-0.154 of the frame; 7 of 16 samples are under 0.10"))),
+        "measured (YOLOX-nano + MoveNet): the woman's box covers 0.085-0.149 of the frame; 7 of 16 samples "
+        "are under 0.10"))),
 ])  # fmt: skip
 def test_people_in_action_are_kept(results, name):
     assert results[name]["final"].verdict == "kept"
@@ -73,11 +76,11 @@ def test_crowd_of_pedestrians_is_dropped(results):
     assert results["opencv_vtest_pedestrians_first20s.mp4"]["final"].verdict == "dropped"
 
 
-@pytest.mark.xfail(strict=True, reason="measured: MoveNet MultiPose returns at most 6 rows and scores "
-                   "the small pedestrians 0.11-0.44: at most 5 counted; the clip drops on coverage 0.012")  # fmt: skip
 def test_crowd_is_dropped_for_more_than_five_people(results):
+    # Measured: YOLOX-nano counts 4-10 pedestrians per sample (MoveNet alone: at most 5 at score >= 0.2).
     d = results["opencv_vtest_pedestrians_first20s.mp4"]["final"]
     assert d.metric == "people_count" and d.value > 5
+    assert d.reason.startswith("people_count=10 > 5")
 
 
 @pytest.mark.parametrize("name", ["pyscenedetect_testvideo_slideshow.mp4", "mmaction2_ntu_drink_static_1p.avi"])

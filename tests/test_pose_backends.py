@@ -1,4 +1,5 @@
-"""Pose backends behind one interface: MoveNet (default), detector + RTMPose on ONNX, mmpose."""
+"""Pose backends behind one interface: YOLOX-nano + MoveNet (default), MoveNet, detector + RTMPose on ONNX,
+mmpose; duplicate suppression on every backend."""
 
 import importlib.util
 import json
@@ -10,13 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from haic_resources.pose.estimator import Person, PoseEstimator, make_pose_estimator
+from haic_resources.pose.detector_movenet import DetectorMoveNet
+from haic_resources.pose.estimator import Person, PoseEstimator, make_pose_estimator, nms, suppress_duplicates
 from haic_resources.pose.movenet import decode_movenet_output, ensure_movenet_model, letterbox_shape
 from haic_resources.pose.resource import PoseResource
 from haic_resources.pose.rtmpose_onnx import (
-    choose_providers, crop_transform, decode_simcc, decode_yolox, nms, resolve_model_file, yolox_grid,
+    choose_providers, crop_transform, decode_simcc, decode_yolox, resolve_model_file, yolox_grid,
 )  # fmt: skip
-from haic_resources.pose.settings import make_estimator
+from haic_resources.pose.settings import PoseSettings, make_estimator
+from haic_resources.storage.files import sha256_file
 from haic_resources.storage.s3 import S3Settings
 from tests.test_video_fetch import moto_s3  # noqa: F401 - the real S3 server fixture
 
@@ -102,12 +105,45 @@ def movenet(tmp_path_factory):
     return make_pose_estimator("movenet", cache_dir=tmp_path_factory.mktemp("models"))
 
 
-def test_the_resource_and_a_child_build_the_model_from_the_same_settings(tmp_path):
-    pose = PoseResource(cache_dir=str(tmp_path))
+def test_the_resource_and_a_child_build_the_model_from_the_same_settings(tmp_path, models_dir):
+    detector = str(models_dir / "yolox_nano.onnx")
+    pose = PoseResource(cache_dir=str(tmp_path), backend="detector_movenet", detector_model=detector)
     settings = pose.settings()
     assert pickle.loads(pickle.dumps(settings)) == settings
     assert pose.estimator() is make_estimator(settings)  # built once per process and settings
-    assert pose.estimator().input_long_side == 384 and pose.describe() == "movenet (long side 384, cpu)"
+    assert isinstance(pose.estimator(), DetectorMoveNet) and settings.nms_iou == 0.45
+    assert pose.describe() == f"detector_movenet {detector} + MoveNet (long side 640, cpu)"
+    assert PoseResource(cache_dir=str(tmp_path)).describe() == "movenet (long side 384, cpu)"
+
+
+def test_the_detector_backend_without_a_model_file_says_how_to_give_one(tmp_path):
+    with pytest.raises(ValueError, match="set HAIC_POSE_DETECTOR_MODEL to a YOLOX or RTMDet .onnx"):
+        make_estimator(PoseSettings(cache_dir=str(tmp_path), backend="detector_movenet"))
+
+
+# ---------------------------------------------------------------- duplicate suppression
+def person(box, score):
+    return Person(box=np.array(box, float), score=score, keypoints=np.zeros((17, 2)), keypoint_scores=np.zeros(17))
+
+
+def test_one_person_found_twice_counts_once_and_neighbours_stay():
+    first, twice = person([0, 0, 40, 100], 0.8), person([6, 8, 46, 108], 0.6)  # IoU 0.64 with the first
+    neighbour = person([45, 0, 85, 100], 0.7)  # side by side: IoU 0
+    kept = suppress_duplicates([twice, neighbour, first])
+    assert kept == [first, neighbour]
+    assert suppress_duplicates([twice, neighbour, first], iou_threshold=0.65) == [first, neighbour, twice]
+    assert nms(np.array([[0, 0, 10, 10], [20, 20, 30, 30.0]]), np.array([0.5, 0.6]), 0.45) == [1, 0]
+
+
+def test_movenet_rows_of_one_person_are_suppressed(movenet, monkeypatch):
+    frame = np.zeros((224, 384, 3), np.uint8)
+    rows = np.zeros((6, 56), np.float32)
+    rows[0, 51:56] = [0.1, 0.1, 0.9, 0.3, 0.8]       # ymin, xmin, ymax, xmax, score
+    rows[1, 51:56] = [0.15, 0.12, 0.95, 0.32, 0.5]   # the same person again
+    rows[2, 51:56] = [0.1, 0.5, 0.9, 0.7, 0.4]       # someone else
+    monkeypatch.setattr(movenet._interpreter, "get_tensor", lambda index: rows[None])
+    people = movenet.estimate_one(frame)
+    assert [round(p.score, 2) for p in people] == [0.8, 0.4]
 
 
 @pytest.mark.slow
@@ -200,7 +236,6 @@ def test_yolox_decoding_and_nms_by_hand():
     half = np.e * 8 / 2
     assert scores.tolist() == pytest.approx([0.9])
     assert boxes[0] == pytest.approx(np.array([164 - half, 84 - half, 164 + half, 84 + half]) / 0.5, rel=1e-5)
-    assert nms(np.array([[0, 0, 10, 10], [20, 20, 30, 30.0]]), np.array([0.5, 0.6]), 0.45) == [1, 0]
 
 
 def test_rtmpose_crop_is_padded_and_aspect_fixed():
@@ -259,3 +294,27 @@ def test_rtmpose_contract_with_random_weights(onnx_pose, media_dir):
     kps, scores = onnx_pose.run_pose(crops)  # fixed batch 1: looped, same contract
     assert kps.shape == (len(people[0]), 17, 2) and scores.shape == (len(people[0]), 17)
     assert onnx_pose.estimate([np.zeros((240, 320, 3), np.uint8)]) == [[]]
+
+
+# ---------------------------------------------------------------- YOLOX-nano + MoveNet crops
+@pytest.fixture(scope="module")
+def detector_movenet(tmp_path_factory, models_dir):
+    return make_estimator(PoseSettings(cache_dir=str(tmp_path_factory.mktemp("models")), backend="detector_movenet",
+                                       detector_model=str(models_dir / "yolox_nano.onnx")))
+
+
+@pytest.mark.slow
+def test_the_default_finds_every_annotated_coco_person_with_keypoints_on_them(detector_movenet, media_dir):
+    """Measured (bench/eval_pose_accuracy.py): 12/12 COCO people with keypoints at IoU >= 0.5; each found
+    person's keypoints come from MoveNet on its own crop and lie near its box."""
+    found = total = 0
+    for path, boxes in coco_people(media_dir):
+        people = detector_movenet.estimate([rgb(path)])[0]
+        total += len(boxes)
+        found += sum(any(box_iou(b, p.box) >= 0.5 for p in people) for b in boxes)
+        for p in people:
+            seen = p.keypoint_scores >= 0.3
+            w, h = p.box[2] - p.box[0], p.box[3] - p.box[1]
+            assert (np.abs(p.keypoints[seen] - (p.box[:2] + p.box[2:]) / 2) <= [0.65 * max(w, h)] * 2).all()
+    assert total == 12 and found == 12
+    assert detector_movenet.estimate([np.zeros((360, 640, 3), np.uint8)]) == [[]]

