@@ -8,6 +8,7 @@ import logging
 
 from dagster import Definitions, definitions
 
+from haic_assets.evaluation.jobs import build_evaluation_jobs
 from haic_assets.haicbench.checks import HAICBENCH_CHECKS
 from haic_assets.haicbench.sensors import annotation_sensor
 from haic_assets.platform.jobs import build_jobs
@@ -31,7 +32,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[stage.build(settings, llm.provider, llm_version(llm)) for stage in STAGES],
         asset_checks=HAICBENCH_CHECKS,
-        jobs=build_jobs(llm.configured, llm.provider),
+        jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(),
         sensors=[landing_sensor, annotation_sensor],
         schedules=[build_recuration_schedule(settings.platform.recuration_cron)],
         resources=resources,

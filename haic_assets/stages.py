@@ -8,6 +8,9 @@ from haic_assets.accumulation.metadata_filtered import metadata_filtered
 from haic_assets.accumulation.pose_tracks import pose_tracks
 from haic_assets.accumulation.raw_metadata import raw_metadata
 from haic_assets.accumulation.videos import videos
+from haic_assets.evaluation.content_leakage import haicbench_content_leakage
+from haic_assets.evaluation.eval_answers import eval_answers
+from haic_assets.evaluation.eval_leaderboard import eval_leaderboard
 from haic_assets.haic_train.caption_judgement import caption_judgement
 from haic_assets.haic_train.captions import captions
 from haic_assets.haic_train.haic_train_release import haic_train
@@ -25,6 +28,8 @@ STAGES: tuple[StageSpec, ...] = (
     captions, caption_judgement, haic_train,
     # 3. HAICBench
     bench_captions, qa_pairs, qa_verified, haicbench_split, dataset_statistics,
+    # 4. evaluation (the paper, section 4)
+    haicbench_content_leakage, eval_answers, eval_leaderboard,
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 

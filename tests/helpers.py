@@ -59,3 +59,24 @@ def without_llm(monkeypatch) -> None:
     """No LLM backend configured, whatever the calling environment has."""
     for name in LLM_SETTINGS:
         monkeypatch.delenv(name, raising=False)
+
+
+def home_without_llm(tmp_path: Path, monkeypatch) -> Path:
+    """A fresh HAIC_HOME under tmp_path, with no LLM backend configured (nor a model named)."""
+    without_llm(monkeypatch)
+    monkeypatch.delenv("HAIC_LLM_MODEL", raising=False)
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def run_sample(home: Path, monkeypatch):
+    """The sample partition through the main job with no LLM configured; its definitions."""
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    without_llm(monkeypatch)
+    land_sample(home)
+    from haic_assets.definitions import build_definitions
+
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        assert run_partition(defs, instance, SAMPLE_PARTITION).success
+    return defs

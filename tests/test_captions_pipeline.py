@@ -10,7 +10,7 @@ from dagster import AssetKey, materialize
 
 from haic_assets.definitions import build_definitions
 from haic_resources.llm.resource import NOT_CONFIGURED
-from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
+from tests.helpers import run_sample, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.llm_servers import FakeGeminiServer, Fault
 
 pytestmark = pytest.mark.slow
@@ -40,14 +40,7 @@ def all_event_text(instance) -> str:
 def accumulated(tmp_path, monkeypatch):
     """The sample partition through the accumulation stage (no LLM configured yet)."""
     home = tmp_path / "home"
-    monkeypatch.setenv("HAIC_HOME", str(home))
-    without_llm(monkeypatch)
-    land_sample(home)
-    defs = build_definitions()
-    with dagster_instance(home) as instance:
-        result = run_partition(defs, instance, SAMPLE_PARTITION)
-        assert result.success
-    return home, defs
+    return home, run_sample(home, monkeypatch)
 
 
 def test_without_a_backend_the_main_job_leaves_captions_out_and_they_fail_fast(accumulated):

@@ -8,7 +8,8 @@ from haic_assets.definitions import build_definitions
 
 ASSETS = {"raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
           "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train", "bench_captions",
-          "qa_pairs", "qa_verified", "haicbench_split", "dataset_statistics"}
+          "qa_pairs", "qa_verified", "haicbench_split", "dataset_statistics", "haicbench_content_leakage",
+          "eval_answers", "eval_results", "eval_leaderboard"}
 
 
 def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
@@ -21,9 +22,9 @@ def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
     ours = [w for w in caught if "haic_" in str(w.filename)]
     assert ours == [], [str(w.message) for w in ours]
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
-    assert {"curate_source", "haicbench_batch", "haicbench_release"} <= jobs
+    assert {"curate_source", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job"} <= jobs
     assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor"}
     assert {s.name for s in defs.schedules} == {"recuration_schedule"}
-    per_item = ASSETS - {"haicbench_split", "dataset_statistics"}
+    per_item = ASSETS - {"haicbench_split", "dataset_statistics", "haicbench_content_leakage", "eval_leaderboard"}
     assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys()
                if k.to_user_string() in per_item)

@@ -24,21 +24,17 @@ from haic_assets.definitions import build_definitions
 from haic_assets.haicbench.sensors import annotation_sensor
 from haic_assets.platform.partitions import annotation_batches
 from haic_resources.llm.resource import NOT_CONFIGURED
-from tests.helpers import dagster_instance, ledger
+from tests.helpers import home_without_llm, dagster_instance, ledger
 from tests.llm_servers import FakeOpenAIServer, prompt_text_of
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "haicbench"
 BATCH = "sample_batch"
 RAW_FILES = {"ops": {"qa_pairs": {"config": {"source": "raw_files"}}}}
-LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "HAIC_LLM_PROVIDER", "HAIC_LLM_MODEL")
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    for name in LLM_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    return home_without_llm(tmp_path, monkeypatch)
 
 
 def land_batch(home: Path, batch: str = BATCH, with_raw: bool = True, with_reviews: bool = True) -> Path:
@@ -82,7 +78,7 @@ def failure_message(result) -> str:
 # ---- (a) the sample batch from hand-written raw answers ------------------------------------------------
 
 
-def test_sample_batch_from_raw_answers_gives_20_qa_3_rejections_and_17_verified(home):
+def test_sample_batch_from_raw_answers_gives_21_qa_2_rejections_and_17_verified(home):
     land_batch(home)
     defs = build_definitions()
     tables = defs.resources["storage"].tables()
@@ -96,7 +92,17 @@ def test_sample_batch_from_raw_answers_gives_20_qa_3_rejections_and_17_verified(
     assert list(captions["checkers"].iloc[0]) == ["team-checker-1", "team-checker-2", "team-checker-3"]
 
     qa = tables.read("qa_pairs", BATCH)
-    assert len(qa) == 20 and set(qa["model"]) == {"imported"} and set(qa["source"]) == {"raw_files"}
+    assert len(qa) == 21 and set(qa["model"]) == {"imported"} and set(qa["source"]) == {"raw_files"}
+    # Soft rules flag, not reject: the dog clip's "after" action-details question, and two basketball
+    # questions whose correct option is much longer than the shortest ("He shoots" vs 9 words).
+    flags = {(r.clip_id, r.category): list(r.flags) for r in qa.itertuples() if len(r.flags)}
+    assert flags == {("sam2_dog_1p", "action_details"): ["before_after"],
+                     ("mmaction2_basketball_2p", "action_sequence"): ["option_length_ratio"],
+                     ("mmaction2_basketball_2p", "interaction"): ["option_length_ratio"]}
+    (flagged,) = qa[(qa["clip_id"] == "sam2_dog_1p") & (qa["category"] == "action_details") &
+                    (qa["flags"].map(len) > 0)].itertuples()
+    assert json.loads(flagged.rule_values)["before_after"] == {"value": 1.0, "limit": 0.0, "broken": True}
+    assert all(o[i] == t for o, i, t in zip(qa["options"], qa["answer_index"], qa["answer_text"]))
     assert all(len(o) == (5 if c in ("action_sequence", "count") else 4) for o, c in zip(qa["options"], qa["category"]))
     verified = tables.read("qa_verified", BATCH)
     assert len(verified) == 17 and int(verified["corrected"].sum()) == 1
@@ -104,12 +110,15 @@ def test_sample_batch_from_raw_answers_gives_20_qa_3_rejections_and_17_verified(
     rows = ledger(home)
     by_stage = rows.groupby(["stage", "verdict"]).size().to_dict()
     assert by_stage[("bench_captions", "kept")] == 3
-    assert (by_stage[("qa_pairs", "kept")], by_stage[("qa_pairs", "dropped")]) == (20, 3)
-    assert (by_stage[("qa_verified", "kept")], by_stage[("qa_verified", "dropped")]) == (17, 3)
+    assert (by_stage[("qa_pairs", "kept")], by_stage[("qa_pairs", "dropped")]) == (21, 2)
+    # The flagged QA has no reviews in the sample sheet: not verified.
+    assert (by_stage[("qa_verified", "kept")], by_stage[("qa_verified", "dropped")]) == (17, 4)
     assert ("qa_verified", "error") not in by_stage
     assert sorted(rows[(rows["stage"] == "qa_pairs") & (rows["verdict"] == "dropped")]["reason"].str.split(":").str[0]) == [
-        "before/after wording in action details", "interaction question for a single-subject caption",
-        "more questions than count allows"]
+        "interaction question for a single-subject caption", "more questions than count allows"]
+    flagged_row = rows[(rows["stage"] == "qa_pairs") & (rows["item_id"] == flagged.qa_id)].iloc[0]
+    assert (flagged_row["verdict"], flagged_row["metric"], flagged_row["value"], flagged_row["threshold"]) == (
+        "kept", "before_after", 1.0, 0.0)
     qa_meta = materialization_metadata(result, "qa_pairs")
     assert "answers at A, B, C" in qa_meta["answer_positions"].value and qa_meta["raw_answers"].value == 14
 
@@ -141,17 +150,17 @@ def test_qa_pairs_from_the_llm_fails_fast_without_a_backend(home):
     assert NOT_CONFIGURED in failure_message(result)
 
 
-MARKERS = {  # each QA prompt's opening sentence names what it tests
-    "can count what happens": ("count", json.dumps([{"question": "How many times does the man move?",
-                                                     "options": ["1", "2", "3", "4", "5"], "answer": 2}])),
-    "followed the order of actions": ("action_sequence", json.dumps([{
-        "question": "What happens immediately after the first move?",
-        "options": ["a jump", "a wave", "a nod", "a clap", "a turn"], "answer": 1}])),
-    "understood how the people in a short video interact": ("interaction", json.dumps([{
-        "question": "How do the two players interact?",
-        "options": ["They block", "They hug", "They wave", "They bow"], "answer": "A"}])),
-    "noticed how the people in a short video look": ("attribute", json.dumps([{
-        "question": "What colour is the top?", "options": ["white", "red", "blue", "green"], "answer": "B"}])),
+MARKERS = {  # each QA prompt's opening sentence names what it tests; answers in the paper's shapes
+    "can count what happens": ("count", 'answer: [{"question": "How many times does the man move?", "opt1": "1", '
+                                        '"opt2": "2", "opt3": "3", "opt4": "4", "opt5": "5", "answer": 2}]'),
+    "followed the order of actions": ("action_sequence", "answer: [{'question': 'What does the man do immediately "
+                                      "after the first move?', 'opt1': 'a jump', 'opt2': 'a wave', 'opt3': 'a nod', "
+                                      "'opt4': 'a clap', 'opt5': 'a turn', 'answer': 1}]"),
+    "understood how the people in a short video interact": ("interaction", "```json\n```json\n{'question': 'How do "
+                                                            "the two players interact?', 'candidates': ['They block', "
+                                                            "'They hug', 'They wave', 'They bow'], 'answer': 'A'}\n```\n```"),
+    "noticed how the people in a short video look": ("attribute", "```json\n{'question': 'What colour is the top?', "
+                                                     "'candidates': ['white', 'red', 'blue', 'green'], 'answer': 'B'}\n```"),
     "noticed the fine details": ("action_details", json.dumps([{
         "question": "Which hand is used?", "options": ["left", "right", "both", "neither"], "answer": 3}])),
 }
@@ -182,6 +191,7 @@ def test_qa_pairs_through_the_openai_sdk_and_a_second_run_sends_nothing(home, mo
             assert server.total_requests == 0
     qa = defs.resources["storage"].tables().read("qa_pairs", BATCH)
     assert len(qa) == 13 and set(qa["source"]) == {"llm"} and qa["cached"].all()
+    assert not qa["flags"].map(len).any()
     assert qa["category"].value_counts().to_dict() == {"action_details": 3, "action_sequence": 3, "count": 3,
                                                        "attribute": 3, "interaction": 1}
     meta = materialization_metadata(second, "qa_pairs")
@@ -211,13 +221,13 @@ def test_split_of_the_synthetic_pool_is_412_videos_2000_qa_and_passes_its_checks
     assert split["video_id"].nunique() == 412 and len(split) == 2000
     assert split["category"].value_counts().to_dict() == {c: 400 for c in CATEGORIES}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"split_sizes_exact": True, "categories_balanced": True, "no_haic_train_overlap": True,
-                      "answer_positions_balanced": True}
+    assert {"split_sizes_exact", "categories_balanced", "no_haic_train_overlap", "answer_positions_balanced"} <= set(checks)
+    assert all(checks.values()), checks
     out = home / "exports" / "haicbench"
     assert sum(1 for _ in (out / "haicbench_test.jsonl").open()) == 2000
     assert len(pd.read_parquet(out / "haicbench_test.parquet")) == 2000
     task = yaml.load((out / "lmms_eval" / "haicbench.yaml").read_text(), Loader=_FunctionLoader)
-    assert task["task"] == "haicbench" and Path(task["dataset_kwargs"]["data_files"]["test"]).is_file()
+    assert task["task"] == "haicbench" and (out / task["dataset_kwargs"]["data_files"]["test"]).is_file()
     assert (out / "lmms_eval" / "utils.py").is_file()
     rows = ledger(home)
     split_rows = rows[rows["stage"] == "haicbench_split"]
@@ -415,5 +425,5 @@ def test_batches_are_read_from_and_the_release_written_to_s3(home, monkeypatch):
         assert sum(1 for _ in exports.get_bytes("haicbench/haicbench_test.jsonl").splitlines()) == 2000
         task = yaml.load(exports.get_bytes("haicbench/lmms_eval/haicbench.yaml"), Loader=_FunctionLoader)
         released = "s3://haic-bench/exports/haicbench"
-        assert task["dataset_kwargs"]["data_files"]["test"] == f"{released}/lmms_eval/haicbench_test.parquet"
+        assert task["dataset_kwargs"]["data_files"]["test"] == "lmms_eval/haicbench_test.parquet"  # from the release root
         assert materialization_metadata(result, "haicbench_split")["export_dir"].value == released

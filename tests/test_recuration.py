@@ -13,7 +13,7 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, build_schedule_context
 
 from haic_assets.definitions import build_definitions
-from tests.helpers import (REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
+from tests.helpers import (run_sample, REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
                            without_llm)
 from tests.llm_servers import FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION, SECRET
@@ -80,12 +80,8 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
 
 def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_path, monkeypatch):
     home = tmp_path / "home"
-    monkeypatch.setenv("HAIC_HOME", str(home))
-    without_llm(monkeypatch)
-    land_sample(home)
-    defs = build_definitions()
+    defs = run_sample(home, monkeypatch)
     with dagster_instance(home) as instance:
-        assert run_partition(defs, instance, SAMPLE_PARTITION).success
 
         def tick():
             with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +32,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
+from tests.dagster_dev import free_port, stop_process_group
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -57,12 +56,6 @@ query RunsOfPartition($partition: String!) {
 LOCATION_STATUS = """
 { workspaceOrError { ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graphql(base_url: str, query: str, variables: dict | None = None) -> dict:
@@ -131,20 +124,6 @@ def dagster_dev(tmp_path, monkeypatch):
         stop_process_group(process)
 
 
-def stop_process_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # children that outlived dagster dev (or all of them, if it would not stop)
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
-
-
 @pytest.fixture
 def page():
     if not CHROMIUM.exists():
@@ -154,7 +133,8 @@ def page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            # Wide enough for every group of the expanded asset graph: its nodes render only in view.
+            page = browser.new_page(viewport={"width": 2400, "height": 1400})
             page.set_default_timeout(UI_TIMEOUT_MS)
             yield page
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -180,7 +160,9 @@ def open_asset_graph(page, base_url: str) -> None:
 
 
 def asset_node(page, name: str):
-    return page.locator("[class*=AssetNode_assetName]").filter(has_text=re.compile(f"^{re.escape(name)}$")).locator("visible=true").first
+    # The graph shortens a long name in the middle ("haicbench_c…_leakage").
+    shown = re.compile(f"^{re.escape(name)}$|^{re.escape(name[:5])}.*….*{re.escape(name[-5:])}$")
+    return page.locator("[class*=AssetNode_assetName]").filter(has_text=shown).locator("visible=true").first
 
 
 def spine_run(base_url: str) -> dict | None:

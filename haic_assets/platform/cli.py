@@ -8,6 +8,8 @@
     haic recurate [--dry-run] re-materialize only what is stale (changed settings, prompt, model, data)
     haic ui                   the Dagster UI on 127.0.0.1 (dagster dev with DAGSTER_HOME set)
     haic home                 where everything lives
+    haic retry PARTITION [--stage S]   re-process only the items whose last verdict is error
+    haic retry --release ITEM          let a quarantined item be retried again
 """
 
 from __future__ import annotations
@@ -254,6 +256,18 @@ def _single_ui_lock(dagster_home: Path):
     return handle
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Retry only the failed items of a partition; quarantine items that keep failing."""
+    from haic_assets.platform.retry import release_item, run_retry
+
+    if args.release:
+        return release_item(args.release)
+    if not args.partition:
+        print("haic retry: give a PARTITION (or --release ITEM)")
+        return 2
+    return run_retry(args.partition, args.stage, args.max_attempts, args.dry_run, execute_main_job)
+
+
 def cmd_home(args: argparse.Namespace) -> int:
     layout = haic_home()
     for name in ("root", "dagster", "landing", "tables", "media", "cache", "exports", "warehouse"):
@@ -296,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
     sub.add_parser("home", help="print where everything lives").set_defaults(func=cmd_home)
+    p = sub.add_parser("retry", help="re-process only the failed items of a partition")
+    p.add_argument("partition", nargs="?")
+    p.add_argument("--stage", help="only this stage's failed items")
+    p.add_argument("--max-attempts", type=int, default=3, help="quarantine an item after this many failed retries")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be retried")
+    p.add_argument("--release", metavar="ITEM", help="release a quarantined item")
+    p.set_defaults(func=cmd_retry)
     from haic_assets.platform.cli_evaluate import add_evaluate_parser  # issue 15: `haic evaluate`
 
     add_evaluate_parser(sub)
