@@ -16,12 +16,8 @@ browser download is not used.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -32,7 +28,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
-from tests.dagster_dev import free_port, stop_process_group
+from tests.dagster_dev import dagster_dev as start_dagster_dev
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -52,11 +48,6 @@ query RunsOfPartition($partition: String!) {
     ... on Runs { results { runId status jobName assetSelection { path } } }
   }
 }"""
-
-LOCATION_STATUS = """
-{ workspaceOrError { ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
-
 
 def graphql(base_url: str, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(f"{base_url}/graphql", data=json.dumps(
@@ -94,34 +85,8 @@ def dagster_dev(tmp_path, monkeypatch):
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         instance.add_dynamic_partitions(source_shards.name, [SAMPLE_PARTITION])
 
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "dagster_dev.log"
-    env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
-             "-w", str(REPO_ROOT / "workspace.yaml")],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group: webserver, daemon, code server
-    try:
-        def location_loaded():
-            if process.poll() is not None:
-                pytest.fail(f"dagster dev exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                entries = graphql(base_url, LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                return False
-            if entries and entries[0]["loadStatus"] == "LOADED":
-                loaded = entries[0]["locationOrLoadError"]
-                assert loaded["__typename"] == "RepositoryLocation", loaded
-                return True
-            return False
-
-        wait_until(location_loaded, STARTUP_TIMEOUT_S, "the code location to load in dagster dev", log)
-        yield base_url, log
-    finally:
-        stop_process_group(process)
+    with start_dagster_dev(dagster_home, tmp_path / "dagster_dev.log", STARTUP_TIMEOUT_S) as server:
+        yield server.base_url, server.log
 
 
 @pytest.fixture
