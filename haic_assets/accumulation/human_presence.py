@@ -44,7 +44,8 @@ OUTPUTS = {
                    resources=("pose",), settings_from={"pose_fps": "pose_tracks"}, version="2")
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
     pose = stage.pose
-    stage.log.info(f"people on {len(clips)} clips with {pose.describe()}, {config.workers} at a time")
+    backend = pose.describe()
+    stage.log.info(f"people on {len(clips)} clips with {backend}, {config.workers} at a time")
     tasks = [PeopleTask(clip_id=c.clip_id, path=c.local_path, start_s=c.start_s, end_s=c.end_s,
                         presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
                         keep_images=True) for c in clips.itertuples(index=False)]
@@ -78,7 +79,7 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
     detections_table = pd.DataFrame(detections, columns=DETECTION_COLUMNS)
     return StageResult(
         tables={"human_presence": table, "person_detections": detections_table}, decisions=decisions,
-        metadata={"frames_decoded": decoded, "pose_backend": pose.describe()},
+        metadata={"frames_decoded": decoded, "pose_backend": backend},
         preview=["clip_id", "people_min", "people_max", "coverage_min"], pictures=sheets,
         output_metadata={"person_detections": {"clips": int(detections_table["clip_id"].nunique())}})
 
