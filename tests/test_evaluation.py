@@ -102,7 +102,7 @@ def test_caption_protocol_records_the_judges_refusals(tmp_path, monkeypatch, vid
     locate = lambda clip_id: clip_video(root, clip_id)  # noqa: E731
     with FakeGeminiServer("There is 1 subject in the video. A person stands.", output_tokens=12) as model_server, \
             FakeOpenAIServer(judge_reply, output_tokens=8) as judge_server:
-        spec = EvalModel(model="gemini-1.5-pro", provider="gemini", protocol="caption", base_url=model_server.base_url)
+        spec = EvalModel(model="gemini-2.5-pro", provider="gemini", protocol="caption", base_url=model_server.base_url)
         client = model_client(spec, tmp_path / "cache", concurrency=4, timeout_s=5)
         judge = OpenAIClient(**client_options("judge-key", tmp_path / "cache", base_url=f"{judge_server.base_url}/v1",
                                               model="judge-model"))
@@ -145,8 +145,8 @@ def test_a_key_added_in_the_ui_spells_out_its_model():
     from haic_core.evaluation.models import model_from_key, registry_entry
 
     assert registry_entry({}, "gpt-4o__standard__f50") == EvalModel(model="gpt-4o", frames=50)
-    assert model_from_key("gemini-1.5-pro__gemini__caption__f64__verified-b1") == EvalModel(
-        model="gemini-1.5-pro", provider="gemini", protocol="caption", frames=64, qa_set="verified:b1")
+    assert model_from_key("gemini-2.5-pro__gemini__caption__f64__verified-b1") == EvalModel(
+        model="gemini-2.5-pro", provider="gemini", protocol="caption", frames=64, qa_set="verified:b1")
     with pytest.raises(KeyError, match="not in the registry"):
         registry_entry({}, "just-a-name")
 

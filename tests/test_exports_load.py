@@ -39,7 +39,7 @@ def test_haic_train_release_is_a_llava_video_data_path_and_video_folder(tmp_path
     judged = pd.DataFrame({"clip_id": clip_ids, "clip_key": [f"clips/{c}.mp4" for c in clip_ids],
                            "caption": [CAPTION, CAPTION], "description": ["juggling", "juggling again"],
                            "video_id": ["webvid_sample:1001", "webvid_sample:1002"], "provider": ["gemini"] * 2,
-                           "model": ["gemini-1.5-pro"] * 2, "prompt_version": ["caption_recaption/1"] * 2})
+                           "model": ["gemini-2.5-pro"] * 2, "prompt_version": ["caption_recaption/1"] * 2})
     storage.tables().write("caption_judgement", PARTITION, judged)
     with dagster_instance(home) as instance:
         instance.add_dynamic_partitions(source_shards.name, [PARTITION])

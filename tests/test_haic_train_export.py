@@ -29,9 +29,9 @@ TWO = ("There are 2 subjects in the video.\n\nThe first subject is a man with sh
 
 CLIPS = [
     CaptionedClip("webvid-22/clip-001", "s3://haic/clips/webvid-22/clip-001.mp4", TWO, "Two men arm wrestling.",
-                  {"model": "gemini-1.5-pro", "prompt_version": "caption_recaption/1+abc", "run_id": "r1"}),
+                  {"model": "gemini-2.5-pro", "prompt_version": "caption_recaption/1+abc", "run_id": "r1"}),
     CaptionedClip("webvid-11/clip-000", "s3://haic/clips/webvid-11/clip-000.mp4", ONE, "Girl juggling in park",
-                  {"model": "gemini-1.5-pro", "prompt_version": "caption_recaption/1+abc", "run_id": "r1"}),
+                  {"model": "gemini-2.5-pro", "prompt_version": "caption_recaption/1+abc", "run_id": "r1"}),
 ]  # fmt: skip
 
 
@@ -45,7 +45,7 @@ def test_records_follow_the_llava_video_conversation_layout() -> None:
         {"from": "gpt", "value": ONE},
     ]
     assert first["original_description"] == "Girl juggling in park"
-    assert first["provenance"]["model"] == "gemini-1.5-pro"
+    assert first["provenance"]["model"] == "gemini-2.5-pro"
     json.dumps(records)  # serialisable as is
 
 
@@ -72,7 +72,7 @@ def test_dataset_card_counts_records_subjects_provenance_and_drops() -> None:
     assert "| records | 2 |" in card
     assert "| unique videos | 2 |" in card
     assert "| 1 | 1 |" in card and "| 2 | 1 |" in card  # one caption with 1 subject, one with 2
-    assert "| gemini-1.5-pro | 2 |" in card
+    assert "| gemini-2.5-pro | 2 |" in card
     assert "| count mismatch: declares 2 subjects, has 3 paragraphs | 4 |" in card
     assert "| min_words | `40` |" in card
 
@@ -85,7 +85,7 @@ def test_dataset_card_of_nothing_still_renders() -> None:
 def test_release_rows_point_at_the_media_store_and_export_as_five_files() -> None:
     judged = pd.DataFrame({"clip_id": ["c1"], "clip_key": ["clips/c1.mp4"], "caption": [ONE],
                            "description": ["Girl juggling in park"], "video_id": ["v1"], "provider": ["gemini"],
-                           "model": ["gemini-1.5-pro"], "prompt_version": ["p/1"], "cost_usd": [0.0]})
+                           "model": ["gemini-2.5-pro"], "prompt_version": ["p/1"], "cost_usd": [0.0]})
     release = release_table(judged, "s3://haic/media")
     assert list(release.columns) == RELEASE_COLUMNS and release["clip_uri"].tolist() == ["s3://haic/media/clips/c1.mp4"]
     clips = captioned_clips(release, {"partition": "src__a.csv", "run_id": "r1"})

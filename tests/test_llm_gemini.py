@@ -21,7 +21,7 @@ CAPTION = "There is 1 subject in the video. The subject is a man with short hair
 
 
 def make_client(server: FakeGeminiServer, cache_dir, **kw) -> GeminiClient:
-    return GeminiClient(base_url=server.base_url, model="gemini-1.5-pro", **client_options(SECRET, cache_dir, **kw))
+    return GeminiClient(base_url=server.base_url, model="gemini-2.5-pro", **client_options(SECRET, cache_dir, **kw))
 
 
 def test_small_video_goes_inline_with_its_mime_type_and_usage_is_read(video, tmp_path) -> None:

@@ -2,7 +2,7 @@
 leaderboard in the paper's layout (our rows, then the paper's rows marked as reference).
 
     haic evaluate --model Qwen2-VL-7B-Instruct --base-url http://gpu-box:8000/v1 --frames 64
-    haic evaluate --model gemini-1.5-pro --provider gemini --protocol caption
+    haic evaluate --model gemini-2.5-pro --provider gemini --protocol caption
     haic evaluate --model m --base-url URL --qa-set verified:sample_batch --video-root ../shared/media/videos
 
 Keys come from the environment (OPENAI_API_KEY, GEMINI_API_KEY); the caption protocol's judge is

@@ -74,6 +74,7 @@ def llm_resource() -> LLMResource:
         input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
         output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
         max_response_bytes=int(env_setting("HAIC_LLM_MAX_RESPONSE_BYTES", str(DEFAULT_MAX_RESPONSE_BYTES))),
+        batch_discount=float(env_setting("HAIC_LLM_BATCH_DISCOUNT", "0.5")),
         cache_dir=str(haic_home().cache / "llm"),
     )
 

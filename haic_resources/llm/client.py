@@ -23,16 +23,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from haic_core.json_text import unfenced
 from haic_resources.llm.cache import ResponseCache, cache_key
 from haic_resources.llm.retry import RetryPolicy, call_with_retries
 from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
-from haic_resources.llm.types import GenerationSettings, LLMError, LLMResult, ProviderReply, TokenPrices, UsageTotals
+from haic_resources.llm.types import (GenerationSettings, LLMError, LLMResult, PreparedCall, ProviderReply, TokenPrices,
+                                     UsageTotals)
 from haic_resources.storage.files import sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def extract_json_text(text: str) -> str:
@@ -72,6 +74,7 @@ class LLMClient(ABC):
         prices: TokenPrices | None = None,
         secrets: Sequence[str] = (),
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        batch_discount: float = 0.5,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -81,6 +84,8 @@ class LLMClient(ABC):
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self.prices = prices or TokenPrices()
+        # The price cut of a batch job (Gemini batch mode and OpenAI's Batch API: 50 %).
+        self.batch_discount = batch_discount
         self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
         self.usage = UsageTotals()
         self._secrets = tuple(s for s in secrets if s)
@@ -112,6 +117,28 @@ class LLMClient(ABC):
     def _release_video(self, prepared: Any) -> None:
         """Undo `_prepare_video` (e.g. delete an uploaded file); must not raise."""
 
+    # Batch jobs (haic_resources/llm/batch.py drives them): the same requests as online calls,
+    # built by the same code, sent as one job. One attempt each; BatchJobs retries.
+
+    def _batch_submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
+        """Create a batch job answering `calls` (custom id = cache key); its job id."""
+        raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
+
+    def _batch_state(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        """(pending | running | succeeded | failed | expired | cancelled, provider details)."""
+        raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
+
+    def _batch_results(self, job_id: str) -> dict[str, Any]:
+        """cache key -> the provider's raw answer for it, or an `LLMError` for a failed item."""
+        raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
+
+    def _batch_reply(self, call: PreparedCall, raw: Any) -> ProviderReply:
+        """One raw batch answer read exactly as an online answer is (caps included)."""
+        raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
+
+    def _batch_cancel(self, job_id: str) -> None:
+        raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
+
     # ---- the interface ---------------------------------------------------------------------
 
     def caption_video(
@@ -123,22 +150,7 @@ class LLMClient(ABC):
         prompt_version: str = "",
     ) -> LLMResult:
         """The model's text for `prompt_text` about the video at `video_path`."""
-        settings = settings or GenerationSettings()
-        path = Path(video_path)
-        try:
-            video_sha = sha256_file(path)
-        except OSError as exc:
-            raise LLMError("bad_input", f"cannot read video {path.name}: {exc.strerror}") from None
-        key = self._cache_key("caption_video", prompt_text, prompt_version, settings, video_sha256=video_sha)
-
-        def send() -> tuple[ProviderReply, int]:
-            prepared = self._prepare_video(path)
-            try:
-                return self._retrying(lambda: self._send_video(prepared, prompt_text, settings))
-            finally:
-                self._release_video(prepared)
-
-        return self._cached_call(key, send, validate=None)
+        return self.answer(self.video_call(video_path, prompt_text, settings=settings, prompt_version=prompt_version))
 
     def complete_json(
         self,
@@ -155,32 +167,91 @@ class LLMClient(ABC):
         provider's JSON mode (which would forbid the prompt's own shapes, such as a plain
         sentence), for a caller whose parser reads every shape.
         """
+        return self.answer(self.text_call(prompt_text, settings=settings, prompt_version=prompt_version,
+                                          as_written=as_written))
+
+    # ---- calls: built once, answered online or in a batch job ----------------------------
+
+    def video_call(self, video_path: str | os.PathLike[str], prompt_text: str, *,
+                   settings: GenerationSettings | None = None, prompt_version: str = "") -> PreparedCall:
+        """The call about a video, with its cache key (raises `LLMError('bad_input')` if unreadable)."""
         settings = settings or GenerationSettings()
-        key = self._cache_key("complete_text" if as_written else "complete_json", prompt_text, prompt_version, settings)
+        path = Path(video_path)
+        try:
+            video_sha = sha256_file(path)
+        except OSError as exc:
+            raise LLMError("bad_input", f"cannot read video {path.name}: {exc.strerror}") from None
+        key = self._cache_key("caption_video", prompt_text, prompt_version, settings, video_sha256=video_sha)
+        return PreparedCall(key, "caption_video", prompt_text, settings, path)
+
+    def text_call(self, prompt_text: str, *, settings: GenerationSettings | None = None, prompt_version: str = "",
+                  as_written: bool = False) -> PreparedCall:
+        settings = settings or GenerationSettings()
+        operation = "complete_text" if as_written else "complete_json"
+        return PreparedCall(self._cache_key(operation, prompt_text, prompt_version, settings), operation,
+                            prompt_text, settings)
+
+    def answer(self, call: PreparedCall) -> LLMResult:
+        """`call` answered now (online), or from the cache."""
 
         def send() -> tuple[ProviderReply, int]:
-            return self._retrying(lambda: self._send_text(prompt_text, settings, json_output=not as_written))
+            if call.video_path is None:
+                return self._retrying(lambda: self._send_text(call.prompt_text, call.settings,
+                                                              json_output=call.json_output))
+            prepared = self._prepare_video(call.video_path)
+            try:
+                return self._retrying(lambda: self._send_video(prepared, call.prompt_text, call.settings))
+            finally:
+                self._release_video(prepared)
 
-        def validate(reply: ProviderReply) -> ProviderReply:
+        return self._cached_call(call, send)
+
+    def cached(self, call: PreparedCall) -> LLMResult | None:
+        """The cached answer to `call` (counted as a call and a cache hit), or None."""
+        entry = self.cache.get(call.key) if self.cache is not None else None
+        if entry is None:
+            return None
+        with self._usage_lock:
+            self.usage.calls += 1
+            self.usage.cache_hits += 1
+        return LLMResult(text=entry["text"], raw_response=entry["raw_response"], provider=self.provider,
+                         model=entry["model"], input_tokens=int(entry["input_tokens"]),
+                         output_tokens=int(entry["output_tokens"]), cached=True, attempts=0, cost_usd=0.0,
+                         cache_key=call.key)
+
+    def accept(self, call: PreparedCall, reply: ProviderReply, *, attempts: int = 1, batch: bool = False) -> LLMResult:
+        """A provider's answer to `call`: validated, counted (at the batch price when it came from a
+        batch job), cached under the call's key. Raises `LLMError` for an answer that is unusable."""
+        if call.json_output:
             try:
                 json_text = extract_json_text(reply.text)
             except ValueError:
-                raise LLMError(
-                    "invalid_json",
-                    f"model answer is not JSON (first 80 chars: {reply.text[:80]!r})",
-                ) from None
-            return ProviderReply(
-                json_text, reply.raw_response, reply.model, reply.input_tokens, reply.output_tokens
-            )
-
-        return self._cached_call(key, send, validate=None if as_written else validate)
+                raise LLMError("invalid_json", f"model answer is not JSON (first 80 chars: {reply.text[:80]!r})") from None
+            reply = ProviderReply(json_text, reply.raw_response, reply.model, reply.input_tokens, reply.output_tokens)
+        cost = self.prices.cost_usd(reply.input_tokens, reply.output_tokens)
+        if batch:
+            cost *= 1.0 - self.batch_discount
+        with self._usage_lock:
+            self.usage.input_tokens += reply.input_tokens
+            self.usage.output_tokens += reply.output_tokens
+            self.usage.cost_usd += cost
+        text = self._redact(reply.text)
+        raw = self._redact(reply.raw_response)
+        if self.cache is not None:
+            self.cache.put(call.key, {"provider": self.provider, "model": reply.model, "text": text,
+                                      "raw_response": raw, "input_tokens": reply.input_tokens,
+                                      "output_tokens": reply.output_tokens, "via": "batch" if batch else "online",
+                                      "created_at": datetime.now(timezone.utc).isoformat()})
+        return LLMResult(text=text, raw_response=raw, provider=self.provider, model=reply.model,
+                         input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, cached=False,
+                         attempts=attempts, cost_usd=cost, cache_key=call.key)
 
     # ---- shared machinery ------------------------------------------------------------------
 
     def _cache_key(self, operation: str, prompt_text: str, prompt_version: str, settings: GenerationSettings,
                    *, video_sha256: str | None = None) -> str:
         """Everything that determines the answer: who answers, to what prompt, about which video,
-        with which settings, in which request shape."""
+        with which settings, in which request shape (the same online and in a batch job)."""
         fields = {
             "provider": self.provider,
             "model": self.model,
@@ -194,10 +265,10 @@ class LLMClient(ABC):
             fields["video_sha256"] = video_sha256
         return cache_key(fields)
 
-    def _retrying(self, attempt: Callable[[], ProviderReply]) -> tuple[ProviderReply, int]:
+    def _retrying(self, attempt: Callable[[], T]) -> tuple[T, int]:
         """One logical request: retried, rate-limited by the semaphore, counted."""
 
-        def one_attempt() -> ProviderReply:
+        def one_attempt() -> T:
             with self._slots:
                 with self._usage_lock:
                     self.usage.requests_sent += 1
@@ -220,37 +291,16 @@ class LLMClient(ABC):
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
 
-    def _cached_call(
-        self,
-        key: str,
-        send: Callable[[], tuple[ProviderReply, int]],
-        *,
-        validate: Callable[[ProviderReply], ProviderReply] | None,
-    ) -> LLMResult:
+    def _cached_call(self, call: PreparedCall, send: Callable[[], tuple[ProviderReply, int]]) -> LLMResult:
+        hit = self.cached(call)
+        if hit is not None:
+            return hit
         with self._usage_lock:
             self.usage.calls += 1
-        if self.cache is not None:
-            entry = self.cache.get(key)
-            if entry is not None:
-                with self._usage_lock:
-                    self.usage.cache_hits += 1
-                return LLMResult(
-                    text=entry["text"],
-                    raw_response=entry["raw_response"],
-                    provider=self.provider,
-                    model=entry["model"],
-                    input_tokens=int(entry["input_tokens"]),
-                    output_tokens=int(entry["output_tokens"]),
-                    cached=True,
-                    attempts=0,
-                    cost_usd=0.0,
-                    cache_key=key,
-                )
         attempts = 0
         try:
             reply, attempts = send()
-            if validate is not None:
-                reply = validate(reply)
+            return self.accept(call, reply, attempts=attempts)
         except LLMError as exc:
             exc.attempts = max(exc.attempts, attempts)
             exc.replace_reason(self._redact(exc.reason))
@@ -259,38 +309,6 @@ class LLMClient(ABC):
             log.warning("%s %s: call failed after %d attempt(s): %s",
                         self.provider, self.model, exc.attempts, exc)
             raise
-        cost = self.prices.cost_usd(reply.input_tokens, reply.output_tokens)
-        with self._usage_lock:
-            self.usage.input_tokens += reply.input_tokens
-            self.usage.output_tokens += reply.output_tokens
-            self.usage.cost_usd += cost
-        text = self._redact(reply.text)
-        raw = self._redact(reply.raw_response)
-        if self.cache is not None:
-            self.cache.put(
-                key,
-                {
-                    "provider": self.provider,
-                    "model": reply.model,
-                    "text": text,
-                    "raw_response": raw,
-                    "input_tokens": reply.input_tokens,
-                    "output_tokens": reply.output_tokens,
-                    "created_at": datetime.now(timezone.utc).isoformat(),
-                },
-            )
-        return LLMResult(
-            text=text,
-            raw_response=raw,
-            provider=self.provider,
-            model=reply.model,
-            input_tokens=reply.input_tokens,
-            output_tokens=reply.output_tokens,
-            cached=False,
-            attempts=attempts,
-            cost_usd=cost,
-            cache_key=key,
-        )
 
     def usage_snapshot(self) -> dict[str, Any]:
         with self._usage_lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from google.genai import types
 from haic_resources.llm.client import LLMClient, video_mime_type
 from haic_resources.llm.response_cap import cap_error_in, capped_http_client, check_reply_caps
 from haic_resources.llm.retry import call_with_retries, parse_retry_after, sdk_error, status_error
-from haic_resources.llm.types import GenerationSettings, LLMError, ProviderReply
+from haic_resources.llm.types import GenerationSettings, LLMError, PreparedCall, ProviderReply
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class GeminiClient(LLMClient):
         self,
         *,
         api_key: str,
-        model: str = "gemini-1.5-pro",
+        model: str = "gemini-2.5-pro",
         base_url: str | None = None,
         api_version: str = "v1beta",
         timeout_s: float = 120.0,
@@ -159,6 +160,10 @@ class GeminiClient(LLMClient):
             )
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
             raise self._as_llm_error(exc, "generateContent") from None
+        return self._reply(response, config.max_output_tokens)
+
+    def _reply(self, response: types.GenerateContentResponse, max_output_tokens: int | None) -> ProviderReply:
+        """What one answer says, online or from a batch job."""
         text = _response_text(response)
         usage = response.usage_metadata
         candidate = response.candidates[0]
@@ -171,23 +176,84 @@ class GeminiClient(LLMClient):
             output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0)
             + int(getattr(usage, "thoughts_token_count", 0) or 0),
         )
-        return check_reply_caps(reply, config.max_output_tokens, finish, self.max_response_bytes)
+        return check_reply_caps(reply, max_output_tokens, finish, self.max_response_bytes)
+
+    def _parts(self, prepared: _PreparedVideo | None, prompt_text: str) -> list[types.Part]:
+        # Video before text, as Gemini's documentation recommends for video prompts.
+        text = types.Part.from_text(text=prompt_text)
+        return [prepared.part, text] if prepared is not None else [text]
 
     def _send_video(
         self, prepared: _PreparedVideo, prompt_text: str, settings: GenerationSettings
     ) -> ProviderReply:
-        # Video before text, as Gemini's documentation recommends for video prompts.
-        return self._generate(
-            [prepared.part, types.Part.from_text(text=prompt_text)],
-            self._config(settings, json_output=False),
-        )
+        return self._generate(self._parts(prepared, prompt_text), self._config(settings, json_output=False))
 
     def _send_text(
         self, prompt_text: str, settings: GenerationSettings, *, json_output: bool
     ) -> ProviderReply:
-        return self._generate(
-            [types.Part.from_text(text=prompt_text)], self._config(settings, json_output=json_output)
-        )
+        return self._generate(self._parts(None, prompt_text), self._config(settings, json_output=json_output))
+
+    # ---- batch mode (client.batches, inline requests) --------------------------------------
+
+    def _batch_submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
+        """Inline requests, each the online request's parts and config, keyed by the cache key.
+        A clip over the inline limit goes through the Files API and stays there for the job
+        (uploaded files expire on their own after 48 h)."""
+        requests = []
+        for call in calls:
+            prepared = self._prepare_video(call.video_path) if call.video_path is not None else None
+            config = self._config(call.settings, json_output=call.json_output)
+            config.automatic_function_calling = None  # a client-side setting; not part of a batch request
+            requests.append(types.InlinedRequest(
+                model=self.model, contents=[types.Content(role="user", parts=self._parts(prepared, call.prompt_text))],
+                config=config, metadata={"key": call.key}))
+        try:
+            job = self._client.batches.create(model=self.model, src=requests,
+                                              config=types.CreateBatchJobConfig(display_name=display_name))
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
+            raise self._as_llm_error(exc, "batches.create") from None
+        return str(job.name)
+
+    def _batch_job(self, job_id: str) -> types.BatchJob:
+        try:
+            return self._client.batches.get(name=job_id)
+        except Exception as exc:  # noqa: BLE001
+            raise self._as_llm_error(exc, "batches.get") from None
+
+    def _batch_state(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        job = self._batch_job(job_id)
+        state = job.state.value if job.state else "JOB_STATE_UNSPECIFIED"
+        return _BATCH_STATES.get(state, "running"), {"state": state}
+
+    def _batch_results(self, job_id: str) -> dict[str, Any]:
+        job = self._batch_job(job_id)
+        answers: dict[str, Any] = {}
+        for item in (job.dest.inlined_responses or []) if job.dest else []:
+            key = (item.metadata or {}).get("key")
+            if not key:
+                continue
+            if item.error is not None or item.response is None:
+                code = getattr(item.error, "code", None) or 0
+                answers[key] = LLMError("batch_failed", f"batch item: {code} {getattr(item.error, 'message', '')}"[:200])
+            else:
+                answers[key] = item.response
+        return answers
+
+    def _batch_reply(self, call: PreparedCall, raw: Any) -> ProviderReply:
+        return self._reply(raw, call.settings.max_output_tokens)
+
+    def _batch_cancel(self, job_id: str) -> None:
+        try:
+            self._client.batches.cancel(name=job_id)
+        except Exception as exc:  # noqa: BLE001
+            raise self._as_llm_error(exc, "batches.cancel") from None
+
+
+# google-genai's job states -> ours (haic_resources/llm/batch.py).
+_BATCH_STATES = {"JOB_STATE_PENDING": "pending", "JOB_STATE_QUEUED": "pending", "JOB_STATE_RUNNING": "running",
+                 "JOB_STATE_SUCCEEDED": "succeeded", "JOB_STATE_PARTIALLY_SUCCEEDED": "succeeded",
+                 "JOB_STATE_FAILED": "failed", "JOB_STATE_EXPIRED": "expired", "JOB_STATE_CANCELLED": "cancelled",
+                 "JOB_STATE_CANCELLING": "running"}
 
 
 def _response_text(response: types.GenerateContentResponse) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from haic_core.accumulation.sampling import uniform_timestamps
 from haic_resources.llm.client import LLMClient, video_mime_type
 from haic_resources.llm.response_cap import CappedTransport, cap_error_in, check_reply_caps
 from haic_resources.llm.retry import parse_retry_after, sdk_error, status_error
-from haic_resources.llm.types import GenerationSettings, LLMError, ProviderReply
+from haic_resources.llm.types import GenerationSettings, LLMError, PreparedCall, ProviderReply
 from haic_resources.video.frame_reader import read_frames_at
 from haic_resources.video.probe import VideoProbeError, probe_video_in_process
 
@@ -157,9 +158,8 @@ class OpenAIClient(LLMClient):
 
     # ---- requests --------------------------------------------------------------------------
 
-    def _complete(
-        self, content: list[dict[str, Any]], settings: GenerationSettings, *, json_output: bool
-    ) -> ProviderReply:
+    def _body(self, content: list[dict[str, Any]], settings: GenerationSettings, *, json_output: bool) -> dict[str, Any]:
+        """The Chat Completions request, online or as a batch line."""
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": content}],
@@ -172,10 +172,19 @@ class OpenAIClient(LLMClient):
             kwargs["seed"] = settings.seed
         if json_output and self.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _complete(
+        self, content: list[dict[str, Any]], settings: GenerationSettings, *, json_output: bool
+    ) -> ProviderReply:
         try:
-            response = self._client.chat.completions.create(**kwargs)
+            response = self._client.chat.completions.create(**self._body(content, settings, json_output=json_output))
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
             raise self._as_llm_error(exc) from None
+        return self._reply(response, settings)
+
+    def _reply(self, response: Any, settings: GenerationSettings) -> ProviderReply:
+        """What one answer says, online or from a batch job's output file."""
         # A 200 with a non-JSON body comes back as a plain string, not a ChatCompletion.
         if not isinstance(response, openai.types.chat.ChatCompletion) or not response.choices:
             raise LLMError("malformed_response", "chat.completions: response has no choices")
@@ -193,13 +202,80 @@ class OpenAIClient(LLMClient):
         )
         return check_reply_caps(reply, settings.max_output_tokens, choice.finish_reason, self.max_response_bytes)
 
+    def _content(self, prepared: _PreparedVideo | None, prompt_text: str) -> list[dict[str, Any]]:
+        return [*(prepared.parts if prepared is not None else []), {"type": "text", "text": prompt_text}]
+
     def _send_video(
         self, prepared: _PreparedVideo, prompt_text: str, settings: GenerationSettings
     ) -> ProviderReply:
-        content = [*prepared.parts, {"type": "text", "text": prompt_text}]
-        return self._complete(content, settings, json_output=False)
+        return self._complete(self._content(prepared, prompt_text), settings, json_output=False)
 
     def _send_text(
         self, prompt_text: str, settings: GenerationSettings, *, json_output: bool
     ) -> ProviderReply:
-        return self._complete([{"type": "text", "text": prompt_text}], settings, json_output=json_output)
+        return self._complete(self._content(None, prompt_text), settings, json_output=json_output)
+
+    # ---- the Batch API (files + batches, JSONL in and out) -------------------------------
+
+    def _api(self, during: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
+            error = self._as_llm_error(exc)
+            error.replace_reason(error.reason.replace("chat.completions", during, 1))
+            raise error from None
+
+    def _batch_submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
+        lines = []
+        for call in calls:
+            prepared = self._prepare_video(call.video_path) if call.video_path is not None else None
+            body = self._body(self._content(prepared, call.prompt_text), call.settings, json_output=call.json_output)
+            lines.append(json.dumps({"custom_id": call.key, "method": "POST", "url": "/v1/chat/completions",
+                                     "body": body}))
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        uploaded = self._api("files.create", lambda: self._client.files.create(
+            file=(f"{display_name}.jsonl", data, "application/jsonl"), purpose="batch"))
+        batch = self._api("batches.create", lambda: self._client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
+            metadata={"name": display_name[:64]}))
+        return str(batch.id)
+
+    def _batch_state(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        batch = self._api("batches.retrieve", lambda: self._client.batches.retrieve(job_id))
+        counts = batch.request_counts.model_dump() if batch.request_counts else {}
+        return _BATCH_STATES.get(batch.status, "running"), {"state": batch.status, **counts}
+
+    def _batch_results(self, job_id: str) -> dict[str, Any]:
+        batch = self._api("batches.retrieve", lambda: self._client.batches.retrieve(job_id))
+        answers: dict[str, Any] = {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            text = self._api("files.content", lambda: self._client.files.content(file_id).text)
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                response, failure = item.get("response") or {}, item.get("error")
+                if failure or response.get("status_code") != 200:
+                    why = (failure or {}).get("message") or json.dumps(response.get("body"))[:160]
+                    kind = "batch_expired" if (failure or {}).get("code") == "batch_expired" else "batch_failed"
+                    answers[item["custom_id"]] = LLMError(kind, f"batch item: {response.get('status_code', '')} {why}"[:200])
+                else:
+                    answers[item["custom_id"]] = response["body"]
+        return answers
+
+    def _batch_reply(self, call: PreparedCall, raw: Any) -> ProviderReply:
+        try:
+            response = openai.types.chat.ChatCompletion.model_validate(raw)
+        except ValueError:
+            raise LLMError("malformed_response", "batch output line is not a chat completion") from None
+        return self._reply(response, call.settings)
+
+    def _batch_cancel(self, job_id: str) -> None:
+        self._api("batches.cancel", lambda: self._client.batches.cancel(job_id))
+
+
+# The Batch API's statuses -> ours (haic_resources/llm/batch.py).
+_BATCH_STATES = {"validating": "pending", "in_progress": "running", "finalizing": "running", "cancelling": "running",
+                 "completed": "succeeded", "failed": "failed", "expired": "expired", "cancelled": "cancelled"}

@@ -17,13 +17,14 @@ from haic_resources.llm.types import TokenPrices
 NOT_CONFIGURED = (
     "No LLM backend is configured, so captions / caption judgement / QA generation cannot run. "
     "Configure one with environment variables, then reload the code location: "
-    "Gemini: GEMINI_API_KEY=... (optional HAIC_LLM_MODEL, default gemini-1.5-pro); "
+    "Gemini: GEMINI_API_KEY=... (optional HAIC_LLM_MODEL, default gemini-2.5-pro; the paper's gemini-1.5-pro is "
+    "retired by Google but still selectable); "
     "OpenAI or an OpenAI-compatible server (vLLM, SGLang, Ollama): OPENAI_API_KEY=... and optionally "
     "OPENAI_BASE_URL=http://host:8000/v1 and HAIC_LLM_MODEL=<served model>. "
     "HAIC_LLM_PROVIDER=gemini|openai chooses when both are set."
 )
 
-DEFAULT_MODELS = {"gemini": "gemini-1.5-pro", "openai": "gpt-4o"}
+DEFAULT_MODELS = {"gemini": "gemini-2.5-pro", "openai": "gpt-4o"}
 
 
 class LLMResource(ConfigurableResource):
@@ -43,6 +44,8 @@ class LLMResource(ConfigurableResource):
     openai_send_video_url: bool = Field(default=False, description="also send the clip as a video_url part (vLLM)")
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES,
                                     description="the most bytes one answer may have; a bigger one is the item's error")
+    batch_discount: float = Field(default=0.5, ge=0.0, le=1.0,
+                                  description="price cut of batch jobs (Gemini batch mode, OpenAI Batch API: 0.5)")
 
     @property
     def configured(self) -> bool:
@@ -62,7 +65,7 @@ class LLMResource(ConfigurableResource):
                       cache_dir=str(Path(self.cache_dir)), concurrency=self.concurrency,
                       retry=RetryPolicy(self.max_attempts, self.base_delay_s, self.max_delay_s),
                       prices=TokenPrices(self.input_price_per_million, self.output_price_per_million),
-                      max_response_bytes=self.max_response_bytes)
+                      max_response_bytes=self.max_response_bytes, batch_discount=self.batch_discount)
         if self.provider == "gemini":
             from haic_resources.llm.gemini import GeminiClient
 

@@ -6,6 +6,7 @@ Frozen where they can be, so that settings hash into cache keys and results can 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 ErrorKind = Literal[
@@ -19,6 +20,8 @@ ErrorKind = Literal[
     "client_error",  # 4xx other than 429: our request is wrong; retrying will not help
     "bad_input",  # the local input (video) cannot be read or sent
     "too_large",  # the answer is over max_response_bytes / max_output_tokens, or was cut at them
+    "batch_failed",  # a batch job answered this item with an error, or failed as a whole
+    "batch_expired",  # a batch job ended (expired, cancelled) before answering this item
 ]
 RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limited", "server_error", "timeout", "connection"})
 
@@ -47,6 +50,22 @@ class TokenPrices:
         return (
             input_tokens * self.input_per_million + output_tokens * self.output_per_million
         ) / 1_000_000
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """One call, ready to be answered online or in a batch job: its cache key and its inputs.
+    Built by `LLMClient.video_call` / `text_call`; both paths answer under the same key."""
+
+    key: str
+    operation: str  # caption_video | complete_json | complete_text
+    prompt_text: str
+    settings: GenerationSettings
+    video_path: Path | None = None
+
+    @property
+    def json_output(self) -> bool:
+        return self.operation == "complete_json"
 
 
 @dataclass(frozen=True)
