@@ -56,6 +56,19 @@ class Fault:
         return Fault(kind="malformed")
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """How the next batch job a fake server receives ends: after `polls_until_done` status reads
+    it is `end` (succeeded | expired | failed); requests whose body contains one of `fail_markers`
+    are answered with an item error; an expired job answers only its first
+    `answered_before_expiry` requests."""
+
+    end: str = "succeeded"
+    fail_markers: tuple[str, ...] = ()
+    polls_until_done: int = 1
+    answered_before_expiry: int = 0
+
+
 Reply = str | Callable[[dict[str, Any]], str]
 
 
@@ -76,6 +89,9 @@ class _FakeServerBase:
         self._faults: deque[Fault] = deque()
         self._marked_faults: dict[str, deque[Fault]] = {}
         self._lock = threading.Lock()
+        self._batch_plans: deque[BatchPlan] = deque()
+        self.batch_jobs: dict[str, dict[str, Any]] = {}  # job id -> {"requests", "plan", "polls", "state"}
+        self.batch_items = 0  # requests received inside batch jobs
         self._in_flight = 0
         self.max_in_flight = 0
         outer = self
@@ -127,6 +143,53 @@ class _FakeServerBase:
     def script_for(self, marker: str, *faults: Fault) -> None:
         with self._lock:
             self._marked_faults.setdefault(marker, deque()).extend(faults)
+
+    def script_batch(self, *plans: BatchPlan) -> None:
+        """How the next batch jobs end, in order (later jobs: succeed after one poll)."""
+        with self._lock:
+            self._batch_plans.extend(plans)
+
+    def _new_batch_job(self, job_id: str, requests: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Record a job of (custom id, request body) pairs; it ends as its plan says."""
+        with self._lock:
+            self.requests["batch.create"] += 1
+            self.batch_items += len(requests)
+            plan = self._batch_plans.popleft() if self._batch_plans else BatchPlan()
+            job = {"id": job_id, "requests": requests, "plan": plan, "polls": 0, "state": "running",
+                   "created": time.time()}
+            self.batch_jobs[job_id] = job
+        return job
+
+    def _poll_batch_job(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            self.requests["batch.get"] += 1
+            job = self.batch_jobs.get(job_id)
+            if job is not None and job["state"] == "running":
+                job["polls"] += 1
+                if job["polls"] >= job["plan"].polls_until_done:
+                    job["state"] = job["plan"].end
+        return job
+
+    def _cancel_batch_job(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            self.requests["batch.cancel"] += 1
+            job = self.batch_jobs.get(job_id)
+            if job is not None and job["state"] == "running":
+                job["state"] = "cancelled"
+        return job
+
+    def _batch_outcomes(self, job: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+        """(custom id, request body, "ok" | "failed" | "expired") of a finished job's requests."""
+        plan: BatchPlan = job["plan"]
+        out = []
+        for n, (custom_id, body) in enumerate(job["requests"]):
+            if job["state"] in ("expired", "cancelled") and n >= plan.answered_before_expiry:
+                out.append((custom_id, body, "expired"))
+            elif any(marker in json.dumps(body) for marker in plan.fail_markers):
+                out.append((custom_id, body, "failed"))
+            else:
+                out.append((custom_id, body, "ok"))
+        return out
 
     @property
     def total_requests(self) -> int:
@@ -263,6 +326,14 @@ class FakeGeminiServer(_FakeServerBase):
         if method == "POST" and path.startswith("/v1beta/models/") and path.endswith(":generateContent"):
             model = path[len("/v1beta/models/") : -len(":generateContent")]
             self._generation(h, "generateContent", raw, self._success(model), self._error)
+        elif method == "POST" and path.startswith("/v1beta/models/") and path.endswith(":batchGenerateContent"):
+            self._create_batch(h, path[len("/v1beta/models/"):-len(":batchGenerateContent")], raw)
+        elif method == "GET" and path.startswith("/v1beta/batches/"):
+            job = self._poll_batch_job(path[len("/v1beta/"):])
+            self._send_batch(h, job)
+        elif method == "POST" and path.startswith("/v1beta/batches/") and path.endswith(":cancel"):
+            job = self._cancel_batch_job(path[len("/v1beta/"):-len(":cancel")])
+            self.send(h, 200, {}) if job is not None else self._send_batch(h, None)
         elif method == "POST" and path == "/upload/v1beta/files":
             self._upload(h, url, raw)
         elif method == "GET" and path.startswith("/v1beta/files/"):
@@ -276,6 +347,39 @@ class FakeGeminiServer(_FakeServerBase):
             self.send(h, 200, {})
         else:
             self.send(h, 404, {"error": {"code": 404, "message": f"no route {path}", "status": "NOT_FOUND"}})
+
+    # ---- batch mode: batchGenerateContent with inline requests, batches/{id}, :cancel ----------
+
+    _BATCH_STATES = {"running": "BATCH_STATE_RUNNING", "succeeded": "BATCH_STATE_SUCCEEDED",
+                     "failed": "BATCH_STATE_FAILED", "expired": "BATCH_STATE_EXPIRED",
+                     "cancelled": "BATCH_STATE_CANCELLED"}
+
+    def _create_batch(self, h: BaseHTTPRequestHandler, model: str, raw: bytes) -> None:
+        batch = json.loads(raw or b"{}").get("batch", {})
+        inlined = batch.get("inputConfig", {}).get("requests", {}).get("requests", [])
+        requests = [((item.get("metadata") or {}).get("key", str(n)), item.get("request", {}))
+                    for n, item in enumerate(inlined)]
+        job = self._new_batch_job(f"batches/{uuid.uuid4().hex[:12]}", requests)
+        job["model"], job["display_name"] = model, batch.get("displayName", "")
+        self._send_batch(h, job)
+
+    def _send_batch(self, h: BaseHTTPRequestHandler, job: dict[str, Any] | None) -> None:
+        if job is None:
+            self.send(h, 404, {"error": {"code": 404, "message": "no such batch", "status": "NOT_FOUND"}})
+            return
+        metadata: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "model": f"models/{job['model']}", "displayName": job["display_name"],
+            "state": self._BATCH_STATES[job["state"]], "createTime": "2026-01-01T00:00:00Z"}
+        if job["state"] in ("succeeded", "expired", "cancelled"):
+            answers = []
+            for key, body, fate in self._batch_outcomes(job):
+                if fate == "ok":
+                    answers.append({"response": self._success(job["model"])(body), "metadata": {"key": key}})
+                elif fate == "failed":
+                    answers.append({"error": {"code": 13, "message": "scripted item failure"}, "metadata": {"key": key}})
+            metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
+        self.send(h, 200, {"name": job["id"], "metadata": metadata, "done": job["state"] != "running"})
 
     def _upload(self, h: BaseHTTPRequestHandler, url: Any, raw: bytes) -> None:
         command = (h.headers.get("X-Goog-Upload-Command") or "").lower()
@@ -345,7 +449,60 @@ class FakeGeminiServer(_FakeServerBase):
 
 
 class FakeOpenAIServer(_FakeServerBase):
-    """`POST /v1/chat/completions` as OpenAI and OpenAI-compatible servers (vLLM) speak it."""
+    """`POST /v1/chat/completions` as OpenAI and OpenAI-compatible servers (vLLM) speak it, and the
+    Batch API: `/v1/files` (multipart upload, content) and `/v1/batches` (create, get, cancel)."""
+
+    def __init__(self, reply: Reply = "ok", **server_options: Any) -> None:
+        super().__init__(reply, **server_options)
+        self.files: dict[str, bytes] = {}
+
+    def _create_file(self, h: BaseHTTPRequestHandler, raw: bytes) -> None:
+        """A multipart/form-data upload (fields `purpose` and `file`), as the SDK sends it."""
+        boundary = (h.headers.get("Content-Type") or "").split("boundary=")[-1].strip('"').encode()
+        data = b""
+        for part in raw.split(b"--" + boundary):
+            head, _, content = part.partition(b"\r\n\r\n")
+            if b'name="file"' in head:
+                data = content[:-2] if content.endswith(b"\r\n") else content
+        file_id = f"file-{uuid.uuid4().hex[:12]}"
+        with self._lock:
+            self.requests["files.create"] += 1
+            self.files[file_id] = data
+        self.send(h, 200, {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                           "filename": "batch.jsonl", "purpose": "batch", "status": "processed"})
+
+    _BATCH_STATUS = {"running": "in_progress", "succeeded": "completed", "failed": "failed", "expired": "expired",
+                     "cancelled": "cancelled"}
+
+    def _batch_json(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The Batch object; a finished job gets its output and error files (JSONL by custom_id)."""
+        body: dict[str, Any] = {"id": job["id"], "object": "batch", "endpoint": "/v1/chat/completions",
+                                "input_file_id": job["input_file_id"], "completion_window": "24h",
+                                "status": self._BATCH_STATUS[job["state"]], "created_at": int(job["created"])}
+        if job["state"] == "running" or job["state"] == "failed":
+            body["request_counts"] = {"total": len(job["requests"]), "completed": 0, "failed": 0}
+            return body
+        output, errors = [], []
+        for custom_id, request, fate in self._batch_outcomes(job):
+            line: dict[str, Any] = {"id": f"batch_req_{uuid.uuid4().hex[:8]}", "custom_id": custom_id}
+            if fate == "ok":
+                output.append({**line, "response": {"status_code": 200, "request_id": "r",
+                                                    "body": self._success(request)}, "error": None})
+            elif fate == "failed":
+                errors.append({**line, "response": {"status_code": 500, "request_id": "r",
+                                                    "body": self._error(500)}, "error": None})
+            else:
+                errors.append({**line, "response": None, "error": {
+                    "code": "batch_expired",
+                    "message": "This request could not be executed before the completion window expired."}})
+        for name, lines in (("output_file_id", output), ("error_file_id", errors)):
+            if lines:
+                key = job.setdefault(name, f"file-{uuid.uuid4().hex[:12]}")
+                with self._lock:
+                    self.files[key] = "".join(json.dumps(x) + "\n" for x in lines).encode()
+                body[name] = key
+        body["request_counts"] = {"total": len(job["requests"]), "completed": len(output), "failed": len(errors)}
+        return body
 
     def _success(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -372,8 +529,31 @@ class FakeOpenAIServer(_FakeServerBase):
         return {"error": {"message": f"scripted {code}", "type": "server_error", "code": code}}
 
     def route(self, h: BaseHTTPRequestHandler, method: str, url: Any, raw: bytes) -> None:
-        if method == "POST" and url.path == "/v1/chat/completions":
+        path = url.path
+        if method == "POST" and path == "/v1/chat/completions":
             self._generation(h, "chat.completions", raw, self._success, self._error)
+        elif method == "POST" and path == "/v1/files":
+            self._create_file(h, raw)
+        elif method == "GET" and path.startswith("/v1/files/") and path.endswith("/content"):
+            data = self.files.get(path[len("/v1/files/"):-len("/content")])
+            with self._lock:
+                self.requests["files.content"] += 1
+            if data is None:
+                self.send(h, 404, {"error": {"message": "no such file", "type": "invalid_request_error"}})
+            else:
+                self.send(h, 200, data, content_type="application/octet-stream")
+        elif method == "POST" and path == "/v1/batches":
+            body = json.loads(raw or b"{}")
+            lines = [json.loads(line) for line in self.files.get(body.get("input_file_id"), b"").splitlines() if line]
+            job = self._new_batch_job(f"batch_{uuid.uuid4().hex[:12]}", [(x["custom_id"], x["body"]) for x in lines])
+            job["input_file_id"] = body.get("input_file_id")
+            self.send(h, 200, self._batch_json(job))
+        elif method == "GET" and path.startswith("/v1/batches/"):
+            job = self._poll_batch_job(path[len("/v1/batches/"):])
+            self.send(h, 200, self._batch_json(job)) if job else self.send(h, 404, self._error(404))
+        elif method == "POST" and path.startswith("/v1/batches/") and path.endswith("/cancel"):
+            job = self._cancel_batch_job(path[len("/v1/batches/"):-len("/cancel")])
+            self.send(h, 200, self._batch_json(job)) if job else self.send(h, 404, self._error(404))
         else:
             self.send(h, 404, {"error": {"message": f"no route {url.path}", "type": "not_found"}})
 
