@@ -3,17 +3,17 @@
 import json
 
 import pandas as pd
-from dagster import Config, MetadataValue
+from dagster import MetadataValue
 from pydantic import Field
 
 from haic_core.decisions import error, kept
-from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.prompts import load_template, render
-from haic_resources.llm.types import GenerationSettings
+from haic_resources.llm.types import GenerationSettings, LLMError
+from haic_assets.platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
-class CaptionConfig(Config):
+class CaptionConfig(BatchSettings):
     temperature: float = Field(default=0.0)
     max_output_tokens: int = Field(default=2048)
     prompt_template: str = Field(default="caption_recaption",
@@ -22,47 +22,55 @@ class CaptionConfig(Config):
 
 CAPTION_COLUMNS = ["clip_id", "video_id", "clip_key", "clip_path", "description", "caption", "raw_response",
                    "provider", "model", "prompt_version", "input_tokens", "output_tokens", "cost_usd", "cached",
-                   "attempts"]
+                   "attempts", "batch_job"]
 
 
 @partitioned_stage("captions", CaptionConfig, ins=("action_filtered",), kind="llm", resources=("llm",),
                    fingerprint=lambda config: load_template(config.prompt_template)[1])
 def captions(stage: StageContext, config: CaptionConfig, action_filtered: pd.DataFrame) -> StageResult:
     """Standardized multi-person captions of the filtered clips (Gemini or an OpenAI-compatible
-    model). Needs an LLM backend; responses are cached by every input, so re-runs pay nothing."""
+    model), online or through batch jobs (`llm_mode`). Needs an LLM backend; responses are cached
+    by every input, so re-runs pay nothing."""
     llm = stage.llm
     client = llm.client()  # fails fast with how to configure a backend
     template, version = load_template(config.prompt_template)
     settings = GenerationSettings(temperature=config.temperature, max_output_tokens=config.max_output_tokens)
 
-    def caption_one(clip):
+    clips = {clip.clip_id: clip for clip in action_filtered.itertuples(index=False)}
+    calls, unreadable = {}, {}
+    for clip_id, clip in clips.items():
         prompt = render(template, original_description=clip.description or "")
-        return client.caption_video(clip.clip_path, prompt, settings=settings, prompt_version=version)
-
-    clips = list(action_filtered.itertuples(index=False))
+        try:
+            calls[clip_id] = client.video_call(clip.clip_path, prompt, settings=settings, prompt_version=version)
+        except LLMError as exc:
+            unreadable[clip_id] = exc
     stage.log.info(f"captioning {len(clips)} clips with {llm.provider}/{llm.model_name} "
-                   f"(prompt {version}, {llm.concurrency} in flight)")
+                   f"(prompt {version}, {config.llm_mode}, {llm.concurrency} in flight)")
+    answers = answer_calls(stage, client, calls, config)
+    outcomes = {**unreadable, **answers.results}
     rows, decisions = [], []
-    for outcome in map_concurrent(caption_one, clips, llm.concurrency):
-        clip = outcome.item
-        if not outcome.ok:
-            decisions.append(error(clip.clip_id, f"{outcome.error.kind}: {outcome.error.reason}",
-                                   item_kind="clip", parent_id=clip.video_id,
-                                   detail={"attempts": outcome.error.attempts}))
+    for clip_id, clip in clips.items():
+        result = outcomes.get(clip_id)
+        if result is None:
+            continue  # in a batch job still running: decided when the job's results are ingested
+        if isinstance(result, LLMError):
+            decisions.append(error(clip_id, f"{result.kind}: {result.reason}", item_kind="clip",
+                                   parent_id=clip.video_id, detail={"attempts": result.attempts}))
             continue
-        result = outcome.value
-        decisions.append(kept(clip.clip_id, "captioned" + (" (cache)" if result.cached else ""), item_kind="clip",
-                              parent_id=clip.video_id, metric="output_tokens", value=float(result.output_tokens)))
-        rows.append({"clip_id": clip.clip_id, "video_id": clip.video_id, "clip_key": clip.clip_key,
+        job = answers.batch_job.get(clip_id, "")
+        decisions.append(kept(clip_id, "captioned" + (" (cache)" if result.cached else "") + (" (batch)" if job else ""),
+                              item_kind="clip", parent_id=clip.video_id, metric="output_tokens",
+                              value=float(result.output_tokens), detail={"batch_job": job} if job else {}))
+        rows.append({"clip_id": clip_id, "video_id": clip.video_id, "clip_key": clip.clip_key,
                      "clip_path": clip.clip_path, "description": clip.description, "caption": result.text,
                      "raw_response": json.dumps(result.raw_response, default=str), "provider": result.provider,
                      "model": result.model, "prompt_version": version, "input_tokens": result.input_tokens,
                      "output_tokens": result.output_tokens, "cost_usd": result.cost_usd, "cached": result.cached,
-                     "attempts": result.attempts})
+                     "attempts": result.attempts, "batch_job": job})
     table = pd.DataFrame(rows, columns=CAPTION_COLUMNS)
     usage = client.usage_snapshot()
-    stage.log.info(f"LLM usage: {usage}")
+    stage.log.info(f"LLM usage: {usage}; {answers.summary()}")
     return StageResult(table, decisions, preview=["clip_id", "caption", "cached"], metadata={
         "llm_usage": MetadataValue.json(usage), "cost_usd": float(table["cost_usd"].sum()) if len(table) else 0.0,
         "requests_sent": usage.get("requests_sent", 0), "cache_hits": usage.get("cache_hits", 0),
-        "retries": usage.get("retries", 0)})
+        "retries": usage.get("retries", 0), **answers.summary()})

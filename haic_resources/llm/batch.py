@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from haic_core.llm_batches import chunk_by_size
 from haic_resources.llm.client import LLMClient
 from haic_resources.llm.types import LLMError, LLMResult, PreparedCall
 
@@ -43,15 +44,25 @@ class BatchJobs:
     def __init__(self, client: LLMClient) -> None:
         self.client = client
 
-    def submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
-        """One job answering `calls` (at least one); its id. Raises `LLMError`."""
-        if not calls:
-            raise ValueError("a batch job needs at least one call")
+    def submit(self, calls: Sequence[PreparedCall], display_name: str) -> dict[str, list[PreparedCall]]:
+        """Jobs answering `calls`: one, or several when the requests are over the provider's
+        size limit for one job; job id -> its calls. Raises `LLMError` (jobs already created
+        are returned on the error as `exc.submitted`)."""
         unique = list({call.key: call for call in calls}.values())
-        job_id, _ = self.client._retrying(lambda: self.client._batch_submit(unique, display_name))
-        log.info("%s %s: batch job %s submitted with %d requests", self.client.provider, self.client.model,
-                 job_id, len(unique))
-        return job_id
+        groups = chunk_by_size([self.client._batch_request_bytes(c) for c in unique], self.client.batch_max_bytes)
+        jobs: dict[str, list[PreparedCall]] = {}
+        for n, group in enumerate(groups):
+            part = [unique[i] for i in group]
+            name = display_name if len(groups) == 1 else f"{display_name} ({n + 1}/{len(groups)})"
+            try:
+                job_id, _ = self.client._retrying(lambda: self.client._batch_submit(part, name))
+            except LLMError as exc:
+                exc.submitted = jobs  # type: ignore[attr-defined]
+                raise
+            jobs[job_id] = part
+            log.info("%s %s: batch job %s submitted with %d requests", self.client.provider, self.client.model,
+                     job_id, len(part))
+        return jobs
 
     def status(self, job_id: str) -> BatchStatus:
         (state, detail), _ = self.client._retrying(lambda: self.client._batch_state(job_id))

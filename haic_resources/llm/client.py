@@ -120,6 +120,14 @@ class LLMClient(ABC):
     # Batch jobs (haic_resources/llm/batch.py drives them): the same requests as online calls,
     # built by the same code, sent as one job. One attempt each; BatchJobs retries.
 
+    # The most request bytes one batch job takes (a bigger partition becomes several jobs).
+    batch_max_bytes: ClassVar[int] = 100 * 1024 * 1024
+
+    def _batch_request_bytes(self, call: PreparedCall) -> int:
+        """About how many bytes `call` adds to a batch job (its prompt, its video as base64)."""
+        video = call.video_path.stat().st_size * 4 // 3 if call.video_path is not None else 0
+        return len(call.prompt_text.encode("utf-8")) + video + 512
+
     def _batch_submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
         """Create a batch job answering `calls` (custom id = cache key); its job id."""
         raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")

@@ -195,6 +195,14 @@ class GeminiClient(LLMClient):
 
     # ---- batch mode (client.batches, inline requests) --------------------------------------
 
+    # Gemini takes inline batch requests of up to 20 MB; a clip over the inline limit is a URI.
+    batch_max_bytes = 19 * 1024 * 1024
+
+    def _batch_request_bytes(self, call: PreparedCall) -> int:
+        if call.video_path is not None and call.video_path.stat().st_size > self.inline_limit_bytes:
+            return len(call.prompt_text.encode("utf-8")) + 1024
+        return super()._batch_request_bytes(call)
+
     def _batch_submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
         """Inline requests, each the online request's parts and config, keyed by the cache key.
         A clip over the inline limit goes through the Files API and stays there for the job

@@ -225,6 +225,14 @@ class OpenAIClient(LLMClient):
             error.replace_reason(error.reason.replace("chat.completions", during, 1))
             raise error from None
 
+    # The Batch API takes input files of up to 200 MB.
+    batch_max_bytes = 190 * 1024 * 1024
+
+    def _batch_request_bytes(self, call: PreparedCall) -> int:
+        # JPEG frames at long side 768 are about 100 KB each as base64; the video only if sent.
+        video = super()._batch_request_bytes(call) if self.send_video_url else len(call.prompt_text) + 512
+        return video + (self.frames_per_video * 100_000 if call.video_path is not None else 0)
+
     def _batch_submit(self, calls: Sequence[PreparedCall], display_name: str) -> str:
         lines = []
         for call in calls:

@@ -1,0 +1,185 @@
+"""An LLM stage's calls for one partition, answered online or through batch jobs (`llm_mode`).
+
+Batch mode never waits for a job. A run answers what the cache already knows, collects every
+finished job of the partition (answers go into the one response cache under the same keys as
+online calls, priced at the batch rate), sends the calls that are left as new batch jobs, and
+records every request with its job id in the table `llm_batch_requests/<stage>` (one Parquet
+file per partition, a warehouse view). Items still in a job are `pending`: no row, no ledger
+decision yet. `llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the
+stage for the partition, which ingests the results. A failed or expired item goes into a new
+batch job or is asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import pandas as pd
+from dagster import Config
+from pydantic import Field
+
+from haic_core.llm_batches import (ANSWERED, EXPIRED, FAILED, ONLINE_ANSWERED, ONLINE_FAILED, REQUEST_COLUMNS,
+                                   SUBMITTED, next_step)
+from haic_resources.llm.batch import BatchJobs
+from haic_resources.llm.client import LLMClient
+from haic_resources.llm.concurrency import map_concurrent
+from haic_resources.llm.types import LLMError, LLMResult, PreparedCall
+
+BATCH_TABLE = "llm_batch_requests"
+LLMMode = Literal["online", "batch"]
+
+
+class BatchSettings(Config):
+    """Config fields of a stage that can call its LLM in batch mode (its Config subclasses this)."""
+
+    llm_mode: LLMMode = Field(default="online", description="online: ask now; batch: batch jobs at the batch "
+                                                            "price, ingested when the llm_batch_sensor sees them end")
+    batch_fallback: Literal["batch", "online"] = Field(
+        default="batch", description="where a failed or expired batch item goes next: a new batch job or online")
+    batch_max_rounds: int = Field(default=2, ge=1, description="rounds per item (first batch + retries)")
+
+
+@dataclass
+class Answers:
+    """Each item's fate: answered (`results`, LLMResult or LLMError) or still in a job (`pending`)."""
+
+    results: dict[str, LLMResult | LLMError] = field(default_factory=dict)
+    pending: dict[str, str] = field(default_factory=dict)  # item -> job id
+    batch_job: dict[str, str] = field(default_factory=dict)  # item answered by a batch job -> its id
+    jobs_submitted: list[str] = field(default_factory=list)
+    jobs_collected: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"batch_pending": len(self.pending), "batch_answered": len(self.batch_job),
+                "batch_jobs_submitted": len(self.jobs_submitted), "batch_jobs_collected": len(self.jobs_collected)}
+
+
+def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any) -> Answers:
+    """Every item's call (item id -> call) answered as `config.llm_mode` says."""
+    if config.llm_mode == "online":
+        outcomes = map_concurrent(lambda item: client.answer(calls[item]), list(calls), client.concurrency)
+        return Answers(results={o.item: o.value if o.ok else o.error for o in outcomes})
+    return _BatchRound(stage, client, calls, config).run()
+
+
+def request_history(tables, stage: str, partition: str) -> pd.DataFrame:
+    frame = tables.read(f"{BATCH_TABLE}/{stage}", partition)
+    return frame if frame is not None else pd.DataFrame(columns=REQUEST_COLUMNS)
+
+
+def open_jobs(tables, stage: str) -> dict[str, list[str]]:
+    """partition -> ids of its batch jobs with requests not yet collected."""
+    found: dict[str, list[str]] = {}
+    for partition in tables.partitions(f"{BATCH_TABLE}/{stage}"):
+        history = request_history(tables, stage, partition)
+        jobs = sorted(set(history.loc[history["state"] == SUBMITTED, "job_id"]))
+        if jobs:
+            found[partition] = jobs
+    return found
+
+
+class _BatchRound:
+    def __init__(self, stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any) -> None:
+        self.stage, self.client, self.calls, self.config = stage, client, calls, config
+        self.tables = stage.storage.tables()
+        self.rows = request_history(self.tables, stage.stage, stage.partition_key).to_dict("records")
+        self.items_of: dict[str, list[str]] = defaultdict(list)  # cache key -> items (equal calls share one)
+        for item, call in calls.items():
+            self.items_of[call.key].append(item)
+        self.answers = Answers()
+        self.now = datetime.now(timezone.utc)
+
+    def run(self) -> Answers:
+        jobs = BatchJobs(self.client)
+        self._collect_finished(jobs)
+        to_batch, to_online = [], []
+        for key, items in self.items_of.items():
+            if items[0] in self.answers.results or items[0] in self.answers.pending:
+                continue
+            hit = self.client.cached(self.calls[items[0]])
+            if hit is not None:
+                self._settle(key, hit)
+                continue
+            history = [(r["state"], r["reason"], r["job_id"]) for r in self.rows if r["cache_key"] == key]
+            step = next_step(history, max_rounds=self.config.batch_max_rounds, fallback=self.config.batch_fallback)
+            if step.action == "pending":
+                self.answers.pending.update({item: step.job_id for item in items})
+            elif step.action == "give_up":
+                self._settle(key, LLMError("batch_failed", step.reason))
+            else:
+                (to_batch if step.action == "batch" else to_online).append(key)
+        self._ask_online(to_online)
+        self._submit(jobs, to_batch)
+        self.tables.write(f"{BATCH_TABLE}/{self.stage.stage}", self.stage.partition_key,
+                          pd.DataFrame(self.rows, columns=REQUEST_COLUMNS))
+        return self.answers
+
+    def _collect_finished(self, jobs: BatchJobs) -> None:
+        for job_id in sorted({r["job_id"] for r in self.rows if r["state"] == SUBMITTED}):
+            rows = [r for r in self.rows if r["job_id"] == job_id and r["state"] == SUBMITTED]
+            try:
+                status = jobs.status(job_id)
+                if not status.done:
+                    continue
+                keys = [r["cache_key"] for r in rows if r["cache_key"] in self.items_of]
+                collected = jobs.collect(job_id, [self.calls[self.items_of[k][0]] for k in keys])
+            except LLMError as exc:
+                self.stage.log.warning(f"batch job {job_id}: cannot read it now ({exc}); asking again next run")
+                continue
+            self.answers.jobs_collected.append(job_id)
+            for row in rows:
+                outcome = collected.get(row["cache_key"])
+                if outcome is None:  # an item no longer in the stage's input
+                    outcome = LLMError("batch_expired", f"not collected: the item left the input ({status.state})")
+                row.update(state=ANSWERED if isinstance(outcome, LLMResult) else
+                           EXPIRED if outcome.kind == "batch_expired" else FAILED,
+                           reason="" if isinstance(outcome, LLMResult) else str(outcome), finished_at=self.now)
+                if row["cache_key"] in self.items_of:
+                    self._settle(row["cache_key"], outcome, job_id if isinstance(outcome, LLMResult) else "")
+
+    def _ask_online(self, keys: list[str]) -> None:
+        outcomes = map_concurrent(lambda k: self.client.answer(self.calls[self.items_of[k][0]]), keys,
+                                  self.client.concurrency)
+        for outcome in outcomes:
+            value = outcome.value if outcome.ok else outcome.error
+            self._record(outcome.item, "", ONLINE_ANSWERED if outcome.ok else ONLINE_FAILED,
+                         "" if outcome.ok else str(value), finished=True)
+            self._settle(outcome.item, value)
+
+    def _submit(self, jobs: BatchJobs, keys: list[str]) -> None:
+        if not keys:
+            return
+        name = f"haic {self.stage.stage} {self.stage.partition_key}"
+        try:
+            submitted = jobs.submit([self.calls[self.items_of[k][0]] for k in keys], name)
+        except LLMError as exc:
+            submitted = getattr(exc, "submitted", {})
+            sent = {call.key for calls in submitted.values() for call in calls}
+            for key in keys:
+                if key not in sent:
+                    self._settle(key, exc)
+        for job_id, calls in submitted.items():
+            self.answers.jobs_submitted.append(job_id)
+            for call in calls:
+                self._record(call.key, job_id, SUBMITTED, "")
+                self.answers.pending.update({item: job_id for item in self.items_of[call.key]})
+        if submitted:
+            self.stage.log.info(f"{name}: {sum(map(len, submitted.values()))} requests in batch job(s) "
+                                f"{', '.join(submitted)}; the llm_batch_sensor ingests them when they end")
+
+    def _record(self, key: str, job_id: str, state: str, reason: str, *, finished: bool = False) -> None:
+        round_no = 1 + sum(r["cache_key"] == key for r in self.rows)
+        for item in self.items_of[key][:1]:
+            self.rows.append({"stage": self.stage.stage, "partition": self.stage.partition_key, "item_id": item,
+                              "cache_key": key, "job_id": job_id, "round": round_no, "state": state,
+                              "reason": reason, "provider": self.client.provider, "model": self.client.model,
+                              "submitted_at": self.now, "finished_at": self.now if finished else pd.NaT})
+
+    def _settle(self, key: str, outcome: LLMResult | LLMError, job_id: str = "") -> None:
+        for item in self.items_of[key]:
+            self.answers.results[item] = outcome
+            if job_id:
+                self.answers.batch_job[item] = job_id
