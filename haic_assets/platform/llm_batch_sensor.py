@@ -41,8 +41,10 @@ def llm_batch_sensor(context: SensorEvaluationContext, storage: StorageResource,
                 except LLMError as exc:
                     context.log.warning(f"batch job {job_id} ({stage}, {partition}): cannot read its state: {exc}")
                     continue
-                (finished.append(job_id) if status.done else None)
-                running += not status.done
+                if status.done:
+                    finished.append(job_id)
+                else:
+                    running += 1
             if finished:
                 requests.append(RunRequest(
                     partition_key=partition, run_key=f"llm_batch:{stage}:{partition}:{','.join(finished)}",

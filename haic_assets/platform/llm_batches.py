@@ -137,8 +137,8 @@ class _BatchRound:
                 row.update(state=ANSWERED if isinstance(outcome, LLMResult) else
                            EXPIRED if outcome.kind == "batch_expired" else FAILED,
                            reason="" if isinstance(outcome, LLMResult) else str(outcome), finished_at=self.now)
-                if row["cache_key"] in self.items_of:
-                    self._settle(row["cache_key"], outcome, job_id if isinstance(outcome, LLMResult) else "")
+                if row["cache_key"] in self.items_of and isinstance(outcome, LLMResult):
+                    self._settle(row["cache_key"], outcome, job_id)  # a failure goes to its next round below
 
     def _ask_online(self, keys: list[str]) -> None:
         outcomes = map_concurrent(lambda k: self.client.answer(self.calls[self.items_of[k][0]]), keys,
