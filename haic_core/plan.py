@@ -13,10 +13,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+WEBVID_MEGAPIXELS = 596 * 336 / 1e6  # WebVid-10M's preview videos
+
+
 @dataclass(frozen=True)
 class SourceSize:
     videos: int
     mean_duration_s: float
+    megapixels: float = WEBVID_MEGAPIXELS  # frame size, for the decoding cost of the scene split
 
     def __post_init__(self) -> None:
         if self.videos < 0 or self.mean_duration_s < 0:
@@ -29,7 +33,7 @@ class UnitCosts:
 
     metadata_cpu_s_per_video: float  # normalize + verb check
     probe_cpu_s_per_video: float  # fetch from a local mirror + probe
-    scene_cpu_s_per_video_s: float  # scene split, per second of video
+    scene_cpu_s_per_video_s_per_mp: float  # scene split, per second of video per megapixel
     candidate_clips_per_video: float  # 5-20 s clips the scene split makes, per video
     presence_pose_cpu_s_per_clip: float  # 16 presence frames + 1 fps pose, one candidate clip, CPU
     presence_pose_gpu_s_per_clip: float | None  # the same on a GPU; None: not measured
@@ -81,7 +85,7 @@ def plan(size: SourceSize, costs: UnitCosts, prices: Prices, layout: Layout = La
     candidates = videos * costs.candidate_clips_per_video
     captioned = videos * costs.kept_clips_per_video
     decode_s = videos * (costs.metadata_cpu_s_per_video + costs.probe_cpu_s_per_video
-                         + size.mean_duration_s * costs.scene_cpu_s_per_video_s)
+                         + size.mean_duration_s * size.megapixels * costs.scene_cpu_s_per_video_s_per_mp)
     input_tokens = captioned * costs.caption_input_tokens
     output_tokens = captioned * costs.caption_output_tokens
     online = (input_tokens * prices.input_usd_per_million + output_tokens * prices.output_usd_per_million) / 1e6

@@ -10,6 +10,7 @@
     haic home                 where everything lives
     haic retry PARTITION [--stage S]   re-process only the items whose last verdict is error
     haic retry --release ITEM          let a quarantined item be retried again
+    haic plan --videos N --mean-duration S   core-hours, GPU-hours, tokens and dollars for a whole source
 """
 
 from __future__ import annotations
@@ -326,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     from haic_assets.platform.cli_people import add_people_command  # issue 14: `haic people`
 
     add_people_command(sub)
+    from haic_assets.platform.cli_plan import add_plan_command  # issue 17: `haic plan`
+
+    add_plan_command(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
