@@ -59,7 +59,7 @@ def source_size(args) -> SourceSize:
             try:
                 durations.append(parse_duration_s(value))
             except (ValueError, TypeError):
-                continue  # raw_metadata drops such a row too
+                continue  # an unknown duration: the mean is over the known ones
         return SourceSize(len(frame), args.mean_duration or mean_duration_from(durations), megapixels)
     if args.videos is None or args.mean_duration is None:
         raise SystemExit("haic plan: give --videos N --mean-duration SECONDS, or --metadata FILE")
