@@ -12,7 +12,7 @@ from haic_assets.evaluation.jobs import build_evaluation_jobs
 from haic_assets.haicbench.checks import HAICBENCH_CHECKS
 from haic_assets.haicbench.sensors import annotation_sensor
 from haic_assets.platform.jobs import build_jobs
-from haic_assets.platform.llm_batch_sensor import llm_batch_sensor
+from haic_assets.platform.llm_batch_sensor import llm_batch_sensor, qa_batch_sensor
 from haic_assets.platform.recuration import build_recuration_schedule
 from haic_assets.platform.resources import build_resources, llm_version
 from haic_assets.platform.sensors import landing_sensor
@@ -34,7 +34,7 @@ def build_definitions() -> Definitions:
         assets=[stage.build(settings, llm.provider, llm_version(llm)) for stage in STAGES],
         asset_checks=HAICBENCH_CHECKS,
         jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(),
-        sensors=[landing_sensor, annotation_sensor, llm_batch_sensor],
+        sensors=[landing_sensor, annotation_sensor, llm_batch_sensor, qa_batch_sensor],
         schedules=[build_recuration_schedule(settings.platform.recuration_cron)],
         resources=resources,
     )

@@ -151,3 +151,32 @@ def test_an_expired_openai_batch_job_falls_back_to_online_calls_by_setting(tmp_p
         assert sorted(table["cost_usd"].round(6).tolist()) == [BATCH_PRICE] * 15 + [ONLINE_PRICE] * 5
         requests = defs.resources["storage"].tables().read("llm_batch_requests/captions", PARTITION)
         assert requests.groupby("state").size().to_dict() == {"answered": 15, "expired": 5, "online_answered": 5}
+
+
+def test_qa_generation_goes_through_an_openai_batch_job_too(tmp_path, monkeypatch):
+    from haic_assets.platform.llm_batch_sensor import qa_batch_sensor
+    from tests.test_haicbench_assets import BATCH, annotation_keys, fake_qa_answer, land_batch, run_batch
+
+    home = batch_home(tmp_path, monkeypatch, "qa_pairs: {llm_mode: batch}\n")
+    land_batch(home, with_raw=False, with_reviews=False)
+    with FakeOpenAIServer(fake_qa_answer) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch")
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{server.base_url}/v1")
+        defs = build_definitions()
+        tables = defs.resources["storage"].tables()
+        with dagster_instance(home) as instance:
+            assert run_batch(defs, instance, selection=annotation_keys("bench_captions", "qa_pairs")).success
+            assert len(tables.read("qa_pairs", BATCH)) == 0
+            assert server.batch_items == 13 and server.requests["chat.completions"] == 0
+            with build_sensor_context(instance=instance, resources={"storage": defs.resources["storage"],
+                                                                    "llm": defs.resources["llm"]}) as context:
+                tick = qa_batch_sensor(context)
+            [request] = tick.run_requests
+            assert request.partition_key == BATCH and request.asset_selection == [AssetKey("qa_pairs")]
+            result = defs.resolve_job_def("haicbench_batch").execute_in_process(
+                partition_key=BATCH, instance=instance, run_config=request.run_config,
+                asset_selection=request.asset_selection)
+            assert result.success
+        qa = tables.read("qa_pairs", BATCH)
+        assert len(qa) == 13 and not qa["cached"].any()
+        assert server.requests["chat.completions"] == 0  # every answer came from the batch job

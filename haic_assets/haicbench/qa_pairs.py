@@ -11,7 +11,7 @@ Either way the answers go through the same parser and rules; nothing is invented
 from typing import Literal
 
 import pandas as pd
-from dagster import Config, MetadataValue
+from dagster import MetadataValue
 from pydantic import Field
 
 from haic_core.decisions import error
@@ -20,14 +20,14 @@ from haic_core.haicbench.annotations import (RAW_ANSWERS_FOLDER, RAW_ANSWERS_PRO
 from haic_core.haicbench.qa import CATEGORIES, MAX_OPTION_WORDS, QA, SOFT_RULES, QARules, Strictness
 from haic_core.haicbench.qa_generation import RawAnswer, qa_pairs_table, questions_to_ask
 from haic_core.haicbench.qa_shuffle import answer_positions_markdown
-from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.prompts import load_template, render
-from haic_resources.llm.types import GenerationSettings
+from haic_resources.llm.types import GenerationSettings, LLMError
+from haic_assets.platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.partitions import annotation_batches
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 
-class QAPairsConfig(Config):
+class QAPairsConfig(BatchSettings):
     source: Literal["llm", "raw_files"] = Field(
         default="llm",
         description="llm: ask the configured LLM; raw_files: import answers from annotations/<batch>/qa_raw/")
@@ -92,30 +92,31 @@ def _llm_answers(stage: StageContext, config: QAPairsConfig, bench_captions: pd.
     templates = {c: load_template(prompt_name(c)) for c in config.categories}
     caption_of = dict(zip(bench_captions["clip_id"], bench_captions["caption"]))
 
-    def ask(question):
-        clip_id, category = question
-        template, version = templates[category]
-        # The answer as written: the category's parser reads every shape, the sentinel included.
-        return client.complete_json(render(template, caption=caption_of[clip_id]), settings=settings,
-                                    prompt_version=version, as_written=True)
-
+    # The answer as written: the category's parser reads every shape, the sentinel included.
+    calls = {f"{clip_id}:{category}": client.text_call(render(templates[category][0], caption=caption_of[clip_id]),
+                                                       settings=settings, prompt_version=templates[category][1],
+                                                       as_written=True)
+             for clip_id, category in asked}
     stage.log.info(f"asking {llm.provider}/{llm.model_name} for QA: {len(asked)} (caption, category) prompts, "
-                   f"{llm.concurrency} in flight")
+                   f"{config.llm_mode}, {llm.concurrency} in flight")
+    outcomes = answer_calls(stage, client, calls, config)
     answers, decisions = {}, []
-    for outcome in map_concurrent(ask, asked, llm.concurrency):
-        clip_id, category = outcome.item
-        if not outcome.ok:
-            decisions.append(error(f"{clip_id}:{category}:response", f"{outcome.error.kind}: {outcome.error.reason}",
+    for clip_id, category in asked:
+        outcome = outcomes.results.get(f"{clip_id}:{category}")
+        if outcome is None:
+            continue  # in a batch job still running
+        if isinstance(outcome, LLMError):
+            decisions.append(error(f"{clip_id}:{category}:response", f"{outcome.kind}: {outcome.reason}",
                                    item_kind="qa", parent_id=clip_id,
-                                   detail={"category": category, "attempts": outcome.error.attempts}))
+                                   detail={"category": category, "attempts": outcome.attempts}))
             continue
-        result = outcome.value
-        answers[(clip_id, category)] = RawAnswer(result.text, result.model, templates[category][1], result.cached)
+        answers[(clip_id, category)] = RawAnswer(outcome.text, outcome.model, templates[category][1], outcome.cached)
     usage = client.usage_snapshot()
     stage.log.info(f"LLM usage: {usage}")
     return answers, decisions, {"source": "llm", "llm_usage": MetadataValue.json(usage),
                                 "requests_sent": usage.get("requests_sent", 0),
-                                "cache_hits": usage.get("cache_hits", 0), "cost_usd": float(usage.get("cost_usd", 0.0))}
+                                "cache_hits": usage.get("cache_hits", 0), "cost_usd": float(usage.get("cost_usd", 0.0)),
+                                **outcomes.summary()}
 
 
 def _imported_answers(stage: StageContext, config: QAPairsConfig, bench_captions: pd.DataFrame,
