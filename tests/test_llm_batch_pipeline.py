@@ -83,7 +83,7 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             first_jobs = set(server.batch_jobs)
             assert len(first_jobs) == 2
             assert captions_meta(first)["batch_pending"].value == 200
-            requests = tables.read("llm_batch_requests/captions", PARTITION)
+            requests = tables.read("llm_batch_requests", f"captions__{PARTITION}")
             assert requests["state"].tolist() == ["submitted"] * 200
             assert set(requests["job_id"]) == set(server.batch_jobs)
             assert len(tables.read("captions", PARTITION)) == 0
@@ -106,7 +106,7 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             assert len(kept) == 190 and kept["reason"].eq("captioned (batch)").all()
             # the 10 failures went into one new job (their second and last round)
             assert server.batch_items == 210 and len(server.batch_jobs) == 3
-            requests = tables.read("llm_batch_requests/captions", PARTITION)
+            requests = tables.read("llm_batch_requests", f"captions__{PARTITION}")
             assert requests.groupby("state").size().to_dict() == {"answered": 190, "failed": 10, "submitted": 10}
             retried = requests[requests["state"] == "submitted"]
             assert retried["round"].tolist() == [2] * 10
@@ -120,6 +120,14 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             book = ledger(home)
             assert book[book["stage"] == "captions"]["verdict"].tolist() == ["kept"] * 200
             assert server.batch_items == 210 and server.requests["generateContent"] == 0
+
+            # the warehouse answers "which job answered what" in SQL
+            import duckdb
+
+            with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+                states = con.execute("SELECT state, count(*) FROM llm_batch_requests WHERE stage = 'captions' "
+                                     "GROUP BY state ORDER BY state").fetchall()
+            assert states == [("answered", 200), ("failed", 10)]
 
             # nothing is open; a re-run of the partition sends nothing at all
             assert isinstance(poll(defs, instance), SkipReason)
@@ -149,7 +157,7 @@ def test_an_expired_openai_batch_job_falls_back_to_online_calls_by_setting(tmp_p
         assert len(table) == 20
         assert server.requests["chat.completions"] == 5  # the 5 expired items, asked online
         assert sorted(table["cost_usd"].round(6).tolist()) == [BATCH_PRICE] * 15 + [ONLINE_PRICE] * 5
-        requests = defs.resources["storage"].tables().read("llm_batch_requests/captions", PARTITION)
+        requests = defs.resources["storage"].tables().read("llm_batch_requests", f"captions__{PARTITION}")
         assert requests.groupby("state").size().to_dict() == {"answered": 15, "expired": 5, "online_answered": 5}
 
 

@@ -1,7 +1,7 @@
 """llm_batch_sensor, qa_batch_sensor: poll the open LLM batch jobs; when one ends, a run ingests it.
 
 No run waits for a batch job (Gemini and OpenAI answer within 24 hours): the stage submits and
-records the job (`llm_batch_requests/<stage>`), a sensor asks the provider how each open job
+records the job (table `llm_batch_requests`), a sensor asks the provider how each open job
 stands, and a finished job becomes one run of the stage (and what follows it) for its partition,
 in batch mode, keyed by the job ids so it is requested once. One sensor per job, because a run
 belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches).

@@ -3,8 +3,8 @@
 Batch mode never waits for a job. A run answers what the cache already knows, collects every
 finished job of the partition (answers go into the one response cache under the same keys as
 online calls, priced at the batch rate), sends the calls that are left as new batch jobs, and
-records every request with its job id in the table `llm_batch_requests/<stage>` (one Parquet
-file per partition, a warehouse view). Items still in a job are `pending`: no row, no ledger
+records every request with its job id in the table `llm_batch_requests` (one Parquet file per
+stage and partition, `<stage>__<partition>`; a warehouse view). Items still in a job are `pending`: no row, no ledger
 decision yet. `llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the
 stage for the partition, which ingests the results. A failed or expired item goes into a new
 batch job or is asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
@@ -65,15 +65,24 @@ def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], confi
     return _BatchRound(stage, client, calls, config).run()
 
 
+def history_key(stage: str, partition: str) -> str:
+    """The table partition of one stage's requests for one of its partitions."""
+    return f"{stage}__{partition}"
+
+
 def request_history(tables, stage: str, partition: str) -> pd.DataFrame:
-    frame = tables.read(f"{BATCH_TABLE}/{stage}", partition)
+    frame = tables.read(BATCH_TABLE, history_key(stage, partition))
     return frame if frame is not None else pd.DataFrame(columns=REQUEST_COLUMNS)
 
 
 def open_jobs(tables, stage: str) -> dict[str, list[str]]:
     """partition -> ids of its batch jobs with requests not yet collected."""
     found: dict[str, list[str]] = {}
-    for partition in tables.partitions(f"{BATCH_TABLE}/{stage}"):
+    prefix = history_key(stage, "")
+    for key in tables.partitions(BATCH_TABLE):
+        if not key.startswith(prefix):
+            continue
+        partition = key[len(prefix):]
         history = request_history(tables, stage, partition)
         jobs = sorted(set(history.loc[history["state"] == SUBMITTED, "job_id"]))
         if jobs:
@@ -113,7 +122,7 @@ class _BatchRound:
                 (to_batch if step.action == "batch" else to_online).append(key)
         self._ask_online(to_online)
         self._submit(jobs, to_batch)
-        self.tables.write(f"{BATCH_TABLE}/{self.stage.stage}", self.stage.partition_key,
+        self.tables.write(BATCH_TABLE, history_key(self.stage.stage, self.stage.partition_key),
                           pd.DataFrame(self.rows, columns=REQUEST_COLUMNS))
         return self.answers
 
