@@ -53,6 +53,7 @@ def inputs(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_haic_plan_reads_a_webvid_metadata_file_and_prints_the_plan(tmp_path, inputs, monkeypatch):
     monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
     csv = tmp_path / "results_2M_val.csv"
@@ -70,6 +71,7 @@ def test_haic_plan_reads_a_webvid_metadata_file_and_prints_the_plan(tmp_path, in
     assert report["inputs_from"] == "bench/bench_plan_inputs.py run 2026-12-03 18:00 UTC"
 
 
+@pytest.mark.slow
 def test_haic_plan_for_webvid_10m_prints_every_figure_with_its_source(tmp_path, inputs, monkeypatch):
     monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
     done = haic_plan("--videos", "10700000", "--mean-duration", "18", "--inputs", str(inputs),
