@@ -17,7 +17,8 @@ Token estimates per caption, from documented rates and our own texts:
   per word;
 - output: the mean word count of the well-formed captions in tests/corpus/captions at 4/3 tokens
   per word (no thinking tokens: Gemini 2.5 Pro adds some, which the plan cannot know).
-GPU seconds are not measured (no GPU runtime in this environment): left null.
+GPU seconds come from a run of bench/bench_plan_gpu.py on a GPU machine (`--gpu-results FILE`);
+without one they are left null.
 
 Writes bench/plan_inputs.json (checked in: `haic plan` reads it), each figure with its unit, how
 it was measured and the run's date and machine.
@@ -69,10 +70,21 @@ def figure(value, unit: str, how: str) -> dict:
     return {"value": round(value, 6) if isinstance(value, float) else value, "unit": unit, "how": how}
 
 
+def gpu_figure(path: Path | None) -> dict:
+    if path is None:
+        return figure(None, "GPU-s per candidate clip", "not measured (no GPU runtime here)")
+    gpu = json.loads(path.read_text())
+    return figure(gpu["mean_model_gpu_s_per_clip"], "GPU-s per candidate clip",
+                  f"{gpu['bench']} on {gpu['gpu']}: YOLOX-nano + RTMPose-t (ONNX Runtime {gpu['onnxruntime']}, "
+                  f"{gpu['providers_used'][0]}) on the presence + pose frames, mean over {len(gpu['clips'])} clips; "
+                  "decoding (CPU) not included")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=Path, default=Path(os.environ.get("HAIC_TEST_MEDIA", REPO.parent / "shared" / "media")))
     parser.add_argument("--descriptions", type=int, default=3000)
+    parser.add_argument("--gpu-results", type=Path, help="the JSON bench/bench_plan_gpu.py wrote on a GPU machine")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "plan_inputs.json")
     args = parser.parse_args()
     videos = [args.media / "videos" / name for name in VIDEOS]
@@ -126,7 +138,7 @@ def main() -> int:
         "presence_pose_cpu_s_per_clip": figure(statistics.mean(people_s), "CPU-s per candidate clip",
                                                f"MoveNet presence (16 frames) + 1 fps pose + tracklets + motion, "
                                                f"mean over {len(PEOPLE_CLIPS)} clips"),
-        "presence_pose_gpu_s_per_clip": figure(None, "GPU-s per candidate clip", "not measured (no GPU runtime here)"),
+        "presence_pose_gpu_s_per_clip": gpu_figure(args.gpu_results),
         "mean_candidate_clip_s": figure(mean_clip_s, "s", "mean length of the 5-20 s scenes above"),
         "caption_input_tokens": figure(mean_clip_s * GEMINI_TOKENS_PER_VIDEO_SECOND + prompt_words * TOKENS_PER_WORD,
                                        "tokens per caption",
