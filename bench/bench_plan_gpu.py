@@ -5,7 +5,9 @@ instants + 1 per second, merged) are decoded with OpenCV and resized to the mode
 timed apart), then `OnnxDetectorRTMPose(device="cuda").estimate(frames)` is timed (wall time of
 the model step on one GPU, transfers included), after one warm-up clip. RTMPose-t has random
 weights (real compute, meaningless keypoints), as in bench_human_filters. Runs with only numpy,
-OpenCV and ONNX Runtime (a GPU machine's image), from the repository root:
+OpenCV and ONNX Runtime, from the repository root, on a machine whose ONNX Runtime has the CUDA
+execution provider (`onnxruntime-gpu`; the plain `onnxruntime` wheel has none: the bench then runs
+on CPU and exits 1). Its JSON goes to `bench_plan_inputs.py --gpu-results`.
 
     python3 bench/bench_plan_gpu.py --media DIR --models DIR --out gpu.json
 """
@@ -72,8 +74,11 @@ def main() -> int:
         rows.append({"clip": name, "frames": len(frames), "model_gpu_wall_s": round(best, 4),
                      "decode_resize_cpu_s": round(decode_cpu_s, 4)})
         print(rows[-1])
-    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                         text=True).stdout.strip().splitlines()
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True).stdout.strip().splitlines()
+    except FileNotFoundError:
+        gpu = []
     report = {"bench": "bench/bench_plan_gpu.py", "gpu": gpu[0] if gpu else "none",
               "providers_used": model.providers, "onnxruntime": ort.__version__,
               "machine": platform.platform(), "clips": rows,
