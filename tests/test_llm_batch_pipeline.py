@@ -59,6 +59,14 @@ def run_request(defs, instance, request):
     return result
 
 
+def run_partition_with(defs, instance, run_config):
+    result = defs.resolve_job_def("curate_source").execute_in_process(
+        partition_key=PARTITION, instance=instance, raise_on_error=False, asset_selection=[AssetKey("captions")],
+        run_config=run_config)
+    assert result.success
+    return result
+
+
 def captions_meta(result):
     return next(e.event_specific_data.materialization.metadata for e in result.all_events
                 if e.is_step_materialization and e.event_specific_data.materialization.asset_key == AssetKey("captions"))
@@ -88,6 +96,10 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             assert set(requests["job_id"]) == set(server.batch_jobs)
             assert len(tables.read("captions", PARTITION)) == 0
             assert "captions" not in set(ledger(home)["stage"])  # pending: no verdict yet
+            # switched to online meanwhile: what is in a job is not asked (nor paid) twice
+            online = run_partition_with(defs, instance, {"ops": {"captions": {"config": {"llm_mode": "online"}}}})
+            assert captions_meta(online)["batch_pending"].value == 200
+            assert server.requests["generateContent"] == 0
 
             # the sensor sees both jobs done: one ingest run for the partition
             tick = poll(defs, instance)

@@ -60,9 +60,20 @@ class Answers:
 def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any) -> Answers:
     """Every item's call (item id -> call) answered as `config.llm_mode` says."""
     if config.llm_mode == "online":
-        outcomes = map_concurrent(lambda item: client.answer(calls[item]), list(calls), client.concurrency)
-        return Answers(results={o.item: o.value if o.ok else o.error for o in outcomes})
+        # An item still in a batch job is not asked online too: its job's ingest run answers it.
+        waiting = in_open_jobs(request_history(stage.storage.tables(), stage.stage, stage.partition_key), calls)
+        asked = [item for item in calls if item not in waiting]
+        outcomes = map_concurrent(lambda item: client.answer(calls[item]), asked, client.concurrency)
+        return Answers(results={o.item: o.value if o.ok else o.error for o in outcomes}, pending=waiting)
     return _BatchRound(stage, client, calls, config).run()
+
+
+def in_open_jobs(history: pd.DataFrame, calls: dict[str, PreparedCall]) -> dict[str, str]:
+    """item -> the open batch job its call is in (the call's latest request is still submitted)."""
+    latest = history.sort_values("round").groupby("cache_key").tail(1)
+    open_job = dict(zip(latest.loc[latest["state"] == SUBMITTED, "cache_key"],
+                        latest.loc[latest["state"] == SUBMITTED, "job_id"]))
+    return {item: open_job[call.key] for item, call in calls.items() if call.key in open_job}
 
 
 def history_key(stage: str, partition: str) -> str:
