@@ -92,7 +92,8 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=0.5)
     parser.add_argument("--input-tokens", type=int, default=round(plan_inputs["caption_input_tokens"]["value"]))
     parser.add_argument("--output-tokens", type=int, default=round(plan_inputs["caption_output_tokens"]["value"]))
-    parser.add_argument("--media", type=Path, default=Path(os.environ.get("HAIC_TEST_MEDIA", REPO.parent / "shared" / "media")))
+    parser.add_argument("--media", type=Path,
+                        default=Path(os.environ.get("HAIC_TEST_MEDIA", REPO.parent / "shared" / "media")))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "llm_batch.json")
     args = parser.parse_args()
     clip = args.media / "videos" / SMALL_CLIP

@@ -82,7 +82,8 @@ def gpu_figure(path: Path | None) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--media", type=Path, default=Path(os.environ.get("HAIC_TEST_MEDIA", REPO.parent / "shared" / "media")))
+    parser.add_argument("--media", type=Path,
+                        default=Path(os.environ.get("HAIC_TEST_MEDIA", REPO.parent / "shared" / "media")))
     parser.add_argument("--descriptions", type=int, default=3000)
     parser.add_argument("--gpu-results", type=Path, help="the JSON bench/bench_plan_gpu.py wrote on a GPU machine")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "plan_inputs.json")

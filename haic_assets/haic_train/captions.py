@@ -58,8 +58,8 @@ def captions(stage: StageContext, config: CaptionConfig, action_filtered: pd.Dat
                                    parent_id=clip.video_id, detail={"attempts": result.attempts}))
             continue
         job = answers.batch_job.get(clip_id, "")
-        decisions.append(kept(clip_id, "captioned" + (" (cache)" if result.cached else "") + (" (batch)" if job else ""),
-                              item_kind="clip", parent_id=clip.video_id, metric="output_tokens",
+        reason = "captioned" + (" (cache)" if result.cached else "") + (" (batch)" if job else "")
+        decisions.append(kept(clip_id, reason, item_kind="clip", parent_id=clip.video_id, metric="output_tokens",
                               value=float(result.output_tokens), detail={"batch_job": job} if job else {}))
         rows.append({"clip_id": clip_id, "video_id": clip.video_id, "clip_key": clip.clip_key,
                      "clip_path": clip.clip_path, "description": clip.description, "caption": result.text,

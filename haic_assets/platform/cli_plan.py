@@ -31,7 +31,8 @@ def add_plan_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="core-hours, GPU-hours, LLM tokens and dollars to curate a whole source")
     p.add_argument("--videos", type=int, help="number of videos in the source")
     p.add_argument("--mean-duration", type=float, help="mean video duration in seconds")
-    p.add_argument("--metadata", type=Path, help="a metadata file (CSV, Parquet, JSONL) to count and read durations from")
+    p.add_argument("--metadata", type=Path,
+                   help="a metadata file (CSV, Parquet, JSONL) to count and read durations from")
     p.add_argument("--duration-column", default="duration")
     p.add_argument("--width", type=int, help="frame width (default: WebVid previews, 596)")
     p.add_argument("--height", type=int, help="frame height (default: 336)")
@@ -120,7 +121,8 @@ def cmd_plan(args) -> int:
         print(json.dumps({"source": size.__dict__, "plan": result.as_dict(), "prices": price.__dict__,
                           "inputs_from": f"{inputs.get('bench')} run {inputs.get('run_at')}"}, indent=2))
         return 0
-    gpu = "not measured (give --gpu-s-per-clip)" if result.gpu_hours_people is None else f"{result.gpu_hours_people:,.0f}"
+    gpu = ("not measured (give --gpu-s-per-clip)" if result.gpu_hours_people is None
+           else f"{result.gpu_hours_people:,.0f}")
     lines = [
         f"source: {size.videos:,} videos, mean {size.mean_duration_s:.1f} s ({result.video_hours:,.0f} video-hours), "
         f"{size.megapixels:.3f} MP frames",

@@ -74,7 +74,9 @@ class BatchJobs:
         status = self.status(job_id)
         if not status.done:
             raise LLMError("client_error", f"batch job {job_id} is still {status.state}")
-        answers = self.client._retrying(lambda: self.client._batch_results(job_id))[0] if status.state != "failed" else {}
+        answers = {}
+        if status.state != "failed":
+            answers, _ = self.client._retrying(lambda: self.client._batch_results(job_id))
         outcome: dict[str, LLMResult | LLMError] = {}
         for call in calls:
             raw = answers.get(call.key)

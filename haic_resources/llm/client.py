@@ -234,7 +234,8 @@ class LLMClient(ABC):
             try:
                 json_text = extract_json_text(reply.text)
             except ValueError:
-                raise LLMError("invalid_json", f"model answer is not JSON (first 80 chars: {reply.text[:80]!r})") from None
+                raise LLMError("invalid_json",
+                               f"model answer is not JSON (first 80 chars: {reply.text[:80]!r})") from None
             reply = ProviderReply(json_text, reply.raw_response, reply.model, reply.input_tokens, reply.output_tokens)
         cost = self.prices.cost_usd(reply.input_tokens, reply.output_tokens)
         if batch:

@@ -242,7 +242,8 @@ class GeminiClient(LLMClient):
                 continue
             if item.error is not None or item.response is None:
                 code = getattr(item.error, "code", None) or 0
-                answers[key] = LLMError("batch_failed", f"batch item: {code} {getattr(item.error, 'message', '')}"[:200])
+                message = getattr(item.error, "message", "") or ""
+                answers[key] = LLMError("batch_failed", f"batch item: {code} {message}"[:200])
             else:
                 answers[key] = item.response
         return answers
