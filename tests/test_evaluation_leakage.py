@@ -35,7 +35,7 @@ def test_a_benchmark_clip_that_is_a_training_clip_under_another_id_is_dropped(tm
     shutil.copyfile(video("sam2_dog_1p.mp4"), bench_videos / "omega-dog-0.mp4")
     defs = build_definitions()
     tables = defs.resources["storage"].tables()
-    tables.write("haicbench_split", "all", pd.DataFrame({"clip_id": ["omega-juggle-0", "omega-dog-0"],
+    tables.write("qa_verified", "batch_1", pd.DataFrame({"clip_id": ["omega-juggle-0", "omega-dog-0"],
                                                          "qa_id": ["q1", "q2"]}))
     tables.write("haic_train", "webvid__a.csv", pd.DataFrame({"clip_id": ["webvid:77-0"], "clip_uri": ["x"]}))
     tables.write("action_filtered", "webvid__a.csv", pd.DataFrame({"clip_id": ["webvid:77-0"],

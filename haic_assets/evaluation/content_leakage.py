@@ -1,5 +1,6 @@
-"""haicbench_content_leakage: benchmark clips whose footage is also in HAICTrain under another id
-(difference hashes of sampled frames; haic_core/evaluation/content_leakage.py)."""
+"""haicbench_content_leakage: candidate benchmark clips (every batch's verified QA) whose footage is also
+in HAICTrain under another id (difference hashes of sampled frames; haic_core/evaluation/content_leakage.py).
+It runs before the split (the haicbench_release job), which leaves those clips out and records the pair."""
 
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from haic_resources.video.frame_reader import read_frames_at
 from haic_resources.video.isolation import run_isolated
 from haic_resources.video.probe import probe_video_in_process
 from haic_assets.evaluation.runner import clip_video
-from haic_assets.platform.partitions import UNPARTITIONED
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits"]
@@ -42,19 +42,25 @@ def frame_hashes(task: tuple[str, str, int]) -> list[int]:
 
 
 @partitioned_stage("haicbench_content_leakage", ContentLeakageConfig, partitions=None,
-                   deps=("haicbench_split", "haic_train"))
+                   deps=("qa_verified", "haic_train"))
 def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig) -> StageResult:
-    """HAICBench clips that show the same footage as a HAICTrain clip (re-uploads, re-cuts under
-    another id): one row per suspect pair, one ledger row per benchmark clip."""
+    """Candidate HAICBench clips (verified QA of every batch) that show the same footage as a HAICTrain clip
+    (re-uploads, re-cuts under another id): one row per suspect pair, one ledger row per benchmark clip.
+    haicbench_split leaves these clips out."""
     tables = stage.storage.tables()
-    split = tables.read("haicbench_split", UNPARTITIONED)
-    if split is None:
-        raise StageFailure("no HAICBench split yet: materialize haicbench_split first")
+    split = tables.read_all("qa_verified")
+    if split.empty:
+        raise StageFailure("no verified HAICBench QA yet: materialize qa_verified for an annotation batch first")
     train = tables.read_all("haic_train")
     cut = tables.read_all("action_filtered")
     paths = dict(zip(cut["clip_id"], cut["clip_path"])) if len(cut) and "clip_path" in cut else {}
     bench_ids = sorted(set(split["clip_id"]))
     train_ids = sorted(set(train["clip_id"])) if len(train) else []
+    if not train_ids:  # nothing to compare with: no frame is decoded
+        return StageResult(pd.DataFrame(columns=LEAKAGE_COLUMNS),
+                           [kept(c, "no HAICTrain clips to compare with", item_kind="clip") for c in bench_ids],
+                           metadata={"leaked_clips": 0, "bench_clips_compared": 0, "train_clips_compared": 0},
+                           preview=LEAKAGE_COLUMNS)
 
     def located(clip_id: str, bench: bool) -> str | None:
         if clip_id in paths and Path(paths[clip_id]).is_file():

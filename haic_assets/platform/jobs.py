@@ -36,7 +36,9 @@ def build_jobs(llm_configured: bool, provider: str) -> list:
                              description="One annotation batch: human captions -> QA pairs -> reviewed QA.",
                              tags=provider_tags)
     release = define_asset_job(name=HAICBENCH_RELEASE_JOB,
-                               selection=AssetSelection.assets("haicbench_split", "dataset_statistics"),
-                               description="The HAICBench test split from all batches (with its checks and exports), "
-                                           "and the dataset statistics.")
+                               selection=AssetSelection.assets("haicbench_content_leakage", "haicbench_split",
+                                                                "dataset_statistics"),
+                               description="The HAICBench test split from all batches, less clips whose footage is in "
+                                           "HAICTrain under another id (with its checks and exports), and the "
+                                           "dataset statistics.")
     return [main, task, batch, release]
