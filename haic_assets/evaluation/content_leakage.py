@@ -11,14 +11,14 @@ from pydantic import Field
 from haic_core.accumulation.sampling import uniform_timestamps
 from haic_core.decisions import dropped, error, kept
 from haic_core.evaluation.content_leakage import (DEFAULT_MAX_BITS, DEFAULT_MIN_SHARE, difference_hash,
-                                                  leaked_pairs)
+                                                  leaked_pairs, same_source_file)
 from haic_resources.video.frame_reader import read_frames_at
 from haic_resources.video.isolation import run_isolated
 from haic_resources.video.probe import probe_video_in_process
 from haic_assets.evaluation.runner import clip_video
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
-LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits"]
+LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits", "method"]
 
 
 class ContentLeakageConfig(Config):
@@ -30,6 +30,22 @@ class ContentLeakageConfig(Config):
                                                     "did not cut itself")
     workers: int = Field(default=2)
     timeout_s: float = Field(default=60.0, description="per clip")
+
+
+def _source_file_pairs(tables, bench: pd.DataFrame, train: pd.DataFrame, cut: pd.DataFrame) -> list:
+    """Pairs whose clips were cut from byte-identical source files (the videos stage's sha256)."""
+    videos = tables.read_all("videos")
+    if videos.empty or "sha256" not in videos or "video_id" not in cut:
+        return []
+    digest = dict(zip(videos["video_id"], videos["sha256"]))
+    video_of = dict(zip(cut["clip_id"], cut["video_id"]))
+    if "video_id" in bench:
+        video_of.update(zip(bench["clip_id"], bench["video_id"]))
+
+    def sources(clip_ids) -> dict:
+        return {c: digest.get(video_of.get(c)) for c in sorted(set(clip_ids))}
+
+    return same_source_file(sources(bench["clip_id"]), sources(train["clip_id"]) if len(train) else {})
 
 
 def frame_hashes(task: tuple[str, str, int]) -> list[int]:
@@ -84,7 +100,8 @@ def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig)
             hashes[task[0]][task[1]] = result.value
         elif task[0] == "bench":
             decisions.append(error(task[1], f"hashing frames: {result.error}", item_kind="clip"))
-    pairs = leaked_pairs(hashes["bench"], hashes["train"], config.max_bits, config.min_share)
+    pairs = _source_file_pairs(tables, split, train, cut) + leaked_pairs(hashes["bench"], hashes["train"],
+                                                                          config.max_bits, config.min_share)
     first_match = {}
     for pair in pairs:
         first_match.setdefault(pair.bench_clip_id, pair)
@@ -95,9 +112,11 @@ def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig)
                                   item_kind="clip"))
         else:
             decisions.append(dropped(clip_id, f"same footage as HAICTrain clip {pair.train_clip_id}", item_kind="clip",
-                                     metric="matched_share", value=pair.matched_share, threshold=config.min_share))
-    table = pd.DataFrame([(p.bench_clip_id, p.train_clip_id, p.matched_share, p.median_bits) for p in pairs],
-                         columns=LEAKAGE_COLUMNS)
+                                     metric="matched_share", value=pair.matched_share, threshold=config.min_share,
+                                     detail={"method": pair.method}))
+    table = pd.DataFrame([(p.bench_clip_id, p.train_clip_id, p.matched_share, p.median_bits, p.method)
+                          for p in pairs], columns=LEAKAGE_COLUMNS)
+    table = table.drop_duplicates(["bench_clip_id", "train_clip_id"]).reset_index(drop=True)
     stage.log.info(f"content leakage: {len(first_match)} of {len(hashes['bench'])} benchmark clips share footage "
                    f"with HAICTrain ({len(hashes['train'])} training clips compared)")
     return StageResult(table, decisions, metadata={"leaked_clips": len(first_match),
