@@ -18,12 +18,20 @@ CLIPS_PARTITION = "haicbench_sample__clips.csv"
 
 
 def seed_sample_clips(storage, media_dir: Path) -> pd.DataFrame:
-    """action_filtered rows of the three sample clips (their files in the shared test media)."""
-    clips = pd.read_csv(SAMPLES / "clips.csv", dtype=str)
-    table = pd.DataFrame({"clip_id": clips["clip_id"], "video_id": clips["video_id"],
-                          "description": clips["description"],
-                          "clip_key": [f"clips/{name}" for name in clips["clip_file"]],
-                          "clip_path": [str(media_dir / "videos" / name) for name in clips["clip_file"]]})
+    """action_filtered rows of the three sample clips (their files in the shared test media, whole files
+    as clips, with the facts their probe gives; no motion measured)."""
+    from haic_assets.accumulation.action_filtered import FILTERED_COLUMNS
+    from haic_resources.video.probe import probe_video_in_process
+
+    rows = []
+    for clip in pd.read_csv(SAMPLES / "clips.csv", dtype=str).itertuples(index=False):
+        path = media_dir / "videos" / clip.clip_file
+        probe = probe_video_in_process(str(path))
+        rows.append({"clip_id": clip.clip_id, "video_id": clip.video_id, "start_s": 0.0, "end_s": probe.duration_s,
+                     "length_s": probe.duration_s, "fps": probe.fps, "width": probe.width, "height": probe.height,
+                     "description": clip.description, "keypoint_l1": None, "affine_residual": None,
+                     "clip_key": f"clips/{clip.clip_file}", "clip_path": str(path), "clip_bytes": path.stat().st_size})
+    table = pd.DataFrame(rows, columns=FILTERED_COLUMNS).astype({"keypoint_l1": float, "affine_residual": float})
     storage.tables().write("action_filtered", CLIPS_PARTITION, table)
     return table
 

@@ -163,6 +163,27 @@ def test_the_sign_offs_a_caption_needs_are_a_setting(home, sample_task):
         assert dog.verdict == verdict and (verdict == "kept" or (dog.value, dog.threshold) == (1.0, 2.0))
 
 
+def test_the_manual_check_drops_rejected_clips_and_a_check_of_another_clip_is_an_error(home, sample_task):
+    folder = land_batch(home, with_raw=False, with_reviews=False)
+    (folder / "clip_checks.csv").write_text(
+        "clip_id,checker,decision,note\n"
+        "sam2_juggle_1p,team-checker-1,keep,\n"
+        "mmaction2_basketball_2p,team-checker-2,reject,the players leave the frame\n"
+        "omega:ghost-0,team-checker-2,keep,\n")
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        assert run_batch(defs, instance, selection=annotation_keys("bench_captions")).success
+    trail = ledger(home).query("stage == 'bench_captions'").set_index("item_id")
+    assert (trail.loc["mmaction2_basketball_2p", "verdict"], trail.loc["mmaction2_basketball_2p", "reason"]) == (
+        "dropped", "rejected in the manual check by team-checker-2: the players leave the frame")
+    ghost = trail.loc["omega:ghost-0"]
+    assert (ghost.verdict, ghost.item_kind, ghost.reason) == (
+        "error", "clip_check", "clip_checks.csv row 4: clip 'omega:ghost-0' is not in annotation task sample_batch "
+                               "(3 clips)")
+    assert sorted(defs.resources["storage"].tables().read("bench_captions", BATCH)["clip_id"]) == [
+        "sam2_dog_1p", "sam2_juggle_1p"]
+
+
 # ---- (b) and (c): QA from an LLM -------------------------------------------------------------------
 
 
@@ -312,7 +333,7 @@ def write_curation_tables(defs) -> None:
         "length_s": [6.5, 11.0]}))
 
 
-def test_statistics_write_warehouse_tables_and_plots(home):
+def test_statistics_write_warehouse_tables_and_plots(home, sample_task):
     land_batch(home)
     defs = build_definitions()
     with dagster_instance(home) as instance:

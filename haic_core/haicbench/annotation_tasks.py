@@ -8,6 +8,7 @@ name clips of its own task, and each caption needs its sign-offs. Pure: no I/O, 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Collection, Mapping, Sequence
 
@@ -21,6 +22,9 @@ PAPER_CHECKERS = 3  # ... and checked by three others
 TASK_MANIFEST = "manifest.jsonl"
 TASK_README = "README.md"
 TASK_CLIP_FOLDER = "clips"
+# The manual check's results (optional): clip_id, checker, decision keep|reject, note.
+CLIP_CHECKS_FILE = "clip_checks.csv"
+CHECK_DECISIONS = ("keep", "reject")
 # The clip's facts from action_filtered that the writers and checkers see.
 CLIP_FACTS = ["start_s", "end_s", "length_s", "fps", "width", "height", "description", "keypoint_l1",
               "affine_residual"]
@@ -80,7 +84,8 @@ def task_readme(batch: str, n_clips: int, writers: int, checkers: int) -> str:
         f"{n_clips} clips kept by the accumulation stage (`{TASK_MANIFEST}`: each clip's id, file under "
         f"`{TASK_CLIP_FOLDER}/`, object-store URI and facts).",
         "",
-        "1. Check each clip by hand; leave out clips that do not show human actions clearly.",
+        f"1. Check each clip by hand; record it in `annotations/{batch}/{CLIP_CHECKS_FILE}` (clip_id, checker, "
+        "decision keep|reject, note): a rejected clip's caption is not imported.",
         f"2. Write one caption per kept clip into `annotations/{batch}/captions.jsonl`: `clip_id` (from the "
         "manifest, exactly), `caption` (the standardized format: \"There is 1 subject ...\" / \"There are N "
         "subjects ...\", then one paragraph per subject, attributes first, then actions in order), "
@@ -112,3 +117,27 @@ def sign_off_decision(clip_id: str, writer: str, checkers: Sequence[str], *, wri
 def not_in_task(clip_id: str, batch: str, n_task_clips: int) -> Decision:
     return error(clip_id, f"clip {clip_id!r} is not in annotation task {batch} ({n_task_clips} clips)",
                  item_kind="caption")
+
+
+def manual_check(data: bytes, task_clips: Collection[str], batch: str) -> tuple[dict[str, str], list[Decision]]:
+    """(clip id -> why it was rejected, for the clips a checker rejected; an error decision per check row
+    that names a clip outside the batch's task, or no clip, or a decision other than keep/reject) from
+    the batch's clip_checks.csv."""
+    checks = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    if "clip_id" not in checks.columns or "decision" not in checks.columns:
+        raise ValueError(f"{CLIP_CHECKS_FILE} needs the columns clip_id and decision (got {list(checks.columns)})")
+    rejected, errors = {}, []
+    for number, row in enumerate(checks.to_dict("records"), start=2):  # row 1 is the header
+        clip_id, decision = row["clip_id"].strip(), row["decision"].strip().lower()
+        item = clip_id or f"{batch}#{CLIP_CHECKS_FILE}:{number}"
+        if clip_id not in task_clips:
+            errors.append(error(item, f"{CLIP_CHECKS_FILE} row {number}: clip {clip_id!r} is not in annotation task "
+                                      f"{batch} ({len(task_clips)} clips)", item_kind="clip_check"))
+        elif decision not in CHECK_DECISIONS:
+            errors.append(error(item, f"{CLIP_CHECKS_FILE} row {number}: decision {decision!r} is not one of "
+                                      f"{CHECK_DECISIONS}", item_kind="clip_check"))
+        elif decision == "reject":
+            note = str(row.get("note") or "").strip()
+            rejected[clip_id] = f"rejected in the manual check by {row.get('checker') or 'a checker'}" + (
+                f": {note}" if note else "")
+    return rejected, errors

@@ -5,7 +5,8 @@ A batch is a folder `<batch>/` of the annotations store holding
   optional video_id), checked here against the standardized format;
 - `qa_raw/<clip_id>__<category>.txt` (optional): raw QA answers an LLM produced elsewhere, with
   an optional `qa_raw/provenance.json` naming the model and prompt version;
-- `reviews.csv`: the reviewers' decisions on the batch's QA.
+- `reviews.csv`: the reviewers' decisions on the batch's QA;
+- `clip_checks.csv` (optional): the manual check of the task's clips (annotation_tasks.py).
 
 The caller reads the bytes (from a local folder or S3); these functions parse them.
 Pure: no I/O, no Dagster.
@@ -128,11 +129,13 @@ def video_id_of(row: Mapping[str, Any]) -> tuple[str, str]:
 
 def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int, max_words: int,
                         task_clips: Mapping[str, str] | None = None, writers_required: int = 0,
-                        checkers_required: int = 0) -> tuple[pd.DataFrame, list[Decision]]:
+                        checkers_required: int = 0,
+                        rejected: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Decision]]:
     """The export's captions that pass the standardized-format check (BENCH_CAPTION_COLUMNS),
     and a decision per row: kept, or dropped for a missing or repeated clip id, missing sign-offs
     or a format rule. With `task_clips` (clip id -> video id of the batch's annotation task) a
-    caption naming any other clip is an error row, and the video id is the task's. Raises
+    caption naming any other clip is an error row, and the video id is the task's; a caption of a
+    clip the manual check rejected (`rejected`: clip id -> why) is dropped. Raises
     ValueError when the export lacks the clip_id or caption column."""
     missing = [c for c in ("clip_id", "caption") if c not in export.columns]
     if missing:
@@ -154,6 +157,9 @@ def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int, max
                                      parent_id=video_id))
             continue
         seen[clip_id] = number
+        if rejected and clip_id in rejected:
+            decisions.append(dropped(clip_id, rejected[clip_id], item_kind="caption", parent_id=video_id))
+            continue
         writer, checkers = str(row.get("writer") or ""), checkers_list(row.get("checkers"))
         unsigned = sign_off_decision(clip_id, writer, checkers, writers_required=writers_required,
                                      checkers_required=checkers_required, parent_id=video_id)
