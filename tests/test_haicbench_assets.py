@@ -184,6 +184,25 @@ def test_the_manual_check_drops_rejected_clips_and_a_check_of_another_clip_is_an
         "sam2_dog_1p", "sam2_juggle_1p"]
 
 
+def test_an_annotation_task_names_its_partitions_once_and_a_rerun_exports_them_again(home, media_dir):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        instance.add_dynamic_partitions(annotation_batches.name, ["other_batch"])
+        job = defs.resolve_job_def("annotation_task")
+        unnamed = job.execute_in_process(partition_key="other_batch", instance=instance, raise_on_error=False)
+        assert not unnamed.success and "name the source partitions" in failure_message(unnamed)
+    export_sample_task(defs.resources["storage"], media_dir)  # haic annotation-task sample_batch --partition ...
+    with dagster_instance(home) as instance:  # the UI's Materialize: no settings
+        assert defs.resolve_job_def("annotation_task").execute_in_process(partition_key=BATCH, instance=instance).success
+    task = defs.resources["storage"].tables().read("annotation_tasks", BATCH)
+    assert list(task["clip_id"]) == ["sam2_juggle_1p", "sam2_dog_1p", "mmaction2_basketball_2p"]
+    manifest = (home / "exports" / "annotation_tasks" / BATCH / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(line)["video"] for line in manifest] == [
+        "clips/sam2_juggle_1p.mp4", "clips/sam2_dog_1p.mp4", "clips/mmaction2_basketball_2p.mp4"]
+    assert (home / "exports" / "annotation_tasks" / BATCH / "clips" / "sam2_dog_1p.mp4").read_bytes() == (
+        media_dir / "videos" / "sam2_dog_1p.mp4").read_bytes()
+
+
 # ---- (b) and (c): QA from an LLM -------------------------------------------------------------------
 
 

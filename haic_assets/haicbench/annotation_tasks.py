@@ -38,11 +38,15 @@ def annotation_tasks(stage: StageContext, config: AnnotationTaskConfig) -> Stage
     """The clips one annotation batch checks and captions: the kept clips (action_filtered) of the chosen
     source partitions, with a manifest of their facts, in exports/annotation_tasks/<batch>/."""
     batch, tables = stage.partition_key, stage.storage.tables()
-    if not config.source_partitions:
+    previous = tables.read("annotation_tasks", batch)
+    # A re-run without settings (the UI's Materialize, a re-execution) exports the partitions it exported before.
+    partitions = list(config.source_partitions) or (
+        list(dict.fromkeys(previous["source_partition"])) if previous is not None and len(previous) else [])
+    if not partitions:
         raise StageFailure(f"annotation task {batch}: name the source partitions whose clips it exports "
                            "(config source_partitions, or `haic annotation-task BATCH --partition P`)")
     kept_clips = {}
-    for partition in config.source_partitions:
+    for partition in partitions:
         table = tables.read("action_filtered", partition)
         if table is None:
             raise StageFailure(f"annotation task {batch}: action_filtered has no partition {partition!r}; "
@@ -63,7 +67,7 @@ def annotation_tasks(stage: StageContext, config: AnnotationTaskConfig) -> Stage
                                                              config.checkers_required).encode("utf-8"))
     return StageResult(table, decisions, preview=["clip_id", "video_id", "source_partition", "length_s", "video"],
                        metadata={"clips": len(table), "task_folder": f"{exports.uri}/{folder}",
-                                 "source_partitions": ", ".join(config.source_partitions)})
+                                 "source_partitions": ", ".join(partitions)})
 
 
 def _copy_clip(media, exports, clip, key: str) -> bool:
