@@ -200,5 +200,4 @@ def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
         lambda: (s := run_status(base_url, run_id)) in ("SUCCESS", "FAILURE", "CANCELED") and s, RUN_TIMEOUT_S,
         "the leaderboard run to finish", log))
     page.goto(f"{base_url}/assets/eval_leaderboard")
-    expect(page.get_by_text("eval_leaderboard").locator("visible=true").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"))
