@@ -14,6 +14,7 @@ from haic_assets.evaluation.eval_leaderboard import eval_leaderboard
 from haic_assets.haic_train.caption_judgement import caption_judgement
 from haic_assets.haic_train.captions import captions
 from haic_assets.haic_train.haic_train_release import haic_train
+from haic_assets.haicbench.annotation_tasks import annotation_tasks
 from haic_assets.haicbench.bench_captions import bench_captions
 from haic_assets.haicbench.dataset_statistics import dataset_statistics
 from haic_assets.haicbench.haicbench_split import haicbench_split
@@ -27,7 +28,7 @@ STAGES: tuple[StageSpec, ...] = (
     # 2. HAICTrain
     captions, caption_judgement, haic_train,
     # 3. HAICBench
-    bench_captions, qa_pairs, qa_verified, haicbench_split, dataset_statistics,
+    annotation_tasks, bench_captions, qa_pairs, qa_verified, haicbench_split, dataset_statistics,
     # 4. evaluation (the paper, section 4)
     haicbench_content_leakage, eval_answers, eval_leaderboard,
 )

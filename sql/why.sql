@@ -1,6 +1,7 @@
 -- The trail of one item through the stages: its own rows, its ancestors' rows and its children's
 -- rows, so "why is clip X not in the dataset?" and "what became of video Y?" are one query.
--- $1: the item id (a video id like 'webvid:123' or a clip id).
+-- $1: the item id (a video id like 'webvid:123', a clip id or a QA id).
+-- haic_assets/platform/why_trail.py orders the rows back to the source.
 WITH RECURSIVE
 ancestors(item_id, depth) AS (
     SELECT $1, 0
@@ -23,7 +24,7 @@ trail AS (
 )
 SELECT
     t.depth, l.item_id, l.item_kind, l.stage, l.verdict, l.reason, l.metric, l.value, l.threshold,
-    l.partition, l.config_hash, l.code_version, l.run_id, l.decided_at
+    l.partition, l.config_hash, l.code_version, l.run_id, l.decided_at, coalesce(o.position, 999) AS position
 FROM ledger AS l
 JOIN trail AS t USING (item_id)
 LEFT JOIN stage_order AS o USING (stage)

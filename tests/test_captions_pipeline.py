@@ -91,7 +91,7 @@ def test_captions_are_generated_judged_exported_and_never_paid_twice(accumulated
     assert rows[0]["clip_id"].startswith("webvid_sample:1001-")
     conversations = json.loads((export / "llava_video_conversations.json").read_text())
     assert conversations[0]["conversations"][1] == {"from": "gpt", "value": GOOD_CAPTION}
-    assert (export / "README.md").read_text().startswith("# HAICTrain")
+    assert (export / "README.md").read_text().split("---\n")[2].lstrip().startswith("# HAICTrain")
     captured = capfd.readouterr()
     assert "ASSET_MATERIALIZATION" in events and "requests_sent" in events  # the metadata is in there
     for text in (events, captured.out, captured.err):

@@ -7,7 +7,8 @@ import warnings
 from haic_assets.definitions import build_definitions
 
 ASSETS = {"raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
-          "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train", "bench_captions",
+          "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train", "annotation_tasks",
+          "bench_captions",
           "qa_pairs", "qa_verified", "haicbench_split", "dataset_statistics", "haicbench_content_leakage",
           "eval_answers", "eval_results", "eval_leaderboard"}
 
@@ -22,9 +23,20 @@ def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
     ours = [w for w in caught if "haic_" in str(w.filename)]
     assert ours == [], [str(w.message) for w in ours]
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
-    assert {"curate_source", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job"} <= jobs
+    assert {"curate_source", "annotation_task", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job"} <= jobs
     assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor", "llm_batch_sensor", "qa_batch_sensor"}
     assert {s.name for s in defs.schedules} == {"recuration_schedule"}
     per_item = ASSETS - {"haicbench_split", "dataset_statistics", "haicbench_content_leakage", "eval_leaderboard"}
     assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys()
                if k.to_user_string() in per_item)
+
+
+def test_the_asset_graph_leads_from_the_accumulation_to_the_benchmark_captions(tmp_path, monkeypatch):
+    """action_filtered -> annotation_tasks -> bench_captions are real asset dependencies (Dagster's lineage)."""
+    from dagster import AssetKey
+
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path))
+    graph = build_definitions().resolve_asset_graph()
+    assert graph.get(AssetKey("annotation_tasks")).parent_keys == {AssetKey("action_filtered")}
+    assert AssetKey("annotation_tasks") in graph.get(AssetKey("bench_captions")).parent_keys
+    assert AssetKey("bench_captions") in graph.get(AssetKey("qa_pairs")).parent_keys

@@ -5,8 +5,6 @@ DuckDB views, and the leaderboard is printed in the paper's layout."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,21 +17,12 @@ from haic_assets.evaluation.jobs import EVAL_LEADERBOARD_JOB, EVALUATE_MODEL_JOB
 from haic_assets.evaluation.registry import register
 from haic_assets.platform.cli import main
 from haic_assets.platform.partitions import annotation_batches
+from tests.bench_samples import BATCH, export_sample_task, land_sample_batch
 from tests.helpers import home_without_llm, dagster_instance
 from tests.llm_servers import SMALL_CLIP, FakeOpenAIServer, prompt_text_of
 from tests.test_evaluation import clip_folder, implied_accuracy, small_split
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "haicbench"
-BATCH = "sample_batch"
 RAW_FILES = {"ops": {"qa_pairs": {"config": {"source": "raw_files"}}}}  # the sample's hand-written raw answers
-
-
-def land_sample_batch(home: Path) -> None:
-    folder = home / "annotations" / BATCH
-    folder.mkdir(parents=True)
-    shutil.copyfile(SAMPLES / "captions.jsonl", folder / "captions.jsonl")
-    shutil.copytree(SAMPLES / "qa_raw", folder / "qa_raw")
-    shutil.copyfile(SAMPLES / "reviews.csv", folder / "reviews.csv")
 
 
 def run_sample_batch(defs, instance):
@@ -86,6 +75,7 @@ def test_a_model_always_answering_c_scores_exactly_what_the_answer_positions_imp
 def test_haic_evaluate_on_the_sample_batch_prints_the_papers_layout(home, media_dir, capsys):
     land_sample_batch(home)
     defs = build_definitions()
+    export_sample_task(defs.resources["storage"], media_dir)
     with dagster_instance(home) as instance:
         assert run_sample_batch(defs, instance).success
     verified = defs.resources["storage"].tables().read("qa_verified", BATCH)
@@ -122,6 +112,7 @@ def test_haic_evaluate_caption_protocol_reports_the_judges_refusals(home, media_
         monkeypatch.setenv("OPENAI_BASE_URL", f"{server.base_url}/v1")
         monkeypatch.setenv("HAIC_LLM_MODEL", "judge-model")
         defs = build_definitions()
+        export_sample_task(defs.resources["storage"], media_dir)
         with dagster_instance(home) as instance:
             assert run_sample_batch(defs, instance).success
         verified = defs.resources["storage"].tables().read("qa_verified", BATCH).set_index("question")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetKey, materialize
 
-from haic_core.evaluation.content_leakage import difference_hash, hamming, leaked_pairs
+from haic_core.evaluation.content_leakage import difference_hash, hamming, leaked_pairs, same_source_file
 from haic_assets.definitions import build_definitions
 from tests.helpers import dagster_instance, ledger, without_llm
 
@@ -35,7 +35,7 @@ def test_a_benchmark_clip_that_is_a_training_clip_under_another_id_is_dropped(tm
     shutil.copyfile(video("sam2_dog_1p.mp4"), bench_videos / "omega-dog-0.mp4")
     defs = build_definitions()
     tables = defs.resources["storage"].tables()
-    tables.write("haicbench_split", "all", pd.DataFrame({"clip_id": ["omega-juggle-0", "omega-dog-0"],
+    tables.write("qa_verified", "batch_1", pd.DataFrame({"clip_id": ["omega-juggle-0", "omega-dog-0"],
                                                          "qa_id": ["q1", "q2"]}))
     tables.write("haic_train", "webvid__a.csv", pd.DataFrame({"clip_id": ["webvid:77-0"], "clip_uri": ["x"]}))
     tables.write("action_filtered", "webvid__a.csv", pd.DataFrame({"clip_id": ["webvid:77-0"],
@@ -54,3 +54,12 @@ def test_a_benchmark_clip_that_is_a_training_clip_under_another_id_is_dropped(tm
     assert rows.loc["omega-juggle-0", "verdict"] == "dropped"
     assert rows.loc["omega-juggle-0", "reason"] == "same footage as HAICTrain clip webvid:77-0"
     assert rows.loc["omega-dog-0", "verdict"] == "kept"
+
+
+def test_clips_cut_from_byte_identical_source_files_pair_up_by_the_videos_sha256():
+    """The same upload under two ids has one sha256 (the videos stage's): every clip of it pairs, whatever
+    its window; a clip of unknown source pairs with nothing."""
+    pairs = same_source_file({"omega:a-0": "f00d", "omega:b-0": "beef", "omega:c-0": None},
+                             {"webvid:1-0": "f00d", "webvid:1-1": "f00d", "webvid:2-0": "cafe"})
+    assert [(p.bench_clip_id, p.train_clip_id, p.matched_share, p.method) for p in pairs] == [
+        ("omega:a-0", "webvid:1-0", 1.0, "source_sha256"), ("omega:a-0", "webvid:1-1", 1.0, "source_sha256")]

@@ -108,3 +108,38 @@ def test_haicbench_release_runs_as_an_lmms_eval_task_from_its_root(tmp_path, mon
     assert task["process_results"](docs[0], ["(E)"])["count_accuracy"]["score"] == 1.0
     with pytest.raises(FileNotFoundError, match=r"clip omega:v2-0 \(question qa_2\) not found"):
         task["doc_to_visual"](docs[1])
+
+
+def test_both_releases_load_with_hugging_face_datasets(tmp_path, monkeypatch, video):
+    """`datasets.load_dataset(<release root>)` (offline, the folder's card says which Parquet file is the
+    data): HAICTrain's train split and HAICBench's test split, each `video` relative to the root."""
+    import datasets
+
+    from haic_core.haic_train.export import captioned_clips, export_video_path, release_files, release_table
+    from haic_core.haicbench.export import default_video_path
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    judged = pd.DataFrame({"clip_id": ["webvid:1001-0"], "clip_key": ["clips/webvid:1001-0.mp4"],
+                           "caption": [CAPTION], "description": ["juggling"], "video_id": ["webvid:1001"],
+                           "provider": ["gemini"], "model": ["gemini-1.5-pro"], "prompt_version": ["p/1"]})
+    release = release_table(judged, "s3://haic/media")
+    trees = {"train": release_files(release, captioned_clips(release, {}), "# HAICTrain\n"),
+             "bench": haicbench_release_files(benchmark_records(SPLIT_QA), pd.DataFrame({"video_id": ["omega:v1",
+                                                                                                     "omega:v2"]}))}
+    loaded = {}
+    for name, files in trees.items():
+        root = tmp_path / name
+        for path, data in files.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(data)
+        loaded[name] = datasets.load_dataset(str(root), cache_dir=str(tmp_path / "cache"))
+    train, bench = loaded["train"]["train"], loaded["bench"]["test"]
+    assert list(loaded["train"]) == ["train"] and list(loaded["bench"]) == ["test"]
+    assert train["clip_id"] == ["webvid:1001-0"] and train["video"] == [export_video_path("webvid:1001-0")]
+    assert train["caption"] == [CAPTION]
+    assert bench["qa_id"] == ["qa_1", "qa_2"] and bench["answer"] == ["E", "B"]
+    assert bench["video"] == [default_video_path("omega:v1-0"), default_video_path("omega:v2-0")]
+    assert train["video"][0].startswith("videos/webvid_1001-0-") and bench["video"][0].startswith("videos/omega_v1-0-")
+    assert bench["options"][1] == ["red", "blue", "green", "black"]
+    assert all(not Path(v).is_absolute() for v in list(train["video"]) + list(bench["video"]))

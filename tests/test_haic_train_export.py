@@ -97,7 +97,8 @@ def test_release_rows_point_at_the_media_store_and_export_as_five_files() -> Non
     assert manifest == {"id": "c1", "video": "videos/c1.mp4", "uri": "s3://haic/media/clips/c1.mp4"}
     assert [json.loads(line)["clip_uri"] for line in files["haic_train.jsonl"].decode().splitlines()] == [
         "s3://haic/media/clips/c1.mp4"]
-    assert pd.read_parquet(io.BytesIO(files["haic_train.parquet"])).equals(release)
+    assert pd.read_parquet(io.BytesIO(files["haic_train.parquet"])).equals(release.assign(video=["videos/c1.mp4"]))
+    assert files["README.md"].decode().split("---\n")[2].lstrip().startswith("# HAICTrain")  # after the datasets header
     assert json.loads(files["llava_video_conversations.json"])[0]["provenance"]["run_id"] == "r1"
 
 

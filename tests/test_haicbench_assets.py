@@ -24,6 +24,7 @@ from haic_assets.definitions import build_definitions
 from haic_assets.haicbench.sensors import annotation_sensor
 from haic_assets.platform.partitions import annotation_batches
 from haic_resources.llm.resource import NOT_CONFIGURED
+from tests.bench_samples import export_sample_task, land_sample_batch as land_batch
 from tests.helpers import home_without_llm, dagster_instance, ledger
 from tests.llm_servers import FakeOpenAIServer, prompt_text_of
 
@@ -37,15 +38,10 @@ def home(tmp_path, monkeypatch):
     return home_without_llm(tmp_path, monkeypatch)
 
 
-def land_batch(home: Path, batch: str = BATCH, with_raw: bool = True, with_reviews: bool = True) -> Path:
-    folder = home / "annotations" / batch
-    folder.mkdir(parents=True)
-    shutil.copyfile(SAMPLES / "captions.jsonl", folder / "captions.jsonl")
-    if with_raw:
-        shutil.copytree(SAMPLES / "qa_raw", folder / "qa_raw")
-    if with_reviews:
-        shutil.copyfile(SAMPLES / "reviews.csv", folder / "reviews.csv")
-    return folder
+@pytest.fixture
+def sample_task(home, media_dir):
+    """The sample batch's annotation task: its three clips exported by `haic annotation-task`."""
+    export_sample_task(build_definitions().resources["storage"], media_dir)
 
 
 def run_batch(defs, instance, batch=BATCH, run_config=None, selection=None):
@@ -78,7 +74,7 @@ def failure_message(result) -> str:
 # ---- (a) the sample batch from hand-written raw answers ------------------------------------------------
 
 
-def test_sample_batch_from_raw_answers_gives_21_qa_2_rejections_and_17_verified(home):
+def test_sample_batch_from_raw_answers_gives_21_qa_2_rejections_and_17_verified(home, sample_task):
     land_batch(home)
     defs = build_definitions()
     tables = defs.resources["storage"].tables()
@@ -123,25 +119,94 @@ def test_sample_batch_from_raw_answers_gives_21_qa_2_rejections_and_17_verified(
     assert "answers at A, B, C" in qa_meta["answer_positions"].value and qa_meta["raw_answers"].value == 14
 
 
-def test_a_caption_that_breaks_the_format_is_dropped_with_its_reason(home):
+def test_captions_must_name_a_task_clip_carry_their_sign_offs_and_keep_the_format(home, sample_task):
+    """The juggling caption is rewritten to break the format, the dog's has two checkers (one of them the
+    writer), and a caption names a clip that is not in the batch's annotation task."""
     folder = land_batch(home, with_raw=False, with_reviews=False)
-    with (folder / "captions.jsonl").open("a") as out:
-        out.write(json.dumps({"clip_id": "bad_clip", "caption": "A man dances to loud music.", "writer": "w",
-                              "checkers": "a;b;c"}) + "\n")
+    rows = [json.loads(line) for line in (folder / "captions.jsonl").read_text().splitlines()]
+    rows[0]["caption"] = "A man dances to loud music."
+    rows[1]["checkers"] = ["team-checker-1", rows[1]["writer"]]
+    rows.append({**rows[2], "clip_id": "omega:not_exported-0"})
+    (folder / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     defs = build_definitions()
     with dagster_instance(home) as instance:
         result = run_batch(defs, instance, selection=annotation_keys("bench_captions"))
         assert result.success, failure_message(result)
-    rows = ledger(home)
-    (bad,) = rows[rows["item_id"] == "bad_clip"].itertuples()
-    assert bad.verdict == "dropped" and bad.stage == "bench_captions" and bad.reason.startswith("too short")
-    assert len(defs.resources["storage"].tables().read("bench_captions", BATCH)) == 3
+    trail = ledger(home)
+    trail = trail[trail["stage"] == "bench_captions"].set_index("item_id")
+    assert trail.loc["sam2_juggle_1p", "verdict"] == "dropped"
+    assert trail.loc["sam2_juggle_1p", "reason"].startswith("too short")
+    dog = trail.loc["sam2_dog_1p"]
+    assert (dog.verdict, dog.reason, dog.metric, dog.value, dog.threshold) == (
+        "dropped", "1 distinct checker(s) other than the writer < 3 required", "checkers", 1.0, 3.0)
+    stray = trail.loc["omega:not_exported-0"]
+    assert (stray.verdict, stray.reason) == (
+        "error", "clip 'omega:not_exported-0' is not in annotation task sample_batch (3 clips)")
+    captions = defs.resources["storage"].tables().read("bench_captions", BATCH)
+    assert list(captions["clip_id"]) == ["mmaction2_basketball_2p"]
+    assert list(captions["video_id_source"]) == ["annotation task"]
+
+
+def test_the_sign_offs_a_caption_needs_are_a_setting(home, sample_task):
+    """With 2 checkers required (settings.yaml), the dog caption checked by one other person is still
+    short of one; with 1 it is imported."""
+    folder = land_batch(home, with_raw=False, with_reviews=False)
+    rows = [json.loads(line) for line in (folder / "captions.jsonl").read_text().splitlines()]
+    rows[1]["checkers"] = ["team-checker-1"]
+    (folder / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for required, verdict in ((2, "dropped"), (1, "kept")):
+        (home / "settings.yaml").write_text(f"bench_captions: {{checkers_required: {required}}}\n")
+        defs = build_definitions()
+        with dagster_instance(home) as instance:
+            assert run_batch(defs, instance, selection=annotation_keys("bench_captions")).success
+        dog = ledger(home).query("stage == 'bench_captions' and item_id == 'sam2_dog_1p'").iloc[0]
+        assert dog.verdict == verdict and (verdict == "kept" or (dog.value, dog.threshold) == (1.0, 2.0))
+
+
+def test_the_manual_check_drops_rejected_clips_and_a_check_of_another_clip_is_an_error(home, sample_task):
+    folder = land_batch(home, with_raw=False, with_reviews=False)
+    (folder / "clip_checks.csv").write_text(
+        "clip_id,checker,decision,note\n"
+        "sam2_juggle_1p,team-checker-1,keep,\n"
+        "mmaction2_basketball_2p,team-checker-2,reject,the players leave the frame\n"
+        "omega:ghost-0,team-checker-2,keep,\n")
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        assert run_batch(defs, instance, selection=annotation_keys("bench_captions")).success
+    trail = ledger(home).query("stage == 'bench_captions'").set_index("item_id")
+    assert (trail.loc["mmaction2_basketball_2p", "verdict"], trail.loc["mmaction2_basketball_2p", "reason"]) == (
+        "dropped", "rejected in the manual check by team-checker-2: the players leave the frame")
+    ghost = trail.loc["omega:ghost-0"]
+    assert (ghost.verdict, ghost.item_kind, ghost.reason) == (
+        "error", "clip_check", "clip_checks.csv row 4: clip 'omega:ghost-0' is not in annotation task sample_batch "
+                               "(3 clips)")
+    assert sorted(defs.resources["storage"].tables().read("bench_captions", BATCH)["clip_id"]) == [
+        "sam2_dog_1p", "sam2_juggle_1p"]
+
+
+def test_an_annotation_task_names_its_partitions_once_and_a_rerun_exports_them_again(home, media_dir):
+    defs = build_definitions()
+    with dagster_instance(home) as instance:
+        instance.add_dynamic_partitions(annotation_batches.name, ["other_batch"])
+        job = defs.resolve_job_def("annotation_task")
+        unnamed = job.execute_in_process(partition_key="other_batch", instance=instance, raise_on_error=False)
+        assert not unnamed.success and "name the source partitions" in failure_message(unnamed)
+    export_sample_task(defs.resources["storage"], media_dir)  # haic annotation-task sample_batch --partition ...
+    with dagster_instance(home) as instance:  # the UI's Materialize: no settings
+        assert defs.resolve_job_def("annotation_task").execute_in_process(partition_key=BATCH, instance=instance).success
+    task = defs.resources["storage"].tables().read("annotation_tasks", BATCH)
+    assert list(task["clip_id"]) == ["sam2_juggle_1p", "sam2_dog_1p", "mmaction2_basketball_2p"]
+    manifest = (home / "exports" / "annotation_tasks" / BATCH / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(line)["video"] for line in manifest] == [
+        "clips/sam2_juggle_1p.mp4", "clips/sam2_dog_1p.mp4", "clips/mmaction2_basketball_2p.mp4"]
+    assert (home / "exports" / "annotation_tasks" / BATCH / "clips" / "sam2_dog_1p.mp4").read_bytes() == (
+        media_dir / "videos" / "sam2_dog_1p.mp4").read_bytes()
 
 
 # ---- (b) and (c): QA from an LLM -------------------------------------------------------------------
 
 
-def test_qa_pairs_from_the_llm_fails_fast_without_a_backend(home):
+def test_qa_pairs_from_the_llm_fails_fast_without_a_backend(home, sample_task):
     land_batch(home, with_raw=False)
     defs = build_definitions()
     with dagster_instance(home) as instance:
@@ -173,7 +238,7 @@ def fake_qa_answer(body) -> str:
     return answer
 
 
-def test_qa_pairs_through_the_openai_sdk_and_a_second_run_sends_nothing(home, monkeypatch):
+def test_qa_pairs_through_the_openai_sdk_and_a_second_run_sends_nothing(home, sample_task, monkeypatch):
     land_batch(home, with_raw=False, with_reviews=False)
     with FakeOpenAIServer(fake_qa_answer) as server:
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -287,7 +352,7 @@ def write_curation_tables(defs) -> None:
         "length_s": [6.5, 11.0]}))
 
 
-def test_statistics_write_warehouse_tables_and_plots(home):
+def test_statistics_write_warehouse_tables_and_plots(home, sample_task):
     land_batch(home)
     defs = build_definitions()
     with dagster_instance(home) as instance:
@@ -324,7 +389,7 @@ def test_statistics_on_an_empty_home_skip_everything_with_a_note(home):
 # ---- the sensor ---------------------------------------------------------------------------------------
 
 
-def test_the_annotation_sensor_adds_batches_and_asks_for_reviews_once_qa_exist(home):
+def test_the_annotation_sensor_waits_for_the_task_then_asks_for_reviews_once_qa_exist(home, media_dir):
     defs = build_definitions()
     with dagster_instance(home) as instance:
         land_batch(home)
@@ -333,8 +398,10 @@ def test_the_annotation_sensor_adds_batches_and_asks_for_reviews_once_qa_exist(h
             with build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as context:
                 return annotation_sensor(context)
 
-        first = tick()
-        assert first.dynamic_partitions_requests[0].partition_keys == [BATCH]
+        waiting = tick()  # captions without an annotation task: the batch is known, nothing runs
+        assert waiting.dynamic_partitions_requests[0].partition_keys == [BATCH] and not waiting.run_requests
+        export_sample_task(defs.resources["storage"], media_dir)
+        first = tick(waiting.cursor)
         (request,) = first.run_requests  # QA not generated yet: no review run
         assert request.run_config == RAW_FILES and request.partition_key == BATCH
         defs.resources["storage"].tables().write("qa_pairs", BATCH, pd.DataFrame({"qa_id": ["q"]}))
@@ -396,7 +463,7 @@ def test_a_batch_folder_is_read_from_the_store_keys():
 # ---- annotations and exports in S3 ------------------------------------------------------------
 
 
-def test_batches_are_read_from_and_the_release_written_to_s3(home, monkeypatch):
+def test_batches_are_read_from_and_the_release_written_to_s3(home, monkeypatch, media_dir):
     """HAIC_ANNOTATIONS_URI and HAIC_EXPORTS_URI in S3 (moto, in process): the sensor, the stages and
     the release use the stores, not HAIC_HOME's folders."""
     from moto import mock_aws
@@ -408,8 +475,10 @@ def test_batches_are_read_from_and_the_release_written_to_s3(home, monkeypatch):
         defs = build_definitions()
         storage = defs.resources["storage"]
         annotations = storage.annotations()
-        for path in sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name != "README.md"):
+        for path in sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name not in ("README.md", "clips.csv")):
             annotations.put_bytes(f"{BATCH}/{path.relative_to(SAMPLES).as_posix()}", path.read_bytes())
+        export_sample_task(storage, media_dir)
+        assert storage.exports().exists(f"annotation_tasks/{BATCH}/manifest.jsonl")  # the task, in S3 too
         with dagster_instance(home) as instance:
             with build_sensor_context(instance=instance, resources=defs.resources) as context:
                 (request,) = annotation_sensor(context).run_requests

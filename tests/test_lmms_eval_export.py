@@ -93,7 +93,7 @@ def test_the_release_holds_the_split_its_videos_and_the_task_folder():
     assert manifest == [{"clip_id": "c1", "video": "videos/c1.mp4", "uri": "s3://m/clips/c1.mp4"},
                         {"clip_id": "c2", "video": "videos/c2.mp4", "uri": None}]
     card = release["README.md"].decode()
-    assert card.startswith("# HAICBench") and "| questions | 3 |" in card and "| count questions | 1 |" in card
+    assert card.split("---\n")[2].lstrip().startswith("# HAICBench") and "| questions | 3 |" in card and "| count questions | 1 |" in card
     assert "--include_path lmms_eval" in release["lmms_eval/README.md"].decode()
     assert pq.read_table(pa.BufferReader(release["haicbench_test_videos.parquet"])).num_rows == 2
 

@@ -7,6 +7,7 @@ HAIC_HOME, exactly as `haic ui` does. Screenshots, for a person to look at:
     artifacts/ui/asset_graph.png      the global asset graph with every asset of build_definitions()
     artifacts/ui/partition_view.png   raw_metadata's partitions view on the sample partition
     artifacts/ui/run_success.png      the run page of the run launched from the UI, status Success
+    artifacts/ui/leaderboard.png      eval_leaderboard's page after its run (the paper's reference rows)
     artifacts/ui/last_page.png        the page as the test left it (after a failure: where it stopped)
 
 Needs Debian's Chromium at /usr/bin/chromium (scripts/test.sh installs it); Playwright's own
@@ -31,7 +32,7 @@ from haic_resources.storage.home import prepare_dagster_home
 from tests.dagster_dev import dagster_dev as start_dagster_dev
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -130,6 +131,11 @@ def asset_node(page, name: str):
     return page.locator("[class*=AssetNode_assetName]").filter(has_text=shown).locator("visible=true").first
 
 
+def run_status(base_url: str, run_id: str) -> str:
+    return graphql(base_url, 'query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }',
+                   {"id": run_id})["runOrError"]["status"]
+
+
 def spine_run(base_url: str) -> dict | None:
     runs = graphql(base_url, RUNS_OF_PARTITION, {"partition": SAMPLE_PARTITION})["runsOrError"]["results"]
     return runs[0] if runs else None
@@ -186,3 +192,12 @@ def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
     expect(page.get_by_text("Success", exact=True).locator("visible=true").first).to_be_visible()
     expect(page.get_by_text("RUN_SUCCESS").locator("visible=true").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "run_success.png"))
+
+    # The leaderboard asset, materialized through the UI's API, shows the paper's reference rows (issue 15).
+    from tests.ui_leaderboard import check_leaderboard_shows_the_reference_rows
+
+    check_leaderboard_shows_the_reference_rows(lambda q, v=None: graphql(base_url, q, v), lambda run_id: wait_until(
+        lambda: (s := run_status(base_url, run_id)) in ("SUCCESS", "FAILURE", "CANCELED") and s, RUN_TIMEOUT_S,
+        "the leaderboard run to finish", log))
+    page.goto(f"{base_url}/assets/eval_leaderboard")
+    page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"))

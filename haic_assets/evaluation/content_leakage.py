@@ -1,5 +1,6 @@
-"""haicbench_content_leakage: benchmark clips whose footage is also in HAICTrain under another id
-(difference hashes of sampled frames; haic_core/evaluation/content_leakage.py)."""
+"""haicbench_content_leakage: candidate benchmark clips (every batch's verified QA) whose footage is also
+in HAICTrain under another id (difference hashes of sampled frames; haic_core/evaluation/content_leakage.py).
+It runs before the split (the haicbench_release job), which leaves those clips out and records the pair."""
 
 from pathlib import Path
 
@@ -10,15 +11,14 @@ from pydantic import Field
 from haic_core.accumulation.sampling import uniform_timestamps
 from haic_core.decisions import dropped, error, kept
 from haic_core.evaluation.content_leakage import (DEFAULT_MAX_BITS, DEFAULT_MIN_SHARE, difference_hash,
-                                                  leaked_pairs)
+                                                  leaked_pairs, same_source_file)
 from haic_resources.video.frame_reader import read_frames_at
 from haic_resources.video.isolation import run_isolated
 from haic_resources.video.probe import probe_video_in_process
 from haic_assets.evaluation.runner import clip_video
-from haic_assets.platform.partitions import UNPARTITIONED
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
-LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits"]
+LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits", "method"]
 
 
 class ContentLeakageConfig(Config):
@@ -32,6 +32,22 @@ class ContentLeakageConfig(Config):
     timeout_s: float = Field(default=60.0, description="per clip")
 
 
+def _source_file_pairs(tables, bench: pd.DataFrame, train: pd.DataFrame, cut: pd.DataFrame) -> list:
+    """Pairs whose clips were cut from byte-identical source files (the videos stage's sha256)."""
+    videos = tables.read_all("videos")
+    if videos.empty or "sha256" not in videos or "video_id" not in cut:
+        return []
+    digest = dict(zip(videos["video_id"], videos["sha256"]))
+    video_of = dict(zip(cut["clip_id"], cut["video_id"]))
+    if "video_id" in bench:
+        video_of.update(zip(bench["clip_id"], bench["video_id"]))
+
+    def sources(clip_ids) -> dict:
+        return {c: digest.get(video_of.get(c)) for c in sorted(set(clip_ids))}
+
+    return same_source_file(sources(bench["clip_id"]), sources(train["clip_id"]) if len(train) else {})
+
+
 def frame_hashes(task: tuple[str, str, int]) -> list[int]:
     """In a child process: the difference hashes of `count` uniformly sampled frames of one clip."""
     _, path, count = task
@@ -42,19 +58,25 @@ def frame_hashes(task: tuple[str, str, int]) -> list[int]:
 
 
 @partitioned_stage("haicbench_content_leakage", ContentLeakageConfig, partitions=None,
-                   deps=("haicbench_split", "haic_train"))
+                   deps=("qa_verified", "haic_train"))
 def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig) -> StageResult:
-    """HAICBench clips that show the same footage as a HAICTrain clip (re-uploads, re-cuts under
-    another id): one row per suspect pair, one ledger row per benchmark clip."""
+    """Candidate HAICBench clips (verified QA of every batch) that show the same footage as a HAICTrain clip
+    (re-uploads, re-cuts under another id): one row per suspect pair, one ledger row per benchmark clip.
+    haicbench_split leaves these clips out."""
     tables = stage.storage.tables()
-    split = tables.read("haicbench_split", UNPARTITIONED)
-    if split is None:
-        raise StageFailure("no HAICBench split yet: materialize haicbench_split first")
+    split = tables.read_all("qa_verified")
+    if split.empty:
+        raise StageFailure("no verified HAICBench QA yet: materialize qa_verified for an annotation batch first")
     train = tables.read_all("haic_train")
     cut = tables.read_all("action_filtered")
     paths = dict(zip(cut["clip_id"], cut["clip_path"])) if len(cut) and "clip_path" in cut else {}
     bench_ids = sorted(set(split["clip_id"]))
     train_ids = sorted(set(train["clip_id"])) if len(train) else []
+    if not train_ids:  # nothing to compare with: no frame is decoded
+        return StageResult(pd.DataFrame(columns=LEAKAGE_COLUMNS),
+                           [kept(c, "no HAICTrain clips to compare with", item_kind="clip") for c in bench_ids],
+                           metadata={"leaked_clips": 0, "bench_clips_compared": 0, "train_clips_compared": 0},
+                           preview=LEAKAGE_COLUMNS)
 
     def located(clip_id: str, bench: bool) -> str | None:
         if clip_id in paths and Path(paths[clip_id]).is_file():
@@ -78,7 +100,8 @@ def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig)
             hashes[task[0]][task[1]] = result.value
         elif task[0] == "bench":
             decisions.append(error(task[1], f"hashing frames: {result.error}", item_kind="clip"))
-    pairs = leaked_pairs(hashes["bench"], hashes["train"], config.max_bits, config.min_share)
+    pairs = _source_file_pairs(tables, split, train, cut) + leaked_pairs(hashes["bench"], hashes["train"],
+                                                                          config.max_bits, config.min_share)
     first_match = {}
     for pair in pairs:
         first_match.setdefault(pair.bench_clip_id, pair)
@@ -89,9 +112,11 @@ def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig)
                                   item_kind="clip"))
         else:
             decisions.append(dropped(clip_id, f"same footage as HAICTrain clip {pair.train_clip_id}", item_kind="clip",
-                                     metric="matched_share", value=pair.matched_share, threshold=config.min_share))
-    table = pd.DataFrame([(p.bench_clip_id, p.train_clip_id, p.matched_share, p.median_bits) for p in pairs],
-                         columns=LEAKAGE_COLUMNS)
+                                     metric="matched_share", value=pair.matched_share, threshold=config.min_share,
+                                     detail={"method": pair.method}))
+    table = pd.DataFrame([(p.bench_clip_id, p.train_clip_id, p.matched_share, p.median_bits, p.method)
+                          for p in pairs], columns=LEAKAGE_COLUMNS)
+    table = table.drop_duplicates(["bench_clip_id", "train_clip_id"]).reset_index(drop=True)
     stage.log.info(f"content leakage: {len(first_match)} of {len(hashes['bench'])} benchmark clips share footage "
                    f"with HAICTrain ({len(hashes['train'])} training clips compared)")
     return StageResult(table, decisions, metadata={"leaked_clips": len(first_match),

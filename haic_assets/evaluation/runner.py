@@ -49,7 +49,9 @@ def model_client(spec: EvalModel, cache_dir: str | Path, *, concurrency: int = 4
     base_url = spec.base_url or os.environ.get(BASE_URL_ENV[spec.provider]) or None
     resource = LLMResource(provider=spec.provider, model=spec.model, api_key=api_key, base_url=base_url,
                            timeout_s=timeout_s, concurrency=concurrency, max_attempts=max_attempts,
-                           cache_dir=str(cache_dir), openai_frames_per_video=spec.frames)
+                           cache_dir=str(cache_dir),
+                           openai_frames_per_video=0 if spec.video_input == "video_url" else spec.frames,
+                           openai_send_video_url=spec.video_input == "video_url")
     return resource.client()
 
 

@@ -11,7 +11,8 @@ from haic_core.haicbench.qa import CATEGORIES, QA
 from haic_core.haicbench.qa_shuffle import answer_positions_markdown, with_balanced_answer_positions
 from haic_core.haicbench.split import (PAPER_CATEGORY_QUOTA, PAPER_N_QA, PAPER_N_VIDEOS, InfeasibleSplitError,
                                        SplitParams, select_haicbench_split, split_decisions)
-from haic_core.haicbench.split_pool import haic_train_ids, latest_verified, without_haic_train
+from haic_core.haicbench.split_pool import haic_train_ids, latest_verified, without_haic_train, without_leaked_content
+from haic_assets.platform.partitions import UNPARTITIONED
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EXPORT_DIR = "haicbench"
@@ -32,6 +33,9 @@ class HaicbenchSplitConfig(Config):
     copy_clips: bool = Field(
         default=True, description="copy the split's clips that the platform cut (action_filtered) to videos/ in "
                                   "the release, so the lmms-eval task finds them; clips_manifest.jsonl lists all")
+    exclude_leaked_content: bool = Field(
+        default=True, description="leave out of the pool any clip that haicbench_content_leakage found to show the "
+                                  "same footage as a HAICTrain clip under another id (the pair is in the ledger)")
     answer_position_tolerance: float = Field(
         default=0.05, description="the answer_positions_balanced check warns when a position's share of a category's "
                                   "correct answers is further than this from even")
@@ -42,7 +46,8 @@ class HaicbenchSplitConfig(Config):
 
 
 @partitioned_stage("haicbench_split", HaicbenchSplitConfig,
-                   ins={"qa_verified": AssetIn(partition_mapping=AllPartitionMapping())}, partitions=None)
+                   ins={"qa_verified": AssetIn(partition_mapping=AllPartitionMapping())}, partitions=None,
+                   deps=("haicbench_content_leakage",))
 def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verified: pd.DataFrame) -> StageResult:
     """The HAICBench test split chosen from the verified QA of all annotation batches (deterministic for
     a seed; sql/haicbench_*.sql), exported to exports/haicbench/ (JSONL, Parquet, lmms-eval task)."""
@@ -50,6 +55,15 @@ def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verifi
     excluded = []
     if config.exclude_haic_train:
         pool, excluded = without_haic_train(pool, *haic_train_ids(stage.storage.tables().read_all("haic_train")))
+    leaked, content_checked = [], False
+    if config.exclude_leaked_content:
+        pairs = stage.storage.tables().read("haicbench_content_leakage", UNPARTITIONED)
+        content_checked = pairs is not None
+        if pairs is None:
+            stage.log.warning("no haicbench_content_leakage table: the pool is not checked for footage shared with "
+                              "HAICTrain under other ids (the haicbench_release job runs it first)")
+        else:
+            pool, leaked = without_leaked_content(pool, pairs)
     try:
         split = select_haicbench_split(pool, config.params())
     except InfeasibleSplitError as exc:
@@ -79,7 +93,8 @@ def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verifi
     metadata = {
         "videos": int(table["video_id"].nunique()), "qa": len(table), "pool_qa": len(pool),
         "pool_videos": int(pool["video_id"].nunique()), "duplicate_qa_ids_dropped": duplicates,
-        "excluded_haic_train_qa": len(excluded),
+        "excluded_haic_train_qa": len(excluded), "excluded_leaked_content_qa": len(leaked),
+        "content_leakage_checked": content_checked,
         "qa_per_category": MetadataValue.json(table["category"].value_counts().sort_index().to_dict()),
         "answer_positions": MetadataValue.md(answer_positions_markdown([QA.from_record(r)
                                                                         for r in table.to_dict("records")])),
@@ -90,6 +105,6 @@ def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verifi
     }
     stage.log.info(f"HAICBench split: {metadata['videos']} videos, {len(table)} QA from a pool of {len(pool)}; "
                    f"exported to {out}")
-    return StageResult(table, split_decisions(pool, split) + excluded, metadata=metadata,
+    return StageResult(table, split_decisions(pool, split) + excluded + leaked, metadata=metadata,
                        preview=["video_id", "category", "question", "answer_index", "picked_as"])
 

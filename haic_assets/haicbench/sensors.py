@@ -2,6 +2,7 @@
 
 A batch folder `<batch>/` of the annotations store (HAIC_HOME/annotations, or
 HAIC_ANNOTATIONS_URI) arrives in two steps, as annotation works:
+0. `haic annotation-task <batch>` exports the clips the batch annotates (annotation_tasks);
 1. `captions.{jsonl,csv}` (and, when the QA were generated elsewhere, `qa_raw/`): the batch becomes
    an `annotation_batches` partition and a run makes bench_captions and qa_pairs (source
    raw_files when qa_raw/ is there, else the LLM: skipped with a log line when none is configured);
@@ -34,6 +35,7 @@ def annotation_sensor(context: SensorEvaluationContext, storage: StorageResource
     cursor = json.loads(context.cursor) if context.cursor else {}
     existing = set(context.instance.get_dynamic_partitions(annotation_batches.name))
     generated = set(storage.tables().partitions("qa_pairs"))
+    tasked = set(storage.tables().partitions("annotation_tasks"))
     new_keys, requests = [], []
     for batch, files in sorted(files_by_batch(annotations.list()).items()):
         captions, seen = caption_file(files), cursor.get(batch, {})
@@ -46,7 +48,10 @@ def annotation_sensor(context: SensorEvaluationContext, storage: StorageResource
         stamp = sha256_bytes(annotations.get_bytes(f"{batch}/{captions}"))
         if seen.get("captions") != stamp:
             source = "raw_files" if has_raw_answers(files) else "llm"
-            if source == "llm" and not llm.configured:
+            if batch not in tasked:
+                context.log.warning(f"annotations/{batch}: its captions wait for the batch's annotation task "
+                                    f"(`haic annotation-task {batch} --partition SOURCE_PARTITION`)")
+            elif source == "llm" and not llm.configured:
                 context.log.warning(f"annotations/{batch}: QA generation waits for an LLM backend: {NOT_CONFIGURED}")
             else:
                 requests.append(RunRequest(partition_key=batch, run_key=f"annotations:{batch}:captions:{stamp}",

@@ -70,7 +70,9 @@ def cmd_why(args: argparse.Namespace) -> int:
     if not _has_ledger(conn):
         print("The ledger is empty: run `haic demo` or materialize a partition first.")
         return 1
-    trail = conn.execute(load_sql("why"), [args.item_id]).df()
+    from haic_assets.platform.why_trail import trail_of
+
+    trail = trail_of(conn, args.item_id)
     if trail.empty:
         print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
               "`haic funnel` lists the stages.")
@@ -330,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     from haic_assets.platform.cli_plan import add_plan_command  # issue 17: `haic plan`
 
     add_plan_command(sub)
+    from haic_assets.platform.cli_annotate import add_annotation_task_parser  # issue 15: `haic annotation-task`
+
+    add_annotation_task_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from haic_core.evaluation.models import DEFAULT_FRAMES, PROTOCOLS, PROVIDERS, SPLIT_QA_SET, EvalModel
+from haic_core.evaluation.models import DEFAULT_FRAMES, PROTOCOLS, PROVIDERS, SPLIT_QA_SET, VIDEO_INPUTS, EvalModel
 from haic_core.evaluation.results import leaderboard, leaderboard_text
 
 RESULT_COUNTS = ["category", "n", "correct", "refused", "unparsed", "errors", "accuracy"]
@@ -29,6 +29,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. http://host:8000/v1")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                    help="frames sampled uniformly per clip (OpenAI-compatible servers; Gemini takes the video)")
+    p.add_argument("--video-input", choices=VIDEO_INPUTS, default="frames",
+                   help="OpenAI-compatible servers: frames (N sampled frames as images) or video_url (the clip "
+                        "itself as one video_url part, as vLLM serving a video model takes it)")
     p.add_argument("--qa-set", default=SPLIT_QA_SET, help="split (the test split) or verified:<annotation batch>")
     p.add_argument("--video-root", default="", help="folder with <clip_id>.mp4 for clips the platform did not cut")
     p.add_argument("--max-questions", type=int, default=0, help="only the first N questions (a smoke run)")
@@ -47,7 +50,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         spec = EvalModel(model=args.model, protocol=args.protocol, provider=args.provider, base_url=args.base_url,
-                         frames=args.frames, qa_set=args.qa_set)
+                         frames=args.frames, qa_set=args.qa_set, video_input=args.video_input)
     except ValueError as exc:
         print(f"haic evaluate: {exc}", file=sys.stderr)
         return 2
@@ -57,7 +60,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"haic evaluate: {exc}", file=sys.stderr)
             return 2
-        print(f"eval model {key}: {spec.provider}/{spec.model}, protocol {spec.protocol}, {spec.frames} frames, "
+        seen = "the video (video_url)" if spec.video_input == "video_url" else f"{spec.frames} frames"
+        print(f"eval model {key}: {spec.provider}/{spec.model}, protocol {spec.protocol}, {seen}, "
               f"questions {spec.qa_set}")
         if args.register_only:
             print(f"registered; materialize eval_answers for partition {key!r} from the UI")

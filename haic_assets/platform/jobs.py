@@ -13,6 +13,7 @@ CURATION_GROUP = "accumulation"
 LLM_GROUP = "haic_train"
 MAIN_JOB = "curate_source"
 HAICBENCH_BATCH_JOB = "haicbench_batch"
+ANNOTATION_TASK_JOB = "annotation_task"
 HAICBENCH_RELEASE_JOB = "haicbench_release"
 
 
@@ -25,13 +26,19 @@ def build_jobs(llm_configured: bool, provider: str) -> list:
         description += f" Captions are left out of this job: {NOT_CONFIGURED}"
     main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups), description=description,
                             tags=provider_tags)
-    # HAICBench: per annotation batch, then the release over all batches (a job cannot mix the two).
+    # HAICBench: per annotation batch (its task first, the returned captions later), then the release
+    # over all batches (a job cannot mix the two).
+    task = define_asset_job(name=ANNOTATION_TASK_JOB, selection=AssetSelection.assets("annotation_tasks"),
+                            description="One annotation batch's task: the kept clips of chosen source partitions, "
+                                        "exported for the manual check and the caption writers.")
     batch = define_asset_job(name=HAICBENCH_BATCH_JOB,
                              selection=AssetSelection.assets("bench_captions", "qa_pairs", "qa_verified"),
                              description="One annotation batch: human captions -> QA pairs -> reviewed QA.",
                              tags=provider_tags)
     release = define_asset_job(name=HAICBENCH_RELEASE_JOB,
-                               selection=AssetSelection.assets("haicbench_split", "dataset_statistics"),
-                               description="The HAICBench test split from all batches (with its checks and exports), "
-                                           "and the dataset statistics.")
-    return [main, batch, release]
+                               selection=AssetSelection.assets("haicbench_content_leakage", "haicbench_split",
+                                                                "dataset_statistics"),
+                               description="The HAICBench test split from all batches, less clips whose footage is in "
+                                           "HAICTrain under another id (with its checks and exports), and the "
+                                           "dataset statistics.")
+    return [main, task, batch, release]

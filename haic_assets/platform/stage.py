@@ -24,8 +24,8 @@ from numbers import Number
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
-from dagster import (AssetIn, AssetOut, BackfillPolicy, Config, Failure, MetadataValue, Output, PartitionsDefinition,
-                     multi_asset)
+from dagster import (AssetDep, AssetIn, AssetOut, BackfillPolicy, Config, Failure, MetadataValue, Output,
+                     PartitionsDefinition, multi_asset)
 from pydantic import Field, ValidationError, create_model
 
 from haic_core.decisions import Decision
@@ -106,7 +106,7 @@ class StageSpec:
     partitions: PartitionsDefinition | None = source_shards
     kind: str | None = None
     resources: tuple[str, ...] = ()
-    deps: tuple[str, ...] = ()
+    deps: tuple[str | AssetDep, ...] = ()  # upstream assets read from storage, not loaded as inputs
     settings_from: Mapping[str, str] = field(default_factory=dict)  # field -> stage whose setting it shares
     fingerprint: Callable[[Config], str] | None = None  # more code-version parts (e.g. prompt versions)
     records_decisions: bool = True
@@ -246,7 +246,7 @@ class StageSpec:
 def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[str] | Mapping[str, AssetIn] = (),
                       outs: Mapping[str, str] | None = None, version: str = "1", kind: str | None = None,
                       resources: Sequence[str] = (), partitions: PartitionsDefinition | None = source_shards,
-                      deps: Sequence[str] = (), settings_from: Mapping[str, str] | None = None,
+                      deps: Sequence[str | AssetDep] = (), settings_from: Mapping[str, str] | None = None,
                       fingerprint: Callable[[Config], str] | None = None, records_decisions: bool = True,
                       group: str | None = None, description: str | None = None,
                       ) -> Callable[[Callable[..., StageResult]], StageSpec]:

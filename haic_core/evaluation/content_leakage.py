@@ -44,6 +44,7 @@ class LeakedPair:
     train_clip_id: str
     matched_share: float  # share of the benchmark clip's frames with a near-identical training frame
     median_bits: float  # median over the benchmark frames of the closest training frame's distance
+    method: str = "frame_dhash"  # or "source_sha256": both clips were cut from byte-identical source files
 
 
 def compare(bench: Sequence[int], train: Sequence[int], max_bits: int = DEFAULT_MAX_BITS) -> tuple[float, float]:
@@ -66,3 +67,15 @@ def leaked_pairs(bench: Mapping[str, Sequence[int]], train: Mapping[str, Sequenc
             if share >= min_share:
                 pairs.append(LeakedPair(bench_id, train_id, share, median))
     return sorted(pairs, key=lambda p: (-p.matched_share, p.median_bits, p.bench_clip_id, p.train_clip_id))
+
+
+def same_source_file(bench: Mapping[str, str | None], train: Mapping[str, str | None]) -> list[LeakedPair]:
+    """Every (benchmark clip, training clip) pair cut from byte-identical source videos (clip id -> the
+    sha256 of its source video, as the videos stage computed it): the same upload under two ids."""
+    by_hash: dict[str, list[str]] = {}
+    for clip_id, digest in train.items():
+        if digest:
+            by_hash.setdefault(digest, []).append(clip_id)
+    return [LeakedPair(bench_id, train_id, 1.0, 0.0, "source_sha256")
+            for bench_id, digest in sorted(bench.items()) if digest
+            for train_id in sorted(by_hash.get(digest, []))]

@@ -15,6 +15,9 @@ PROTOCOLS = ("standard", "caption")
 PROVIDERS = ("openai", "gemini")
 DEFAULT_FRAMES = 64  # the paper: 64 frames sampled uniformly
 SPLIT_QA_SET = "split"
+# How an OpenAI-compatible server sees a clip: N uniformly sampled frames as image parts (every
+# server), or the clip itself as one `video_url` part (vLLM's and SGLang's standard video input).
+VIDEO_INPUTS = ("frames", "video_url")
 VERIFIED_PREFIX = "verified:"
 
 
@@ -29,6 +32,7 @@ class EvalModel:
     base_url: str | None = None
     frames: int = DEFAULT_FRAMES
     qa_set: str = SPLIT_QA_SET  # "split" or "verified:<annotation batch>"
+    video_input: str = "frames"  # one of VIDEO_INPUTS (OpenAI-compatible servers)
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -40,12 +44,16 @@ class EvalModel:
         if self.frames < 1:
             raise ValueError("frames must be >= 1")
         qa_set_batch(self.qa_set)  # validates
+        if self.video_input not in VIDEO_INPUTS:
+            raise ValueError(f"video input {self.video_input!r} is not one of {VIDEO_INPUTS}")
+        if self.video_input == "video_url" and self.provider != "openai":
+            raise ValueError("video_url is how OpenAI-compatible servers take a video; Gemini always takes the video")
 
     @property
     def key(self) -> str:
         """The partition key: readable, stable, and free of the characters Dagster and file
         systems object to (`/`, `:`, spaces, commas)."""
-        parts = [_slug(self.model), self.protocol, f"f{self.frames}"]
+        parts = [_slug(self.model), self.protocol, "video" if self.video_input == "video_url" else f"f{self.frames}"]
         if self.provider != "openai":
             parts.insert(1, self.provider)
         batch = qa_set_batch(self.qa_set)
@@ -58,7 +66,8 @@ class EvalModel:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> EvalModel:
-        known = {k: record[k] for k in ("model", "protocol", "provider", "base_url", "frames", "qa_set") if k in record}
+        known = {k: record[k] for k in ("model", "protocol", "provider", "base_url", "frames", "qa_set", "video_input")
+                 if k in record}
         if "frames" in known:
             known["frames"] = int(known["frames"])
         return cls(**known)
@@ -67,21 +76,24 @@ class EvalModel:
         return replace(self, frames=frames)
 
 
-_KEY = re.compile(r"^(?P<model>.+?)(?:__(?P<provider>gemini))?__(?P<protocol>standard|caption)__f(?P<frames>\d+)"
+_KEY = re.compile(r"^(?P<model>.+?)(?:__(?P<provider>gemini))?__(?P<protocol>standard|caption)"
+                  r"__(?:f(?P<frames>\d+)|(?P<video>video))"
                   r"(?:__verified-(?P<batch>.+))?$")
 
 
 def model_from_key(key: str) -> EvalModel | None:
     """The entry a key spells out by itself, for a partition added in the UI without a registry entry:
-    `<model>[__gemini]__<protocol>__f<frames>[__verified-<batch>]`, base URL from the provider's
+    `<model>[__gemini]__<protocol>__<f<frames>|video>[__verified-<batch>]`, base URL from the provider's
     environment (OPENAI_BASE_URL). None when the key is not of that shape."""
     match = _KEY.match(key)
     if match is None:
         return None
     batch = match.group("batch")
     return EvalModel(model=match.group("model"), protocol=match.group("protocol"),
-                     provider=match.group("provider") or "openai", frames=int(match.group("frames")),
-                     qa_set=f"{VERIFIED_PREFIX}{batch}" if batch else SPLIT_QA_SET)
+                     provider=match.group("provider") or "openai",
+                     frames=int(match.group("frames")) if match.group("frames") else DEFAULT_FRAMES,
+                     qa_set=f"{VERIFIED_PREFIX}{batch}" if batch else SPLIT_QA_SET,
+                     video_input="video_url" if match.group("video") else "frames")
 
 
 def qa_set_batch(qa_set: str) -> str | None:

@@ -223,9 +223,18 @@ def clip_manifest(clips: Sequence[CaptionedClip]) -> list[dict[str, str]]:
             for c in sorted(clips, key=lambda c: c.clip_id)]
 
 
+def hf_front_matter(pretty_name: str, split: str, parquet_file: str) -> str:
+    """The dataset card's YAML header that makes the folder a Hugging Face `datasets` dataset:
+    `load_dataset(<folder>)` reads `parquet_file` as `split` (the folder's other files are not data)."""
+    return "\n".join(["---", f"pretty_name: {pretty_name}", "configs:", "- config_name: default", "  data_files:",
+                      f"  - split: {split}", f"    path: {parquet_file}", "---", "", ""])
+
+
 def release_files(release: pd.DataFrame, clips: Sequence[CaptionedClip], card: str) -> dict[str, bytes]:
-    """The release's files by name: the rows as JSONL and Parquet, the LLaVA-Video conversation
-    records, the clip manifest, and the dataset card as README.md."""
+    """The release's files by name: the rows as JSONL and Parquet (each with `video`, the clip's file
+    relative to the release root), the LLaVA-Video conversation records, the clip manifest, and the
+    dataset card as README.md (with the header that `datasets.load_dataset(<root>)` reads)."""
+    release = release.assign(video=[export_video_path(c) for c in release["clip_id"]])
     parquet = io.BytesIO()
     release.to_parquet(parquet, index=False)
     return {
@@ -233,5 +242,5 @@ def release_files(release: pd.DataFrame, clips: Sequence[CaptionedClip], card: s
         "haic_train.parquet": parquet.getvalue(),
         CONVERSATIONS_FILE: json.dumps(to_conversation_records(clips), indent=1, ensure_ascii=False).encode("utf-8"),
         MANIFEST_FILE: "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in clip_manifest(clips)).encode(),
-        "README.md": card.encode("utf-8"),
+        "README.md": (hf_front_matter("HAICTrain", "train", "haic_train.parquet") + card).encode("utf-8"),
     }

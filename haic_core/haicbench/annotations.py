@@ -5,7 +5,8 @@ A batch is a folder `<batch>/` of the annotations store holding
   optional video_id), checked here against the standardized format;
 - `qa_raw/<clip_id>__<category>.txt` (optional): raw QA answers an LLM produced elsewhere, with
   an optional `qa_raw/provenance.json` naming the model and prompt version;
-- `reviews.csv`: the reviewers' decisions on the batch's QA.
+- `reviews.csv`: the reviewers' decisions on the batch's QA;
+- `clip_checks.csv` (optional): the manual check of the task's clips (annotation_tasks.py).
 
 The caller reads the bytes (from a local folder or S3); these functions parse them.
 Pure: no I/O, no Dagster.
@@ -23,6 +24,7 @@ import pandas as pd
 
 from haic_core.accumulation.scenes import video_id_of_clip_id
 from haic_core.decisions import Decision, dropped
+from haic_core.haicbench.annotation_tasks import not_in_task, sign_off_decision
 from haic_core.haic_train.caption_format import check_caption, declared_subject_count
 from haic_core.haicbench.qa_generation import RawAnswer
 from haic_core.haicbench.qa_verification import Review, reviews_from_records
@@ -125,11 +127,16 @@ def video_id_of(row: Mapping[str, Any]) -> tuple[str, str]:
     return row["clip_id"], "clip_id (no video id given)"
 
 
-def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int,
-                        max_words: int) -> tuple[pd.DataFrame, list[Decision]]:
+def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int, max_words: int,
+                        task_clips: Mapping[str, str] | None = None, writers_required: int = 0,
+                        checkers_required: int = 0,
+                        rejected: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Decision]]:
     """The export's captions that pass the standardized-format check (BENCH_CAPTION_COLUMNS),
-    and a decision per row: kept, or dropped for a missing or repeated clip id or a format
-    rule. Raises ValueError when the export lacks the clip_id or caption column."""
+    and a decision per row: kept, or dropped for a missing or repeated clip id, missing sign-offs
+    or a format rule. With `task_clips` (clip id -> video id of the batch's annotation task) a
+    caption naming any other clip is an error row, and the video id is the task's; a caption of a
+    clip the manual check rejected (`rejected`: clip id -> why) is dropped. Raises
+    ValueError when the export lacks the clip_id or caption column."""
     missing = [c for c in ("clip_id", "caption") if c not in export.columns]
     if missing:
         raise ValueError(f"caption export of batch {batch!r} lacks columns {missing}")
@@ -140,12 +147,25 @@ def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int,
             decisions.append(dropped(f"{batch}#row{number}", "missing clip_id", item_kind="caption"))
             continue
         row["clip_id"] = clip_id
-        video_id, video_id_source = video_id_of(row)
+        if task_clips is not None and clip_id not in task_clips:
+            decisions.append(not_in_task(clip_id, batch, len(task_clips)))
+            continue
+        video_id, video_id_source = ((task_clips[clip_id], "annotation task") if task_clips is not None
+                                     else video_id_of(row))
         if clip_id in seen:
             decisions.append(dropped(clip_id, f"duplicate clip_id (row {seen[clip_id]})", item_kind="caption",
                                      parent_id=video_id))
             continue
         seen[clip_id] = number
+        if rejected and clip_id in rejected:
+            decisions.append(dropped(clip_id, rejected[clip_id], item_kind="caption", parent_id=video_id))
+            continue
+        writer, checkers = str(row.get("writer") or ""), checkers_list(row.get("checkers"))
+        unsigned = sign_off_decision(clip_id, writer, checkers, writers_required=writers_required,
+                                     checkers_required=checkers_required, parent_id=video_id)
+        if unsigned is not None:
+            decisions.append(unsigned)
+            continue
         caption = str(row.get("caption") or "")
         decision = check_caption(caption, item_id=clip_id, parent_id=video_id, min_words=min_words,
                                  max_words=max_words)
@@ -153,7 +173,7 @@ def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int,
         if decision.verdict != "kept":
             continue
         rows.append({"clip_id": clip_id, "video_id": video_id, "video_id_source": video_id_source, "caption": caption,
-                     "writer": str(row.get("writer") or ""), "checkers": checkers_list(row.get("checkers")),
+                     "writer": writer, "checkers": checkers,
                      "subject_count": declared_subject_count(caption)})
     table = pd.DataFrame(rows, columns=BENCH_CAPTION_COLUMNS).astype({"subject_count": "Int64"})
     return table, decisions

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from haic_core.haic_train.export import clip_file_name
+from haic_core.haic_train.export import clip_file_name, hf_front_matter
 from haic_core.haicbench.qa import CATEGORIES, OPTION_LETTERS
 
 TASK_NAME = "haicbench"
@@ -197,6 +197,13 @@ def dataset_card(records: list[dict[str, Any]], n_videos: int) -> str:
         f"| clips | {len({r['clip_id'] for r in records})} |",
         *[f"| {c.replace('_', ' ')} questions | {n} |" for c, n in per_category.items()],
         "",
+        "## Load",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f"bench = load_dataset(\"<this folder>\")[\"{SPLIT_NAME}\"]  # `video` is relative to this folder",
+        "```",
+        "",
         "## Fields",
         "",
         "`qa_id`, `video_id`, `clip_id`, `category`, `question`, `options` (4 or 5), `answer_index` "
@@ -231,7 +238,8 @@ def haicbench_release_files(records: list[dict[str, Any]], videos: pd.DataFrame,
     release = {SPLIT_JSONL: split_jsonl(records), SPLIT_PARQUET: split_parquet(records),
                SPLIT_VIDEOS_PARQUET: videos_parquet.getvalue(),
                MANIFEST_FILE: "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in manifest).encode("utf-8"),
-               "README.md": dataset_card(records, len(videos)).encode("utf-8")}
+               "README.md": (hf_front_matter("HAICBench", SPLIT_NAME, SPLIT_PARQUET)
+                             + dataset_card(records, len(videos))).encode("utf-8")}
     release.update({f"{LMMS_EVAL_FOLDER}/{name}": data
                     for name, data in lmms_eval_task_files(records, lmms_eval_data_file).items()})
     return release

@@ -38,3 +38,22 @@ def without_haic_train(pool: pd.DataFrame, train_clip_ids: Collection[str],
                         detail={"video_id": r.video_id, "category": r.category})
                 for r in pool[overlap].itertuples(index=False)]
     return pool[~overlap].reset_index(drop=True), excluded
+
+
+def without_leaked_content(pool: pd.DataFrame, leaked: pd.DataFrame) -> tuple[pd.DataFrame, list[Decision]]:
+    """The pool less every QA whose clip shows the same footage as a HAICTrain clip under another id
+    (`leaked`: haicbench_content_leakage's pairs, bench_clip_id, train_clip_id, matched_share, median_bits),
+    and a dropped decision per QA left out that names the pair."""
+    if leaked.empty or pool.empty:
+        return pool, []
+    first = leaked.drop_duplicates("bench_clip_id").set_index("bench_clip_id")
+    overlap = pool["clip_id"].astype(str).isin(first.index)
+    excluded = []
+    for r in pool[overlap].itertuples(index=False):
+        pair = first.loc[r.clip_id]
+        excluded.append(dropped(r.qa_id, f"clip shows the same footage as HAICTrain clip {pair.train_clip_id}",
+                                item_kind="qa", parent_id=r.clip_id, metric="matched_share",
+                                value=float(pair.matched_share),
+                                detail={"train_clip_id": str(pair.train_clip_id), "bench_clip_id": r.clip_id,
+                                        "median_bits": float(pair.median_bits), "category": r.category}))
+    return pool[~overlap].reset_index(drop=True), excluded

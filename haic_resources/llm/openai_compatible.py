@@ -3,7 +3,8 @@
 Chat Completions is the one API every such server speaks, but not every server takes video.
 So a clip goes as `frames_per_video` JPEG frames sampled uniformly over its length (image
 parts are understood everywhere), plus — when `send_video_url` says the server accepts it, as
-vLLM does — the whole clip as a `video_url` data URL. The SDK's own retries are off
+vLLM does — the whole clip as a `video_url` data URL; with `frames_per_video=0` the `video_url`
+part alone (vLLM's and SGLang's standard video input). The SDK's own retries are off
 (`max_retries=0`) so that every retry is ours and is counted.
 """
 
@@ -99,6 +100,9 @@ class OpenAIClient(LLMClient):
         if not api_key:
             # Local servers ignore the key but the SDK requires one; pass any placeholder.
             raise ValueError("OpenAIClient needs an api_key (any non-empty value for local servers)")
+        if frames_per_video < 1 and not send_video_url:
+            raise ValueError("OpenAIClient sends a clip as frames, as a video_url, or both: frames_per_video=0 "
+                             "needs send_video_url")
         self.frames_per_video = frames_per_video
         self.frame_long_side = frame_long_side
         self.send_video_url = send_video_url
@@ -142,7 +146,8 @@ class OpenAIClient(LLMClient):
         return shape
 
     def _prepare_video(self, video_path: Path) -> _PreparedVideo:
-        frames = sample_frames_jpeg(video_path, self.frames_per_video, long_side=self.frame_long_side)
+        frames = (sample_frames_jpeg(video_path, self.frames_per_video, long_side=self.frame_long_side)
+                  if self.frames_per_video > 0 else [])
         parts: list[dict[str, Any]] = []
         if self.send_video_url:
             parts.append(

@@ -40,7 +40,8 @@ class LLMResource(ConfigurableResource):
     input_price_per_million: float = Field(default=0.0, description="USD per million input tokens (for cost accounting)")
     output_price_per_million: float = Field(default=0.0, description="USD per million output tokens")
     cache_dir: str = Field(description="persistent response cache (HAIC_HOME/cache/llm)")
-    openai_frames_per_video: int = Field(default=8, description="frames sent to OpenAI-compatible servers per clip")
+    openai_frames_per_video: int = Field(default=8, description="frames sent to OpenAI-compatible servers per clip "
+                                                                             "(0: the video_url part only)")
     openai_send_video_url: bool = Field(default=False, description="also send the clip as a video_url part (vLLM)")
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES,
                                     description="the most bytes one answer may have; a bigger one is the item's error")

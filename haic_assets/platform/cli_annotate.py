@@ -1,0 +1,52 @@
+"""`haic annotation-task`: start an annotation batch by exporting the clips it checks and captions.
+
+    haic annotation-task omega_batch_1 --partition omega__part-0001.parquet --partition omega__part-0002.parquet
+
+The batch becomes an `annotation_batches` partition and `annotation_tasks` exports the kept clips
+(action_filtered) of the named source partitions to exports/annotation_tasks/<batch>/ (the clips,
+manifest.jsonl, a README for writers and checkers). The writers' captions.jsonl then goes to
+annotations/<batch>/, where the annotation sensor imports it against this task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_annotation_task_parser(sub) -> None:
+    p = sub.add_parser("annotation-task", help="export the kept clips of source partitions for an annotation batch",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("batch", help="the annotation batch (its folder name under annotations/)")
+    p.add_argument("--partition", action="append", required=True, dest="partitions",
+                   help="a source shard whose kept clips the batch annotates (repeatable)")
+    p.add_argument("--no-copy", action="store_true", help="list object-store URIs only, do not copy the clips")
+    p.set_defaults(func=cmd_annotation_task)
+
+
+def cmd_annotation_task(args: argparse.Namespace) -> int:
+    from haic_assets.platform.cli import QUIET_CONSOLE, instance_and_definitions
+    from haic_assets.platform.jobs import ANNOTATION_TASK_JOB
+    from haic_assets.platform.partitions import annotation_batches
+
+    if "/" in args.batch or args.batch.startswith("."):
+        print(f"haic annotation-task: {args.batch!r} is not a folder name", file=sys.stderr)
+        return 2
+    config = {"source_partitions": args.partitions, "copy_clips": not args.no_copy}
+    with instance_and_definitions() as (instance, defs):
+        if not instance.has_dynamic_partition(annotation_batches.name, args.batch):
+            instance.add_dynamic_partitions(annotation_batches.name, [args.batch])
+        run = defs.resolve_job_def(ANNOTATION_TASK_JOB).execute_in_process(
+            partition_key=args.batch, instance=instance, raise_on_error=False,
+            run_config={**QUIET_CONSOLE, "ops": {"annotation_tasks": {"config": config}}})
+        if not run.success:
+            reasons = [e.step_failure_data.user_failure_data.description
+                       if e.step_failure_data.user_failure_data else str(e.step_failure_data.error.message)
+                       for e in run.all_events if e.is_step_failure]
+            print(f"haic annotation-task: {' '.join(reasons).strip()}", file=sys.stderr)
+            return 1
+        table = run.output_for_node("annotation_tasks", "annotation_tasks")
+        folder = defs.resources["storage"].exports().uri + f"/annotation_tasks/{args.batch}"
+    print(f"annotation task {args.batch}: {len(table)} clips from {', '.join(args.partitions)} -> {folder}")
+    print(f"Next: captions.jsonl (clip_id, caption, writer, checkers) into annotations/{args.batch}/")
+    return 0
