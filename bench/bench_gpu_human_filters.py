@@ -101,7 +101,7 @@ def clip_list(media: Path, total: int) -> tuple[list[ClipWindow], list[str]]:
     for entry in manifest["videos"]:
         name = Path(entry["file"]).name
         start, end = clip_window(media, name)
-        if 5.0 <= end - start <= 20.0:
+        if 5.0 <= end - start <= 20.0 and (media / "videos" / name).is_file():  # a carried subset may lack some
             names.append(name)
     clips = [ClipWindow(f"{names[k % len(names)]}#{k}", str(media / "videos" / names[k % len(names)]),
                         *clip_window(media, names[k % len(names)])) for k in range(total)]

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from haic_resources.pose.batched import BatchedDetectorPose
-from haic_resources.pose.resource import PoseResource
 from haic_resources.pose.rtmpose_onnx import OnnxDetectorRTMPose
 
 
@@ -54,6 +53,8 @@ def test_batched_onnxruntime_gives_the_onnx_backends_people_over_two_clips_at_on
 
 
 def test_a_cuda_request_on_a_machine_without_one_is_reported_as_cpu(models_dir, tmp_path):
+    from haic_resources.pose.resource import PoseResource  # Dagster: not on the GPU device
+
     pose = PoseResource(backend="batched", engine="onnxruntime", device="cuda", cache_dir=str(tmp_path),
                         detector_model=str(models_dir / "yolox_nano.onnx"),
                         pose_model=str(models_dir / "rtmpose_t_random.onnx"))

@@ -31,6 +31,56 @@ INSTALL_HINT = (
 )
 
 
+def _allow_mmcv_lite() -> None:
+    """Let mmpose import under mmcv-lite (pure Python, no compiled ops; the only mmcv on PyPI with wheels).
+
+    mmpose 1.3.2 imports compiled mmcv ops when `mmpose.apis` is imported, though RTMPose uses none:
+    `mmcv.ops.MultiScaleDeformableAttention` (EDPose) and, through mmdet's CSPDarknet layers that
+    RTMPose's CSPNeXt backbone imports, `mmcv.ops.nms`. `mmcv.ops` fails to import without the
+    compiled `mmcv._ext`. Where `mmcv._ext` is missing, `mmcv.ops` and its submodules become modules
+    whose every op raises when used, so RTMPose runs and a model needing a compiled op fails saying why.
+    """
+    import importlib.abc
+    import importlib.machinery
+    import importlib.util
+    import sys
+    import types
+
+    if "mmcv.ops" in sys.modules or importlib.util.find_spec("mmcv") is None:
+        return
+    if importlib.util.find_spec("mmcv._ext") is not None:
+        return  # full mmcv: its real ops
+
+    def placeholder(module: str):
+        def op(name: str):
+            if name.startswith("_"):
+                raise AttributeError(name)
+
+            def missing(*args, **kwargs):
+                raise ImportError(f"{module}.{name} needs the full mmcv (compiled ops); this host has mmcv-lite")
+            return type(name, (), {"__new__": lambda cls, *a, **k: missing(), "__call__": missing})
+
+        return op
+
+    class Placeholders(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname == "mmcv.ops" or fullname.startswith("mmcv.ops."):
+                return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            return None
+
+        def create_module(self, spec):
+            module = types.ModuleType(spec.name)
+            module.__file__ = "<placeholder: mmcv-lite has no compiled ops>"
+            module.__path__ = []
+            module.__getattr__ = placeholder(spec.name)  # type: ignore[method-assign]
+            return module
+
+        def exec_module(self, module):
+            pass
+
+    sys.meta_path.insert(0, Placeholders())
+
+
 class MMPoseEstimator:
     def __init__(
         self,
@@ -63,6 +113,7 @@ class MMPoseEstimator:
         if det_config is not None and det_checkpoint is None:
             raise ValueError("det_config needs det_checkpoint: models are never downloaded")
         try:
+            _allow_mmcv_lite()
             from mmpose.apis import inference_topdown, init_model
         except ImportError as exc:
             raise ImportError(INSTALL_HINT) from exc
