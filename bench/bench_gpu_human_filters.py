@@ -147,7 +147,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=12)
     ap.add_argument("--clips-per-batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--cpu-reference", action="store_true",
+                    help="only the verdicts of the CPU path (PyAV reader + ONNX Runtime), for comparison")
     args = ap.parse_args()
+    if args.cpu_reference:
+        from haic_resources.video.frame_reader import read_frames_at
+        clips, names = clip_list(args.media, 0)
+        unique = clip_list(args.media, len(names))[0]
+        model = BatchedDetectorPose(args.models / "yolox_nano.onnx", args.models / "rtmpose_t_random.onnx",
+                                    device="cpu", engine="onnxruntime", threads=2)
+        read = lambda path, times, start, end, side: read_frames_at(path, times, start, end, long_side=side)  # noqa: E731
+        rows = {o.clip_id.split("#")[0]: {"cpu_pyav_onnxruntime": verdict_row(o.people, o.clip_id.split("#")[0])}
+                for o in sample_clips_batched(unique, model, read, decode_threads=2)}
+        args.out.write_text(json.dumps({"verdicts": rows}, indent=1, default=str))
+        return
     import torch
     from haic_resources.video import nvdec_reader
 
