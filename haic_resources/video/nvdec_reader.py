@@ -27,7 +27,9 @@ from haic_resources.video.frame_reader import FrameSample, SampledFrame, read_fr
 
 log = logging.getLogger(__name__)
 
-MAX_SIDE = 4096  # largest frame one reconfigurable decoder accepts
+# Largest frame one reconfigurable decoder accepts: 2048 is the H200's NVDEC limit for MPEG-4 part 2
+# (measured: 4096 fails there with "Resolution not supported"); the test media are at most 1920.
+MAX_SIDE = 2048
 
 
 class NvdecReader:
@@ -78,7 +80,12 @@ class NvdecReader:
         decoder = self._decoder(str(path))
         indices, fps = self.frame_indices(decoder, targets)
         unique = sorted(set(indices))
-        frames = decoder.get_batch_frames_by_index(unique)
+        try:
+            frames = decoder.get_batch_frames_by_index(unique)
+        except Exception:  # measured: a reconfigured decoder refuses a chroma-format change; a fresh one
+            self._local.decoder = None
+            decoder = self._decoder(str(path))
+            frames = decoder.get_batch_frames_by_index(unique)
         if len(frames) != len(unique):
             raise ValueError(f"{path}: NVDEC returned {len(frames)} of {len(unique)} frames")
         stack = torch.stack([torch.from_dlpack(f) for f in frames])  # (N, H, W, 3) uint8 on the GPU
