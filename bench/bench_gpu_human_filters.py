@@ -179,10 +179,29 @@ def main() -> None:
     long_side = models[False].input_long_side
     gpu_frames: dict = {}
 
-    def nvdec(path, times, start, end, side):
-        sample, used = nvdec_reader.read_frames(path, times, start, end, side)
+    def nvdec(path, times, start, end, side):  # frames stay on the GPU; OpenCV when NVDEC cannot (no PyAV here)
+        sample, used = nvdec_reader.read_frames(path, times, start, end, side, on_gpu=True, fallback=cv2_read)
         gpu_frames[path] = used
         return sample
+
+    # Verdicts on the unique clips first: GPU networks vs CPU networks (ONNX Runtime) on the same frames.
+    try:
+        unique = clips[:len(names)]
+        cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=16)
+        rows = {}
+        for label, model, read in (("gpu_nvdec_torch_fp32", models[False], nvdec),
+                                   ("gpu_nvdec_torch_fp16", models[True], nvdec),
+                                   ("gpu_opencv_torch_fp32", models[False], cv2_read),
+                                   ("cpu_opencv_onnxruntime", cpu_model, cv2_read)):
+            for outcome in sample_clips_batched(unique, model, read, decode_threads=args.threads):
+                name = outcome.clip_id.split("#")[0]
+                rows.setdefault(name, {})[label] = (verdict_row(outcome.people, name) if outcome.people
+                                                    else {"error": outcome.error})
+        out["verdicts"] = rows
+    except Exception:
+        out["verdicts_failed"] = traceback.format_exc()[-2000:]
+    print("verdicts", "failed" if "verdicts_failed" in out else "done", flush=True)
+    save()
 
     phases = {"decode_nvdec": nvdec, "decode_cpu_opencv": cv2_read}
     decoded = None
@@ -248,20 +267,6 @@ def main() -> None:
         print(phase, out[phase], flush=True)
         save()
 
-    # Verdicts on the unique clips: GPU networks vs CPU networks (ONNX Runtime) on the same NVDEC frames.
-    try:
-        unique = [c for c in clips[:len(names)]]
-        cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=16)
-        rows = {}
-        for label, model in (("gpu_torch_fp32", models[False]), ("gpu_torch_fp16", models[True]),
-                             ("cpu_onnxruntime", cpu_model)):
-            for outcome in sample_clips_batched(unique, model, nvdec, decode_threads=args.threads):
-                name = outcome.clip_id.split("#")[0]
-                rows.setdefault(name, {})[label] = (verdict_row(outcome.people, name) if outcome.people
-                                                    else {"error": outcome.error})
-        out["verdicts"] = rows
-    except Exception:
-        out["verdicts_failed"] = traceback.format_exc()[-2000:]
     save()
     print(json.dumps({k: v for k, v in out.items() if k != "verdicts"}, default=str)[:6000])
 

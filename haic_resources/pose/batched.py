@@ -57,6 +57,7 @@ class BatchedDetectorPose:
         cache_dir: str | os.PathLike | None = None,
         s3: S3Settings = S3Settings(),
         detector_kind: Literal["yolox"] = "yolox",
+        on_device: bool = True,
     ) -> None:
         if detector_kind != "yolox":
             raise ValueError("the batched backend decodes YOLOX heads only; use the onnx backend for RTMDet")
@@ -77,6 +78,8 @@ class BatchedDetectorPose:
         self.pose_input_wh = self.runner.pose_input_wh
         self.input_long_side = input_long_side if input_long_side is not None else max(self.input_hw)
         self._pool = ThreadPoolExecutor(max(1, threads))
+        # Pre/post-processing on the networks' device (torch engine); False: OpenCV/numpy on the host.
+        self.on_device = on_device
 
     def describe(self) -> str:
         return f"{self.engine} on {self.device_used}"
@@ -125,8 +128,39 @@ class BatchedDetectorPose:
                 k += 1
         return people
 
+    def estimate_on_device(self, frames: list) -> list[list[Person]]:
+        """The torch engine's whole step on its device (`torch_batch_ops`): frames in, people out."""
+        from haic_resources.pose import torch_batch_ops as ops
+
+        torch, runner = self.runner.torch, self.runner
+        with torch.inference_mode():
+            on_device = ops.frames_to_device(torch, frames, runner.device_used)
+            canvas, ratios = ops.letterbox(torch, on_device, self.input_hw)
+            raw = runner.on_device(runner.detector, canvas)[0]
+            sizes = [tuple(f.shape[:2]) for f in on_device]
+            detections = ops.decode_yolox_batch(torch, raw, self.input_hw, ratios, sizes, self.min_person_score,
+                                                self.nms_threshold, self.max_people)
+            owners = [f for f, (boxes, _) in enumerate(detections) for _ in boxes]
+            people: list[list[Person]] = [[] for _ in frames]
+            if not owners:
+                return people
+            crops, maps = ops.crop_stack(torch, on_device, owners, np.concatenate([b for b, _ in detections]),
+                                         self.pose_input_wh, self.bbox_padding)
+            simcc_x, simcc_y = runner.on_device(runner.pose, crops)
+            kps, kscores = ops.decode_simcc_batch(torch, simcc_x, simcc_y, self.simcc_split_ratio)
+        k = 0
+        for f, (boxes, scores) in enumerate(detections):
+            for box, score in zip(boxes, scores):
+                inverse = cv2.invertAffineTransform(maps[k])
+                people[f].append(Person(box=box, score=float(score), keypoints=kps[k] @ inverse[:, :2].T + inverse[:, 2],
+                                        keypoint_scores=np.clip(kscores[k], 0.0, 1.0)))
+                k += 1
+        return people
+
     # -- the backend interface
-    def estimate(self, frames: list[np.ndarray]) -> list[list[Person]]:
+    def estimate(self, frames: list) -> list[list[Person]]:
+        if self.engine == "torch" and self.on_device:
+            return self.estimate_on_device(frames)
         return self.pose_all(frames, self.detect_all(frames))
 
     def estimate_clips(self, clips: list[list[np.ndarray]]) -> list[list[list[Person]]]:

@@ -89,6 +89,16 @@ class TorchRunner:
                 outs.append([(t[..., :columns] if columns else t).float().cpu().numpy() for t in y])
         return outs
 
+    def on_device(self, module, stack):
+        """`module` over a device tensor stack in chunks; outputs stay on the device (tuples concatenated)."""
+        torch = self.torch
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(stack), self.max_batch):
+                y = module(stack[start:start + self.max_batch].to(self.dtype))
+                parts.append(y if isinstance(y, (tuple, list)) else (y,))
+        return [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
+
     def run_detector(self, blob: np.ndarray) -> np.ndarray:
         """Raw YOLOX head output (N, A, 6) for a (N, 3, H, W) float32 stack."""
         return np.concatenate([o[0] for o in self._chunks(self.detector, blob, PERSON_COLUMNS)])

@@ -105,10 +105,15 @@ class NvdecReader:
 _readers: dict[int, NvdecReader | None] = {}
 
 
+def _cpu_reader(path, timestamps, start_s, end_s, long_side):
+    return read_frames_at(path, timestamps, start_s, end_s, long_side=long_side)
+
+
 def read_frames(path: str | os.PathLike, timestamps: list[float], start_s: float, end_s: float,
-                long_side: int | None = None, gpu: bool = True, gpu_id: int = 0) -> tuple[FrameSample, str]:
-    """The frames from NVDEC when `gpu` and it works for this file, else from the CPU reader; and
-    which reader produced them ("nvdec" | "cpu")."""
+                long_side: int | None = None, gpu: bool = True, gpu_id: int = 0, on_gpu: bool = False,
+                fallback=_cpu_reader) -> tuple[FrameSample, str]:
+    """The frames from NVDEC when `gpu` and it works for this file (left on the GPU with `on_gpu`), else
+    from `fallback` (the CPU reader); and which reader produced them ("nvdec" | "cpu")."""
     if gpu:
         if gpu_id not in _readers:
             try:
@@ -119,7 +124,7 @@ def read_frames(path: str | os.PathLike, timestamps: list[float], start_s: float
         reader = _readers[gpu_id]
         if reader is not None:
             try:
-                return reader.read_frames_at(path, timestamps, start_s, end_s, long_side), "nvdec"
+                return reader.read_frames_at(path, timestamps, start_s, end_s, long_side, on_gpu), "nvdec"
             except Exception as exc:  # a codec NVDEC lacks (e.g. VP8, MPEG-4 part 2 on some GPUs)
                 log.warning("NVDEC could not decode %s (%s); decoding on the CPU", path, exc)
-    return read_frames_at(path, timestamps, start_s, end_s, long_side=long_side), "cpu"
+    return fallback(path, timestamps, start_s, end_s, long_side), "cpu"
