@@ -103,9 +103,10 @@ def test_gpu_torch_engine_finds_the_cpu_engines_people(models_dir, coco_frames, 
     assert gpu_model.device_used == "cuda" and gpu_model.describe() == "torch on cuda"
     got, want = gpu_model.estimate(coco_frames), cpu_model.estimate(coco_frames)
     assert [len(p) for p in got] == [len(p) for p in want] == [1, 2, 4, 4]
-    if not half:  # measured on the H200: 0.149 px at worst (cuDNN's TF32 convolutions); fp16 moved one box 15.9 px
-        worst = max(float(np.abs(a.box - b.box).max()) for g, w in zip(got, want) for a, b in zip(g, w))
-        assert worst < 0.5
+    # People come best first; two of nearly equal score may swap, so each box is matched to its nearest.
+    worst = max(min(float(np.abs(a.box - b.box).max()) for b in w) for g, w in zip(got, want) for a in g)
+    print(f"half={half}: worst box difference {worst:.3f} px")
+    assert worst < (2.0 if half else 0.5)
 
 
 @pytest.mark.gpu
