@@ -15,6 +15,7 @@ import pytest
 
 from haic_resources.pose.batched import BatchedDetectorPose
 from haic_resources.pose.rtmpose_onnx import OnnxDetectorRTMPose
+from haic_resources.video.frame_reader import resized_size
 
 
 def _cuda() -> bool:
@@ -101,12 +102,14 @@ def test_gpu_torch_engine_finds_the_cpu_engines_people(models_dir, coco_frames, 
     gpu_model = BatchedDetectorPose(det, pose, device="cuda", engine="torch", half=half)
     cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime")
     assert gpu_model.device_used == "cuda" and gpu_model.describe() == "torch on cuda"
-    got, want = gpu_model.estimate(coco_frames), cpu_model.estimate(coco_frames)
+    # At the detector's long side, as the frame readers deliver frames to the model.
+    frames = [cv2.resize(f, resized_size(f.shape[1], f.shape[0], 416), interpolation=cv2.INTER_AREA) for f in coco_frames]
+    got, want = gpu_model.estimate(frames), cpu_model.estimate(frames)
     assert [len(p) for p in got] == [len(p) for p in want] == [1, 2, 4, 4]
     # People come best first; two of nearly equal score may swap, so each box is matched to its nearest.
     worst = max(min(float(np.abs(a.box - b.box).max()) for b in w) for g, w in zip(got, want) for a in g)
     print(f"half={half}: worst box difference {worst:.3f} px")
-    assert worst < (2.0 if half else 0.5)
+    assert worst < (2.0 if half else 1.0)
 
 
 @pytest.mark.gpu
