@@ -203,7 +203,15 @@ def main() -> None:
     print("verdicts", "failed" if "verdicts_failed" in out else "done", flush=True)
     save()
 
-    phases = {"decode_nvdec": nvdec, "decode_cpu_opencv": cv2_read}
+    sequential_used: dict = {}
+
+    def nvdec_sequential(path, times, start, end, side):
+        sample, used = nvdec_reader.read_frames(path, times, start, end, side, on_gpu=True, fallback=cv2_read,
+                                                strategy="sequential")
+        sequential_used[Path(path).name] = used
+        return sample
+
+    phases = {"decode_nvdec": nvdec, "decode_nvdec_sequential": nvdec_sequential, "decode_cpu_opencv": cv2_read}
     decoded = None
     for phase, read in phases.items():
         try:
@@ -216,6 +224,8 @@ def main() -> None:
                           "errors": errors[:5], "n_errors": len(errors), **util.summary()}
             if phase == "decode_nvdec":
                 out[phase]["reader_per_file"] = {Path(p).name: used for p, used in gpu_frames.items()}
+            if phase == "decode_nvdec_sequential":
+                out[phase]["reader_per_file"] = dict(sequential_used)
             if decoded is None and not errors:
                 decoded = results
         except Exception:
@@ -246,12 +256,13 @@ def main() -> None:
         print(phase, out[phase], flush=True)
         save()
 
-    for half, model in models.items():
-        phase = f"end_to_end_{'fp16' if half else 'fp32'}"
+    for half, model, read in ((False, models[False], nvdec), (True, models[True], nvdec),
+                              (False, models[False], nvdec_sequential), (True, models[True], nvdec_sequential)):
+        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + ("_sequential" if read is nvdec_sequential else "")
         try:
             def run():
                 kept = errors = 0
-                for outcome in sample_clips_batched(clips, model, nvdec, decode_threads=args.threads,
+                for outcome in sample_clips_batched(clips, model, read, decode_threads=args.threads,
                                                     clips_per_batch=args.clips_per_batch):
                     if outcome.people is None:
                         errors += 1

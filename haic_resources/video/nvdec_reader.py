@@ -33,13 +33,15 @@ MAX_SIDE = 2048
 
 
 class NvdecReader:
-    def __init__(self, gpu_id: int = 0) -> None:
+    def __init__(self, gpu_id: int = 0, strategy: str = "index") -> None:
+        """strategy: "index" (the decoder fetches each wanted frame by index) or "sequential" (one seek,
+        then one forward pass keeping the wanted frames)."""
         import PyNvVideoCodec as nvc  # noqa: N813
         import torch
 
         if not torch.cuda.is_available():
             raise RuntimeError("NVDEC decode needs a CUDA GPU; torch sees none")
-        self.nvc, self.torch, self.gpu_id = nvc, torch, gpu_id
+        self.nvc, self.torch, self.gpu_id, self.strategy = nvc, torch, gpu_id, strategy
         self._local = threading.local()
 
     def _decoder(self, path: str):
@@ -70,6 +72,28 @@ class NvdecReader:
             out.append(min(max(index, 0), last))
         return out, fps
 
+    @staticmethod
+    def _frames_by_index(decoder, unique: list[int]) -> list:
+        return decoder.get_batch_frames_by_index(unique)
+
+    def _frames_in_one_pass(self, decoder, unique: list[int]) -> list:
+        """Seek once to the first wanted frame, then decode forward, keeping copies of the wanted ones."""
+        torch = self.torch
+        wanted, kept = set(unique), {}
+        decoder.seek_to_index(unique[0])
+        index = unique[0]
+        while index <= unique[-1]:
+            batch = decoder.get_batch_frames(min(64, unique[-1] - index + 1))
+            if not batch:
+                break
+            for frame in batch:
+                if index in wanted:
+                    kept[index] = torch.from_dlpack(frame).clone()  # the decoder reuses its buffers
+                index += 1
+        if len(kept) != len(unique):
+            raise ValueError(f"decoded {len(kept)} of {len(unique)} wanted frames in one pass")
+        return [kept[i] for i in unique]
+
     def read_frames_at(self, path: str | os.PathLike, timestamps: list[float], start_s: float, end_s: float,
                        long_side: int | None = None, on_gpu: bool = False) -> FrameSample:
         """As `frame_reader.read_frames_at`; with on_gpu, images are (h, w, 3) uint8 CUDA tensors."""
@@ -80,15 +104,16 @@ class NvdecReader:
         decoder = self._decoder(str(path))
         indices, fps = self.frame_indices(decoder, targets)
         unique = sorted(set(indices))
+        fetch = self._frames_in_one_pass if self.strategy == "sequential" else self._frames_by_index
         try:
-            frames = decoder.get_batch_frames_by_index(unique)
+            frames = fetch(decoder, unique)
         except Exception:  # measured: a reconfigured decoder refuses a chroma-format change; a fresh one
             self._local.decoder = None
             decoder = self._decoder(str(path))
-            frames = decoder.get_batch_frames_by_index(unique)
+            frames = fetch(decoder, unique)
         if len(frames) != len(unique):
             raise ValueError(f"{path}: NVDEC returned {len(frames)} of {len(unique)} frames")
-        stack = torch.stack([torch.from_dlpack(f) for f in frames])  # (N, H, W, 3) uint8 on the GPU
+        stack = torch.stack([f if isinstance(f, torch.Tensor) else torch.from_dlpack(f) for f in frames])  # (N, H, W, 3) uint8 on the GPU
         height, width = int(stack.shape[1]), int(stack.shape[2])
         out_w, out_h = resized_size(width, height, long_side)
         if (out_w, out_h) != (width, height):
@@ -102,7 +127,7 @@ class NvdecReader:
         return FrameSample(sampled, width, height, len(unique))
 
 
-_readers: dict[int, NvdecReader | None] = {}
+_readers: dict[tuple[int, str], NvdecReader | None] = {}
 
 
 def _cpu_reader(path, timestamps, start_s, end_s, long_side):
@@ -111,17 +136,18 @@ def _cpu_reader(path, timestamps, start_s, end_s, long_side):
 
 def read_frames(path: str | os.PathLike, timestamps: list[float], start_s: float, end_s: float,
                 long_side: int | None = None, gpu: bool = True, gpu_id: int = 0, on_gpu: bool = False,
-                fallback=_cpu_reader) -> tuple[FrameSample, str]:
+                fallback=_cpu_reader, strategy: str = "index") -> tuple[FrameSample, str]:
     """The frames from NVDEC when `gpu` and it works for this file (left on the GPU with `on_gpu`), else
     from `fallback` (the CPU reader); and which reader produced them ("nvdec" | "cpu")."""
     if gpu:
-        if gpu_id not in _readers:
+        key = (gpu_id, strategy)
+        if key not in _readers:
             try:
-                _readers[gpu_id] = NvdecReader(gpu_id)
+                _readers[key] = NvdecReader(gpu_id, strategy)
             except Exception as exc:  # no PyNvVideoCodec, no GPU, no libnvcuvid
                 log.warning("NVDEC unavailable (%s); decoding on the CPU", exc)
-                _readers[gpu_id] = None
-        reader = _readers[gpu_id]
+                _readers[key] = None
+        reader = _readers[key]
         if reader is not None:
             try:
                 return reader.read_frames_at(path, timestamps, start_s, end_s, long_side, on_gpu), "nvdec"
