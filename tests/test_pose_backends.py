@@ -60,9 +60,15 @@ def test_person_checks_shapes():
 
 # ---------------------------------------------------------------- mmpose (optional)
 @pytest.mark.skipif(importlib.util.find_spec("mmpose") is not None, reason="mmpose is installed here")
-def test_mmpose_backend_explains_how_to_install():
-    with pytest.raises(ImportError, match="mim install"):
+def test_mmpose_backend_explains_how_to_install(tmp_path, models_dir):
+    config = tmp_path / "rtmpose-t.py"
+    config.write_text("model = dict()\n")
+    with pytest.raises(ValueError, match="needs pose_config"):
         make_pose_estimator("mmpose")
+    if importlib.util.find_spec("mmpose") is None:
+        with pytest.raises(ImportError, match="uv sync --extra mmpose"):
+            make_pose_estimator("mmpose", pose_config=str(config), random_weights=True,
+                                detector_path=str(models_dir / "yolox_nano.onnx"))
 
 
 # ---------------------------------------------------------------- MoveNet

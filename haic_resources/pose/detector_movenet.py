@@ -65,6 +65,8 @@ class DetectorMoveNet:
         self.keypoint_model = MoveNetMultiPose(cache_dir, input_long_side=CROP_SIDE, min_person_score=0.0,
                                                nms_threshold=None, model_path=movenet_model_path)
         self.min_person_score = min_person_score
+        # MoveNet runs on LiteRT's CPU interpreter whatever the detector uses.
+        self.device_used = "cpu" if self.detector.device_used == "cpu" else "cuda (detector) + cpu (MoveNet)"
         self.input_long_side = input_long_side
         self.crop_padding = crop_padding
 

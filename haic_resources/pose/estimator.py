@@ -5,7 +5,9 @@ The human filters need, per frame, every person's box, score and 17 COCO keypoin
 - ``movenet`` (`pose_movenet`): MoveNet MultiPose Lightning, embedded default; CPU, no extra stack.
 - ``onnx`` (`pose_onnx`): YOLOX/RTMDet person detector + RTMPose through ONNX Runtime, as the
   paper (RTMPose) — the production path, CPU or CUDA.
-- ``mmpose`` (`pose_mmpose`): the OpenMMLab inferencer, optional, for GPU hosts that have it.
+- ``mmpose`` (`pose_mmpose`): the OpenMMLab stack (`mmpose.apis.init_model`), optional extra ``mmpose``.
+- ``batched`` (`pose_batched`): YOLOX + RTMPose over many clips' frames at once, on PyTorch
+  (onnx2torch; the GPU path, optional extra ``gpu``) or ONNX Runtime.
 - ``detector_movenet`` (`pose_detector_movenet`): YOLOX-nano person detector (ONNX Runtime, the
   model file in the repository's models/) + MoveNet keypoints on each detected person's crop;
   the default: it counts crowds (bench/eval_pose_accuracy.py).
@@ -63,6 +65,10 @@ class Person:
 @runtime_checkable
 class PoseEstimator(Protocol):
     """Anything that finds people and their 17 COCO keypoints in RGB uint8 frames."""
+
+    #: Where the networks really run: "cpu", or "cuda" only when they are on a GPU (never the
+    #: device that was asked for and fell back).
+    device_used: str
 
     #: Long side (pixels) at which the model looks at a frame; the frame reader resizes each
     #: decoded frame once to this size so that no pixel is scaled twice. None: any size.
@@ -133,7 +139,7 @@ def suppress_duplicates(people: list[Person], iou_threshold: float = NMS_IOU) ->
     return [people[i] for i in nms(boxes_of(people), scores_of(people), iou_threshold)]
 
 
-POSE_BACKENDS: tuple[str, ...] = ("detector_movenet", "movenet", "onnx", "mmpose")
+POSE_BACKENDS: tuple[str, ...] = ("detector_movenet", "movenet", "onnx", "mmpose", "batched")
 
 
 def make_pose_estimator(kind: str, **settings: Any) -> PoseEstimator:
@@ -160,4 +166,8 @@ def make_pose_estimator(kind: str, **settings: Any) -> PoseEstimator:
         from haic_resources.pose.mmpose_inferencer import MMPoseEstimator
 
         return MMPoseEstimator(**settings)
+    if kind == "batched":
+        from haic_resources.pose.batched import BatchedDetectorPose
+
+        return BatchedDetectorPose(**settings)
     raise ValueError(f"unknown pose backend {kind!r}; choose one of {POSE_BACKENDS}")

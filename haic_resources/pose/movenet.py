@@ -153,6 +153,7 @@ class MoveNetMultiPose:
         self.input_long_side = input_long_side
         self.min_person_score = min_person_score
         self.nms_threshold = nms_threshold
+        self.device_used = "cpu"  # LiteRT's CPU interpreter
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         self._output_index = self._interpreter.get_output_details()[0]["index"]

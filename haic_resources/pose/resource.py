@@ -14,16 +14,23 @@ class PoseResource(ConfigurableResource):
                          description="movenet (embedded default: MoveNet MultiPose alone, at most 6 people) | "
                                      "detector_movenet (a YOLOX/RTMDet detector file counts the people, crowds "
                                      "included; MoveNet gives each one's keypoints) | onnx (YOLOX/RTMDet + "
-                                     "RTMPose, as in the paper) | mmpose")
+                                     "RTMPose, as in the paper) | batched (the same, many clips per "
+                                     "network call, on a GPU) | mmpose")
     input_long_side: int | None = Field(default=None, description="model input long side; empty = backend default")
     min_person_score: float = Field(default=0.2, description="people below this score are not reported at all")
     nms_iou: float | None = Field(default=None, description="boxes overlapping a better one by more than this IoU "
                                                             f"are one person found twice (every backend); empty = {NMS_IOU}")
     detector_model: str | None = Field(default=None, description="onnx, detector_movenet: detector .onnx (path or "
                                                                  "s3://), e.g. YOLOX-nano")
-    pose_model: str | None = Field(default=None, description="onnx: RTMPose .onnx (path or s3://)")
+    pose_model: str | None = Field(default=None, description="onnx, batched: RTMPose .onnx; mmpose: checkpoint "
+                                                             "(path or s3://)")
     detector_kind: str = Field(default="yolox", description="onnx: yolox | rtmdet")
-    device: str = Field(default="cpu", description="cpu | cuda | auto")
+    device: str = Field(default="cpu", description="cpu | cuda | auto (what is asked; describe() says what is used)")
+    engine: str = Field(default="auto", description="batched: torch (onnx2torch, GPU) | onnxruntime | auto")
+    half: bool = Field(default=False, description="batched: fp16 networks on a GPU")
+    pose_config: str | None = Field(default=None, description="mmpose: pose model config file (path or s3://)")
+    detector_config: str | None = Field(default=None, description="mmpose: mmdet config (path or s3://); "
+                                                                   "empty = detector_model is a YOLOX .onnx")
     cache_dir: str = Field(description="where model files are extracted or copied (HAIC_HOME/cache/models)")
     s3_endpoint_url: str | None = Field(default=None, description="onnx: S3 endpoint of s3:// model files "
                                                                   "(MinIO, moto); empty = AWS")
@@ -36,16 +43,20 @@ class PoseResource(ConfigurableResource):
                             nms_iou=NMS_IOU if self.nms_iou is None else self.nms_iou,
                             detector_model=self.detector_model,
                             pose_model=self.pose_model, detector_kind=self.detector_kind, device=self.device,
+                            engine=self.engine, half=self.half, pose_config=self.pose_config,
+                            detector_config=self.detector_config,
                             s3=S3Settings(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region))
 
     def estimator(self) -> PoseEstimator:
         return make_estimator(self.settings())
 
     def describe(self) -> str:
-        if self.backend == "onnx":
+        if self.backend in ("onnx", "batched"):
             models = f" {self.detector_model} + {self.pose_model}"
         elif self.backend == "detector_movenet":
             models = f" {self.detector_model} + MoveNet"
         else:
             models = ""
-        return f"{self.backend}{models} (long side {self.estimator().input_long_side}, {self.device})"
+        estimator = self.estimator()
+        # The device the model really runs on: a "cuda" request that fell back says "cpu".
+        return f"{self.backend}{models} (long side {estimator.input_long_side}, {estimator.device_used})"

@@ -184,6 +184,8 @@ class OnnxPersonDetector:
         if intra_op_threads:
             self.session_options.intra_op_num_threads = intra_op_threads
         self._det = ort.InferenceSession(str(self.model_path), self.session_options, providers=self.providers)
+        # What the session really uses, not what was asked: CPU ONNX Runtime drops a CUDA request.
+        self.device_used = "cuda" if self._det.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.detector_kind = detector_kind
         self.min_person_score = min_person_score
         self.nms_threshold = nms_threshold
@@ -249,6 +251,7 @@ class OnnxDetectorRTMPose:
                                            max_people, cache_dir, s3, intra_op_threads)
         pose_file = resolve_model_file(pose_path, cache_dir, s3.client)
         self.providers = self.detector.providers
+        self.device_used = self.detector.device_used
         self._pose = ort.InferenceSession(str(pose_file), self.detector.session_options, providers=self.providers)
         self.bbox_padding = bbox_padding
         self.simcc_split_ratio = simcc_split_ratio

@@ -28,6 +28,10 @@ class PoseSettings:
     pose_model: str | None = None
     detector_kind: str = "yolox"
     device: str = "cpu"
+    engine: str = "auto"                   # batched: torch | onnxruntime | auto
+    half: bool = False                     # batched: fp16 networks on a GPU
+    pose_config: str | None = None         # mmpose: the pose model's config file
+    detector_config: str | None = None     # mmpose: an mmdet config (else detector_model, an ONNX file)
     s3: S3Settings = field(default_factory=S3Settings)  # for s3:// model files
 
 
@@ -45,7 +49,13 @@ def make_estimator(settings: PoseSettings) -> PoseEstimator:
     elif settings.backend == "detector_movenet":
         options.update(detector_path=settings.detector_model, detector_kind=settings.detector_kind,
                        device=settings.device, s3=settings.s3)
+    elif settings.backend == "batched":
+        options.update(detector_path=settings.detector_model, pose_path=settings.pose_model, device=settings.device,
+                       engine=settings.engine, half=settings.half, s3=settings.s3)
     elif settings.backend == "mmpose":
-        options = {"device": settings.device, "min_person_score": settings.min_person_score,
-                   "nms_threshold": settings.nms_iou}
+        options.update(pose_config=settings.pose_config, pose_checkpoint=settings.pose_model,
+                       det_config=settings.detector_config,
+                       det_checkpoint=settings.detector_model if settings.detector_config else None,
+                       detector_path=None if settings.detector_config else settings.detector_model,
+                       device=settings.device, s3=settings.s3)
     return make_pose_estimator(settings.backend, **options)

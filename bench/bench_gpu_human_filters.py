@@ -1,0 +1,286 @@
+"""Presence + 1 fps pose on a GPU over ≥ 200 clips of 5–20 s: end to end, decode alone, models alone.
+
+The real clips of ../shared/media whose judged window lasts 5–20 s, repeated to `--clips`. Each
+clip's samples are the 16 presence instants ∪ the 1 fps pose instants (as the stages take them).
+Measured in one run, each the best of `--repeats`:
+- decode alone: NVDEC (PyNvVideoCodec) with `--threads` decoder threads, frames resized on the GPU
+  to the detector's long side and copied to the host; the same with OpenCV's CPU decoder (the
+  device has no PyAV) as the CPU reference;
+- models alone: the batched backend (YOLOX-nano + RTMPose-t, onnx2torch) on the frames decoded
+  above, `--clips-per-batch` clips per network call, fp32 and fp16;
+- end to end: `sample_clips_batched` (decoder threads one batch ahead of the models) + the
+  human-filter chain (presence, tracklets, motion) per clip;
+GPU utilisation is sampled through NVML every 50 ms during each phase. Then the verdicts on the
+unique clips from the GPU path (NVDEC + torch) and from the CPU networks on the same frames (ONNX
+Runtime), written per clip. Writes `--out` (JSON).
+
+    python bench/bench_gpu_human_filters.py --media ../shared/media --models ../shared/models --out gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from haic_resources.pose.batched import BatchedDetectorPose  # noqa: E402
+from haic_resources.pose.clip_batch import ClipWindow, clip_times, sample_clips_batched  # noqa: E402
+from haic_resources.pose.clip_people import ClipPeople  # noqa: E402
+from haic_resources.video.frame_reader import FrameSample, SampledFrame, resized_size  # noqa: E402
+from tests.human_filter_chain import clip_window, human_filter_chain  # noqa: E402
+
+
+class Utilisation:
+    """Mean and max GPU utilisation (NVML, %) while the block runs."""
+
+    def __enter__(self):
+        self.samples, self._stop = [], threading.Event()
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            read = lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu  # noqa: E731
+        except Exception:
+            read = None
+        def loop():
+            while read and not self._stop.wait(0.05):
+                self.samples.append(read())
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        return {"gpu_util_mean": round(float(np.mean(self.samples)), 1) if self.samples else None,
+                "gpu_util_max": int(max(self.samples)) if self.samples else None}
+
+
+def cv2_read(path, timestamps, start_s, end_s, long_side):
+    """CPU reference decoder for a machine without PyAV: OpenCV, nearest frame at the stream's rate."""
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    fps, count = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    wanted = [min(max(int(round(t * fps)), 0), count - 1) for t in timestamps]
+    first, images, index = min(wanted), {}, 0
+    if first > 0:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, first)
+        index = first
+    while index <= max(wanted):
+        ok = cap.grab()
+        if not ok:
+            break
+        if index in wanted:
+            ok, bgr = cap.retrieve()
+            h, w = bgr.shape[:2]
+            size = resized_size(w, h, long_side)
+            images[index] = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1].copy()
+        index += 1
+    cap.release()
+    if not images:
+        raise ValueError(f"{path}: OpenCV decoded nothing")
+    last = max(images)
+    frames = [SampledFrame(t, i / fps, images.get(i, images[last]), w, h) for t, i in zip(timestamps, wanted)]
+    return FrameSample(frames, w, h, len(images))
+
+
+def clip_list(media: Path, total: int) -> tuple[list[ClipWindow], list[str]]:
+    manifest = json.loads((media / "manifest.json").read_text())
+    names = []
+    for entry in manifest["videos"]:
+        name = Path(entry["file"]).name
+        start, end = clip_window(media, name)
+        if 5.0 <= end - start <= 20.0 and (media / "videos" / name).is_file():  # a carried subset may lack some
+            names.append(name)
+    clips = [ClipWindow(f"{names[k % len(names)]}#{k}", str(media / "videos" / names[k % len(names)]),
+                        *clip_window(media, names[k % len(names)])) for k in range(total)]
+    return clips, names
+
+
+def timed(repeats, fn):
+    best, value = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, value
+
+
+def decode_all(clips, read, threads, long_side):
+    from concurrent.futures import ThreadPoolExecutor
+    def one(c):
+        try:
+            return read(c.path, clip_times(c.start_s, c.end_s)[0], c.start_s, c.end_s, long_side)
+        except Exception as exc:
+            return exc
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, clips))
+
+
+def verdict_row(outcome_people: ClipPeople, clip_id: str) -> dict:
+    chain = human_filter_chain(outcome_people, clip_id)
+    row = {}
+    for step in ("presence", "motion", "final"):
+        d = chain[step]
+        row[step] = {"verdict": d.verdict, "reason": d.reason, "value": d.value}
+    row["people_per_frame"] = [len(p) for p in outcome_people.people]
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--media", type=Path, required=True)
+    ap.add_argument("--models", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--clips", type=int, default=240)
+    ap.add_argument("--threads", type=int, default=12)
+    ap.add_argument("--clips-per-batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--cpu-reference", action="store_true",
+                    help="only the verdicts of the CPU path (PyAV reader + ONNX Runtime), for comparison")
+    args = ap.parse_args()
+    if args.cpu_reference:
+        from haic_resources.video.frame_reader import read_frames_at
+        clips, names = clip_list(args.media, 0)
+        unique = clip_list(args.media, len(names))[0]
+        model = BatchedDetectorPose(args.models / "yolox_nano.onnx", args.models / "rtmpose_t_random.onnx",
+                                    device="cpu", engine="onnxruntime", threads=2)
+        read = lambda path, times, start, end, side: read_frames_at(path, times, start, end, long_side=side)  # noqa: E731
+        rows = {o.clip_id.split("#")[0]: {"cpu_pyav_onnxruntime": verdict_row(o.people, o.clip_id.split("#")[0])}
+                for o in sample_clips_batched(unique, model, read, decode_threads=2)}
+        args.out.write_text(json.dumps({"verdicts": rows}, indent=1, default=str))
+        return
+    import torch
+    from haic_resources.video import nvdec_reader
+
+    out: dict = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    clips, names = clip_list(args.media, args.clips)
+    out.update(clips=len(clips), unique_clips=names, threads=args.threads, clips_per_batch=args.clips_per_batch)
+    det, pose = args.models / "yolox_nano.onnx", args.models / "rtmpose_t_random.onnx"
+
+    def save():
+        args.out.write_text(json.dumps(out, indent=1, default=str))
+
+    t0 = time.perf_counter()
+    models = {half: BatchedDetectorPose(det, pose, device="cuda", engine="torch", half=half) for half in (False, True)}
+    out["model_load_s"] = round(time.perf_counter() - t0, 2)
+    out["device_used"] = models[False].device_used
+    long_side = models[False].input_long_side
+    gpu_frames: dict = {}
+
+    def nvdec(path, times, start, end, side):  # frames stay on the GPU; OpenCV when NVDEC cannot (no PyAV here)
+        sample, used = nvdec_reader.read_frames(path, times, start, end, side, on_gpu=True, fallback=cv2_read)
+        gpu_frames[path] = used
+        return sample
+
+    # Verdicts on the unique clips first: GPU networks vs CPU networks (ONNX Runtime) on the same frames.
+    try:
+        unique = clips[:len(names)]
+        cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=16)
+        rows = {}
+        for label, model, read in (("gpu_nvdec_torch_fp32", models[False], nvdec),
+                                   ("gpu_nvdec_torch_fp16", models[True], nvdec),
+                                   ("gpu_opencv_torch_fp32", models[False], cv2_read),
+                                   ("cpu_opencv_onnxruntime", cpu_model, cv2_read)):
+            for outcome in sample_clips_batched(unique, model, read, decode_threads=args.threads):
+                name = outcome.clip_id.split("#")[0]
+                rows.setdefault(name, {})[label] = (verdict_row(outcome.people, name) if outcome.people
+                                                    else {"error": outcome.error})
+        out["verdicts"] = rows
+    except Exception:
+        out["verdicts_failed"] = traceback.format_exc()[-2000:]
+    print("verdicts", "failed" if "verdicts_failed" in out else "done", flush=True)
+    save()
+
+    sequential_used: dict = {}
+
+    def nvdec_sequential(path, times, start, end, side):
+        sample, used = nvdec_reader.read_frames(path, times, start, end, side, on_gpu=True, fallback=cv2_read,
+                                                strategy="sequential")
+        sequential_used[Path(path).name] = used
+        return sample
+
+    phases = {"decode_nvdec": nvdec, "decode_nvdec_sequential": nvdec_sequential, "decode_cpu_opencv": cv2_read}
+    decoded = None
+    for phase, read in phases.items():
+        try:
+            decode_all(clips[:8], read, args.threads, long_side)  # warm-up: decoders, CUDA context
+            with Utilisation() as util:
+                seconds, results = timed(args.repeats, lambda: decode_all(clips, read, args.threads, long_side))
+            errors = [str(r) for r in results if isinstance(r, Exception)]
+            out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
+                          "frames": sum(len(r.frames) for r in results if not isinstance(r, Exception)),
+                          "errors": errors[:5], "n_errors": len(errors), **util.summary()}
+            if phase == "decode_nvdec":
+                out[phase]["reader_per_file"] = {Path(p).name: used for p, used in gpu_frames.items()}
+            if phase == "decode_nvdec_sequential":
+                out[phase]["reader_per_file"] = dict(sequential_used)
+            if decoded is None and not errors:
+                decoded = results
+        except Exception:
+            out[phase] = {"failed": traceback.format_exc()[-2000:]}
+        print(phase, out[phase] if "failed" not in out[phase] else out[phase]["failed"][-500:], flush=True)
+        save()
+    if decoded is None:
+        decoded = decode_all(clips, cv2_read, args.threads, long_side)
+    frames = [[f.image for f in r.frames] for r in decoded if not isinstance(r, Exception)]
+
+    for half, model in models.items():
+        phase = f"models_{'fp16' if half else 'fp32'}"
+        try:
+            def run():
+                found = 0
+                for s in range(0, len(frames), args.clips_per_batch):
+                    found += sum(len(p) for clip in model.estimate_clips(frames[s:s + args.clips_per_batch]) for p in clip)
+                return found
+            run()  # warm-up: cuDNN algorithm choice for each batch shape
+            with Utilisation() as util:
+                seconds, people = timed(args.repeats, run)
+            n_frames = sum(len(f) for f in frames)
+            out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(frames) / seconds, 1),
+                          "frames_per_s": round(n_frames / seconds), "people_crops": people,
+                          "crops_per_s": round(people / seconds), **util.summary()}
+        except Exception:
+            out[phase] = {"failed": traceback.format_exc()[-2000:]}
+        print(phase, out[phase], flush=True)
+        save()
+
+    for half, model, read in ((False, models[False], nvdec), (True, models[True], nvdec),
+                              (False, models[False], nvdec_sequential), (True, models[True], nvdec_sequential)):
+        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + ("_sequential" if read is nvdec_sequential else "")
+        try:
+            def run():
+                kept = errors = 0
+                for outcome in sample_clips_batched(clips, model, read, decode_threads=args.threads,
+                                                    clips_per_batch=args.clips_per_batch):
+                    if outcome.people is None:
+                        errors += 1
+                        continue
+                    kept += human_filter_chain(outcome.people, outcome.clip_id)["final"].verdict == "kept"
+                return kept, errors
+            with Utilisation() as util:
+                seconds, (kept, errors) = timed(args.repeats, run)
+            out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
+                          "kept": kept, "errors": errors, **util.summary()}
+        except Exception:
+            out[phase] = {"failed": traceback.format_exc()[-2000:]}
+        print(phase, out[phase], flush=True)
+        save()
+
+    save()
+    print(json.dumps({k: v for k, v in out.items() if k != "verdicts"}, default=str)[:6000])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The batched (GPU) people backend, NVDEC decode and mmpose, driven on real media and model files.
+
+CI has no GPU and no torch: there the batched backend runs its ONNX Runtime engine, which must give
+exactly the `onnx` backend's people, and a CUDA request must be reported as the CPU it fell back
+to. Tests marked `gpu` run on the device (`pytest -m gpu`), skipped where torch sees no GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import cv2
+import numpy as np
+import pytest
+
+from haic_resources.pose.batched import BatchedDetectorPose
+from haic_resources.pose.rtmpose_onnx import OnnxDetectorRTMPose
+from haic_resources.video.frame_reader import resized_size
+
+
+def _cuda() -> bool:
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx2torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+COCO = ("000000000785", "000000040083", "000000196141", "000000197388")
+
+
+@pytest.fixture(scope="module")
+def coco_frames(media_dir):
+    return [cv2.imread(str(media_dir / "images" / "coco" / f"{n}.jpg"))[:, :, ::-1].copy() for n in COCO]
+
+
+def test_batched_onnxruntime_gives_the_onnx_backends_people_over_two_clips_at_once(models_dir, video):
+    from haic_resources.video.frame_reader import read_frames_at
+
+    det, pose = models_dir / "yolox_nano.onnx", models_dir / "rtmpose_t_random.onnx"
+    reference = OnnxDetectorRTMPose(det, pose)
+    batched = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=2)
+    clips = [[f.image for f in read_frames_at(video(name), [1.0, 4.0, 7.0], 0.0, 9.0, long_side=416).frames]
+             for name in ("mmaction2_basketball_2p.mp4", "sam2_dog_1p.mp4")]
+    got = batched.estimate_clips(clips)
+    want = [reference.estimate(frames) for frames in clips]
+    assert [[len(p) for p in clip] for clip in got] == [[2, 2, 3], [1, 1, 1]]  # measured: the same as the onnx backend below
+    for got_clip, want_clip in zip(got, want):
+        for got_frame, want_frame in zip(got_clip, want_clip):
+            for a, b in zip(got_frame, want_frame):
+                assert np.array_equal(a.box, b.box) and np.array_equal(a.keypoints, b.keypoints)
+                assert np.array_equal(a.keypoint_scores, b.keypoint_scores) and a.score == b.score
+    assert batched.device_used == "cpu" and batched.describe() == "onnxruntime on cpu"
+
+
+def test_a_cuda_request_on_a_machine_without_one_is_reported_as_cpu(models_dir, tmp_path):
+    from haic_resources.pose.resource import PoseResource  # Dagster: not on the GPU device
+
+    pose = PoseResource(backend="batched", engine="onnxruntime", device="cuda", cache_dir=str(tmp_path),
+                        detector_model=str(models_dir / "yolox_nano.onnx"),
+                        pose_model=str(models_dir / "rtmpose_t_random.onnx"))
+    if "CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    assert pose.describe().endswith("(long side 416, cpu)")
+    onnx = PoseResource(backend="onnx", device="cuda", cache_dir=str(tmp_path), detector_model=pose.detector_model,
+                        pose_model=pose.pose_model)
+    assert onnx.describe().endswith("(long side 416, cpu)")
+
+
+def test_mmpose_backend_fails_fast_on_a_missing_file_before_importing_anything(tmp_path, models_dir):
+    from haic_resources.pose.mmpose_inferencer import MMPoseEstimator
+
+    with pytest.raises(FileNotFoundError, match="rtmpose-t.py"):
+        MMPoseEstimator(pose_config=str(tmp_path / "rtmpose-t.py"), random_weights=True,
+                        detector_path=str(models_dir / "yolox_nano.onnx"))
+    with pytest.raises(ValueError, match="never downloaded"):
+        MMPoseEstimator(pose_config=str(tmp_path / "rtmpose-t.py"), detector_path=str(models_dir / "yolox_nano.onnx"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mmpose") is None, reason="needs the mmpose extra")
+def test_mmpose_runs_the_rtmpose_t_config_from_its_wheel_on_yolox_people(models_dir, coco_frames):
+    from pathlib import Path
+
+    import mmpose
+
+    from haic_resources.pose.mmpose_inferencer import MMPoseEstimator
+
+    config = Path(mmpose.__file__).parent / ".mim/configs/body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py"
+    estimator = MMPoseEstimator(pose_config=str(config), random_weights=True, device="cpu",
+                                detector_path=str(models_dir / "yolox_nano.onnx"), min_person_score=0.4)
+    people = estimator.estimate(coco_frames)
+    reference = OnnxDetectorRTMPose(models_dir / "yolox_nano.onnx", models_dir / "rtmpose_t_random.onnx").estimate(coco_frames)
+    assert [len(p) for p in people] == [len(p) for p in reference]  # the same detector's people
+    assert all(p.keypoints.shape == (17, 2) for frame in people for p in frame)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs torch, onnx2torch and a CUDA GPU")
+@pytest.mark.parametrize("half", [False, True])
+def test_gpu_torch_engine_finds_the_cpu_engines_people(models_dir, coco_frames, half):
+    det, pose = models_dir / "yolox_nano.onnx", models_dir / "rtmpose_t_random.onnx"
+    gpu_model = BatchedDetectorPose(det, pose, device="cuda", engine="torch", half=half)
+    cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime")
+    assert gpu_model.device_used == "cuda" and gpu_model.describe() == "torch on cuda"
+    # At the detector's long side, as the frame readers deliver frames to the model.
+    frames = [cv2.resize(f, resized_size(f.shape[1], f.shape[0], 416), interpolation=cv2.INTER_AREA) for f in coco_frames]
+    got, want = gpu_model.estimate(frames), cpu_model.estimate(frames)
+    assert [len(p) for p in got] == [len(p) for p in want] == [1, 2, 4, 5]  # at long side 416 (measured, CPU)
+    # People come best first; two of nearly equal score may swap, so each box is matched to its nearest.
+    worst = max(min(float(np.abs(a.box - b.box).max()) for b in w) for g, w in zip(got, want) for a in g)
+    print(f"half={half}: worst box difference {worst:.3f} px")
+    assert worst < (2.0 if half else 1.0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda() or importlib.util.find_spec("PyNvVideoCodec") is None, reason="needs NVDEC")
+def test_nvdec_frames_are_the_cpu_decoders_frames(video):
+    from haic_resources.video.nvdec_reader import NvdecReader
+
+    path = video("mmaction2_basketball_2p.mp4")
+    sample = NvdecReader().read_frames_at(path, [0.0, 2.0, 5.0], 0.0, 10.01)
+    cap = cv2.VideoCapture(str(path))
+    for frame in sample.frames:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, round(frame.pts_s * cap.get(cv2.CAP_PROP_FPS)))
+        ok, bgr = cap.read()
+        assert ok and frame.image.shape == bgr.shape == (240, 426, 3)
+        # Same decoded picture; only the YUV→RGB conversion's rounding and matrix differ.
+        assert float(np.abs(frame.image.astype(int) - bgr[:, :, ::-1].astype(int)).mean()) < 4.0
