@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import dropped, error
+from haic_core.decisions import error
 from haic_core.haic_train.export import clip_file_name
 from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
                                            MIN_VALID_KEYPOINTS, measure_clip, motion_decision)
@@ -37,10 +37,6 @@ class ActionFilterConfig(Config):
     min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS)
     min_track_pairs: int = Field(default=MIN_TRACK_PAIRS)
     crf: int = Field(default=DEFAULT_CRF, description="x264 quality of the cut clips")
-    max_clips_per_video: int = Field(
-        default=10, description="most clips taken from one video (the earliest kept ones; later kept clips are "
-                                "dropped with their rank): a long video of one scene type must not flood the set. "
-                                "The paper gives no value; 10 is above what WebVid-length videos yield")
     contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
     sheet_timeout_s: float = Field(default=300.0, description="hard limit for decoding one contact sheet's frames")
 
@@ -65,7 +61,6 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
         motions[clip.clip_id] = motion
         measured[clip.clip_id] = motion_decision(clip.clip_id, motion, config.motion_l1_min,
                                                  config.affine_residual_min, parent_id=clip.video_id)
-    measured = _at_most_per_video(human_presence, measured, config.max_clips_per_video)
     for clip in human_presence.itertuples(index=False):
         decision, motion = measured[clip.clip_id], motions[clip.clip_id]
         if decision.verdict == "kept":
@@ -90,22 +85,6 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
     return StageResult(table, decisions, metadata={"manifest": f"{media.uri}/{manifest_key}"},
                        preview=["clip_id", "length_s", "keypoint_l1", "affine_residual"],
                        pictures=_contact_sheets(stage, config, human_presence, tracks_by_clip, measured))
-
-
-def _at_most_per_video(clips: pd.DataFrame, decisions: dict, most: int) -> dict:
-    """The decisions with each video's kept clips after its `most` earliest dropped, with their rank."""
-    capped, rank = dict(decisions), {}
-    for clip in clips.sort_values(["video_id", "start_s"], kind="stable").itertuples(index=False):
-        decision = decisions[clip.clip_id]
-        if decision.verdict != "kept":
-            continue
-        n = rank[clip.video_id] = rank.get(clip.video_id, 0) + 1
-        if n > most:
-            capped[clip.clip_id] = dropped(
-                clip.clip_id, f"clip {n} of its video: more than {most} clips of one video", item_kind="clip",
-                parent_id=clip.video_id, metric="clips_of_video", value=float(n), threshold=float(most),
-                detail=decision.detail)
-    return capped
 
 
 def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:

@@ -30,6 +30,11 @@ class SceneSplitConfig(Config):
         default=None, description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
                                   "among the videos in flight, 1 each once every core has a video")
     timeout_s: float = Field(default=600.0, description="hard limit per video")
+    max_clips_per_video: int = Field(
+        default=10, ge=1, description="most clips taken from one video (the earliest in-length scenes; later ones are "
+                                      "dropped with their rank): a long video must neither flood the set nor the "
+                                      "presence and pose work. The paper gives no value; 10 is above what "
+                                      "WebVid-length videos yield")
 
 
 CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "fps", "length_s",
@@ -45,7 +50,7 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
     tasks = [SplitTask(video_id=v.video_id, path=v.local_path, detector=config.detector, threshold=config.threshold,
                        min_scene_len=config.min_scene_len, frame_skip=config.frame_skip, downscale=config.downscale,
                        min_length_s=config.min_length_s, max_length_s=config.max_length_s,
-                       decode_threads=decode_threads)
+                       decode_threads=decode_threads, max_clips=config.max_clips_per_video)
              for v in videos.itertuples(index=False)]
     stage.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
                    f"{decode_threads or 'auto'} decoder thread(s) each")

@@ -17,9 +17,10 @@ class VideoStageConfig(Config):
                                                             "probed sizes (setting shared with metadata_filtered)")
     min_long_side_px: int = Field(default=320)
     max_duration_s: float = Field(
-        default=3600.0, description="longest video accepted, in probed seconds (longer ones are dropped with their "
-                                    "duration): scene detection and pose decode every frame. The paper gives no "
-                                    "value; an hour keeps WebVid (<= 60 s) and most YouTube uploads")
+        default=3600.0, description="longest video accepted, in seconds: checked before the fetch on the metadata's "
+                                    "duration where it gives one, and again on the probed duration (longer ones are "
+                                    "dropped with their duration): scene detection and pose decode every frame. The "
+                                    "paper gives no value; an hour keeps WebVid (<= 60 s) and most YouTube uploads")
     workers: int = Field(default=2, description="videos fetched and probed at once")
     timeout_s: float = Field(default=900.0, description="hard limit for fetching + probing one video (the child is killed)")
     max_bytes: int = Field(default=media_fetch.DEFAULT_MAX_BYTES)
@@ -39,6 +40,7 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
     """Every video that passed the metadata filter, fetched into the media store (local path, file://, s3://,
     http(s)://; cached by content) and probed with PyAV under a hard time limit."""
     storage = stage.storage
+    decisions, metadata_filtered = _too_long_by_metadata(metadata_filtered, config.max_duration_s)
     tasks = [AcquireTask(video_id=r.video_id, uri=r.uri, media_root=str(storage.layout.media),
                          allowed_roots=storage.allowed_roots(), s3=storage.s3_settings(),
                          max_bytes=config.max_bytes, connect_timeout_s=config.connect_timeout_s,
@@ -49,7 +51,7 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
     rule = ResolutionRule(config.min_short_side_px, config.min_long_side_px)
     descriptions = dict(zip(metadata_filtered["video_id"], metadata_filtered["description"]))
     media_store = storage.media()
-    rows, decisions = [], []
+    rows = []
     for result in results:
         video_id = result.item.video_id
         if not result.ok:
@@ -78,3 +80,15 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
                        metadata={"fetched_now": int(table["fetched"].sum()),
                                  "bytes": int(table["size_bytes"].sum()) if len(table) else 0},
                        preview=["video_id", "codec", "width", "height", "fps", "is_vfr", "duration_s"])
+
+
+def _too_long_by_metadata(rows: pd.DataFrame, max_duration_s: float) -> tuple[list, pd.DataFrame]:
+    """Drops for the rows whose metadata already says they are too long (never fetched), and the other rows."""
+    duration = pd.to_numeric(rows["duration_s"], errors="coerce") if "duration_s" in rows else None
+    if duration is None:
+        return [], rows
+    too_long = (duration > max_duration_s).fillna(False).to_numpy(dtype=bool)
+    decisions = [dropped(r.video_id, f"video {d:.2f} s > {max_duration_s:g} s (by its metadata; not fetched)",
+                         metric="duration_s", value=float(d), threshold=max_duration_s, detail={"uri_not_fetched": True})
+                 for r, d in zip(rows[too_long].itertuples(index=False), duration[too_long])]
+    return decisions, rows[~too_long]

@@ -113,3 +113,22 @@ def split_video_into_clips(
             length_s=round(end_s - start_s, LENGTH_DECIMALS),
         ))
     return clips, [judge_clip_length(c, min_length_s, max_length_s) for c in clips]
+
+
+def at_most_per_video(clips: Sequence[CandidateClip], decisions: Sequence[Decision],
+                      most: int) -> list[Decision]:
+    """The decisions (same order) with each video's kept clips after its `most` earliest dropped
+    with their rank: a long video must not flood the set, nor the later stages' work."""
+    rank: dict[str, int] = {}
+    capped = list(decisions)
+    order = sorted(range(len(clips)), key=lambda i: (clips[i].video_id, clips[i].start_s))
+    for i in order:
+        clip, decision = clips[i], decisions[i]
+        if decision.verdict != "kept":
+            continue
+        n = rank[clip.video_id] = rank.get(clip.video_id, 0) + 1
+        if n > most:
+            capped[i] = dropped(clip.clip_id, f"clip {n} of its video: more than {most} clips of one video",
+                                item_kind="clip", parent_id=clip.video_id, metric="clips_of_video",
+                                value=float(n), threshold=float(most), detail=decision.detail)
+    return capped
