@@ -44,7 +44,8 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
     tasks = [AcquireTask(video_id=r.video_id, uri=r.uri, media_root=str(storage.layout.media),
                          allowed_roots=storage.allowed_roots(), s3=storage.s3_settings(),
                          max_bytes=config.max_bytes, connect_timeout_s=config.connect_timeout_s,
-                         read_timeout_s=config.read_timeout_s, retries=config.retries)
+                         read_timeout_s=config.read_timeout_s, retries=config.retries,
+                         policy=storage.fetch_policy())
              for r in metadata_filtered.itertuples(index=False)]
     stage.log.info(f"fetching and probing {len(tasks)} videos, {config.workers} at a time")
     results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s)

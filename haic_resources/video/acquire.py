@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from haic_resources.storage.s3 import S3Settings
+from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import fetch_media
 from haic_resources.video.probe import probe_video_in_process
 
@@ -26,12 +27,13 @@ class AcquireTask:
     connect_timeout_s: float
     read_timeout_s: float
     retries: int
+    policy: FetchPolicy = FetchPolicy()
 
 
 def acquire_and_probe(task: AcquireTask) -> dict[str, Any]:
     """Fetch the video into the media store (or find it cached) and probe it."""
     media = fetch_media(task.uri, task.media_root, allowed_roots=list(task.allowed_roots), s3=task.s3,
-                        max_bytes=task.max_bytes, connect_timeout_s=task.connect_timeout_s,
+                        policy=task.policy, max_bytes=task.max_bytes, connect_timeout_s=task.connect_timeout_s,
                         read_timeout_s=task.read_timeout_s, retries=task.retries)
     probe = probe_video_in_process(str(media.local_path))
     return {"media": {**asdict(media), "local_path": str(media.local_path)}, "probe": asdict(probe)}

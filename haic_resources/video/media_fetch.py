@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes, sha256_bytes, sha256_file
 from haic_resources.storage.s3 import S3Settings
+from haic_resources.video.fetch_policy import FetchPolicy, PolicyError, open_checked
 from haic_resources.video.item_error import ItemError
 
 DEFAULT_MAX_BYTES = 4 * 1024**3  # refuse anything larger than 4 GiB
@@ -76,6 +77,7 @@ def fetch_media(
     *,
     allowed_roots: list[str | os.PathLike] | tuple = (),
     s3: S3Settings | None = None,
+    policy: FetchPolicy = FetchPolicy(),
     http_session: Any = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -88,7 +90,8 @@ def fetch_media(
     A cached copy whose size and sha256 match its sidecar is returned with ``fetched=False``
     and without touching the source. `s3` is the S3 client set-up for ``s3://`` URIs (None: the
     default endpoint and region); settings rather than a client, so that a child process can
-    call this. Raises `FetchError`.
+    call this. `policy` says which hosts, addresses, body types and buckets remote uris may use
+    (the default denies private and loopback addresses and every bucket). Raises `FetchError`.
     """
     if not uri or not isinstance(uri, str):
         raise FetchError("empty uri")
@@ -106,10 +109,11 @@ def fetch_media(
         if scheme in ("", "file") or len(scheme) == 1:
             expected = _copy_local(_local_path(uri), part, allowed_roots, max_bytes)
         elif scheme == "s3":
+            policy.check_s3(urlsplit(uri).netloc, source)
             expected = _download_s3(uri, part, s3 or S3Settings(), max_bytes)
         elif scheme in ("http", "https"):
-            expected = _download_http(uri, part, http_session, max_bytes, (connect_timeout_s, read_timeout_s),
-                                      retries, backoff_s)
+            expected = _download_http(uri, part, http_session, policy, max_bytes,
+                                      (connect_timeout_s, read_timeout_s), retries, backoff_s)
         else:
             raise FetchError(f"unsupported uri scheme {scheme!r} in {source}")
         size = part.stat().st_size
@@ -120,6 +124,8 @@ def fetch_media(
         sha = sha256_file(part)
         os.chmod(part, MEDIA_FILE_MODE)
         os.replace(part, dest)
+    except PolicyError as exc:
+        raise FetchError(exc.reason)
     finally:
         part.unlink(missing_ok=True)
     _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha})
@@ -230,8 +236,8 @@ def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> int:
 # -------------------------------------------------------------------------------- http
 
 
-def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple[float, float],
-                   retries: int, backoff_s: float) -> int | None:
+def _download_http(uri: str, part: Path, session, policy: FetchPolicy, max_bytes: int,
+                   timeout: tuple[float, float], retries: int, backoff_s: float) -> int | None:
     """Stream to `part`; after a dropped connection resume with Range from what arrived.
     Returns the total size the server announced (None when it announced none)."""
     import requests
@@ -247,7 +253,7 @@ def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple
         have = part.stat().st_size
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            with session.get(uri, stream=True, timeout=timeout, headers=headers) as resp:
+            with open_checked(session, uri, policy, source, timeout=timeout, headers=headers) as resp:
                 if resp.status_code == 416 and have:  # nothing left to send: we have it all
                     return total
                 if resp.status_code >= 400:
