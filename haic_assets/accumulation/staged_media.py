@@ -23,7 +23,7 @@ SHARED_SETTINGS = {"cache_max_bytes": "videos", "mirror_sources": "videos"}
 def restage(stage, rows: pd.DataFrame, cache_max_bytes: int | None) -> dict[str, str]:
     """Fetch again every source of `rows` (columns video_id, uri, local_path) whose staged copy was
     evicted. Returns video_id -> reason for those that could not be fetched again."""
-    missing = rows[~rows["local_path"].map(lambda p: Path(p).is_file())].drop_duplicates("video_id")
+    missing = rows[~rows["local_path"].map(lambda p: Path(p).exists())].drop_duplicates("video_id")
     if missing.empty:
         return {}
     if "uri" not in missing.columns:  # a table written before sources were staged: no uri to fetch again
