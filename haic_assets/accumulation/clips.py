@@ -56,7 +56,7 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
     tasks = [SplitTask(video_id=v.video_id, path=v.local_path, detector=config.detector, threshold=config.threshold,
                        min_scene_len=config.min_scene_len, frame_skip=config.frame_skip, downscale=config.downscale,
                        min_length_s=config.min_length_s, max_length_s=config.max_length_s,
-                       decode_threads=decode_threads, max_clips=config.max_clips_per_video)
+                       decode_threads=decode_threads, max_clips=config.max_clips_per_video, window=_window(v))
              for v in videos.itertuples(index=False)]
     stage.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
                    f"{decode_threads or 'auto'} decoder thread(s) each")
@@ -82,3 +82,9 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
     return StageResult(pd.DataFrame(rows, columns=CLIP_COLUMNS), decisions,
                        metadata={"scenes": scenes, "videos": len(tasks)},
                        preview=["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"])
+
+
+def _window(video) -> tuple[float, float] | None:
+    """The row's [start, end] window the scene split keeps to (None: the whole file)."""
+    start, end = getattr(video, "window_start_s", None), getattr(video, "window_end_s", None)
+    return None if start is None or end is None or pd.isna(start) or pd.isna(end) else (float(start), float(end))

@@ -39,7 +39,8 @@ class VideoStageConfig(Config):
 
 VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_path", "sha256", "size_bytes",
                  "container", "codec", "width", "height", "fps", "is_vfr", "duration_s", "frame_count",
-                 "frame_count_exact", "has_audio", "rotation_deg", "fetched", "in_place", "uri"]
+                 "frame_count_exact", "has_audio", "rotation_deg", "fetched", "in_place", "uri",
+                 "window_start_s", "window_end_s"]
 
 
 @partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode",
@@ -59,6 +60,7 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
     results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s)
     rule = ResolutionRule(config.min_short_side_px, config.min_long_side_px)
     descriptions = dict(zip(metadata_filtered["video_id"], metadata_filtered["description"]))
+    windows = _windows(metadata_filtered)
     media_store = storage.media()
     rows, not_needed = [], []
     for result in results:
@@ -71,6 +73,10 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
             continue
         media, probe = result.value["media"], result.value["probe"]
         decision = probed_resolution_decision(video_id, probe, rule)
+        # The scene split keeps to the row's window, unless only that section was downloaded.
+        window = None if media["section"] else windows.get(video_id)
+        if video_id in windows:
+            decision.detail.update(window_s=list(windows[video_id]), section_downloaded=media["section"])
         if decision.verdict == "kept" and probe["duration_s"] > config.max_duration_s:
             decision = dropped(video_id, f"video {probe['duration_s']:.2f} s > {config.max_duration_s:g} s",
                                metric="duration_s", value=float(probe["duration_s"]),
@@ -87,6 +93,7 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
         rows.append({"video_id": video_id, "description": descriptions[video_id], "source_uri": media["source_uri"],
                      "media_key": media_key, "local_path": media["local_path"], "sha256": media["sha256"],
                      "fetched": media["fetched"], "in_place": media["in_place"], "uri": result.item.uri,
+                     "window_start_s": window[0] if window else None, "window_end_s": window[1] if window else None,
                      **{k: probe[k] for k in VIDEO_COLUMNS if k in probe}})
     release_sources(stage, not_needed, config.mirror_sources)
     table = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
@@ -106,3 +113,11 @@ def _too_long_by_metadata(rows: pd.DataFrame, max_duration_s: float) -> tuple[li
                          metric="duration_s", value=float(d), threshold=max_duration_s, detail={"uri_not_fetched": True})
                  for r, d in zip(rows[too_long].itertuples(index=False), duration[too_long])]
     return decisions, rows[~too_long]
+
+
+def _windows(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """video_id -> the row's [start, end] window in seconds, for rows that give one (Omega-style sources)."""
+    if "start_s" not in rows or "end_s" not in rows:
+        return {}
+    given = rows.dropna(subset=["start_s", "end_s"])
+    return {r.video_id: (float(r.start_s), float(r.end_s)) for r in given.itertuples(index=False)}

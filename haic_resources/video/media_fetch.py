@@ -28,11 +28,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from haic_core.accumulation.page_uris import SCHEME_PREFIX, is_ytdlp_uri, ytdlp_target
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes, sha256_bytes, sha256_file
 from haic_resources.storage.s3 import S3Settings
 from haic_resources.video import media_cache
 from haic_resources.video.fetch_policy import FetchPolicy, PolicyError, open_checked
 from haic_resources.video.item_error import ItemError
+from haic_resources.video.ytdlp_fetch import YtdlpError, download_with_ytdlp
 
 DEFAULT_MAX_BYTES = 4 * 1024**3  # refuse anything larger than 4 GiB
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -56,6 +58,7 @@ class FetchedMedia:
     source_uri: str  # redacted: no credentials, no query string
     fetched: bool  # True when it was downloaded now
     in_place: bool = False  # a local source read where it is (never copied)
+    section: tuple[float, float] | None = None  # the window of the source the file holds (None: all of it)
 
 
 def redact_uri(uri: str) -> str:
@@ -63,6 +66,10 @@ def redact_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if not parts.scheme or len(parts.scheme) == 1:  # plain path (or a Windows drive letter)
         return uri
+    if is_ytdlp_uri(uri):  # a page, not a signed media url: its query names the video
+        page, window = ytdlp_target(uri)
+        query = f"?{urlsplit(page).query}" if urlsplit(page).query else ""
+        return SCHEME_PREFIX + redact_uri(page) + query + (f"#t={window[0]:g},{window[1]:g}" if window else "")
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
@@ -116,8 +123,13 @@ def fetch_media(
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f"{TEMP_PREFIX}{dest.name}.", suffix=".part")
     os.close(fd)
     part = Path(tmp_name)
+    section = None
     try:
-        if scheme == "s3":
+        if is_ytdlp_uri(uri):
+            page, window = ytdlp_target(uri)
+            section = download_with_ytdlp(page, part, window, max_bytes, policy, source, read_timeout_s, retries)
+            expected = None
+        elif scheme == "s3":
             policy.check_s3(urlsplit(uri).netloc, source)
             expected = _download_s3(uri, part, s3 or S3Settings(), max_bytes)
         elif scheme in ("http", "https"):
@@ -137,12 +149,13 @@ def fetch_media(
         os.chmod(part, MEDIA_FILE_MODE)
         media_cache.make_room(media_root, size + _SIDECAR_BYTES, cache_max_bytes, keep=dest)
         os.replace(part, dest)
-    except PolicyError as exc:
+    except (PolicyError, YtdlpError) as exc:
         raise FetchError(exc.reason)
     finally:
         part.unlink(missing_ok=True)
-    _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha})
-    return FetchedMedia(dest, size, sha, source, fetched=True)
+    _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha,
+                          "section": list(section) if section else None})
+    return FetchedMedia(dest, size, sha, source, fetched=True, section=section)
 
 
 def forget_media(uri: str, media_root: str | os.PathLike) -> None:
@@ -171,7 +184,8 @@ def _cached(dest: Path, source: str) -> FetchedMedia | None:
         return None
     if size != record.get("size_bytes") or sha256_file(dest) != record.get("sha256"):
         return None  # damaged or replaced: fetch again
-    return FetchedMedia(dest, size, record["sha256"], source, fetched=False)
+    section = tuple(record["section"]) if record.get("section") else None
+    return FetchedMedia(dest, size, record["sha256"], source, fetched=False, section=section)
 
 
 # -------------------------------------------------------------------------------- local

@@ -282,6 +282,7 @@ class SplitTask:
     max_length_s: float
     decode_threads: int = 0
     max_clips: int | None = None  # most clips kept per video (None: no limit)
+    window: tuple[float, float] | None = None  # the metadata row's [start, end] seconds: scenes are cut to it
 
     @property
     def detection(self) -> DetectionSettings:
@@ -296,7 +297,7 @@ def split_into_clips(task: SplitTask) -> dict[str, Any]:
     cuts = detect_scenes_in_process(task.path, task.detection)
     clips, decisions = split_video_into_clips(task.video_id, cuts.cut_times_s, cuts.cut_frames,
                                               cuts.duration_s, cuts.frame_count, cuts.fps,
-                                              task.min_length_s, task.max_length_s)
+                                              task.min_length_s, task.max_length_s, task.window)
     if task.max_clips is not None:
         decisions = at_most_per_video(clips, decisions, task.max_clips)
     return {"cuts": list(cuts.cut_times_s), "elapsed_s": cuts.elapsed_s,
