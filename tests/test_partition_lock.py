@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from haic_assets.platform.partition_lock import partition_locks
-from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, ledger, without_llm
+from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, without_llm
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,14 @@ def test_haic_run_waits_for_the_partition_being_written_then_writes_it(tmp_path,
         (r.item_id, r.verdict, r.reason) for r in golden.itertuples())
     assert (f"partition raw_metadata/{SAMPLE_PARTITION} is being written by run other-run step raw_metadata "
             f"(pid {os.getpid()}); waiting for it") in log_file.read_text()
+    # The run records the workspace's code location, so the UI can re-execute it (tests/test_daemon_operations.py
+    # re-executes a killed `haic run` from failure through the webserver).
+    with dagster_instance(home) as instance:
+        (run,) = instance.get_runs()
+        origin = run.remote_job_origin
+        assert (origin.location_name, origin.repository_origin.repository_name, origin.job_name) == (
+            "haic", "__repository__", "curate_source")
+        assert run.tags["dagster/partition"] == SAMPLE_PARTITION
 
 
 def _wait_for(condition, timeout_s: float) -> None:
