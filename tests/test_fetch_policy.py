@@ -157,6 +157,7 @@ def test_only_allowed_buckets_are_read(tmp_path):
     assert caught.value.reason == "fetch policy: bucket payroll is not in the allowed buckets: s3://payroll/2026.mp4"
 
 
+@pytest.mark.slow
 def test_rows_of_a_shard_meet_the_policy_of_the_deployment(tmp_path, monkeypatch, serve, video):
     """The attacker's shard: one good video, a login page, a redirect into the host, an announced 5 GB file.
     With loopback opened for the test server only, each bad row is its own error row; by default, all are."""

@@ -65,6 +65,7 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+@pytest.mark.slow
 def test_a_local_source_is_read_in_place_by_the_pipeline(home, tmp_path, monkeypatch, video):
     mirror = tmp_path / "mounted"
     mirror.mkdir()
@@ -124,6 +125,7 @@ def test_a_damaged_staged_copy_is_fetched_again(tmp_path, server):
     assert repaired.fetched is True and repaired.sha256 == first.sha256 and len(server.requests) == 2
 
 
+@pytest.mark.slow
 def test_an_evicted_video_is_fetched_again_and_released_after_the_decode_steps(home, monkeypatch, server):
     monkeypatch.setenv("HAIC_FETCH_OPEN_NETWORKS", "127.0.0.1/32")
     folder = home / "landing" / "web"

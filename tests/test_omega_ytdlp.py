@@ -44,6 +44,7 @@ def pages(tmp_path, video):
     server.server_close()
 
 
+@pytest.mark.slow
 def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, monkeypatch, pages):
     home = tmp_path / "home"
     monkeypatch.setenv("HAIC_HOME", str(home))

@@ -22,6 +22,7 @@ def home(tmp_path, monkeypatch, media_dir):
     return tmp_path / "home"
 
 
+@pytest.mark.slow
 def test_a_three_hour_row_is_dropped_before_any_fetch_and_a_video_gives_at_most_its_clip_limit(home, media_dir):
     folder = home / "landing" / "long"
     folder.mkdir(parents=True)
