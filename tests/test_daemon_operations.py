@@ -227,7 +227,7 @@ def assert_same_decisions(home: Path, partition: str, reference: str) -> None:
         assert table_rows == len(pd.read_parquet(home / "tables" / stage / f"{reference}.parquet")), stage
 
 
-def test_a_haic_run_killed_mid_stage_is_failed_by_the_daemon_and_runs_again(server):
+def test_a_haic_run_killed_mid_stage_is_failed_by_the_daemon_and_re_executed_from_the_ui(server):
     dev, home, instance, scratch = server
     log = (scratch / "haic_run.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "haic_assets.platform.cli", "run", IN_PROCESS],
@@ -248,11 +248,12 @@ def test_a_haic_run_killed_mid_stage_is_failed_by_the_daemon_and_runs_again(serv
     dev.wait_until(lambda: dev.run_status(run_id) == "FAILURE", 60, f"run {run_id} to be marked FAILURE")
     assert time.monotonic() - killed_at < 10 + 20
     assert any("is gone (killed or crashed)" in (e.message or "") for e in instance.all_logs(run_id))
-    # An in-process run has no code-location origin, so the webserver cannot re-execute it; the
-    # operator's resume is the same command again, which replaces the partition's rows.
-    again = subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", "run", IN_PROCESS],
-                           env=dict(os.environ, HAIC_HOME=str(home)), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "SUCCESS" in again.stdout, again.stdout + again.stderr
+    # `haic run` records the workspace's code-location origin (haic_assets/platform/run_origin.py), so the
+    # webserver re-executes it from failure as it would a run it launched: the remaining steps, once.
+    assert instance.get_run_by_id(run_id).remote_job_origin.location_name == "haic"
+    resumed = dev.reexecute_from_failure(run_id)
+    assert dev.wait_for_run(resumed, 600) == "SUCCESS"
+    assert instance.get_run_by_id(resumed).parent_run_id == run_id
     assert_same_decisions(home, IN_PROCESS, QUEUED)
 
 

@@ -57,8 +57,14 @@ def test_the_production_profile_is_postgres_from_env_with_a_queue_and_provider_l
     assert {k: postgres_db[k] for k in PG_ENV} == PG_ENV
     assert postgres_db["scheme"] == "postgresql+psycopg2"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    limits = {(lim["key"], lim["value"]): lim["limit"] for lim in config["concurrency"]["runs"]["tag_concurrency_limits"]}
-    assert set(limits) == {("haic/llm_provider", "gemini"), ("haic/llm_provider", "openai")}
+    # A limit's value is a string or a mapping ({applyLimitPerUniqueValue: true}): compare it as JSON.
+    limits = {(lim["key"], json.dumps(lim["value"], sort_keys=True)): lim["limit"]
+              for lim in config["concurrency"]["runs"]["tag_concurrency_limits"]}
+    assert limits == {("haic/llm_provider", '"gemini"'): 2, ("haic/llm_provider", '"openai"'): 2,
+                      ("dagster/partition", '{"applyLimitPerUniqueValue": true}'): 1}
+    local_limits = local["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert [lim for lim in config["concurrency"]["runs"]["tag_concurrency_limits"]
+            if lim["key"] == "dagster/partition"] == local_limits  # the same per-partition limit as local
     assert config["concurrency"]["pools"] == local["concurrency"]["pools"]
     assert config["sensors"] == local["sensors"] and config["schedules"] == local["schedules"]
 

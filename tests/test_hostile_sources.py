@@ -107,6 +107,26 @@ def test_a_media_root_outside_the_allowed_roots_is_a_shard_error_and_nothing_is_
     assert not (home / "media").exists()
 
 
+def test_haic_home_is_no_media_root_only_its_media_store_is(home, tmp_path):
+    """A row may not read the deployment's own files (settings, Dagster storage, other shards) as media."""
+    home.mkdir(parents=True)
+    (home / "settings.yaml").write_text("videos: {workers: 1}\n")
+    csv = (f"key,caption,url,secs\nsettings,A man reads the settings,{home}/settings.yaml,5\n"
+           f"shard,A man reads a shard,{home}/landing/mine/rows.csv,5\n").encode()
+    partition = land(home, "mine", "rows.csv", csv, GENERIC_YAML.format(root=SAMPLE_MEDIA))
+    assert run(home, partition, selection=SPINE[:1]).success
+    assert ledger_rows(home, "raw_metadata") == [
+        ("raw_metadata", "mine:settings", "dropped", f"local uri '{home}/settings.yaml' resolves outside the allowed roots"),
+        ("raw_metadata", "mine:shard", "dropped", f"local uri '{home}/landing/mine/rows.csv' resolves outside the "
+                                                  "allowed roots")]
+    yaml_home = GENERIC_YAML.format(root=home)
+    partition = land(home, "own", "rows.csv", csv, yaml_home)
+    assert not run(home, partition, selection=SPINE[:1]).success
+    assert [r[1:] for r in ledger_rows(home, "raw_metadata") if r[1].startswith("shard:")] == [(
+        f"shard:{partition}", "error", f"landing/own/source.yaml: media_root '{home}' is outside the allowed media roots "
+                 "(HAIC_ALLOWED_MEDIA_ROOTS)")]
+
+
 def test_an_allowed_root_comes_from_haic_allowed_media_roots(home, tmp_path, monkeypatch):
     media = tmp_path / "incoming"
     media.mkdir()
@@ -122,12 +142,14 @@ def test_an_allowed_root_comes_from_haic_allowed_media_roots(home, tmp_path, mon
     assert videos["mine:juggle"][0] == "kept"
     assert videos["mine:page"] == ("error", "not a readable media file: FFmpeg found invalid data "
                                             "(truncated, corrupt or not a video)")
-    # The page that failed the probe left the store; the kept video is not world-readable.
-    stored = sorted(p.name for p in (home / "media" / "videos").iterdir())
+    # Local sources are read in place (#17): nothing is copied, the page that failed the probe is left
+    # where it is, and the media store holds only hash records, not world-readable.
     table = build_definitions().resources["storage"].tables().read("videos", partition)
-    juggle = Path(table["local_path"].iloc[0])
-    assert stored == sorted([juggle.name, juggle.name + ".json"])
-    assert all(stat.S_IMODE(os.stat(home / "media" / "videos" / n).st_mode) & 0o007 == 0 for n in stored)
+    assert table["local_path"].tolist() == [str(media / "juggle.mp4")]
+    assert (media / "page.mp4").exists() and not (home / "media" / "videos").exists()
+    stored = list((home / "media" / "sources").iterdir())
+    assert len(stored) == 1  # the juggle's record; the page's was removed with its failed probe
+    assert all(stat.S_IMODE(os.stat(p).st_mode) & 0o007 == 0 for p in stored)
     durations = build_definitions().resources["storage"].tables().read("raw_metadata", partition)
     assert durations.set_index("video_id")["duration_s"].to_dict() == {"mine:juggle": 10.0, "mine:page": 6.67}
 

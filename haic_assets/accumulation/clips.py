@@ -12,6 +12,7 @@ from pydantic import Field
 from haic_core.decisions import error
 from haic_core.accumulation.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S
 from haic_resources.video.isolation import run_isolated
+from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_resources.video.scene_detect import (DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for,
                                                pixels_to_decode, split_into_clips)
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
@@ -30,22 +31,32 @@ class SceneSplitConfig(Config):
         default=None, description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
                                   "among the videos in flight, 1 each once every core has a video")
     timeout_s: float = Field(default=600.0, description="hard limit per video")
+    max_clips_per_video: int = Field(
+        default=10, ge=1, description="most clips taken from one video (the earliest in-length scenes; later ones are "
+                                      "dropped with their rank): a long video must neither flood the set nor the "
+                                      "presence and pose work. The paper gives no value; 10 is above what "
+                                      "WebVid-length videos yield")
+    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
+    mirror_sources: bool = Field(default=False, description="setting shared with videos")
 
 
 CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "fps", "length_s",
-                "local_path", "width", "height", "description"]
+                "local_path", "width", "height", "description", "uri"]
 
 
 # 2: the detector sees FFmpeg point-sampled frames (closer to PySceneDetect's)
-@partitioned_stage("clips", SceneSplitConfig, ins=("videos",), kind="decode", version="2")
+@partitioned_stage("clips", SceneSplitConfig, ins=("videos",), kind="decode", version="2", settings_from=SHARED_SETTINGS)
 def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -> StageResult:
     """Single-scene windows of 5–20 s (PySceneDetect ContentDetector by default)."""
+    lost = restage(stage, videos, config.cache_max_bytes)
+    decisions = [error(video_id, f"scene detection: {reason}", item_kind="video") for video_id, reason in lost.items()]
+    videos = videos[~videos["video_id"].isin(lost)]
     in_flight = max(1, min(config.workers, len(videos)))
     decode_threads = decode_threads_for(in_flight) if config.decode_threads is None else config.decode_threads
     tasks = [SplitTask(video_id=v.video_id, path=v.local_path, detector=config.detector, threshold=config.threshold,
                        min_scene_len=config.min_scene_len, frame_skip=config.frame_skip, downscale=config.downscale,
                        min_length_s=config.min_length_s, max_length_s=config.max_length_s,
-                       decode_threads=decode_threads)
+                       decode_threads=decode_threads, max_clips=config.max_clips_per_video, window=_window(v))
              for v in videos.itertuples(index=False)]
     stage.log.info(f"scene detection on {len(tasks)} videos, {in_flight} at a time, "
                    f"{decode_threads or 'auto'} decoder thread(s) each")
@@ -53,7 +64,7 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
     decode_cost = {v.video_id: pixels_to_decode(v) for v in videos.itertuples(index=False)}
     results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
                            cost=lambda task: decode_cost[task.video_id], progress=stage.progress("scene detection"))
-    rows, decisions, scenes = [], [], 0
+    rows, scenes = [], 0
     for result in results:
         video_id = result.item.video_id
         if not result.ok:
@@ -64,8 +75,16 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
         kept_ids = {d.item_id for d in result.value["decisions"] if d.verdict == "kept"}
         video = by_video.loc[video_id]
         rows += [{**c, "local_path": video.local_path, "width": int(video.width), "height": int(video.height),
-                  "description": video.description}
+                  "description": video.description, "uri": video.uri}
                  for c in result.value["clips"] if c["clip_id"] in kept_ids]
+    with_clips = {row["video_id"] for row in rows}
+    release_sources(stage, videos.loc[~videos["video_id"].isin(with_clips), "local_path"], config.mirror_sources)
     return StageResult(pd.DataFrame(rows, columns=CLIP_COLUMNS), decisions,
                        metadata={"scenes": scenes, "videos": len(tasks)},
                        preview=["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"])
+
+
+def _window(video) -> tuple[float, float] | None:
+    """The row's [start, end] window the scene split keeps to (None: the whole file)."""
+    start, end = getattr(video, "window_start_s", None), getattr(video, "window_end_s", None)
+    return None if start is None or end is None or pd.isna(start) or pd.isna(end) else (float(start), float(end))

@@ -16,6 +16,7 @@ from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
 from haic_resources.pose.estimator import boxes_of, scores_of
 from haic_resources.video.isolation import run_isolated
+from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
@@ -31,6 +32,8 @@ class HumanPresenceConfig(Config):
     contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
     workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process)")
     timeout_s: float = Field(default=300.0, description="hard limit for decoding + posing one clip (the child is killed)")
+    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
+    mirror_sources: bool = Field(default=False, description="setting shared with videos")
 
 
 OUTPUTS = {
@@ -41,16 +44,20 @@ OUTPUTS = {
 
 # version 2: the default people model is YOLOX-nano + MoveNet (was MoveNet alone), with duplicate suppression.
 @partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
-                   resources=("pose",), settings_from={"pose_fps": "pose_tracks"}, version="2")
+                   resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="2")
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
     pose = stage.pose
     backend = pose.describe()
     stage.log.info(f"people on {len(clips)} clips with {backend}, {config.workers} at a time")
+    lost = restage(stage, clips, config.cache_max_bytes)
+    all_clips, clips = clips, clips[~clips["video_id"].isin(lost)]
     tasks = [PeopleTask(clip_id=c.clip_id, path=c.local_path, start_s=c.start_s, end_s=c.end_s,
                         presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
                         keep_images=True) for c in clips.itertuples(index=False)]
     results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s, reuse_workers=True)
-    decisions, kept_rows, detections, decoded, sheets = [], [], [], 0, {}
+    decisions = [error(c.clip_id, f"sampling frames: {lost[c.video_id]}", item_kind="clip", parent_id=c.video_id)
+                 for c in all_clips.itertuples(index=False) if c.video_id in lost]
+    kept_rows, detections, decoded, sheets = [], [], 0, {}
     for clip, result in zip(clips.itertuples(index=False), results):
         if not result.ok:  # one undecodable or hanging clip never sinks the partition
             decisions.append(error(clip.clip_id, f"sampling frames: {result.error}", item_kind="clip",
@@ -76,6 +83,8 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
                               "coverage_min": min(detail["coverage_per_frame"]),
                               "pose_times": [float(sample.times[i]) for i in sample.pose_index]})
     table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min", "pose_times"])
+    release_sources(stage, all_clips.loc[~all_clips["video_id"].isin(set(table["video_id"])), "local_path"],
+                    config.mirror_sources)
     detections_table = pd.DataFrame(detections, columns=DETECTION_COLUMNS)
     return StageResult(
         tables={"human_presence": table, "person_detections": detections_table}, decisions=decisions,

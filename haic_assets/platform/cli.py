@@ -149,14 +149,14 @@ def instance_and_definitions():
 
 
 def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
-    """Run the main job for one partition in this process; print and return whether it succeeded."""
+    """Run the main job for one partition in this process, as a run the UI can re-execute
+    (haic_assets/platform/run_origin.py); print and return whether it succeeded."""
     from haic_assets.platform.jobs import MAIN_JOB
+    from haic_assets.platform.run_origin import execute_with_origin
 
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
-        partition_key=partition_key, instance=instance, asset_selection=asset_selection, tags=tags,
-        run_config=QUIET_CONSOLE, raise_on_error=False)
-    print(f"{partition_key}: run {result.run_id} {'SUCCESS' if result.success else 'FAILURE'}")
-    return result.success
+    run_id, success = execute_with_origin(instance, MAIN_JOB, partition_key, asset_selection, tags, QUIET_CONSOLE)
+    print(f"{partition_key}: run {run_id} {'SUCCESS' if success else 'FAILURE'}")
+    return success
 
 
 def run_partition(partition_key: str) -> bool:

@@ -29,6 +29,7 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
         exports_uri=env_setting("HAIC_EXPORTS_URI"),
         annotations_uri=env_setting("HAIC_ANNOTATIONS_URI"),
         allowed_media_roots=[str(SAMPLES_DIR), *extra_roots],
+        **fetch_policy_settings(),
         s3=S3Resource(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
                       region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1")),
     )
@@ -51,6 +52,15 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
         "spacy_nlp": SpacyResource(),
         "tables": ParquetTablesIOManager(storage=storage, warehouse=warehouse),
     }
+
+
+def fetch_policy_settings() -> dict:
+    """The remote-fetch policy from HAIC_FETCH_* (comma-separated lists); unset keys keep the safe defaults."""
+    names = {"fetch_allow_hosts": "HAIC_FETCH_ALLOW_HOSTS", "fetch_deny_hosts": "HAIC_FETCH_DENY_HOSTS",
+             "fetch_open_networks": "HAIC_FETCH_OPEN_NETWORKS", "fetch_content_types": "HAIC_FETCH_CONTENT_TYPES",
+             "fetch_s3_buckets": "HAIC_FETCH_S3_BUCKETS"}
+    return {field: [v.strip() for v in env_setting(var).split(",") if v.strip()]
+            for field, var in names.items() if env_setting(var) is not None}
 
 
 def configured_llm_provider() -> str:

@@ -32,6 +32,7 @@ from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_assets.platform.deployment import k8s_op_tags
 from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata
+from haic_assets.platform.partition_lock import partition_locks
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata
 from haic_assets.platform.progress import ProgressLog
@@ -181,6 +182,12 @@ class StageSpec:
 
     def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str], max_error_rate: float):
         keys = list(context.partition_keys) if self.partitions is not None else [UNPARTITIONED]
+        # Held until the outputs are stored: no other step of this stage writes these partitions meanwhile.
+        with partition_locks(context.resources.storage.layout.root, [f"{self.name}/{k}" for k in keys],
+                             f"run {context.run.run_id} step {self.name}", context.log):
+            yield from self._run_locked(context, config, inputs, out_names, max_error_rate, keys)
+
+    def _run_locked(self, context, config, inputs, out_names, max_error_rate, keys):
         produced, facts = {}, {}
         for key in keys:
             own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}

@@ -14,12 +14,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 from urllib.parse import urlparse
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from haic_core.accumulation.page_uris import is_ytdlp_uri, ytdlp_uri
 from haic_core.decisions import Decision, dropped, kept
 
 # Ids become file names (clips, exports): longer ones could not be stored (255 bytes per name).
@@ -75,13 +76,14 @@ class ColumnMapping(BaseModel):
     start: str | None = None
     end: str | None = None
     uri_template: str | None = None  # e.g. "https://youtu.be/{id}" when the source gives no uri
+    fetch: Literal["direct", "ytdlp"] = "direct"  # ytdlp: the uri is a web page yt-dlp reads (page_uris)
 
 
 WEBVID = ColumnMapping(id="videoid", description="name", uri="contentUrl", duration="duration",
                        width="width", height="height")
 # Omega-multimodal style: a YouTube id with a start/end window per row.
 OMEGA = ColumnMapping(id="youtube_id", description="description", uri="uri", start="start_time",
-                      end="end_time", uri_template="https://www.youtube.com/watch?v={id}")
+                      end="end_time", uri_template="https://www.youtube.com/watch?v={id}", fetch="ytdlp")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def resolve_local_uri(uri: str, media_root: str | None, allowed_roots: tuple[str
 
 
 def _is_remote(uri: str) -> bool:
-    return urlparse(uri).scheme in ("http", "https", "s3")
+    return urlparse(uri).scheme in ("http", "https", "s3") or is_ytdlp_uri(uri)
 
 
 def _blank(value: Any) -> bool:
@@ -217,6 +219,8 @@ def _normalize_row(record: Mapping[str, Any], mapping: ColumnMapping, spec: Sour
 
     duration = get(mapping.duration)
     start, end = _number(get(mapping.start)), _number(get(mapping.end))
+    if mapping.fetch == "ytdlp" and urlparse(uri).scheme in ("http", "https"):
+        uri = ytdlp_uri(uri, start, end)
     if not _blank(duration):
         duration_s: float | None = parse_duration_s(duration)
     elif start is not None and end is not None:

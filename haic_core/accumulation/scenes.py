@@ -89,10 +89,12 @@ def split_video_into_clips(
     fps: float,
     min_length_s: float = MIN_CLIP_LENGTH_S,
     max_length_s: float = MAX_CLIP_LENGTH_S,
+    window: tuple[float, float] | None = None,
 ) -> tuple[list[CandidateClip], list[Decision]]:
     """Every scene of the video as a clip — [0, cut1), [cut1, cut2), ..., [last cut, duration) —
     with one length `Decision` per clip (same order). No cuts means one scene spanning the
-    whole video.
+    whole video. With a `window` (the metadata row's [start, end] seconds), scenes are cut to it
+    and scenes outside it are no candidates; each decision records the window.
     """
     if len(cut_times_s) != len(cut_frames):
         raise ValueError("cut_times_s and cut_frames must have the same length")
@@ -112,4 +114,43 @@ def split_video_into_clips(
             fps=float(fps),
             length_s=round(end_s - start_s, LENGTH_DECIMALS),
         ))
-    return clips, [judge_clip_length(c, min_length_s, max_length_s) for c in clips]
+    if window is None:
+        return clips, [judge_clip_length(c, min_length_s, max_length_s) for c in clips]
+    clips = [c for c in (_within(c, *window) for c in clips) if c is not None]
+    decisions = [judge_clip_length(c, min_length_s, max_length_s) for c in clips]
+    for decision in decisions:
+        decision.detail["window_s"] = [float(window[0]), float(window[1])]
+    return clips, decisions
+
+
+def _within(clip: CandidateClip, start_s: float, end_s: float) -> CandidateClip | None:
+    """The part of `clip` inside [start_s, end_s] (frames moved by the clip's rate), or None."""
+    start, end = max(clip.start_s, start_s), min(clip.end_s, end_s)
+    if end <= start:
+        return None
+    if (start, end) == (clip.start_s, clip.end_s):
+        return clip
+    return CandidateClip(
+        clip_id=clip_id_for(clip.video_id, start, end), video_id=clip.video_id, start_s=start, end_s=end,
+        start_frame=clip.start_frame + round((start - clip.start_s) * clip.fps),
+        end_frame=clip.end_frame - round((clip.end_s - end) * clip.fps), fps=clip.fps,
+        length_s=round(end - start, LENGTH_DECIMALS))
+
+
+def at_most_per_video(clips: Sequence[CandidateClip], decisions: Sequence[Decision],
+                      most: int) -> list[Decision]:
+    """The decisions (same order) with each video's kept clips after its `most` earliest dropped
+    with their rank: a long video must not flood the set, nor the later stages' work."""
+    rank: dict[str, int] = {}
+    capped = list(decisions)
+    order = sorted(range(len(clips)), key=lambda i: (clips[i].video_id, clips[i].start_s))
+    for i in order:
+        clip, decision = clips[i], decisions[i]
+        if decision.verdict != "kept":
+            continue
+        n = rank[clip.video_id] = rank.get(clip.video_id, 0) + 1
+        if n > most:
+            capped[i] = dropped(clip.clip_id, f"clip {n} of its video: more than {most} clips of one video",
+                                item_kind="clip", parent_id=clip.video_id, metric="clips_of_video",
+                                value=float(n), threshold=float(most), detail=decision.detail)
+    return capped

@@ -94,6 +94,7 @@ class SourceFile(BaseModel):
     kind: Literal["webvid", "omega", "generic"] | None = None
     columns: ColumnMapping | None = None
     media_root: str | None = None
+    uri_template: str | None = None  # where rows without a uri are fetched from, e.g. a mirror of YouTube pages
 
 
 def source_spec(landing: ObjectStore, source: str, allowed_roots: tuple[str, ...]) -> SourceSpec:
@@ -118,6 +119,9 @@ def source_spec(landing: ObjectStore, source: str, allowed_roots: tuple[str, ...
     kind = config.kind or ("webvid" if source.startswith("webvid") else
                            "omega" if source.startswith("omega") else "generic")
     mapping = config.columns
+    if config.uri_template is not None:
+        mapping = (mapping or SourceSpec(name=source, kind=kind).column_mapping()).model_copy(
+            update={"uri_template": config.uri_template})
     roots = tuple(str(Path(r).resolve()) for r in allowed_roots)
     media_root = config.media_root
     if media_root is not None:

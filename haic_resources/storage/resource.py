@@ -14,6 +14,7 @@ from haic_resources.storage.home import HomeLayout
 from haic_resources.storage.object_store import ObjectStore, open_object_store
 from haic_resources.storage.s3 import S3Settings
 from haic_resources.storage.tables import TableStore
+from haic_resources.video.fetch_policy import DEFAULT_CONTENT_TYPES, FetchPolicy
 
 
 class StorageResource(ConfigurableResource):
@@ -29,7 +30,17 @@ class StorageResource(ConfigurableResource):
     annotations_uri: str | None = Field(
         default=None, description="s3://bucket/prefix of HAICBench annotation batches (default: HAIC_HOME/annotations)")
     allowed_media_roots: list[str] = Field(
-        default=[], description="local folders that metadata uris may point into (HAIC_HOME is always allowed)")
+        default=[], description="local folders that metadata uris may point into (besides the media store; the rest "
+                                  "of HAIC_HOME is not)")
+    fetch_allow_hosts: list[str] = Field(default=[], description="http(s) hosts metadata uris may name (and their "
+                                                               "subdomains); empty: any public host")
+    fetch_deny_hosts: list[str] = Field(default=[], description="http(s) hosts never fetched")
+    fetch_open_networks: list[str] = Field(
+        default=[], description="CIDRs whose private/loopback addresses may be fetched (denied by default)")
+    fetch_content_types: list[str] = Field(default=list(DEFAULT_CONTENT_TYPES),
+                                           description="accepted Content-Types ('video/' matches every video type)")
+    fetch_s3_buckets: list[str] | None = Field(
+        default=None, description="buckets s3:// metadata uris may name; empty: the buckets of media and landing")
     s3: S3Resource = Field(description="S3 client settings, e.g. S3Resource(endpoint_url=...) for MinIO or moto; "
                                        "S3Resource() when everything is local")
 
@@ -63,7 +74,19 @@ class StorageResource(ConfigurableResource):
         return self._store(self.annotations_uri, self.layout.annotations)
 
     def allowed_roots(self) -> tuple[str, ...]:
-        return (str(Path(self.home).resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))
+        """Where local media rows may point: the deployment's roots and this home's media store, never the rest
+        of HAIC_HOME (its landing zone, settings, Dagster storage, caches and tables are no media)."""
+        return (str(self.layout.media.resolve()), *(str(Path(r).resolve()) for r in self.allowed_media_roots))
+
+    def fetch_policy(self) -> FetchPolicy:
+        """What metadata uris may make a worker fetch (hosts, addresses, body types, buckets)."""
+        buckets = self.fetch_s3_buckets
+        if buckets is None:
+            buckets = [u.removeprefix("s3://").split("/", 1)[0] for u in (self.media_uri, self.landing_uri)
+                       if u and u.startswith("s3://")]
+        return FetchPolicy(allow_hosts=tuple(self.fetch_allow_hosts), deny_hosts=tuple(self.fetch_deny_hosts),
+                           open_networks=tuple(self.fetch_open_networks),
+                           content_types=tuple(self.fetch_content_types), s3_buckets=tuple(buckets))
 
     def cache_dir(self, name: str) -> Path:
         path = self.layout.cache / name

@@ -11,6 +11,10 @@ The one exception is AVI: it stores no presentation times, and with B-frames FFm
 frames with decode-order guesses (non-monotonic; measured on the NTU and Megamind AVIs), so for
 AVI we decode from the first frame and count frames at the stream's average rate (AVI is
 constant-rate by construction).
+
+Frames come upright: a source with a display rotation (portrait phone video stores landscape
+frames and a display matrix) is turned as a player shows it, the same way the clip cut does, and
+the sizes reported are the upright ones.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from haic_resources.video.av_open import open_input
+from haic_resources.video.clip_cut import display_rotation_deg
 
 
 @dataclass(frozen=True)
 class SampledFrame:
     """One decoded frame chosen for a requested instant.
 
-    image: (h, w, 3) RGB uint8, already at the model's size; `width`/`height` are the video's
-    own (coded, pre-resize) size, which keypoint normalization and coverage may use.
+    image: (h, w, 3) RGB uint8, upright, already at the model's size; `width`/`height` are the
+    video's own upright (pre-resize) size, which keypoint normalization and coverage may use.
     """
 
     requested_s: float
@@ -124,12 +129,19 @@ def read_frames_at(
         out_w, out_h = resized_size(width, height, long_side)
         counted = any(name in container.format.name.split(",") for name in FRAME_COUNTED_FORMATS)
 
+        turns = set()
+
         def convert(frame) -> np.ndarray:
-            return frame.reformat(
+            image = frame.reformat(
                 width=out_w, height=out_h, format="rgb24", interpolation=interpolation
             ).to_ndarray()
+            rotation = display_rotation_deg(frame)
+            turns.add(rotation)
+            return np.ascontiguousarray(np.rot90(image, k=rotation // 90)) if rotation else image
 
         picked, decoded = _nearest_frames(container, stream, targets, end_s, counted, convert)
+    if turns & {90, 270}:
+        width, height = height, width
     frames = [SampledFrame(requested, t, image, width, height) for requested, t, image in picked]
     if len(frames) != len(targets):
         raise ValueError(

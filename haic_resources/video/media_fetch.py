@@ -1,23 +1,26 @@
-"""Fetch a video by URI into the media store, once.
+"""Make a video available to the pipeline by its URI, once.
 
 Sources: a local path or ``file://`` URI (only inside allowed roots), ``s3://bucket/key`` (the
 project's one S3 client set-up, `S3Settings`) and ``http(s)://`` (streamed, size-capped, retried
-with backoff, resumed with ``Range`` after a dropped connection). The stored name is
-deterministic (sha256 of the URI + the original extension, under ``<media_root>/videos/``) and a
-JSON sidecar records size and sha256, so a file already fetched is never fetched again. Errors
-are `FetchError` with a secret-free reason.
+with backoff, resumed with ``Range`` after a dropped connection). Errors are `FetchError` with a
+secret-free reason.
+
+Local and mounted sources are read **in place**: never copied, never modified; their size and
+sha256 are recorded (``<media_root>/sources/``, re-hashed only when size or mtime change). Remote
+sources are staged in a local cache (``<media_root>/videos/``, `media_cache`) bounded in bytes,
+under a deterministic name (sha256 of the URI + the original extension) with a JSON sidecar of
+size and sha256, so a video still staged is never fetched again.
 
 Several rows (or partitions, or runs) may fetch one URI at once: each download goes to a
 temporary file of its own, is checked (size against what the source announced, then hashed) and
 only then renamed into place, so no one ever records a file another writer is still filling.
-Stored media is not world-readable (MEDIA_FILE_MODE).
+Staged media is not world-readable (MEDIA_FILE_MODE).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,9 +28,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from haic_core.accumulation.page_uris import SCHEME_PREFIX, is_ytdlp_uri, ytdlp_target
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes, sha256_bytes, sha256_file
 from haic_resources.storage.s3 import S3Settings
+from haic_resources.video import media_cache
+from haic_resources.video.fetch_policy import FetchPolicy, PolicyError, open_checked
 from haic_resources.video.item_error import ItemError
+from haic_resources.video.ytdlp_fetch import YtdlpError, download_with_ytdlp
 
 DEFAULT_MAX_BYTES = 4 * 1024**3  # refuse anything larger than 4 GiB
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -35,6 +42,7 @@ DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 4  # attempts after the first
 DEFAULT_BACKOFF_S = 0.5  # doubled after every failed attempt
 _HTTP_CHUNK = 64 * 1024
+_SIDECAR_BYTES = 512  # room kept for a staged video's sidecar
 MEDIA_FILE_MODE = 0o640  # owner and group: media from the web may be private, never world-readable
 
 
@@ -48,7 +56,9 @@ class FetchedMedia:
     size_bytes: int
     sha256: str
     source_uri: str  # redacted: no credentials, no query string
-    fetched: bool  # False when the media store already had it
+    fetched: bool  # True when it was downloaded now
+    in_place: bool = False  # a local source read where it is (never copied)
+    section: tuple[float, float] | None = None  # the window of the source the file holds (None: all of it)
 
 
 def redact_uri(uri: str) -> str:
@@ -56,6 +66,10 @@ def redact_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if not parts.scheme or len(parts.scheme) == 1:  # plain path (or a Windows drive letter)
         return uri
+    if is_ytdlp_uri(uri):  # a page, not a signed media url: its query names the video
+        page, window = ytdlp_target(uri)
+        query = f"?{urlsplit(page).query}" if urlsplit(page).query else ""
+        return SCHEME_PREFIX + redact_uri(page) + query + (f"#t={window[0]:g},{window[1]:g}" if window else "")
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
@@ -76,6 +90,8 @@ def fetch_media(
     *,
     allowed_roots: list[str | os.PathLike] | tuple = (),
     s3: S3Settings | None = None,
+    policy: FetchPolicy = FetchPolicy(),
+    cache_max_bytes: int | None = None,
     http_session: Any = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -83,33 +99,42 @@ def fetch_media(
     retries: int = DEFAULT_RETRIES,
     backoff_s: float = DEFAULT_BACKOFF_S,
 ) -> FetchedMedia:
-    """Make the media at `uri` available under `media_root` and describe it.
+    """Make the media at `uri` available and describe it: a local source where it is, a remote one
+    staged under `media_root` (evicting the least recently used to stay within `cache_max_bytes`).
 
-    A cached copy whose size and sha256 match its sidecar is returned with ``fetched=False``
+    A staged copy whose size and sha256 match its sidecar is returned with ``fetched=False``
     and without touching the source. `s3` is the S3 client set-up for ``s3://`` URIs (None: the
     default endpoint and region); settings rather than a client, so that a child process can
-    call this. Raises `FetchError`.
+    call this. `policy` says which hosts, addresses, body types and buckets remote uris may use
+    (the default denies private and loopback addresses and every bucket). Raises `FetchError`.
     """
     if not uri or not isinstance(uri, str):
         raise FetchError("empty uri")
-    dest = store_path_for(uri, media_root)
     source = redact_uri(uri)
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme in ("", "file") or len(scheme) == 1:
+        return _in_place(uri, _local_path(uri), media_root, allowed_roots, max_bytes)
+    dest = store_path_for(uri, media_root)
     cached = _cached(dest, source)
     if cached is not None:
+        media_cache.touch(dest)
         return cached
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f"{TEMP_PREFIX}{dest.name}.", suffix=".part")
     os.close(fd)
     part = Path(tmp_name)
+    section = None
     try:
-        scheme = urlsplit(uri).scheme.lower()
-        if scheme in ("", "file") or len(scheme) == 1:
-            expected = _copy_local(_local_path(uri), part, allowed_roots, max_bytes)
+        if is_ytdlp_uri(uri):
+            page, window = ytdlp_target(uri)
+            section = download_with_ytdlp(page, part, window, max_bytes, policy, source, read_timeout_s, retries)
+            expected = None
         elif scheme == "s3":
+            policy.check_s3(urlsplit(uri).netloc, source)
             expected = _download_s3(uri, part, s3 or S3Settings(), max_bytes)
         elif scheme in ("http", "https"):
-            expected = _download_http(uri, part, http_session, max_bytes, (connect_timeout_s, read_timeout_s),
-                                      retries, backoff_s)
+            expected = _download_http(uri, part, http_session, policy, max_bytes,
+                                      (connect_timeout_s, read_timeout_s), retries, backoff_s)
         else:
             raise FetchError(f"unsupported uri scheme {scheme!r} in {source}")
         size = part.stat().st_size
@@ -117,21 +142,27 @@ def fetch_media(
             raise FetchError(f"empty file (0 bytes) at {source}")
         if expected is not None and size != expected:
             raise FetchError(f"incomplete download: {size} of {expected} bytes from {source}")
+        if cache_max_bytes is not None and size > cache_max_bytes:
+            raise FetchError(f"file of {size} bytes is larger than the media cache ({cache_max_bytes} bytes): "
+                             f"{source}")
         sha = sha256_file(part)
         os.chmod(part, MEDIA_FILE_MODE)
+        media_cache.make_room(media_root, size + _SIDECAR_BYTES, cache_max_bytes, keep=dest)
         os.replace(part, dest)
+    except (PolicyError, YtdlpError) as exc:
+        raise FetchError(exc.reason)
     finally:
         part.unlink(missing_ok=True)
-    _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha})
-    return FetchedMedia(dest, size, sha, source, fetched=True)
+    _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha,
+                          "section": list(section) if section else None})
+    return FetchedMedia(dest, size, sha, source, fetched=True, section=section)
 
 
 def forget_media(uri: str, media_root: str | os.PathLike) -> None:
-    """Remove the stored copy of `uri` and its sidecar (a file that failed the probe is no video
-    of ours and must not stay in the media store)."""
-    dest = store_path_for(uri, media_root)
-    _sidecar(dest).unlink(missing_ok=True)
-    dest.unlink(missing_ok=True)
+    """Remove the staged copy of `uri` and its sidecar (a file that failed the probe is no video
+    of ours and must not stay in the media store). A source read in place is never touched."""
+    media_cache.release(store_path_for(uri, media_root))
+    _source_record(uri, media_root).unlink(missing_ok=True)
 
 
 # -------------------------------------------------------------------------------- cache
@@ -153,7 +184,8 @@ def _cached(dest: Path, source: str) -> FetchedMedia | None:
         return None
     if size != record.get("size_bytes") or sha256_file(dest) != record.get("sha256"):
         return None  # damaged or replaced: fetch again
-    return FetchedMedia(dest, size, record["sha256"], source, fetched=False)
+    section = tuple(record["section"]) if record.get("section") else None
+    return FetchedMedia(dest, size, record["sha256"], source, fetched=False, section=section)
 
 
 # -------------------------------------------------------------------------------- local
@@ -168,8 +200,9 @@ def _local_path(uri: str) -> Path:
     return Path(uri)
 
 
-def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> int:
-    """Copy into `part`; returns the size the source had when we looked."""
+def _in_place(uri: str, path: Path, media_root, allowed_roots, max_bytes: int) -> FetchedMedia:
+    """A local source, checked and described where it is; its hash is recorded beside the media store and
+    computed again only when the file's size or mtime change."""
     try:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):
@@ -179,14 +212,28 @@ def _copy_local(path: Path, part: Path, allowed_roots, max_bytes: int) -> int:
         raise FetchError(f"local path {path} is outside the allowed roots")
     if not resolved.is_file():
         raise FetchError(f"not a regular file: {path}")
-    size = resolved.stat().st_size
-    if size > max_bytes:
+    stat = resolved.stat()
+    if stat.st_size > max_bytes:
         raise FetchError(f"file is larger than the {max_bytes} byte limit: {path}")
+    if stat.st_size == 0:
+        raise FetchError(f"empty file (0 bytes) at {path}")
+    record_path = _source_record(uri, media_root)
+    seen = {"path": str(resolved), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     try:
-        shutil.copyfile(resolved, part)
-    except OSError as exc:
-        raise FetchError(f"cannot copy {path}: {exc.strerror}")
-    return size
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    if {k: record.get(k) for k in seen} != seen or not record.get("sha256"):
+        try:
+            record = {**seen, "sha256": sha256_file(resolved)}
+        except OSError as exc:
+            raise FetchError(f"cannot read {path}: {exc.strerror}")
+        atomic_write_bytes(record_path, json.dumps(record, sort_keys=True).encode("utf-8"), mode=MEDIA_FILE_MODE)
+    return FetchedMedia(resolved, stat.st_size, record["sha256"], redact_uri(uri), fetched=False, in_place=True)
+
+
+def _source_record(uri: str, media_root) -> Path:
+    return Path(media_root) / "sources" / f"{sha256_bytes(uri.encode('utf-8'))}.json"
 
 
 # -------------------------------------------------------------------------------- s3
@@ -230,8 +277,8 @@ def _download_s3(uri: str, part: Path, s3: S3Settings, max_bytes: int) -> int:
 # -------------------------------------------------------------------------------- http
 
 
-def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple[float, float],
-                   retries: int, backoff_s: float) -> int | None:
+def _download_http(uri: str, part: Path, session, policy: FetchPolicy, max_bytes: int,
+                   timeout: tuple[float, float], retries: int, backoff_s: float) -> int | None:
     """Stream to `part`; after a dropped connection resume with Range from what arrived.
     Returns the total size the server announced (None when it announced none)."""
     import requests
@@ -247,7 +294,7 @@ def _download_http(uri: str, part: Path, session, max_bytes: int, timeout: tuple
         have = part.stat().st_size
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            with session.get(uri, stream=True, timeout=timeout, headers=headers) as resp:
+            with open_checked(session, uri, policy, source, timeout=timeout, headers=headers) as resp:
                 if resp.status_code == 416 and have:  # nothing left to send: we have it all
                     return total
                 if resp.status_code >= 400:

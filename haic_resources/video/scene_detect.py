@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from haic_core.accumulation.scenes import split_video_into_clips
+from haic_core.accumulation.scenes import at_most_per_video, split_video_into_clips
 from haic_resources.video.av_open import open_input
 from haic_resources.video.item_error import ItemError
 
@@ -281,6 +281,8 @@ class SplitTask:
     min_length_s: float
     max_length_s: float
     decode_threads: int = 0
+    max_clips: int | None = None  # most clips kept per video (None: no limit)
+    window: tuple[float, float] | None = None  # the metadata row's [start, end] seconds: scenes are cut to it
 
     @property
     def detection(self) -> DetectionSettings:
@@ -295,7 +297,9 @@ def split_into_clips(task: SplitTask) -> dict[str, Any]:
     cuts = detect_scenes_in_process(task.path, task.detection)
     clips, decisions = split_video_into_clips(task.video_id, cuts.cut_times_s, cuts.cut_frames,
                                               cuts.duration_s, cuts.frame_count, cuts.fps,
-                                              task.min_length_s, task.max_length_s)
+                                              task.min_length_s, task.max_length_s, task.window)
+    if task.max_clips is not None:
+        decisions = at_most_per_video(clips, decisions, task.max_clips)
     return {"cuts": list(cuts.cut_times_s), "elapsed_s": cuts.elapsed_s,
             "clips": [asdict(c) for c in clips], "decisions": decisions}
 

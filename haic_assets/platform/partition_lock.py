@@ -1,0 +1,48 @@
+"""One writer per partition at a time, whatever started the run.
+
+Dagster's run queue keeps two runs tagged with one `dagster/partition` apart (dagster.yaml), but a
+backfill run over a range of partitions carries no such tag, and a limit cannot name a set of
+partitions; `haic run` executes in its own process, outside the queue. So every stage step takes
+an exclusive lock per partition it writes (`$HAIC_HOME/locks/`, `flock`), from before its body
+runs until its outputs are stored, taking the locks of a multi-partition step in sorted order (no
+deadlock). A second step of the same stage and partition — from a range backfill, a single-shard
+run or another `haic run` — waits for the first one and then computes on its own.
+
+`flock` locks end with their process (kill -9 included), so no lock outlives a dead run. They
+hold between processes of one host or of a file system with working `flock` (not all network file
+systems): Kubernetes runs on separate pods rely on the run queue's per-partition limit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+
+@contextmanager
+def partition_locks(root: str | os.PathLike, keys: Sequence[str], holder: str, log=None) -> Iterator[None]:
+    """Hold the lock of every partition in `keys` (taken in sorted order); `holder` names this run in
+    the lock file, for the log line of whoever waits."""
+    folder = Path(root) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        for key in sorted(set(keys)):
+            path = folder / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.lock"
+            handle = stack.enter_context(open(path, "a+"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                other = handle.read().strip() or "another run"
+                if log is not None:
+                    log.info(f"partition {key} is being written by {other}; waiting for it")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{holder} (pid {os.getpid()})")
+            handle.flush()
+        yield

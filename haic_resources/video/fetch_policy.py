@@ -1,0 +1,128 @@
+"""Which remote sources a metadata row may make us fetch, and what we accept from them.
+
+A metadata row comes from outside (a landing zone others can write), so its uri must not turn a
+worker into a proxy to internal services (SSRF) or into a reader of buckets it should not touch:
+
+- http(s): hosts may be allow-listed and deny-listed (an entry matches the host and its
+  subdomains); the host is resolved and **every** address must be public: private, loopback,
+  link-local, shared, reserved, multicast and unspecified addresses are denied unless a network
+  of the deployment's `open_networks` (CIDR) holds them. Redirects are followed by hand, each
+  target checked the same way before it is asked.
+- the response's Content-Type must be one of `content_types` (a prefix such as ``video/``
+  matches every video type) before a byte is saved; sizes are capped by the caller (Content-Length
+  first, then the streamed bytes).
+- s3: only the buckets in `s3_buckets`.
+
+The policy is plain, picklable data: the fetch runs in a child process per video.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from haic_resources.video.item_error import ItemError
+
+DEFAULT_CONTENT_TYPES = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
+DEFAULT_MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class PolicyError(ItemError):
+    """The fetch policy refuses this source; `reason` names the rule and the value."""
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    allow_hosts: tuple[str, ...] = ()  # empty: every host that passes the other rules
+    deny_hosts: tuple[str, ...] = ()
+    open_networks: tuple[str, ...] = ()  # CIDRs whose private addresses the deployment opens explicitly
+    content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
+    s3_buckets: tuple[str, ...] = ()  # the only buckets rows may name
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+
+    def check_url(self, url: str, source: str) -> None:
+        """Raise PolicyError unless `url` is http(s) to an allowed host whose every address is allowed."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise PolicyError(f"fetch policy: scheme {parts.scheme!r} is not http(s): {source}")
+        host = (parts.hostname or "").lower().rstrip(".")
+        if not host:
+            raise PolicyError(f"fetch policy: no host in {source}")
+        if any(_host_matches(host, entry) for entry in self.deny_hosts):
+            raise PolicyError(f"fetch policy: host {host} is denied: {source}")
+        if self.allow_hosts and not any(_host_matches(host, entry) for entry in self.allow_hosts):
+            raise PolicyError(f"fetch policy: host {host} is not in the allowed hosts: {source}")
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        for address in _addresses(host, port, source):
+            if not self._address_allowed(address):
+                raise PolicyError(f"fetch policy: host {host} resolves to {_kind(address)} address {address}, "
+                                  f"denied: {source}")
+
+    def check_content_type(self, value: str | None, source: str) -> None:
+        media_type = (value or "").split(";")[0].strip().lower()
+        if not media_type:
+            raise PolicyError(f"fetch policy: no Content-Type from {source}")
+        if not any(media_type.startswith(t) if t.endswith("/") else media_type == t for t in self.content_types):
+            raise PolicyError(f"fetch policy: Content-Type {media_type} is not a video type: {source}")
+
+    def check_s3(self, bucket: str, source: str) -> None:
+        if bucket not in self.s3_buckets:
+            raise PolicyError(f"fetch policy: bucket {bucket} is not in the allowed buckets: {source}")
+
+    def _address_allowed(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        if any(address in ipaddress.ip_network(n, strict=False) for n in self.open_networks):
+            return True
+        return address.is_global and not address.is_multicast
+
+
+def open_checked(session, url: str, policy: FetchPolicy, source: str, **request):
+    """GET `url` following redirects by hand, each target checked by `policy` before it is asked;
+    a success's Content-Type is checked before its body is read. Returns the streaming response
+    (the caller closes it)."""
+    current = url
+    for _ in range(policy.max_redirects + 1):
+        policy.check_url(current, source)
+        resp = session.get(current, stream=True, allow_redirects=False, **request)
+        if resp.status_code not in _REDIRECTS:
+            if resp.status_code < 300:
+                try:
+                    policy.check_content_type(resp.headers.get("Content-Type"), source)
+                except PolicyError:
+                    resp.close()
+                    raise
+            return resp
+        location = resp.headers.get("Location")
+        resp.close()
+        if not location:
+            raise PolicyError(f"fetch policy: redirect without a Location from {source}")
+        current = urljoin(current, location)
+    raise PolicyError(f"fetch policy: more than {policy.max_redirects} redirects from {source}")
+
+
+def _host_matches(host: str, entry: str) -> bool:
+    entry = entry.strip().lower().rstrip(".")
+    return bool(entry) and (host == entry or host.endswith("." + entry))
+
+
+def _addresses(host: str, port: int, source: str) -> list:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise PolicyError(f"fetch policy: cannot resolve host {host}: {source}")
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        addresses.append(address)
+    return addresses
+
+
+def _kind(address) -> str:
+    for name in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+        if getattr(address, f"is_{name}"):
+            return name.replace("_", "-")
+    return "non-public"

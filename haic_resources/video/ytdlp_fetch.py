@@ -1,0 +1,85 @@
+"""Videos behind a web page (Omega-multimodal's YouTube ids) fetched through yt-dlp's Python API.
+
+A row's uri says so with the scheme ``ytdlp+https://…`` and carries its window as a W3C media
+fragment (``#t=12,27.5``; haic_core/accumulation/page_uris.py). When FFmpeg is on the PATH only that section is downloaded (yt-dlp's
+``download_ranges``); otherwise the whole video is, and the scene split is restricted to the
+window instead. Either way the caller learns which section the file holds.
+
+The page is checked by the fetch policy before yt-dlp asks for it, and so is every media URL
+yt-dlp extracts from it before a byte is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from haic_resources.storage.files import TEMP_PREFIX
+from haic_resources.video.fetch_policy import FetchPolicy
+from haic_resources.video.item_error import ItemError
+
+
+class YtdlpError(ItemError):
+    """yt-dlp could not fetch the video; `reason` is one line."""
+
+
+def download_with_ytdlp(page_url: str, part: Path, window: tuple[float, float] | None, max_bytes: int,
+                        policy: FetchPolicy, source: str, socket_timeout_s: float,
+                        retries: int) -> tuple[float, float] | None:
+    """Download the video of `page_url` into `part`. Returns the section the file holds (None: the whole video)."""
+    import yt_dlp
+    from yt_dlp.utils import DownloadError, download_range_func
+
+    policy.check_url(page_url, source)
+    section = window if window is not None and shutil.which("ffmpeg") else None
+    workdir = Path(tempfile.mkdtemp(dir=part.parent, prefix=f"{TEMP_PREFIX}ytdlp-"))
+    options = {"outtmpl": str(workdir / "video.%(ext)s"), "format": "best[ext=mp4]/best", "noplaylist": True,
+               "max_filesize": max_bytes, "socket_timeout": socket_timeout_s, "retries": retries,
+               "quiet": True, "no_warnings": True, "noprogress": True, "logger": _Quiet(),
+               "cachedir": False, "color": "never"}
+    if section is not None:
+        options["download_ranges"] = download_range_func(None, [section])
+    try:
+        with yt_dlp.YoutubeDL(options) as ydl:
+            info = ydl.extract_info(page_url, download=False)
+            for url in _media_urls(info):
+                policy.check_url(url, source)
+            announced = info.get("filesize") or info.get("filesize_approx")
+            if announced and announced > max_bytes:
+                raise YtdlpError(f"file is larger than the {max_bytes} byte limit ({announced} bytes): {source}")
+            ydl.process_ie_result(info, download=True)
+        files = [p for p in workdir.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
+        if len(files) != 1:
+            raise YtdlpError(f"yt-dlp left {len(files)} files for {source}")
+        if files[0].stat().st_size > max_bytes:
+            raise YtdlpError(f"file exceeds the {max_bytes} byte limit: {source}")
+        os.replace(files[0], part)
+    except DownloadError as exc:
+        raise YtdlpError(f"yt-dlp: {_one_line(exc)}: {source}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return section
+
+
+def _media_urls(info: dict) -> list[str]:
+    formats = info.get("requested_formats") or [info]
+    return [f["url"] for f in formats if f.get("url")]
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).replace("ERROR: ", "").strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+class _Quiet:
+    """yt-dlp's logger: nothing on the console (the ledger gets the error)."""
+
+    def debug(self, msg):
+        pass
+
+    info = warning = debug
+
+    def error(self, msg):
+        pass

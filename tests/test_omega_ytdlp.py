@@ -1,0 +1,90 @@
+"""Issue 12 item 14: Omega rows (a YouTube id with a start/end window) are fetched through yt-dlp's
+Python API, and the scene split keeps to the row's window; both are in the ledger. yt-dlp's generic
+extractor reads a direct .mp4 URL from a server on 127.0.0.1 (the source's uri_template points the
+adapter there); no traffic goes to YouTube or anywhere else."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+
+import pandas as pd
+import pytest
+from dagster import AssetKey
+
+from haic_assets.definitions import build_definitions
+from haic_resources.video.media_fetch import FetchError, fetch_media
+from tests.helpers import dagster_instance, ledger, run_partition, without_llm
+
+UPTO_CLIPS = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos", "clips")]
+
+
+class _Logged(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def send_head(self):
+        self.server.requests.append((self.command, self.path))
+        return super().send_head()
+
+
+@pytest.fixture()
+def pages(tmp_path, video):
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copyfile(video("sam2_juggle_1p.mp4"), root / "clip01.mp4")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Logged, directory=str(root)))
+    server.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, monkeypatch, pages):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    monkeypatch.setenv("HAIC_FETCH_OPEN_NETWORKS", "127.0.0.1/32")
+    without_llm(monkeypatch)
+    host, port = pages.server_address
+    folder = home / "landing" / "omega"
+    folder.mkdir(parents=True)
+    (folder / "source.yaml").write_text(f'kind: omega\nuri_template: "http://{host}:{port}/{{id}}.mp4"\n')
+    pd.DataFrame({"youtube_id": ["clip01"], "description": ["A young man juggles a football with his feet"],
+                  "start_time": [2.0], "end_time": [9.5]}).to_parquet(folder / "part-000.parquet")
+    partition = "omega__part-000.parquet"
+    with dagster_instance(home) as instance:
+        assert run_partition(build_definitions(), instance, partition, selection=UPTO_CLIPS).success
+
+    raw = pd.read_parquet(home / "tables" / "raw_metadata" / f"{partition}.parquet")
+    assert raw["uri"].tolist() == [f"ytdlp+http://{host}:{port}/clip01.mp4#t=2,9.5"]
+    assert {path for _, path in pages.requests} == {"/clip01.mp4"}  # yt-dlp asked our server, nothing else
+    book = ledger(home)
+    video_row = book[book["stage"] == "videos"].iloc[0]
+    sectioned = shutil.which("ffmpeg") is not None  # yt-dlp downloads only the section when it can
+    assert (video_row.item_id, video_row.verdict) == ("omega:clip01", "kept")
+    detail = json.loads(video_row.detail)
+    assert (detail["window_s"], detail["section_downloaded"]) == ([2.0, 9.5], [2.0, 9.5] if sectioned else None)
+    videos = pd.read_parquet(home / "tables" / "videos" / f"{partition}.parquet")
+    assert videos[["source_uri", "window_start_s", "window_end_s"]].values.tolist() == [
+        [f"ytdlp+http://{host}:{port}/clip01.mp4#t=2,9.5", None if sectioned else 2.0, None if sectioned else 9.5]]
+    clips = book[book["stage"] == "clips"]
+    if not sectioned:  # the whole 10.29 s video came; its one scene is cut to the row's window
+        assert [(r.verdict, r.reason, r.value) for r in clips.itertuples()] == [
+            ("kept", "scene 7.50 s within [5.0, 20.0] s", 7.5)]
+        assert json.loads(clips.iloc[0].detail)["window_s"] == [2.0, 9.5]
+        table = pd.read_parquet(home / "tables" / "clips" / f"{partition}.parquet")
+        assert table[["start_s", "end_s", "start_frame", "end_frame"]].values.tolist() == [[2.0, 9.5, 48, 228]]
+
+
+def test_an_omega_page_on_a_private_address_is_refused_by_default(tmp_path, pages):
+    host, port = pages.server_address
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"ytdlp+http://{host}:{port}/clip01.mp4#t=2,9.5", tmp_path / "store")
+    assert caught.value.reason == (f"fetch policy: host 127.0.0.1 resolves to loopback address 127.0.0.1, denied: "
+                                   f"ytdlp+http://{host}:{port}/clip01.mp4#t=2,9.5")
+    assert pages.requests == []
