@@ -31,7 +31,7 @@ from pydantic import Field, ValidationError, create_model
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_assets.platform.deployment import k8s_op_tags
-from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata
+from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata, write_ledger
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata
 from haic_assets.platform.progress import ProgressLog
@@ -237,7 +237,7 @@ class StageSpec:
                             code_version=self.version, run_id=stage.run_id)
         if retry is not None:
             rows = retry.merge_ledger(rows)
-        stage.storage.tables().write(f"ledger/{self.name}", stage.partition_key, rows)
+        write_ledger(stage.storage.tables(), self.name, stage.partition_key, rows)
         metadata, summary_line = decision_metadata(decisions, settings)
         stage.log.info(f"{self.name} [{stage.partition_key}]: {summary_line}")
         return metadata
