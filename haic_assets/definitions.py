@@ -11,6 +11,7 @@ from dagster import Definitions, definitions
 from haic_assets.evaluation.jobs import build_evaluation_jobs
 from haic_assets.haicbench.checks import HAICBENCH_CHECKS
 from haic_assets.haicbench.sensors import annotation_sensor
+from haic_assets.platform.executors import job_executor
 from haic_assets.platform.jobs import build_jobs
 from haic_assets.platform.recuration import build_recuration_schedule
 from haic_assets.platform.resources import build_resources, llm_version
@@ -36,6 +37,7 @@ def build_definitions() -> Definitions:
         sensors=[landing_sensor, annotation_sensor],
         schedules=[build_recuration_schedule(settings.platform.recuration_cron)],
         resources=resources,
+        executor=job_executor(settings.platform),  # multiprocess, dask or k8s (platform/executors.py)
     )
 
 

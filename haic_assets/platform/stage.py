@@ -143,7 +143,8 @@ class StageSpec:
         config_class = self.config_with_settings(settings)
         outs = self.outs or {self.name: self.body.__doc__ or ""}
         version = self.code_version(config_class, llm_version)
-        op_tags = k8s_op_tags({"decode": "decode", "gpu": "pose"}[self.kind]) if self.kind in ("decode", "gpu") else None
+        op_tags = (k8s_op_tags({"decode": "decode", "gpu": "pose"}[self.kind], settings.platform.k8s)
+                   if self.kind in ("decode", "gpu") else None)
         pool = f"llm_{llm_provider or 'unconfigured'}" if self.kind == "llm" else None
         policy = (BackfillPolicy.multi_run(max_partitions_per_run=settings.platform.partitions_per_run)
                   if self.partitions is not None else None)
