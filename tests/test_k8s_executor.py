@@ -62,7 +62,7 @@ def test_pose_steps_ask_for_the_gpus_of_settings_and_decode_steps_for_the_cpu_po
         tags = {k: (json.dumps(v) if not isinstance(v, str) else v) for k, v in node.tags.items()}
         if K8S_CONFIG_TAG in tags:
             pods[node.name] = get_user_defined_k8s_config(tags)  # dagster-k8s validates the tag here
-    assert sorted(pods) == ["action_filtered", "clips", "human_presence", "pose_tracks", "videos"]
+    assert sorted(pods) == ["action_filtered", "clips", "human_presence", "videos"]
     pose = pods["human_presence"]
     assert pose.container_config["resources"]["limits"] == {"memory": "16Gi", "nvidia.com/gpu": "2"}
     assert pose.pod_spec_config["node_selector"] == {"haic.io/node-pool": "a100"}
