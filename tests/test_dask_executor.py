@@ -21,7 +21,7 @@ from dagster import DagsterEventType, DagsterRunStatus
 from haic_assets.platform.cli_executor import RANGE_END, RANGE_START
 from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # a loaded 2-core machine needs ~10 min
 
 DASK = Path(sys.executable).parent / "dask"
 KILLED_STEP = "clips"  # scene detection: long enough to be caught running
