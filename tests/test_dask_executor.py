@@ -25,7 +25,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # generous: a loaded
 
 DASK = Path(sys.executable).parent / "dask"
 KILLED_STEP = "clips"  # scene detection: long enough to be caught running
-RUN_DEPENDENT = {"run_id", "decided_at"}  # ledger columns that name the run, not the decision
+# Columns about the execution, not the data: the ledger's run id and time, and whether this execution
+# downloaded the video (`fetched`; False when the media store had it). When a worker dies, Dask runs
+# again the upstream steps whose results it held (here `videos`), and their second execution finds
+# the video already fetched.
+RUN_DEPENDENT = {"run_id", "decided_at", "fetched"}
 
 
 def shards(tmp_path: Path) -> list[Path]:
