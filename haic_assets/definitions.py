@@ -11,6 +11,8 @@ from dagster import Definitions, definitions
 from haic_assets.evaluation.jobs import build_evaluation_jobs
 from haic_assets.haicbench.checks import HAICBENCH_CHECKS
 from haic_assets.haicbench.sensors import annotation_sensor
+from haic_assets.platform.deployment import llm_run_tags
+from haic_assets.platform.executors import job_executor
 from haic_assets.platform.jobs import build_jobs
 from haic_assets.platform.llm_batch_sensor import llm_batch_sensor, qa_batch_sensor
 from haic_assets.platform.recuration import build_recuration_schedule
@@ -33,10 +35,12 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[stage.build(settings, llm.provider, llm_version(llm)) for stage in STAGES],
         asset_checks=HAICBENCH_CHECKS,
-        jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(),
+        jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(
+            llm_run_tags(llm.provider) if llm.configured else {}),
         sensors=[landing_sensor, annotation_sensor, llm_batch_sensor, qa_batch_sensor],
         schedules=[build_recuration_schedule(settings.platform.recuration_cron)],
         resources=resources,
+        executor=job_executor(settings.platform),  # multiprocess, dask or k8s (platform/executors.py)
     )
 
 

@@ -1,12 +1,13 @@
--- Kept / dropped / error per source and stage, in pipeline order.
+-- Kept / dropped / error per source and stage, in pipeline order: the sum of the per-partition
+-- counts (view ledger_counts, see ledger_counts.sql).
 SELECT
-    l.source,
-    l.stage,
-    count(*) FILTER (WHERE l.verdict = 'kept')    AS kept,
-    count(*) FILTER (WHERE l.verdict = 'dropped') AS dropped,
-    count(*) FILTER (WHERE l.verdict = 'error')   AS error,
-    count(*)                                      AS total
-FROM ledger AS l
+    c.source,
+    c.stage,
+    CAST(sum(c.kept) AS BIGINT)    AS kept,
+    CAST(sum(c.dropped) AS BIGINT) AS dropped,
+    CAST(sum(c.error) AS BIGINT)   AS error,
+    CAST(sum(c.total) AS BIGINT)   AS total
+FROM ledger_counts AS c
 LEFT JOIN stage_order AS o USING (stage)
-GROUP BY l.source, l.stage, o.position
-ORDER BY l.source, coalesce(o.position, 999), l.stage
+GROUP BY c.source, c.stage, o.position
+ORDER BY c.source, coalesce(o.position, 999), c.stage

@@ -4,7 +4,7 @@
     haic funnel [--source S]  kept / dropped / error per stage and source
     haic why ITEM_ID          an item's trail through the stages, with reasons, values, thresholds
     haic add-shard FILE --source NAME   put a metadata file into the landing zone
-    haic run PARTITION        run the main job for one partition
+    haic run PARTITION...     run the main job for partitions [--executor dask --scheduler ADDR]
     haic recurate [--dry-run] re-materialize only what is stale (changed settings, prompt, model, data)
     haic ui                   the Dagster UI on 127.0.0.1 (dagster dev with DAGSTER_HOME set)
     haic home                 where everything lives
@@ -170,15 +170,6 @@ def run_partition(partition_key: str) -> bool:
         return execute_main_job(defs, instance, partition_key)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        shard_of_partition(args.partition)
-    except ValueError as exc:
-        print(f"haic run: {exc}", file=sys.stderr)
-        return 2
-    return 0 if run_partition(args.partition) else 1
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from haic_assets.platform.resources import llm_resource
     from haic_resources.llm.resource import NOT_CONFIGURED
@@ -300,10 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", required=True, help="source name: lower-case letters, digits, '-' and single '_'")
     p.add_argument("--source-yaml", help="a source.yaml to install beside it (columns, kind, media_root)")
     p.set_defaults(func=cmd_add_shard)
-    p = sub.add_parser("run", help="run the main job for one partition key",
-                       description="Run the main job curate_source for one source shard, in this process.")
-    p.add_argument("partition", help="<source>__<shard file name>, e.g. webvid_sample__results_sample.csv")
-    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("run", help="run the main job for source shards",
+                       description="Run the main job curate_source for source shards (several: one run over their "
+                                   "range), in this process or on an executor (issue 17: --executor).")
+    p.add_argument("partition", nargs="+", help="<source>__<shard file name>, e.g. webvid_sample__results_sample.csv")
+    from haic_assets.platform.cli_executor import add_run_options, cmd_run as cmd_run_on_executor
+
+    add_run_options(p)
+    p.set_defaults(func=cmd_run_on_executor)
     p = sub.add_parser("recurate", help="re-materialize only stale asset partitions (what the schedule does)")
     p.add_argument("--dry-run", action="store_true", help="only list what is stale and why")
     p.set_defaults(func=cmd_recurate)

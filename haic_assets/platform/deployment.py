@@ -1,9 +1,10 @@
 """How runs are placed in a cluster: Kubernetes pod settings per kind of step, and the LLM
 providers' concurrency pools and run tags.
 
-Nothing here imports dagster-k8s (not a dependency): `dagster-k8s/config` is a plain run/op tag
-that the K8sRunLauncher and k8s_job_executor read when the Helm deployment uses them
-(deploy/helm/values.yaml). Locally the tags are ignored.
+Nothing here imports dagster-k8s (the optional extra `k8s`): `dagster-k8s/config` is a plain
+op tag that the k8s_job_executor reads (platform/executors.py wires the executor when
+`platform.executor` is `k8s`). Locally the tags are ignored. Pod sizes come from settings
+(`platform: {k8s: {...}}`, `K8sSettings`).
 
 The stage factory (platform/stage.py) applies them by a stage's `kind`; the jobs that call a
 provider carry `llm_run_tags` (platform/jobs.py).
@@ -11,8 +12,9 @@ provider carry `llm_run_tags` (platform/jobs.py).
 
 from __future__ import annotations
 
-from copy import deepcopy
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
@@ -26,39 +28,71 @@ LLM_POOLS: dict[str, str] = {"gemini": "llm_gemini", "openai": "llm_openai"}
 LLM_PROVIDER_TAG = "haic/llm_provider"
 
 GPU_NODE_LABEL = "haic.io/node-pool"
+STEP_POD_KINDS = ("pose", "decode")
 
-_POD_SETTINGS: dict[str, dict[str, Any]] = {
-    # Pose estimation: one GPU, on the GPU node pool, tolerating its taint.
-    "pose": {
-        "container_config": {
-            "resources": {
-                "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
-                "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
+
+class K8sSettings(BaseModel):
+    """`platform: {k8s: ...}` in settings.yaml: the k8s_job_executor's config and the pods of each kind
+    of step (platform/executors.py). The defaults are the Helm deployment's (deploy/helm/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_namespace: str = Field(default="haic", description="namespace of the step pods")
+    max_concurrent: int = Field(default=8, ge=1, description="step pods at once, per run")
+    env_secrets: list[str] = Field(default=["haic-llm-keys", "haic-aws"],
+                                   description="Kubernetes secrets whose keys become each step's environment")
+    node_pool_label: str = Field(default=GPU_NODE_LABEL, description="node label that names the node pool")
+    step_cpu: str = Field(default="1", description="CPU request of a step pod of no particular kind")
+    step_memory: str = Field(default="2Gi", description="memory request of such a pod")
+    step_memory_limit: str = Field(default="4Gi", description="memory limit of such a pod")
+    pose_gpus: int = Field(default=1, ge=0, description="GPUs of a pose step (person detection and keypoints)")
+    pose_cpu: str = Field(default="4", description="CPU request of a pose step")
+    pose_memory: str = Field(default="16Gi", description="memory request and limit of a pose step")
+    gpu_pool: str = Field(default="gpu", description="node pool of pose steps (label value)")
+    decode_cpu: str = Field(default="2", description="CPU request of a decode step (fetch, probe, scenes, cutting)")
+    decode_cpu_limit: str = Field(default="4", description="CPU limit of a decode step")
+    decode_memory: str = Field(default="4Gi", description="memory request of a decode step")
+    decode_memory_limit: str = Field(default="8Gi", description="memory limit of a decode step")
+    cpu_pool: str = Field(default="cpu", description="node pool of decode steps (label value)")
+
+
+def _pod_settings(kind: str, k8s: K8sSettings) -> dict[str, Any]:
+    if kind == "pose":  # one GPU (by default), on the GPU node pool, tolerating its taint
+        gpus = {"nvidia.com/gpu": str(k8s.pose_gpus)} if k8s.pose_gpus else {}
+        return {
+            "container_config": {"resources": {"requests": {"cpu": k8s.pose_cpu, "memory": k8s.pose_memory, **gpus},
+                                               "limits": {"memory": k8s.pose_memory, **gpus}}},
+            "pod_spec_config": {
+                "node_selector": {k8s.node_pool_label: k8s.gpu_pool},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}] if gpus else [],
             },
-        },
-        "pod_spec_config": {
-            "node_selector": {GPU_NODE_LABEL: "gpu"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        },
-    },
-    # Decoding, scene detection, cutting: CPU-bound, on the general CPU pool.
-    "decode": {
-        "container_config": {
-            "resources": {
-                "requests": {"cpu": "2", "memory": "4Gi"},
-                "limits": {"cpu": "4", "memory": "8Gi"},
-            },
-        },
-        "pod_spec_config": {"node_selector": {GPU_NODE_LABEL: "cpu"}},
-    },
-}
+        }
+    # decode: decoding, scene detection, cutting are CPU-bound, on the general CPU pool
+    return {
+        "container_config": {"resources": {"requests": {"cpu": k8s.decode_cpu, "memory": k8s.decode_memory},
+                                           "limits": {"cpu": k8s.decode_cpu_limit, "memory": k8s.decode_memory_limit}}},
+        "pod_spec_config": {"node_selector": {k8s.node_pool_label: k8s.cpu_pool}},
+    }
 
 
-def k8s_op_tags(kind: str) -> dict[str, dict[str, Any]]:
+def k8s_op_tags(kind: str, k8s: K8sSettings | None = None) -> dict[str, dict[str, Any]]:
     """`op_tags` for a step of this kind ('pose' or 'decode') under the k8s_job_executor."""
-    if kind not in _POD_SETTINGS:
-        raise ValueError(f"unknown step kind {kind!r}: choose one of {sorted(_POD_SETTINGS)}")
-    return {K8S_CONFIG_TAG: deepcopy(_POD_SETTINGS[kind])}
+    if kind not in STEP_POD_KINDS:
+        raise ValueError(f"unknown step kind {kind!r}: choose one of {sorted(STEP_POD_KINDS)}")
+    return {K8S_CONFIG_TAG: _pod_settings(kind, k8s or K8sSettings())}
+
+
+def k8s_executor_config(k8s: K8sSettings) -> dict[str, Any]:
+    """The k8s_job_executor's config: every step in its own pod; pose and decode steps add their
+    resources through their op tags (`k8s_op_tags`)."""
+    return {
+        "job_namespace": k8s.job_namespace,
+        "max_concurrent": k8s.max_concurrent,
+        "env_secrets": list(k8s.env_secrets),
+        "step_k8s_config": {"container_config": {"resources": {
+            "requests": {"cpu": k8s.step_cpu, "memory": k8s.step_memory},
+            "limits": {"memory": k8s.step_memory_limit}}}},
+    }
 
 
 def llm_run_tags(provider: str) -> dict[str, str]:

@@ -10,12 +10,20 @@ from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash, ledger_rows, verdict_summary
+from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, ledger_counts
 
 
 def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, config: Mapping[str, Any],
                  code_version: str, run_id: str) -> pd.DataFrame:
     return ledger_rows(decisions, stage=stage, partition=partition, config_hash=config_hash(dict(config)),
                        code_version=code_version, run_id=run_id)
+
+
+def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame) -> None:
+    """A partition's ledger rows of one stage, and beside them their counts (the funnel sums those,
+    so no step re-reads the whole ledger). Both files replace the partition's previous ones."""
+    tables.write(f"{LEDGER}/{stage}", partition, rows)
+    tables.write(f"{LEDGER_COUNTS}/{stage}", partition, ledger_counts(rows))
 
 
 def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from haic_assets.platform.ledger import write_ledger
+
 RETRY_TAG = "haic/retry"  # "true" on a retry run
 RETRY_STAGES_TAG = "haic/retry_stages"  # comma-separated stages whose error items are retried
 RETRY_ITEMS_TAG = "haic/retry_items"  # how many items the run retries (for people; the set is in the plan)
@@ -243,7 +245,7 @@ def run_retry(partition: str, stage: str | None, max_attempts: int, dry_run: boo
         if new is None:
             continue
         attempts = record_attempts(attempts, name, items, new[new["item_id"].astype(str).isin(items)], max_attempts)
-        tables.write(f"ledger/{name}", partition, quarantine_reasons(new, name, attempts))
+        write_ledger(tables, name, partition, quarantine_reasons(new, name, attempts))
     tables.write(ATTEMPTS_TABLE, partition, attempts)
     held = attempts[attempts["quarantined"]]
     if len(held):

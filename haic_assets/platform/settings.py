@@ -7,6 +7,7 @@ starts: each run's process builds them), never at import.
     platform:                 # settings of the platform itself
       partitions_per_run: 4
       recuration_cron: "0 3 * * 1"
+      executor: dask          # or multiprocess (default), k8s: see platform/executors.py
 
 A stage's settings become the defaults of its `Config` (so the launchpad shows them) and part of
 its code version (so changing a threshold makes exactly that stage, and what depends on it,
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from haic_assets.platform.deployment import K8sSettings
 from haic_resources.storage.home import env_setting, haic_home
 
 PLATFORM = "platform"
@@ -36,6 +38,13 @@ class PlatformSettings(BaseModel):
     recuration_cron: str = Field(default="0 3 * * 1", description="when the re-curation schedule ticks (Mondays 03:00)")
     max_error_rate: float = Field(default=0.10, ge=0.0, le=1.0,
                                   description="a stage's check warns when more of a partition's items are in error")
+    executor: Literal["multiprocess", "dask", "k8s"] = Field(
+        default="multiprocess", description="where a run's steps execute: child processes of the run (multiprocess), "
+                                            "the workers of a Dask scheduler (dask), a pod each (k8s); HAIC_EXECUTOR "
+                                            "overrides it (platform/executors.py)")
+    dask_scheduler: str = Field(default="tcp://127.0.0.1:8786",
+                                description="address of the Dask scheduler (HAIC_DASK_SCHEDULER overrides it)")
+    k8s: K8sSettings = Field(default_factory=K8sSettings, description="the k8s executor and its pods")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pydantic import Field, ValidationError, create_model
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_assets.platform.deployment import k8s_op_tags
-from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata
+from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata, write_ledger
 from haic_assets.platform.partition_lock import partition_locks
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata
@@ -144,7 +144,8 @@ class StageSpec:
         config_class = self.config_with_settings(settings)
         outs = self.outs or {self.name: self.body.__doc__ or ""}
         version = self.code_version(config_class, llm_version)
-        op_tags = k8s_op_tags({"decode": "decode", "gpu": "pose"}[self.kind]) if self.kind in ("decode", "gpu") else None
+        op_tags = (k8s_op_tags({"decode": "decode", "gpu": "pose"}[self.kind], settings.platform.k8s)
+                   if self.kind in ("decode", "gpu") else None)
         pool = f"llm_{llm_provider or 'unconfigured'}" if self.kind == "llm" else None
         policy = (BackfillPolicy.multi_run(max_partitions_per_run=settings.platform.partitions_per_run)
                   if self.partitions is not None else None)
@@ -244,7 +245,7 @@ class StageSpec:
                             code_version=self.version, run_id=stage.run_id)
         if retry is not None:
             rows = retry.merge_ledger(rows)
-        stage.storage.tables().write(f"ledger/{self.name}", stage.partition_key, rows)
+        write_ledger(stage.storage.tables(), self.name, stage.partition_key, rows)
         metadata, summary_line = decision_metadata(decisions, settings)
         stage.log.info(f"{self.name} [{stage.partition_key}]: {summary_line}")
         return metadata

@@ -1,6 +1,9 @@
-"""The DuckDB warehouse: a view per Parquet table, plus the aggregate tables.
+"""The DuckDB warehouse: a view per Parquet table, plus the aggregate views (the funnel).
 
-Views are (re)built from whatever tables exist; the Parquet files stay the source of truth,
+A view is made once per table and reads whatever partition files exist when it is queried, so a
+step's refresh does not grow with history; the funnel sums small per-partition count files
+written beside each ledger file (`ledger_counts`), never the whole ledger. Views are made from
+whatever tables exist; the Parquet files stay the source of truth,
 so a lost or locked database file is rebuilt, never repaired. Writers build a copy beside the
 file and swap it in (`write_aside`): a reader's open session never blocks or fails a run.
 """
@@ -8,6 +11,7 @@ file and swap it in (`write_aside`): a reader's open session never blocks or fai
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
 import shutil
@@ -18,50 +22,106 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import duckdb
+import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from haic_core.sql_files import load_sql, quote_literal
+from haic_resources.storage.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-AGGREGATES: tuple[str, ...] = ("funnel",)
+LEDGER = "ledger"
+# Per-partition counts written beside each ledger file (tables/ledger_counts/<stage>/<partition>.parquet).
+LEDGER_COUNTS = "ledger_counts"
+NESTED_TABLES = (LEDGER, LEDGER_COUNTS)  # one folder per stage, one file per partition
+# Views over the ledger, made once: they read whatever files exist when they are queried.
+AGGREGATE_VIEWS: tuple[str, ...] = ("funnel",)
 
 
-def table_views(tables_root: Path) -> dict[str, str]:
-    """view name -> parquet glob, for each table folder that has files."""
+def table_glob(tables_root: Path, table: str) -> str:
+    return str(tables_root / table / "*" / "*.parquet") if table in NESTED_TABLES else str(tables_root / table / "*.parquet")
+
+
+def table_views(tables_root: Path, known: Sequence[str] = ()) -> dict[str, str]:
+    """view name -> parquet glob, for each table folder that has files (folders of `known` views
+    are not listed again: a view reads its files when it is queried, so a new file needs no rebuild)."""
     views: dict[str, str] = {}
     if not tables_root.is_dir():
         return views
-    ledger = tables_root / "ledger"
-    if any(ledger.glob("*/*.parquet")):
-        views["ledger"] = str(ledger / "*" / "*.parquet")
-    for folder in sorted(p for p in tables_root.iterdir() if p.is_dir() and p.name != "ledger"):
-        if any(folder.glob("*.parquet")):
-            views[folder.name] = str(folder / "*.parquet")
+    for folder in sorted(p for p in tables_root.iterdir() if p.is_dir()):
+        glob = table_glob(tables_root, folder.name)
+        if folder.name in known or any(folder.glob("*/*.parquet" if folder.name in NESTED_TABLES else "*.parquet")):
+            views[folder.name] = glob
     return views
 
 
-def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order: Sequence[str] = ()) -> list[str]:
+def ledger_counts(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-partition aggregate of ledger rows (sql/ledger_counts.sql), written beside them."""
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.register(LEDGER, rows)
+        return conn.execute(load_sql("ledger_counts")).df()
+    finally:
+        conn.close()
+
+
+def _current_views(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(conn.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
+
+
+def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order: Sequence[str] = (),
+                counts_from_files: bool = True) -> list[str]:
     """A view per table, the `stage_order` table (the funnel lists stages in pipeline order) and
-    the aggregates."""
+    the aggregate views. Only views that do not exist yet are made, so a refresh costs the same
+    at 10 partitions as at 10,000 (bench/bench_warehouse.py).
+
+    counts_from_files: `ledger_counts` is the view over the per-partition count files (the
+    warehouse file); otherwise the same aggregate computed from the ledger rows (a private
+    connection, which writes nothing)."""
     conn.execute(load_sql("create_stage_order"))
     if stage_order:
         conn.executemany("INSERT INTO stage_order VALUES (?, ?)", [(s, i) for i, s in enumerate(stage_order)])
-    names = []
-    for view, glob in table_views(tables_root).items():
-        conn.execute(load_sql("create_table_view").format(view=view, files=quote_literal(glob)))
-        names.append(view)
-    if "ledger" in names:
-        for aggregate in AGGREGATES:
-            conn.execute(f"CREATE OR REPLACE TABLE {aggregate} AS " + load_sql(aggregate))
-    return names
+    current = _current_views(conn)
+    known = [name for name, sql in current.items() if quote_literal(table_glob(tables_root, name)) in sql]
+    views = table_views(tables_root, known)
+    if LEDGER in views and counts_from_files and LEDGER_COUNTS not in known:
+        write_missing_counts(tables_root)  # once: ledgers written before the count files existed
+        views[LEDGER_COUNTS] = table_glob(tables_root, LEDGER_COUNTS)
+    for view, glob in views.items():
+        if view not in known:
+            conn.execute(load_sql("create_table_view").format(view=view, files=quote_literal(glob)))
+    if LEDGER in views:
+        if not counts_from_files:
+            conn.execute(f"CREATE OR REPLACE VIEW {LEDGER_COUNTS} AS " + load_sql("ledger_counts"))
+        for aggregate in AGGREGATE_VIEWS:
+            if aggregate not in current or not counts_from_files:
+                conn.execute(f"DROP TABLE IF EXISTS {aggregate}")  # a warehouse from before: a table
+                conn.execute(f"CREATE OR REPLACE VIEW {aggregate} AS " + load_sql(aggregate))
+    return list(views)
+
+
+def write_missing_counts(tables_root: Path) -> int:
+    """Count files for the ledger files that have none (a home from before they existed)."""
+    written = 0
+    for ledger_file in sorted((tables_root / LEDGER).glob("*/*.parquet")):
+        target = tables_root / LEDGER_COUNTS / ledger_file.parent.name / ledger_file.name
+        if target.exists():
+            continue
+        rows = pd.read_parquet(ledger_file)
+        rows["partition"] = ledger_file.stem  # where the rows are filed is their partition
+        counts = ledger_counts(rows)
+        buffer = io.BytesIO()
+        counts.to_parquet(buffer, index=False)
+        atomic_write_bytes(target, buffer.getvalue())
+        written += 1
+    return written
 
 
 def in_memory_warehouse(tables_root: Path, stage_order: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
     """A private connection with the same views: for the CLI and tests, never blocked by a lock."""
     conn = duckdb.connect(":memory:")
-    build_views(conn, tables_root, stage_order)
+    build_views(conn, tables_root, stage_order, counts_from_files=False)
     return conn
 
 

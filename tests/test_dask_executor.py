@@ -1,0 +1,147 @@
+"""The main job on a real Dask cluster on 127.0.0.1: a scheduler and two worker processes run a
+two-shard backfill of curate_source (`haic run A B --executor dask`), with the ledger rows and
+tables of the in-process run, even though the worker running a step is killed (SIGKILL) mid-step:
+the step runs again on the other worker and completes, and no row is written twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import DagsterEventType, DagsterRunStatus
+
+from haic_assets.platform.cli_executor import RANGE_END, RANGE_START
+from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # generous: a loaded 2-core machine took 8-10 min
+
+DASK = Path(sys.executable).parent / "dask"
+KILLED_STEP = "clips"  # scene detection: long enough to be caught running
+# Columns about the execution, not the data: the ledger's run id and time, and whether this execution
+# downloaded the video (`fetched`; False when the media store had it). When a worker dies, Dask runs
+# again the upstream steps whose results it held (here `videos`), and their second execution finds
+# the video already fetched.
+RUN_DEPENDENT = {"run_id", "decided_at", "fetched"}
+
+
+def shards(tmp_path: Path) -> list[Path]:
+    """Two small shards of the sample: a real clip and a low-resolution row; a real clip and a row with no verb."""
+    rows = SAMPLE_CSV.read_text().splitlines()
+    made = []
+    for name, picks in (("shard_a.csv", (1, 3)), ("shard_b.csv", (2, 4))):
+        path = tmp_path / name
+        path.write_text("\n".join([rows[0], *(rows[i] for i in picks)]) + "\n")
+        made.append(path)
+    return made
+
+
+def snapshot(home: Path) -> dict[str, pd.DataFrame]:
+    """Every Parquet file under tables/ as a frame (ledger rows without their run's id and time)."""
+    frames = {}
+    for path in sorted((home / "tables").rglob("*.parquet")):
+        frame = pd.read_parquet(path)
+        frame = frame.drop(columns=sorted(RUN_DEPENDENT & set(frame.columns)))
+        frames[path.relative_to(home / "tables").as_posix()] = frame.reset_index(drop=True)
+    return frames
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=log.parent)
+
+
+def step_events(instance, run_id: str, kind) -> list:
+    return [r.event_log_entry for r in instance.get_records_for_run(run_id, of_type=kind).records]
+
+
+def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_step_runs_again(tmp_path, monkeypatch):
+    home = home_without_llm(tmp_path, monkeypatch)
+    partitions = [land_sample(home, csv=shard) for shard in shards(tmp_path)]
+    env = dict(os.environ, HAIC_HOME=str(home), DASK_DISTRIBUTED__WORKER__DAEMON="False")
+
+    # The reference: the same backfill run in one process.
+    from haic_assets.definitions import build_definitions
+    from haic_assets.platform.partitions import source_shards
+
+    with dagster_instance(home) as instance:
+        instance.add_dynamic_partitions(source_shards.name, partitions)
+        reference_run = build_definitions().resolve_job_def("curate_source").execute_in_process(
+            instance=instance, tags={RANGE_START: partitions[0], RANGE_END: partitions[1]})
+        assert reference_run.success
+    reference = snapshot(home)
+    assert {k for k in reference if k.startswith("ledger/clips/")} == {f"ledger/clips/{p}.parquet" for p in partitions}
+    for produced in ("tables", "media"):  # the dask run starts from nothing too (it fetches the videos again)
+        shutil.rmtree(home / produced, ignore_errors=True)
+    (home / "warehouse.duckdb").unlink(missing_ok=True)
+
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    scheduler_file = cluster / "scheduler.json"
+    processes = [start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                        "--scheduler-file", str(scheduler_file)], cluster / "scheduler.log", env)]
+    try:
+        address = wait_until(lambda: scheduler_file.is_file() and json.loads(scheduler_file.read_text())["address"],
+                             120, "the scheduler")
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = [start([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                          "--host", "127.0.0.1", "--name", name], cluster / f"{name}.log", env)
+                   for name in ("worker_1", "worker_2")]
+        processes += workers
+        wait_until(lambda: sum("Starting established connection" in (cluster / f"worker_{i}.log").read_text()
+                               for i in (1, 2)) == 2, 120, "two workers to join")
+        run = start([sys.executable, "-m", "haic_assets.platform.cli", "run", *partitions, "--executor", "dask",
+                     "--scheduler", address], cluster / "haic_run.log", env)
+        processes.append(run)
+        with dagster_instance(home) as instance:
+            def killed_step_running():
+                runs = [r for r in instance.get_runs() if r.run_id != reference_run.run_id]
+                if not runs:
+                    return None
+                started = [e for e in step_events(instance, runs[0].run_id, DagsterEventType.STEP_START)
+                           if e.step_key == KILLED_STEP]
+                return started and (runs[0].run_id, started[0].dagster_event.pid)
+
+            run_id, pid = wait_until(killed_step_running, 900, f"step {KILLED_STEP} to start on a worker")
+            assert pid in {w.pid for w in workers}  # the step runs in a worker, not in `haic run`
+            os.kill(pid, signal.SIGKILL)
+            assert run.wait(timeout=900) == 0, (cluster / "haic_run.log").read_text()[-3000:]
+            assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
+            starts = [e for e in step_events(instance, run_id, DagsterEventType.STEP_START) if e.step_key == KILLED_STEP]
+            successes = [e for e in step_events(instance, run_id, DagsterEventType.STEP_SUCCESS)
+                         if e.step_key == KILLED_STEP]
+            survivor = ({w.pid for w in workers} - {pid}).pop()
+            assert [e.dagster_event.pid for e in starts] == [pid, survivor]  # retried on the other worker
+            assert [e.dagster_event.pid for e in successes] == [survivor]
+        assert f"run {run_id} on dask SUCCESS" in (cluster / "haic_run.log").read_text()
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    after = snapshot(home)
+    assert sorted(after) == sorted(reference)
+    for name, frame in reference.items():
+        pd.testing.assert_frame_equal(after[name], frame, obj=name)
+    ledger = pd.concat([f for k, f in after.items() if k.startswith("ledger/")], ignore_index=True)
+    assert not ledger.duplicated(["stage", "partition", "item_id"]).any()

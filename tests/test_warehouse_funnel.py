@@ -1,0 +1,107 @@
+"""The funnel is a sum of per-partition counts: a step's refresh never re-reads the ledger's history,
+and `haic funnel` prints what it printed when it counted the whole ledger."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+
+from haic_assets.platform.ledger import write_ledger
+from haic_resources.storage.object_store import LocalObjectStore
+from haic_resources.storage.tables import TableStore
+from haic_resources.storage.warehouse import in_memory_warehouse, read_only_connect, refresh_warehouse
+from tests.helpers import REPO_ROOT
+
+ORDER = ["raw_metadata", "metadata_filtered", "videos"]
+
+
+def rows(partition: str, stage: str, verdicts: str) -> pd.DataFrame:
+    """Ledger rows, one per letter: k kept, d dropped, e error."""
+    names = {"k": "kept", "d": "dropped", "e": "error"}
+    return pd.DataFrame({"item_id": [f"{partition}:{i}" for i in range(len(verdicts))],
+                         "source": partition.split("__")[0], "partition": partition, "stage": stage,
+                         "verdict": [names[v] for v in verdicts], "reason": "r"})
+
+
+def land(tables: TableStore) -> None:
+    write_ledger(tables, "raw_metadata", "webvid__a.csv", rows("webvid__a.csv", "raw_metadata", "kkkd"))
+    write_ledger(tables, "metadata_filtered", "webvid__a.csv", rows("webvid__a.csv", "metadata_filtered", "kdd"))
+    write_ledger(tables, "raw_metadata", "webvid__b.csv", rows("webvid__b.csv", "raw_metadata", "kke"))
+    write_ledger(tables, "raw_metadata", "omega__c.parquet", rows("omega__c.parquet", "raw_metadata", "d"))
+
+
+EXPECTED = [("omega", "raw_metadata", 0, 1, 0, 1),
+            ("webvid", "raw_metadata", 5, 1, 1, 7),
+            ("webvid", "metadata_filtered", 1, 2, 0, 3)]
+
+
+def funnel(conn) -> list[tuple]:
+    return [tuple(r) for r in conn.execute("SELECT * FROM funnel").fetchall()]
+
+
+def test_the_funnel_sums_the_count_files_and_equals_the_count_of_the_whole_ledger(tmp_path):
+    root = tmp_path / "tables"
+    tables = TableStore(LocalObjectStore(root), tmp_path / "mirror")
+    land(tables)
+    assert sorted(p.relative_to(root).as_posix() for p in (root / "ledger_counts").rglob("*.parquet")) == [
+        "ledger_counts/metadata_filtered/webvid__a.csv.parquet", "ledger_counts/raw_metadata/omega__c.parquet.parquet",
+        "ledger_counts/raw_metadata/webvid__a.csv.parquet", "ledger_counts/raw_metadata/webvid__b.csv.parquet"]
+    refresh_warehouse(tmp_path / "w.duckdb", root, ORDER)
+    with read_only_connect(tmp_path / "w.duckdb") as conn:
+        assert funnel(conn) == EXPECTED
+        assert conn.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'funnel'"
+                            ).fetchone() == ("VIEW",)
+    assert funnel(in_memory_warehouse(root, ORDER)) == EXPECTED  # the CLI's private connection: same rows
+
+
+def test_a_refresh_reads_no_history_and_a_new_partition_needs_none(tmp_path):
+    root = tmp_path / "tables"
+    tables = TableStore(LocalObjectStore(root), tmp_path / "mirror")
+    land(tables)
+    database = tmp_path / "w.duckdb"
+    refresh_warehouse(database, root, ORDER)
+    # A partition lands after the refresh: the views read the files when queried.
+    write_ledger(tables, "videos", "webvid__b.csv", rows("webvid__b.csv", "videos", "kd"))
+    with read_only_connect(database) as conn:
+        assert funnel(conn) == EXPECTED + [("webvid", "videos", 1, 1, 0, 2)]
+    # The next step's refresh does not open the history: an old ledger file that can no longer be
+    # read (its counts still can) does not fail it, as re-making the views or the funnel would.
+    (root / "ledger" / "raw_metadata" / "webvid__a.csv.parquet").write_bytes(b"not parquet")
+    assert refresh_warehouse(database, root, ORDER) == ["ledger", "ledger_counts"]
+    with read_only_connect(database) as conn:
+        assert funnel(conn) == EXPECTED + [("webvid", "videos", 1, 1, 0, 2)]
+
+
+def test_a_home_from_before_the_count_files_gets_them_once_and_its_warehouse_a_funnel_view(tmp_path):
+    root = tmp_path / "tables"
+    for stage, partition, verdicts in [("raw_metadata", "webvid__a.csv", "kkkd"),
+                                       ("metadata_filtered", "webvid__a.csv", "kdd"),
+                                       ("raw_metadata", "webvid__b.csv", "kke"),
+                                       ("raw_metadata", "omega__c.parquet", "d")]:
+        (root / "ledger" / stage).mkdir(parents=True, exist_ok=True)
+        rows(partition, stage, verdicts).to_parquet(root / "ledger" / stage / f"{partition}.parquet")
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as conn:  # the old warehouse: funnel was a table
+        conn.execute("CREATE TABLE funnel AS SELECT 'stale' AS source")
+    assert refresh_warehouse(database, root, ORDER) == ["ledger", "ledger_counts"]
+    assert len(list((root / "ledger_counts").rglob("*.parquet"))) == 4
+    with read_only_connect(database) as conn:
+        assert funnel(conn) == EXPECTED
+
+
+def test_haic_funnel_prints_the_same_table_as_before(tmp_path):
+    home = tmp_path / "home"
+    land(TableStore(LocalObjectStore(home / "tables"), tmp_path / "mirror"))
+    env = dict(os.environ, HAIC_HOME=str(home))
+    out = subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", "funnel", "--source", "webvid"],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == [
+        "source             stage  kept  dropped  error  total",
+        "webvid      raw_metadata     5        1      1      7",
+        "webvid metadata_filtered     1        2      0      3",
+    ]
