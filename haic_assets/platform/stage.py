@@ -282,11 +282,12 @@ def merge_metadata(by_partition: dict[str, dict]) -> dict:
     for key, metadata in by_partition.items():
         for name, value in metadata.items():
             raw = value.value if hasattr(value, "value") else value
-            if isinstance(raw, Number) and not isinstance(raw, bool) and name != "yield_pct":
+            if isinstance(raw, Number) and not isinstance(raw, bool) and not name.startswith("yield_pct"):
                 merged[name] = merged.get(name, 0) + raw
                 per_partition.setdefault(key, {})[name] = raw
             elif name not in merged:
                 merged[name] = value
-    merged.pop("yield_pct", None)
+    for name in [n for n in merged if n.startswith("yield_pct")]:
+        merged.pop(name)
     merged["per_partition"] = MetadataValue.json(json.loads(json.dumps(per_partition, default=float)))
     return merged

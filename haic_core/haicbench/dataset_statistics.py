@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 import matplotlib
@@ -169,13 +169,27 @@ def plot_qa_per_category(per_category: pd.DataFrame, width_px: int = 800, height
     return _png(fig)
 
 
+def funnel_bars(kept: Sequence[int]) -> list[tuple[int, int]]:
+    """(position, length) of the funnel's bars. A log axis has no 0: a stage that kept nothing gets
+    no bar (never a bar of 1) and is labelled "0 kept" instead."""
+    return [(y, int(n)) for y, n in enumerate(kept) if n > 0]
+
+
 def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, height_px: int = 500) -> bytes:
     """Items kept after each stage for one partition, log scale (the funnel spans ~3 decades)."""
     rows = funnel[funnel["partition"] == partition]
     fig, ax = _figure(width_px, height_px)
-    ax.barh(rows["stage"].astype(str), rows["n_kept"].clip(lower=1))
-    ax.invert_yaxis()
+    kept = rows["n_kept"].astype(int).tolist()
+    positions = list(range(len(kept)))
+    drawn = funnel_bars(kept)
+    ax.barh([y for y, _ in drawn], [n for _, n in drawn])
+    ax.set_yticks(positions, rows["stage"].astype(str).tolist())
     ax.set_xscale("log")
+    ax.set_xlim(left=0.8, right=max([*kept, 1]) * 1.5)
+    for y, n in zip(positions, kept):
+        if n == 0:
+            ax.text(0.85, y, "0 kept", va="center", ha="left")
+    ax.invert_yaxis()
     ax.set_xlabel("items kept (log)")
     ax.set_title(f"Curation funnel: {partition}")
     fig.tight_layout()
