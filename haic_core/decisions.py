@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 Verdict = Literal["kept", "dropped", "error"]
 VERDICTS: tuple[str, ...] = ("kept", "dropped", "error")
@@ -94,7 +94,7 @@ def reason_code(verdict: str, reason: str, metric: str | None = None, value: flo
         if value is None or value != value:
             return f"unmeasured_{metric}"
         return above if threshold is not None and value > threshold else below
-    head = reason.split(":", 1)[0].split("(", 1)[0]
+    head = re.sub(r"'[^']*'|\"[^\"]*\"", " ", reason).split(":", 1)[0].split("(", 1)[0]
     words = []
     for word in re.sub(r"[^a-z]+", " ", head.lower()).split():
         if word in _STOP:
@@ -119,3 +119,18 @@ def dropped(item_id: str, reason: str, **kw: Any) -> Decision:
 
 def error(item_id: str, reason: str, **kw: Any) -> Decision:
     return Decision(item_id=item_id, verdict="error", reason=reason, **kw)
+
+
+def teaching_examples(decisions: Iterable[Decision], per_group: int) -> list[Decision]:
+    """The decisions worth a picture: up to `per_group` kept ones and, for each drop code, up to
+    `per_group` drops, each group nearest the threshold first (the borderline cases show what a
+    threshold does; a drop far from the line, e.g. a video with nobody in it, teaches little).
+    Errors have no frames to show and are left out. Stable: ties keep the decisions' order."""
+    groups: dict[tuple[str, str], list[Decision]] = {}
+    for d in decisions:
+        if d.verdict != "error":
+            groups.setdefault((d.verdict, d.code), []).append(d)
+    chosen = []
+    for (verdict, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "kept", kv[0][1])):
+        chosen += sorted(group, key=Decision.margin)[:max(0, per_group)]
+    return chosen

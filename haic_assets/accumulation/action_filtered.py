@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import dropped, error
+from haic_core.decisions import dropped, error, teaching_examples
 from haic_core.haic_train.export import clip_file_name
 from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
                                            MIN_VALID_KEYPOINTS, measure_clip, motion_decision)
@@ -21,6 +21,7 @@ from haic_resources.storage.files import atomic_write_bytes
 from haic_resources.video.clip_cut import CLIP_FILE_MODE, DEFAULT_CRF, ClipCutError, cut_clip, frame_size
 from haic_resources.video.isolation import run_isolated
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_assets.platform.stage_checks import YIELD_BAND
 
 
 class ActionFilterConfig(Config):
@@ -41,7 +42,8 @@ class ActionFilterConfig(Config):
         default=10, description="most clips taken from one video (the earliest kept ones; later kept clips are "
                                 "dropped with their rank): a long video of one scene type must not flood the set. "
                                 "The paper gives no value; 10 is above what WebVid-length videos yield")
-    contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
+    contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
+                                                       "reason code, of this many drops nearest the threshold")
     sheet_timeout_s: float = Field(default=300.0, description="hard limit for decoding one contact sheet's frames")
 
 
@@ -50,7 +52,7 @@ FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"
 
 
 @partitioned_stage("action_filtered", ActionFilterConfig, ins=("human_presence", "pose_tracks"), kind="decode",
-                   resources=("pose",))
+                   resources=("pose",), columns=FILTERED_COLUMNS, checks=(YIELD_BAND,))
 def action_filtered(stage: StageContext, config: ActionFilterConfig, human_presence: pd.DataFrame,
                     pose_tracks: pd.DataFrame) -> StageResult:
     """The filtered set: clips whose people move (keypoint L1) and not only as a rigid whole (affine
@@ -89,7 +91,7 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
     media.put_bytes(manifest_key, "".join(json.dumps(r, default=float) + "\n" for r in records).encode())
     return StageResult(table, decisions, metadata={"manifest": f"{media.uri}/{manifest_key}"},
                        preview=["clip_id", "length_s", "keypoint_l1", "affine_residual"],
-                       pictures=_contact_sheets(stage, config, human_presence, tracks_by_clip, measured))
+                       sheets=_contact_sheets(stage, config, human_presence, tracks_by_clip, measured))
 
 
 def _at_most_per_video(clips: pd.DataFrame, decisions: dict, most: int) -> dict:
@@ -126,9 +128,9 @@ def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
 
 
 def _contact_sheets(stage: StageContext, config, human_presence, tracks_by_clip, decisions) -> dict[str, bytes]:
-    """Sheets of the 1 fps samples with tracked skeletons, for a few kept and a few dropped clips."""
-    chosen = ([c for c, d in decisions.items() if d.verdict == "kept"][: config.contact_sheets]
-              + [c for c, d in decisions.items() if d.verdict != "kept"][: config.contact_sheets])
+    """Sheets of the 1 fps samples with tracked skeletons: kept clips, and per drop code the clips
+    nearest the threshold."""
+    chosen = [d.item_id for d in teaching_examples(decisions.values(), config.contact_sheets)]
     clips = human_presence.set_index("clip_id")
     tasks = [PeopleTask(clip_id=c, path=clips.loc[c].local_path, start_s=clips.loc[c].start_s,
                         end_s=clips.loc[c].end_s, pose=stage.pose.settings(), keep_images=True,
@@ -143,9 +145,10 @@ def _contact_sheets(stage: StageContext, config, human_presence, tracks_by_clip,
         rows = tracks_by_clip.get(task.clip_id, pd.DataFrame(columns=TRACK_COLUMNS))
         people, ids = _tracked_people(rows, list(task.only), np.array([sample.width, sample.height]))
         d = decision.detail
-        caption = (f"{task.clip_id}  {decision.verdict.upper()}  L1={d.get('keypoint_l1')} (>{config.motion_l1_min})  "
+        caption = (f"{task.clip_id}  {decision.verdict.upper()} {decision.code}  "
+                   f"L1={d.get('keypoint_l1')} (>{config.motion_l1_min})  "
                    f"residual={d.get('affine_residual')} (>{config.affine_residual_min})")
-        sheets[f"{decision.verdict} {task.clip_id}"] = contact_sheet(
+        sheets[task.clip_id] = contact_sheet(
             sample.images, people, caption, labels=[f"{t:.1f} s" for t in task.only], track_ids_per_frame=ids,
             columns=5, tile_width=160)
     return sheets

@@ -33,7 +33,7 @@ VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_pa
                  "frame_count_exact", "has_audio", "rotation_deg", "fetched"]
 
 
-@partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode",
+@partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode", columns=VIDEO_COLUMNS,
                    settings_from={"min_short_side_px": "metadata_filtered", "min_long_side_px": "metadata_filtered"})
 def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.DataFrame) -> StageResult:
     """Every video that passed the metadata filter, fetched into the media store (local path, file://, s3://,
@@ -45,7 +45,8 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
                          read_timeout_s=config.read_timeout_s, retries=config.retries)
              for r in metadata_filtered.itertuples(index=False)]
     stage.log.info(f"fetching and probing {len(tasks)} videos, {config.workers} at a time")
-    results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s)
+    results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s,
+                           progress=stage.progress("fetch and probe"))
     rule = ResolutionRule(config.min_short_side_px, config.min_long_side_px)
     descriptions = dict(zip(metadata_filtered["video_id"], metadata_filtered["description"]))
     media_store = storage.media()

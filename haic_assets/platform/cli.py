@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from haic_resources.storage.home import REPO_ROOT, haic_home, prepare_dagster_home
-from haic_resources.storage.landing import Shard, shard_of_partition, shard_problem
+from haic_resources.storage.landing import Shard, closest_keys, list_shards, shard_of_partition, shard_problem
 from haic_core.sql_files import load_sql
 from haic_resources.storage.warehouse import in_memory_warehouse
 
@@ -74,6 +74,10 @@ def cmd_why(args: argparse.Namespace) -> int:
         print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
               "`haic funnel` lists the stages.")
         return 1
+    sheets = {}
+    if "contact_sheets" in _views(conn):
+        for sheet in conn.execute(load_sql("contact_sheets_of"), [sorted(set(trail["item_id"]))]).df().itertuples():
+            sheets[(sheet.stage, sheet.item_id)] = sheet.uri
     print(f"Trail of {args.item_id}:")
     for row in trail.itertuples(index=False):
         evidence = ""
@@ -81,8 +85,11 @@ def cmd_why(args: argparse.Namespace) -> int:
             evidence = f"  [{row.metric}={row.value:.6g}"
             evidence += f", threshold {row.threshold:.6g}]" if not pd.isna(row.threshold) else "]"
         indent = "  " * max(0, int(row.depth) + 2)
+        code = "" if pd.isna(row.reason_code) else f"{row.reason_code}: "
         print(f"{indent}{row.stage:<18} {row.item_kind:<6} {row.item_id:<40} {row.verdict.upper():<8} "
-              f"{row.reason}{evidence}")
+              f"{code}{row.reason}{evidence}")
+        if (row.stage, row.item_id) in sheets:
+            print(f"{indent}    contact sheet: {sheets[(row.stage, row.item_id)]}")
         if args.verbose:
             print(f"{indent}    partition={row.partition} config={row.config_hash} code={row.code_version} "
                   f"run={row.run_id} at={row.decided_at}")
@@ -90,8 +97,11 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def _has_ledger(conn) -> bool:
-    return bool(conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ledger'").fetchone()[0])
+    return "ledger" in _views(conn)
+
+
+def _views(conn) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
 def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
@@ -157,23 +167,33 @@ def execute_main_job(defs, instance, partition_key: str, asset_selection=None, t
 
 
 def run_partition(partition_key: str) -> bool:
-    """Run the main job for one partition, registering the partition first if it is new."""
+    """Run the main job for one partition, registering the partition first if it is new and its
+    file is in the landing zone (ValueError, with the closest known keys, when it is neither)."""
     from haic_assets.platform.partitions import source_shards
+    from haic_assets.platform.resources import build_resources
 
-    shard_of_partition(partition_key)  # before the key becomes a partition, a ledger or a table path
+    shard = shard_of_partition(partition_key)  # before the key becomes a partition, a ledger or a table path
     with instance_and_definitions() as (instance, defs):
         if not instance.has_dynamic_partition(source_shards.name, partition_key):
+            landing = build_resources()["storage"].landing()
+            if not landing.exists(shard.key):
+                known = instance.get_dynamic_partitions(source_shards.name)
+                known += [s.partition_key for s in list_shards(landing)[0]]
+                guesses = closest_keys(partition_key, known)
+                raise ValueError(f"no partition {partition_key!r} and no landing file landing/{shard.key}; "
+                                 + (f"did you mean: {', '.join(guesses)}?" if guesses else "no shard has landed yet")
+                                 + " Nothing was registered.")
             instance.add_dynamic_partitions(source_shards.name, [partition_key])
+            print(f"registered partition {partition_key}")
         return execute_main_job(defs, instance, partition_key)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        shard_of_partition(args.partition)
+        return 0 if run_partition(args.partition) else 1
     except ValueError as exc:
         print(f"haic run: {exc}", file=sys.stderr)
         return 2
-    return 0 if run_partition(args.partition) else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -36,6 +36,11 @@ class PlatformSettings(BaseModel):
     recuration_cron: str = Field(default="0 3 * * 1", description="when the re-curation schedule ticks (Mondays 03:00)")
     max_error_rate: float = Field(default=0.10, ge=0.0, le=1.0,
                                   description="a stage's check warns when more of a partition's items are in error")
+    yield_band_pct: tuple[float, float] = Field(
+        default=(0.31, 1.3), description="action_filtered's check warns when the accumulation keeps a share of the "
+                                         "shard's raw_metadata rows outside this band (the paper: 0.31-1.3 %)")
+    min_caption_format_pass_rate: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="caption_judgement's check warns when fewer captions pass")
 
 
 @dataclass(frozen=True)
