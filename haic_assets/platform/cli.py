@@ -139,6 +139,9 @@ def cmd_add_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+# Warnings only on the console: the progress display prints the stage summaries and progress
+# lines from the run's events (every event is in the UI).
+PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -156,12 +159,17 @@ def instance_and_definitions():
 
 
 def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
-    """Run the main job for one partition in this process; print and return whether it succeeded."""
+    """Run the main job for one partition in this process, showing its progress (a bar at a
+    terminal, plain lines elsewhere); print and return whether it succeeded."""
+    import uuid
+
+    from haic_assets.platform.cli_progress import run_with_progress, step_count
     from haic_assets.platform.jobs import MAIN_JOB
 
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+    job, run_id = defs.resolve_job_def(MAIN_JOB), str(uuid.uuid4())
+    result = run_with_progress(instance, run_id, step_count(job, asset_selection), lambda: job.execute_in_process(
         partition_key=partition_key, instance=instance, asset_selection=asset_selection, tags=tags,
-        run_config=QUIET_CONSOLE, raise_on_error=False)
+        run_config=PROGRESS_CONSOLE, raise_on_error=False, run_id=run_id))
     print(f"{partition_key}: run {result.run_id} {'SUCCESS' if result.success else 'FAILURE'}")
     return result.success
 
