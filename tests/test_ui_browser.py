@@ -7,6 +7,8 @@ HAIC_HOME, exactly as `haic ui` does. Screenshots, for a person to look at:
     artifacts/ui/asset_graph.png      the global asset graph with every asset of build_definitions()
     artifacts/ui/partition_view.png   raw_metadata's partitions view on the sample partition
     artifacts/ui/run_success.png      the run page of the run launched from the UI, status Success
+    artifacts/ui/asset_page.png       human_presence's page: row count, preview, reasons with numbers
+    artifacts/ui/contact_sheets.png   its contact sheets (kept, and the drop nearest the threshold)
     artifacts/ui/last_page.png        the page as the test left it (after a failure: where it stopped)
 
 Needs Debian's Chromium at /usr/bin/chromium (scripts/test.sh installs it); Playwright's own
@@ -29,7 +31,7 @@ from dagster._core.instance.ref import InstanceRef
 from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
 from tests.dagster_dev import dagster_dev as start_dagster_dev
-from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample
+from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, run_sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -186,3 +188,43 @@ def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
     expect(page.get_by_text("Success", exact=True).locator("visible=true").first).to_be_visible()
     expect(page.get_by_text("RUN_SUCCESS").locator("visible=true").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "run_success.png"))
+
+
+@pytest.fixture
+def sampled_ui(tmp_path, monkeypatch):
+    """`dagster dev` on a HAIC_HOME where the main job has run on the sample partition."""
+    home = tmp_path / "home"
+    monkeypatch.delenv("HAIC_PROFILE", raising=False)
+    run_sample(home, monkeypatch)
+    with start_dagster_dev(prepare_dagster_home(), tmp_path / "dagster_dev.log", STARTUP_TIMEOUT_S) as server:
+        yield server.base_url
+
+
+@pytest.mark.timeout(600)
+def test_an_asset_page_shows_row_count_preview_reasons_with_numbers_and_contact_sheets(sampled_ui, page):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{sampled_ui}/assets/human_presence")
+    # The catalog's row count (dagster/row_count): one clip kept of two.
+    row_count = page.get_by_text("Row count", exact=True)
+    expect(row_count).to_be_visible(timeout=90_000)
+    expect(row_count.locator("xpath=..")).to_have_text(re.compile(r"^Row count\s*1$"))
+    # The preview is a table of the kept clips.
+    expect(page.get_by_role("cell", name="webvid_sample:1001-6233393577", exact=True)).to_be_visible()
+    # The drops grouped by code, with the nearest item's numbers.
+    expect(page.get_by_role("cell", name="low_box_coverage", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="box_coverage=0.0852 < 0.1 in 6/16 sampled frames", exact=True)).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "asset_page.png"), full_page=True)
+    # The contact sheets: a thumbnail per kept clip and per drop code, each a real picture.
+    page.get_by_text("[Show Markdown]").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("webvid_sample:1002-07770f0cba: box_coverage=0.0852 < 0.1 in 6/16 sampled frames",
+                              exact=False)).to_be_visible()
+    images = dialog.locator("img")
+    expect(images).to_have_count(2)
+    for i in range(2):
+        expect(images.nth(i)).to_be_visible()
+        width, height = images.nth(i).evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert width == 720 and height > 50
+    page.screenshot(path=str(SCREENSHOTS / "contact_sheets.png"))

@@ -59,7 +59,8 @@ def sheet_metadata(exports: ObjectStore, tables: TableStore, stage: str, partiti
                      "reason_code": decision.code, "value": decision.value, "threshold": decision.threshold,
                      "reason": decision.reason, "uri": uri})
         thumbnail = base64.b64encode(jpeg_thumbnail(png, THUMBNAIL_WIDTH_PX, INLINE_MAX_BYTES)).decode()
-        parts.append(f"**{decision.verdict} · {decision.code}** {item_id}: {decision.reason} "
+        title = decision.verdict if decision.code == decision.verdict else f"{decision.verdict} · {decision.code}"
+        parts.append(f"**{title}** {item_id}: {decision.reason} "
                      f"([full size]({uri}))\n\n![{decision.code} {item_id}](data:image/jpeg;base64,{thumbnail})")
     tables.write("contact_sheets", f"{stage}__{partition}", pd.DataFrame(rows, columns=SHEET_COLUMNS).astype(
         {"value": "Float64", "threshold": "Float64"}))
