@@ -63,7 +63,7 @@ def test_haic_why_prints_the_code_the_numbers_and_the_contact_sheet(demo):
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if "human_presence" in x)
     assert line.split(None, 3)[3] == ("DROPPED  low_box_coverage: box_coverage=0.0852 < 0.1 in 6/16 sampled frames  "
-                                      "[box_coverage=0.0852441, threshold 0.1]")
+                                      "[box_coverage=0.085244, threshold 0.1]")
     sheet = re.search(r"contact sheet: (\S+)", done.stdout).group(1)
     expected = (home / "exports" / "previews" / "human_presence" / SAMPLE_PARTITION / "sheets"
                 / "webvid_sample_1002-07770f0cba.png")

@@ -9,7 +9,7 @@ from dagster import DagsterEventType
 
 from haic_core.accumulation.presence import presence_decision
 from haic_core.decisions import dropped, error, kept, reason_code, teaching_examples
-from haic_core.haicbench.dataset_statistics import funnel_bars
+from haic_core.haicbench.dataset_statistics import funnel_bars, funnel_labels
 from haic_core.ledger import LEDGER_COLUMNS, ledger_rows, verdict_summary
 from haic_assets.platform.cli_progress import RunProgress
 from haic_assets.platform.ledger import decision_metadata
@@ -100,8 +100,14 @@ def test_the_split_counts_qa_and_videos_apart():
     assert line.startswith("2 kept, 1 dropped, 0 error (qa); 1 kept, 1 dropped, 0 error (video)")
 
 
-def test_the_funnel_plot_draws_no_bar_for_a_stage_that_kept_nothing():
+def test_the_funnel_plot_draws_no_bar_for_a_stage_that_kept_nothing_and_labels_drops_by_code():
     assert funnel_bars([120, 14, 0, 0]) == [(0, 120), (1, 14)]
+    drops = pd.DataFrame({"partition": ["p"] * 5 + ["q"], "stage": ["clips"] + ["human_presence"] * 4 + ["clips"],
+                          "reason_code": ["too_short", "low_box_coverage", "too_few_people", "too_many_people",
+                                          "a_code", "too_long"],
+                          "n_dropped": [7, 12, 3, 1, 1, 9]})
+    assert funnel_labels(drops, "p", ["videos", "clips", "human_presence"]) == [
+        "", "too_short 7", "low_box_coverage 12, too_few_people 3, a_code 1, …"]
 
 
 class Entry:

@@ -62,6 +62,15 @@ def funnel_by_source(
                   {"paper_yield_low_pct": paper_yield_pct[0], "paper_yield_high_pct": paper_yield_pct[1]})
 
 
+def drops_by_code(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """partition, stage, reason_code, n_dropped (ledgers written before reason codes have none)."""
+    columns = {row[0] for row in con.execute("DESCRIBE ledger").fetchall()}
+    if "reason_code" not in columns:
+        return pd.DataFrame({"partition": pd.Series(dtype="string"), "stage": pd.Series(dtype="string"),
+                             "reason_code": pd.Series(dtype="string"), "n_dropped": pd.Series(dtype="int64")})
+    return _query(con, "stats_drops_by_code")
+
+
 def clip_duration_histogram(con: duckdb.DuckDBPyConnection, bin_width_s: float = 1.0) -> pd.DataFrame:
     """bin_start_s, bin_end_s, n_clips."""
     return _query(con, "stats_clip_duration_histogram", {"bin_width_s": float(bin_width_s)})
@@ -175,8 +184,23 @@ def funnel_bars(kept: Sequence[int]) -> list[tuple[int, int]]:
     return [(y, int(n)) for y, n in enumerate(kept) if n > 0]
 
 
-def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, height_px: int = 500) -> bytes:
-    """Items kept after each stage for one partition, log scale (the funnel spans ~3 decades)."""
+def funnel_labels(drops: pd.DataFrame | None, partition: str, stages: Sequence[str], most: int = 3) -> list[str]:
+    """Per stage, its drops by reason code ("low_box_coverage 12, too_few_people 3"), most first."""
+    if drops is None or not len(drops):
+        return ["" for _ in stages]
+    own = drops[drops["partition"] == partition]
+    labels = []
+    for stage in stages:
+        rows = own[own["stage"] == stage].sort_values(["n_dropped", "reason_code"], ascending=[False, True])
+        parts = [f"{r.reason_code} {int(r.n_dropped)}" for r in rows.head(most).itertuples(index=False)]
+        labels.append(", ".join(parts) + (", …" if len(rows) > most else ""))
+    return labels
+
+
+def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, height_px: int = 500,
+                drops: pd.DataFrame | None = None) -> bytes:
+    """Items kept after each stage for one partition, log scale (the funnel spans ~3 decades), each
+    stage labelled with its drops by reason code."""
     rows = funnel[funnel["partition"] == partition]
     fig, ax = _figure(width_px, height_px)
     kept = rows["n_kept"].astype(int).tolist()
@@ -186,9 +210,11 @@ def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, heigh
     ax.set_yticks(positions, rows["stage"].astype(str).tolist())
     ax.set_xscale("log")
     ax.set_xlim(left=0.8, right=max([*kept, 1]) * 1.5)
-    for y, n in zip(positions, kept):
+    for y, n, label in zip(positions, kept, funnel_labels(drops, partition, rows["stage"].astype(str).tolist())):
         if n == 0:
             ax.text(0.85, y, "0 kept", va="center", ha="left")
+        if label:
+            ax.text(max(n, 0.85), y + 0.3, f" dropped: {label}", va="center", ha="left", fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("items kept (log)")
     ax.set_title(f"Curation funnel: {partition}")
