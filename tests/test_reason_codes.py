@@ -130,3 +130,19 @@ def test_run_progress_reads_stages_and_items_from_the_run_events():
     plain.see(Entry("clips", 0.0, DagsterEventType.STEP_START), plain=True)
     plain.see(Entry("clips", 1.0, message="clips [src__a.csv] scene detection: 1/2 (50 %), 1.00/s"), plain=True)
     assert plain.lines == ["[1/2] clips started", "    clips [src__a.csv] scene detection: 1/2 (50 %), 1.00/s"]
+
+
+def test_haic_why_reads_a_ledger_written_before_reason_codes(tmp_path, monkeypatch, capsys):
+    from haic_assets.platform import cli
+
+    old = ledger_rows([dropped("webvid:1", "low resolution 10x10", metric="short_side_px", value=10.0, threshold=240.0)],
+                      stage="metadata_filtered", partition="webvid__a.csv", config_hash="h", code_version="1",
+                      run_id="r").drop(columns=["reason_code"])
+    folder = tmp_path / "home" / "tables" / "ledger" / "metadata_filtered"
+    folder.mkdir(parents=True)
+    old.to_parquet(folder / "webvid__a.csv.parquet")
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
+    assert cli.main(["why", "webvid:1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == [
+        "metadata_filtered", "video", "webvid:1", "DROPPED", "low", "resolution", "10x10", "[short_side_px=10,",
+        "threshold", "240]"]

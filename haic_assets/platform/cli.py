@@ -38,7 +38,12 @@ def _warehouse():
     from haic_assets.platform.resources import build_resources
     from haic_assets.stages import STAGE_NAMES
 
-    return in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
+    conn = in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
+    if "ledger" in _views(conn) and "reason_code" not in {r[0] for r in conn.execute("DESCRIBE ledger").fetchall()}:
+        # Ledgers written before reason codes: the same rows, with no code.
+        conn.execute("ALTER VIEW ledger RENAME TO ledger_before_codes")
+        conn.execute("CREATE VIEW ledger AS SELECT *, CAST(NULL AS VARCHAR) AS reason_code FROM ledger_before_codes")
+    return conn
 
 
 def _print_frame(frame: pd.DataFrame) -> None:
