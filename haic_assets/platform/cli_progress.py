@@ -86,24 +86,26 @@ def run_with_progress(instance, run_id: str, total_steps: int, execute: Callable
 
     worker = threading.Thread(target=work, name=f"run-{run_id[:8]}", daemon=True)
     worker.start()
-    seen = 0
-    width = 0
+    cursor, shown = None, ""
     while True:
         finished = not worker.is_alive()
-        entries = instance.all_logs(run_id)
-        for entry in entries[seen:]:
-            progress.see(entry, plain)
-        seen = len(entries)
-        if not plain and width:
-            out.write("\r" + " " * width + "\r")
-        for line in progress.lines:
-            out.write(line + "\n")
-        progress.lines.clear()
-        if not plain and not finished:
-            text = progress.bar()
-            width = len(text)
+        while True:  # the events since the last poll
+            batch = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
+            for record in batch.records:
+                progress.see(record.event_log_entry, plain)
+            cursor = batch.cursor
+            if not batch.has_more:
+                break
+        text = "" if plain or finished else progress.bar()
+        if progress.lines or text != shown:  # redrawn only when something changed
+            if shown:
+                out.write("\r" + " " * len(shown) + "\r")
+            for line in progress.lines:
+                out.write(line + "\n")
+            progress.lines.clear()
             out.write(text)
-        out.flush()
+            shown = text
+            out.flush()
         if finished:
             break
         worker.join(poll_s)
