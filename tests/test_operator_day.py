@@ -18,6 +18,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, ledger, without_llm
 
+pytestmark = pytest.mark.slow  # one `haic demo` (the sample through the main job) for the module
+
 THUMBNAIL = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")
 PRESENCE_DROP = "webvid_sample:1002-07770f0cba"
 KEPT_CLIP = "webvid_sample:1001-6233393577"
