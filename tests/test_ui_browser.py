@@ -40,7 +40,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "ui"
 SPINE = ["raw_metadata", "metadata_filtered"]
-STARTUP_TIMEOUT_S = 100
+STARTUP_TIMEOUT_S = 200  # webserver, daemon and code server on a loaded 2-core machine
 RUN_TIMEOUT_S = 180  # a loaded 2-core CI machine starts a run process slowly
 UI_TIMEOUT_MS = 20_000
 
