@@ -137,6 +137,7 @@ def spine_run(base_url: str) -> dict | None:
     return runs[0] if runs else None
 
 
+@pytest.mark.timeout(480)  # start-up, the graph and a run's worker process: minutes on a loaded 2-core machine
 def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
     from playwright.sync_api import expect
 
