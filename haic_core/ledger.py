@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
@@ -32,6 +32,7 @@ LEDGER_COLUMNS: dict[str, str] = {
     "stage": "string",
     "verdict": "string",
     "reason": "string",
+    "reason_code": "string",
     "metric": "string",
     "value": "Float64",
     "threshold": "Float64",
@@ -72,6 +73,7 @@ def ledger_rows(decisions: Iterable[Decision], *, stage: str, partition: str, co
             "stage": stage,
             "verdict": d.verdict,
             "reason": d.reason,
+            "reason_code": d.code,
             "metric": d.metric,
             "value": d.value,
             "threshold": d.threshold,
@@ -88,19 +90,35 @@ def ledger_rows(decisions: Iterable[Decision], *, stage: str, partition: str, co
 
 
 def verdict_summary(decisions: Iterable[Decision]) -> dict[str, Any]:
-    """Counts by verdict and by (verdict, reason class) for asset metadata."""
+    """Counts by verdict, and per (verdict, reason code) the count and the decision nearest the
+    threshold (its reason carries the numbers), most frequent code first, for asset metadata."""
     by_verdict: dict[str, int] = {"kept": 0, "dropped": 0, "error": 0}
-    by_reason: dict[str, int] = {}
+    groups: dict[tuple[str, str], list[Decision]] = {}
     for d in decisions:
         by_verdict[d.verdict] += 1
         if d.verdict != "kept":
-            key = f"{d.verdict}: {reason_class(d.reason)}"
-            by_reason[key] = by_reason.get(key, 0) + 1
-    return {"by_verdict": by_verdict, "by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1]))}
+            groups.setdefault((d.verdict, d.code), []).append(d)
+    by_reason = [ReasonGroup(verdict, code, len(group), min(group, key=Decision.margin))
+                 for (verdict, code), group in groups.items()]
+    by_reason.sort(key=lambda g: (-g.items, g.verdict, g.code))
+    return {"by_verdict": by_verdict, "by_reason": by_reason}
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    """The items one reason code dropped (or errored) in a partition, and the one nearest the line."""
+
+    verdict: str
+    code: str
+    items: int
+    nearest: Decision
+
+    def line(self) -> str:
+        return f"{self.code} x{self.items} (nearest: {self.nearest.item_id} {self.nearest.message()})"
 
 
 def reason_class(reason: str) -> str:
-    """A reason with its numbers masked, so reasons group: 'scene 2.57 s < 5.0 s' -> 'scene # s < # s'."""
+    """A reason with its numbers masked, so free-text reasons group: 'scene 2.57 s < 5.0 s' -> 'scene # s < # s'."""
     return _NUMBER.sub("#", reason)
 
 

@@ -23,7 +23,7 @@ trail AS (
     ) GROUP BY item_id
 )
 SELECT
-    t.depth, l.item_id, l.item_kind, l.stage, l.verdict, l.reason, l.metric, l.value, l.threshold,
+    t.depth, l.item_id, l.item_kind, l.stage, l.verdict, l.reason_code, l.reason, l.metric, l.value, l.threshold,
     l.partition, l.config_hash, l.code_version, l.run_id, l.decided_at, coalesce(o.position, 999) AS position
 FROM ledger AS l
 JOIN trail AS t USING (item_id)

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import pytest
 
+from haic_assets.platform.cli import DEV_SUPERSEDED_NOTICE
 from tests.helpers import REPO_ROOT
 
 LOCATION = "haic"
@@ -113,14 +114,15 @@ class DagsterDev:
 
 @contextmanager
 def dagster_dev(dagster_home: Path, log: Path, startup_timeout_s: float = 120) -> Iterator[DagsterDev]:
-    """`dagster dev` with DAGSTER_HOME=`dagster_home` (and the caller's HAIC_HOME), on a free port."""
+    """`dagster dev` with DAGSTER_HOME=`dagster_home` (and the caller's HAIC_HOME), on a free port,
+    started as `haic ui` starts it."""
     port = free_port()
     env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
-             "-w", str(REPO_ROOT / "workspace.yaml")],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-W", f"ignore:{DEV_SUPERSEDED_NOTICE}", "-m", "dagster", "dev", "-h", "127.0.0.1",
+             "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")],
+            cwd=dagster_home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = DagsterDev(f"http://127.0.0.1:{port}", log, process)
     try:
         def location_loaded():

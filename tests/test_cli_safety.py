@@ -96,6 +96,35 @@ def test_a_second_ui_on_one_home_is_refused_and_ctrl_c_stops_the_first_cleanly(t
         stdout, stderr = first.communicate(timeout=90)
         assert "Traceback" not in stderr
         assert first.returncode == 0
+        # The start greets with no warnings of ours: no `dagster dev` supersession notice, no
+        # "dagster.yaml will not be used", and no DEBUG engine events.
+        assert "superseded" not in stderr and "will not be used" not in stderr
+        assert " - WARNING - " not in stderr and " - DEBUG - " not in stderr
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+
+
+def test_run_of_a_mistyped_partition_suggests_the_closest_and_registers_nothing(tmp_path):
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    home = tmp_path / "home"
+    landed = haic(home, "add-shard", str(SAMPLE_CSV), "--source", "webvid_sample")
+    assert landed.returncode == 0, landed.stderr
+    done = haic(home, "run", "webvid_sample__nope.csv")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.strip() == (
+        "haic run: no partition 'webvid_sample__nope.csv' and no landing file landing/webvid_sample/nope.csv; "
+        "did you mean: webvid_sample__results_sample.csv? Nothing was registered.")
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        assert instance.get_dynamic_partitions("source_shards") == []
+        assert instance.get_runs() == []
+    assert not (home / "tables" / "ledger").exists()
+
+
+def test_run_of_a_key_with_no_shard_of_its_source_lists_none(tmp_path):
+    done = haic(tmp_path / "home", "run", "webvid__nope.csv")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("haic run: no partition 'webvid__nope.csv' and no landing file "
+                                   "landing/webvid/nope.csv; no shard has landed yet. Nothing was registered.")

@@ -148,7 +148,7 @@ def test_asset_metadata_carries_counts_and_previews(shared_run):
     event = instance.get_latest_materialization_event(AssetKey("human_presence"))
     metadata = event.asset_materialization.metadata
     assert metadata["items"].value == metadata["kept"].value + metadata["dropped"].value + metadata["errors"].value
-    assert "data:image/png;base64," in metadata["previews"].value
+    assert "data:image/jpeg;base64," in metadata["contact_sheets"].value
     assert event.dagster_event.partition == partition
 
 

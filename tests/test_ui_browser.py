@@ -8,6 +8,8 @@ HAIC_HOME, exactly as `haic ui` does. Screenshots, for a person to look at:
     artifacts/ui/partition_view.png   raw_metadata's partitions view on the sample partition
     artifacts/ui/run_success.png      the run page of the run launched from the UI, status Success
     artifacts/ui/leaderboard.png      eval_leaderboard's page after its run (the paper's reference rows)
+    artifacts/ui/asset_page.png       human_presence's page: row count, preview, reasons with numbers
+    artifacts/ui/contact_sheets.png   its contact sheets (kept, and the drop nearest the threshold)
     artifacts/ui/last_page.png        the page as the test left it (after a failure: where it stopped)
 
 Needs Debian's Chromium at /usr/bin/chromium (scripts/test.sh installs it); Playwright's own
@@ -30,7 +32,7 @@ from dagster._core.instance.ref import InstanceRef
 from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
 from tests.dagster_dev import dagster_dev as start_dagster_dev
-from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample
+from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, run_sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -39,8 +41,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "ui"
 SPINE = ["raw_metadata", "metadata_filtered"]
-STARTUP_TIMEOUT_S = 100
-RUN_TIMEOUT_S = 60
+STARTUP_TIMEOUT_S = 200  # webserver, daemon and code server on a loaded 2-core machine
+RUN_TIMEOUT_S = 180  # a loaded 2-core CI machine starts a run process slowly
 UI_TIMEOUT_MS = 20_000
 
 RUNS_OF_PARTITION = """
@@ -141,6 +143,7 @@ def spine_run(base_url: str) -> dict | None:
     return runs[0] if runs else None
 
 
+@pytest.mark.timeout(480)  # start-up, the graph and a run's worker process: minutes on a loaded 2-core machine
 def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
     from playwright.sync_api import expect
 
@@ -201,3 +204,42 @@ def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
         "the leaderboard run to finish", log))
     page.goto(f"{base_url}/assets/eval_leaderboard")
     page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"))
+
+@pytest.fixture
+def sampled_ui(tmp_path, monkeypatch):
+    """`dagster dev` on a HAIC_HOME where the main job has run on the sample partition."""
+    home = tmp_path / "home"
+    monkeypatch.delenv("HAIC_PROFILE", raising=False)
+    run_sample(home, monkeypatch)
+    with start_dagster_dev(prepare_dagster_home(), tmp_path / "dagster_dev.log", STARTUP_TIMEOUT_S) as server:
+        yield server.base_url
+
+
+@pytest.mark.timeout(600)
+def test_an_asset_page_shows_row_count_preview_reasons_with_numbers_and_contact_sheets(sampled_ui, page):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{sampled_ui}/assets/human_presence")
+    # The catalog's row count (dagster/row_count): one clip kept of two.
+    row_count = page.get_by_text("Row count", exact=True)
+    expect(row_count).to_be_visible(timeout=90_000)
+    expect(row_count.locator("xpath=..")).to_have_text(re.compile(r"^Row count\s*1$"))
+    # The preview is a table of the kept clips.
+    expect(page.get_by_role("cell", name="webvid_sample:1001-6233393577", exact=True)).to_be_visible()
+    # The drops grouped by code, with the nearest item's numbers.
+    expect(page.get_by_role("cell", name="low_box_coverage", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="box_coverage=0.0852 < 0.1 in 6/16 sampled frames", exact=True)).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "asset_page.png"), full_page=True)
+    # The contact sheets: a thumbnail per kept clip and per drop code, each a real picture.
+    page.get_by_text("[Show Markdown]").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("webvid_sample:1002-07770f0cba: box_coverage=0.0852 < 0.1 in 6/16 sampled frames",
+                              exact=False)).to_be_visible()
+    images = dialog.locator("img")
+    expect(images).to_have_count(2)
+    for i in range(2):
+        expect(images.nth(i)).to_be_visible()
+        width, height = images.nth(i).evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        assert width == 720 and height > 50
+    page.screenshot(path=str(SCREENSHOTS / "contact_sheets.png"))

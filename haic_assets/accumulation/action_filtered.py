@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import error
+from haic_core.decisions import error, teaching_examples
 from haic_core.haic_train.export import clip_file_name
 from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
                                            MIN_VALID_KEYPOINTS, measure_clip, motion_decision)
@@ -22,6 +22,7 @@ from haic_resources.video.clip_cut import CLIP_FILE_MODE, DEFAULT_CRF, ClipCutEr
 from haic_resources.video.isolation import run_isolated
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_assets.platform.stage_checks import YIELD_BAND
 
 
 class ActionFilterConfig(Config):
@@ -38,7 +39,8 @@ class ActionFilterConfig(Config):
     min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS)
     min_track_pairs: int = Field(default=MIN_TRACK_PAIRS)
     crf: int = Field(default=DEFAULT_CRF, description="x264 quality of the cut clips")
-    contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
+    contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
+                                                       "reason code, of this many drops nearest the threshold")
     sheet_timeout_s: float = Field(default=300.0, description="hard limit for decoding one contact sheet's frames")
     cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
@@ -49,7 +51,7 @@ FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"
 
 
 @partitioned_stage("action_filtered", ActionFilterConfig, ins=("human_presence", "pose_tracks"), kind="decode",
-                   resources=("pose",), settings_from=SHARED_SETTINGS)
+                   resources=("pose",), settings_from=SHARED_SETTINGS, columns=FILTERED_COLUMNS, checks=(YIELD_BAND,))
 def action_filtered(stage: StageContext, config: ActionFilterConfig, human_presence: pd.DataFrame,
                     pose_tracks: pd.DataFrame) -> StageResult:
     """The filtered set: clips whose people move (keypoint L1) and not only as a rigid whole (affine
@@ -94,7 +96,7 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
                              measured)
     release_sources(stage, human_presence["local_path"], config.mirror_sources)  # the last decode step
     return StageResult(table, decisions, metadata={"manifest": f"{media.uri}/{manifest_key}"},
-                       preview=["clip_id", "length_s", "keypoint_l1", "affine_residual"], pictures=sheets)
+                       preview=["clip_id", "length_s", "keypoint_l1", "affine_residual"], sheets=sheets)
 
 
 def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
@@ -115,11 +117,11 @@ def _cut_once(clip, clips_dir: Path, crf: int) -> tuple[Path, int]:
 
 
 def _contact_sheets(stage: StageContext, config, human_presence, tracks_by_clip, decisions) -> dict[str, bytes]:
-    """Sheets of the 1 fps samples with tracked skeletons, for a few kept and a few dropped clips."""
+    """Sheets of the 1 fps samples with tracked skeletons: kept clips, and per drop code the clips
+    nearest the threshold."""
     clips = human_presence.set_index("clip_id")
-    decisions = {c: d for c, d in decisions.items() if c in clips.index}
-    chosen = ([c for c, d in decisions.items() if d.verdict == "kept"][: config.contact_sheets]
-              + [c for c, d in decisions.items() if d.verdict != "kept"][: config.contact_sheets])
+    chosen = [d.item_id for d in teaching_examples([d for c, d in decisions.items() if c in clips.index],
+                                                   config.contact_sheets)]
     tasks = [PeopleTask(clip_id=c, path=clips.loc[c].local_path, start_s=clips.loc[c].start_s,
                         end_s=clips.loc[c].end_s, pose=stage.pose.settings(), keep_images=True,
                         only=tuple(clips.loc[c].pose_times)) for c in chosen]
@@ -133,9 +135,10 @@ def _contact_sheets(stage: StageContext, config, human_presence, tracks_by_clip,
         rows = tracks_by_clip.get(task.clip_id, pd.DataFrame(columns=TRACK_COLUMNS))
         people, ids = _tracked_people(rows, list(task.only), np.array([sample.width, sample.height]))
         d = decision.detail
-        caption = (f"{task.clip_id}  {decision.verdict.upper()}  L1={d.get('keypoint_l1')} (>{config.motion_l1_min})  "
+        caption = (f"{task.clip_id}  {decision.verdict.upper()} {decision.code}  "
+                   f"L1={d.get('keypoint_l1')} (>{config.motion_l1_min})  "
                    f"residual={d.get('affine_residual')} (>{config.affine_residual_min})")
-        sheets[f"{decision.verdict} {task.clip_id}"] = contact_sheet(
+        sheets[task.clip_id] = contact_sheet(
             sample.images, people, caption, labels=[f"{t:.1f} s" for t in task.only], track_ids_per_frame=ids,
             columns=5, tile_width=160)
     return sheets

@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.decisions import error
+from haic_core.decisions import error, teaching_examples
 from haic_core.accumulation.pose_rows import DETECTION_COLUMNS, detection_rows
 from haic_core.accumulation.presence import presence_decision
 from haic_resources.pose.clip_people import PeopleTask, sample_people
@@ -29,7 +29,8 @@ class HumanPresenceConfig(Config):
     min_person_score: float = Field(default=0.2, description="a detection counts as a person from this score")
     pose_fps: float = Field(default=1.0, description="paper: keypoints at 1 frame per second (decoded in the same "
                                                      "pass; setting shared with pose_tracks)")
-    contact_sheets: int = Field(default=2, description="contact sheets of this many kept and dropped clips")
+    contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
+                                                       "reason code, of this many drops nearest the threshold")
     workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process)")
     timeout_s: float = Field(default=300.0, description="hard limit for decoding + posing one clip (the child is killed)")
     cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
@@ -54,10 +55,11 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
     tasks = [PeopleTask(clip_id=c.clip_id, path=c.local_path, start_s=c.start_s, end_s=c.end_s,
                         presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
                         keep_images=True) for c in clips.itertuples(index=False)]
-    results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s, reuse_workers=True)
+    results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s, reuse_workers=True,
+                           progress=stage.progress("people"))
     decisions = [error(c.clip_id, f"sampling frames: {lost[c.video_id]}", item_kind="clip", parent_id=c.video_id)
                  for c in all_clips.itertuples(index=False) if c.video_id in lost]
-    kept_rows, detections, decoded, sheets = [], [], 0, {}
+    kept_rows, detections, decoded, samples = [], [], 0, {}
     for clip, result in zip(clips.itertuples(index=False), results):
         if not result.ok:  # one undecodable or hanging clip never sinks the partition
             decisions.append(error(clip.clip_id, f"sampling frames: {result.error}", item_kind="clip",
@@ -74,14 +76,15 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
         decisions.append(decision)
         detections += detection_rows(clip.clip_id, sample.times, sample.people, sample.presence_index,
                                      sample.pose_index, sample.width, sample.height)
-        if sum(1 for name in sheets if name.startswith(decision.verdict)) < config.contact_sheets:
-            sheets[f"{decision.verdict} {clip.clip_id}"] = _presence_sheet(clip.clip_id, decision, sample)
+        samples[clip.clip_id] = sample
         if decision.verdict == "kept":
             detail = decision.detail
             kept_rows.append({**clip._asdict(), "people_min": min(detail["people_per_frame"]),
                               "people_max": max(detail["people_per_frame"]),
                               "coverage_min": min(detail["coverage_per_frame"]),
                               "pose_times": [float(sample.times[i]) for i in sample.pose_index]})
+    sheets = {d.item_id: _presence_sheet(d.item_id, d, samples[d.item_id])
+              for d in teaching_examples(decisions, config.contact_sheets)}
     table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min", "pose_times"])
     release_sources(stage, all_clips.loc[~all_clips["video_id"].isin(set(table["video_id"])), "local_path"],
                     config.mirror_sources)
@@ -89,14 +92,15 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
     return StageResult(
         tables={"human_presence": table, "person_detections": detections_table}, decisions=decisions,
         metadata={"frames_decoded": decoded, "pose_backend": backend},
-        preview=["clip_id", "people_min", "people_max", "coverage_min"], pictures=sheets,
+        preview=["clip_id", "people_min", "people_max", "coverage_min"], sheets=sheets,
         output_metadata={"person_detections": {"clips": int(detections_table["clip_id"].nunique())}})
 
 
 def _presence_sheet(clip_id: str, decision, sample) -> bytes:
     at = sample.presence_index
     detail = decision.detail
-    caption = f"{clip_id}  {decision.verdict.upper()}  {decision.reason}  people/frame={detail['people_per_frame']}"
+    caption = (f"{clip_id}  {decision.verdict.upper()} {decision.code}  {decision.reason}  "
+               f"people/frame={detail['people_per_frame']}")
     labels = [f"{sample.times[i]:.1f}s n={n} cov={c:.2f}"
               for i, n, c in zip(at, detail["people_per_frame"], detail["coverage_per_frame"])]
     return contact_sheet([sample.images[i] for i in at], [sample.people[i] for i in at], caption, labels=labels,

@@ -43,7 +43,7 @@ VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_pa
                  "window_start_s", "window_end_s"]
 
 
-@partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode",
+@partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode", columns=VIDEO_COLUMNS,
                    settings_from={"min_short_side_px": "metadata_filtered", "min_long_side_px": "metadata_filtered"})
 def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.DataFrame) -> StageResult:
     """Every video that passed the metadata filter, read in place (local path, file://) or staged in the bounded
@@ -57,7 +57,8 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
                          policy=storage.fetch_policy(), cache_max_bytes=config.cache_max_bytes)
              for r in metadata_filtered.itertuples(index=False)]
     stage.log.info(f"fetching and probing {len(tasks)} videos, {config.workers} at a time")
-    results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s)
+    results = run_isolated(acquire_and_probe, tasks, workers=config.workers, timeout_s=config.timeout_s,
+                           progress=stage.progress("fetch and probe"))
     rule = ResolutionRule(config.min_short_side_px, config.min_long_side_px)
     descriptions = dict(zip(metadata_filtered["video_id"], metadata_filtered["description"]))
     windows = _windows(metadata_filtered)

@@ -2,6 +2,7 @@
 the clip manifest, the clips themselves under videos/, and a card."""
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,10 @@ def haic_train(stage: StageContext, config: HaicTrainConfig, caption_judgement: 
     release = release_table(caption_judgement, stage.storage.media().uri)
     clips = captioned_clips(release, {"partition": stage.partition_key, "run_id": stage.run_id})
     judged = stage.storage.tables().read("ledger/caption_judgement", stage.partition_key)
-    dropped = {} if judged is None else count_by_reason_class(judged.loc[judged["verdict"] != "kept", "reason"])
+    removed = pd.DataFrame() if judged is None else judged[judged["verdict"] != "kept"]
+    # By reason code; a ledger written before reason codes groups by reason class instead.
+    dropped = (dict(Counter(removed["reason_code"])) if "reason_code" in removed and removed["reason_code"].notna().all()
+               else count_by_reason_class(removed.get("reason", [])))
     card = dataset_card_markdown(clips, dropped_by_reason=dropped, source=stage.partition_key.split("__")[0])
     exports, folder = stage.storage.exports(), f"haic_train/{stage.partition_key}"
     for name, data in release_files(release, clips, card).items():

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from haic_resources.storage.home import REPO_ROOT, haic_home, prepare_dagster_home
-from haic_resources.storage.landing import Shard, shard_of_partition, shard_problem
+from haic_resources.storage.landing import Shard, closest_keys, list_shards, shard_of_partition, shard_problem
 from haic_core.sql_files import load_sql
 from haic_resources.storage.warehouse import in_memory_warehouse
 
@@ -39,7 +39,12 @@ def _warehouse():
     from haic_assets.platform.resources import build_resources
     from haic_assets.stages import STAGE_NAMES
 
-    return in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
+    conn = in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
+    if "ledger" in _views(conn) and "reason_code" not in {r[0] for r in conn.execute("DESCRIBE ledger").fetchall()}:
+        # Ledgers written before reason codes: the same rows, with no code.
+        conn.execute("ALTER VIEW ledger RENAME TO ledger_before_codes")
+        conn.execute("CREATE VIEW ledger AS SELECT *, CAST(NULL AS VARCHAR) AS reason_code FROM ledger_before_codes")
+    return conn
 
 
 def _print_frame(frame: pd.DataFrame) -> None:
@@ -77,6 +82,10 @@ def cmd_why(args: argparse.Namespace) -> int:
         print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
               "`haic funnel` lists the stages.")
         return 1
+    sheets = {}
+    if "contact_sheets" in _views(conn):
+        for sheet in conn.execute(load_sql("contact_sheets_of"), [sorted(set(trail["item_id"]))]).df().itertuples():
+            sheets[(sheet.stage, sheet.item_id)] = sheet.uri
     print(f"Trail of {args.item_id}:")
     for row in trail.itertuples(index=False):
         evidence = ""
@@ -84,8 +93,11 @@ def cmd_why(args: argparse.Namespace) -> int:
             evidence = f"  [{row.metric}={row.value:.6g}"
             evidence += f", threshold {row.threshold:.6g}]" if not pd.isna(row.threshold) else "]"
         indent = "  " * max(0, int(row.depth) + 2)
+        code = "" if pd.isna(row.reason_code) else f"{row.reason_code}: "
         print(f"{indent}{row.stage:<18} {row.item_kind:<6} {row.item_id:<40} {row.verdict.upper():<8} "
-              f"{row.reason}{evidence}")
+              f"{code}{row.reason}{evidence}")
+        if (row.stage, row.item_id) in sheets:
+            print(f"{indent}    contact sheet: {sheets[(row.stage, row.item_id)]}")
         if args.verbose:
             print(f"{indent}    partition={row.partition} config={row.config_hash} code={row.code_version} "
                   f"run={row.run_id} at={row.decided_at}")
@@ -93,8 +105,11 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def _has_ledger(conn) -> bool:
-    return bool(conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ledger'").fetchone()[0])
+    return "ledger" in _views(conn)
+
+
+def _views(conn) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
 def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
@@ -132,6 +147,9 @@ def cmd_add_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+# Warnings only on the console: the progress display prints the stage summaries and progress
+# lines from the run's events (every event is in the UI).
+PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -150,23 +168,43 @@ def instance_and_definitions():
 
 def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
     """Run the main job for one partition in this process, as a run the UI can re-execute
-    (haic_assets/platform/run_origin.py); print and return whether it succeeded."""
+    (haic_assets/platform/run_origin.py), showing its progress (a bar at a terminal, plain lines
+    elsewhere); print and return whether it succeeded."""
+    import uuid
+
+    from haic_assets.platform.cli_progress import run_with_progress, step_count
     from haic_assets.platform.jobs import MAIN_JOB
     from haic_assets.platform.run_origin import execute_with_origin
 
-    run_id, success = execute_with_origin(instance, MAIN_JOB, partition_key, asset_selection, tags, QUIET_CONSOLE)
+    job, run_id = defs.resolve_job_def(MAIN_JOB), str(uuid.uuid4())
+    _, success = run_with_progress(instance, run_id, step_count(job, asset_selection), lambda: execute_with_origin(
+        instance, MAIN_JOB, partition_key, asset_selection, tags, PROGRESS_CONSOLE, run_id=run_id))
     print(f"{partition_key}: run {run_id} {'SUCCESS' if success else 'FAILURE'}")
     return success
 
 
 def run_partition(partition_key: str) -> bool:
-    """Run the main job for one partition, registering the partition first if it is new."""
-    from haic_assets.platform.partitions import source_shards
+    """Run the main job for one partition, registering the partition first if it is new and its
+    file is in the landing zone (ValueError, with the closest known keys, when it is neither)."""
+    from dagster import DagsterInstance
 
-    shard_of_partition(partition_key)  # before the key becomes a partition, a ledger or a table path
+    from haic_assets.platform.partitions import source_shards
+    from haic_assets.platform.resources import build_resources
+
+    shard = shard_of_partition(partition_key)  # before the key becomes a partition, a ledger or a table path
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
+    landing = build_resources()["storage"].landing()
+    with DagsterInstance.get() as instance:  # checked before the definitions load: a typo answers at once
+        known = instance.get_dynamic_partitions(source_shards.name)
+    if partition_key not in known and not landing.exists(shard.key):
+        guesses = closest_keys(partition_key, known + [s.partition_key for s in list_shards(landing)[0]])
+        raise ValueError(f"no partition {partition_key!r} and no landing file landing/{shard.key}; "
+                         + (f"did you mean: {', '.join(guesses)}?" if guesses else "no shard has landed yet.")
+                         + " Nothing was registered.")
     with instance_and_definitions() as (instance, defs):
         if not instance.has_dynamic_partition(source_shards.name, partition_key):
             instance.add_dynamic_partitions(source_shards.name, [partition_key])
+            print(f"registered partition {partition_key}")
         return execute_main_job(defs, instance, partition_key)
 
 
@@ -208,6 +246,9 @@ def cmd_recurate(args: argparse.Namespace) -> int:
         return 0 if all(results) else 1
 
 
+DEV_SUPERSEDED_NOTICE = "Function `dev_command` is superseded"
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     dagster_home = prepare_dagster_home()
     lock = _single_ui_lock(dagster_home)
@@ -216,10 +257,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
               "HAIC_HOME); stop it first, or set HAIC_HOME to another home.", file=sys.stderr)
         return 1
     env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
-    command = [sys.executable, "-m", "dagster", "dev", "-h", args.host, "-p", str(args.port),
-               "-w", str(REPO_ROOT / "workspace.yaml")]
+    # `dagster dev` stays the way to run webserver + daemon + code server on one machine until the
+    # `dg` CLI (a separate package and project layout) is adopted; its notice saying so is ours to
+    # silence, not the operator's to read at every start. Run from DAGSTER_HOME, so the only
+    # dagster.yaml in sight is the one in use. Runs log to this terminal at INFO (dagster.yaml's
+    # python_logs), not every DEBUG engine event.
+    command = [sys.executable, "-W", f"ignore:{DEV_SUPERSEDED_NOTICE}", "-m", "dagster", "dev", "-h", args.host,
+               "-p", str(args.port), "-w", str(REPO_ROOT / "workspace.yaml")]
     print(f"DAGSTER_HOME={env['DAGSTER_HOME']}; UI at http://{args.host}:{args.port} (Ctrl-C stops it)")
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
+    process = subprocess.Popen(command, env=env, cwd=dagster_home)
     try:
         return process.wait()
     except KeyboardInterrupt:

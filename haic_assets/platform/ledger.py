@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from haic_core.decisions import Decision
-from haic_core.ledger import config_hash, ledger_rows, verdict_summary
+from haic_core.ledger import ReasonGroup, config_hash, ledger_rows, verdict_summary
 from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, ledger_counts
 
 
@@ -29,20 +29,28 @@ def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame) -> None
 def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """(materialization metadata, one log line) for a partition's decisions."""
     summary = verdict_summary(decisions)
-    counts = summary["by_verdict"]
-    line = f"{counts['kept']} kept, {counts['dropped']} dropped, {counts['error']} error"
+    kinds = sorted({d.item_kind for d in decisions})
+    metadata: dict[str, Any] = {}
+    parts = []
+    # Items of different kinds (the split decides on QA and on videos) are counted apart: a sum of
+    # QA and videos, or a yield over both, would describe nothing.
+    for kind in kinds if len(kinds) > 1 else [None]:
+        own = [d for d in decisions if kind is None or d.item_kind == kind]
+        counts = verdict_summary(own)["by_verdict"]
+        suffix = f"_{kind}" if kind else ""
+        metadata.update({f"items{suffix}": len(own), f"kept{suffix}": counts["kept"],
+                         f"dropped{suffix}": counts["dropped"], f"errors{suffix}": counts["error"],
+                         f"yield_pct{suffix}": round(100.0 * counts["kept"] / len(own), 2) if own else 0.0})
+        parts.append(f"{counts['kept']} kept, {counts['dropped']} dropped, {counts['error']} error"
+                     + (f" ({kind})" if kind else ""))
+    line = "; ".join(parts)
     if summary["by_reason"]:
-        line += f"; top reasons: {list(summary['by_reason'].items())[:3]}"
-    metadata = {
-        "items": len(decisions),
-        "kept": counts["kept"],
-        "dropped": counts["dropped"],
-        "errors": counts["error"],
-        "yield_pct": round(100.0 * counts["kept"] / len(decisions), 2) if decisions else 0.0,
-        "dropped_by_reason": MetadataValue.md(_reasons_md(summary["by_reason"])),
+        line += "; top reasons: " + "; ".join(group.line() for group in summary["by_reason"][:3])
+    metadata.update({
+        "dropped_by_reason": reasons_table(summary["by_reason"]),
         "config_hash": config_hash(dict(config)),
         "config": MetadataValue.json(json.loads(json.dumps(dict(config), default=str))),
-    }
+    })
     return metadata, line
 
 
@@ -61,15 +69,23 @@ def preview_table(frame: pd.DataFrame, columns: Sequence[str] | None = None, row
     return MetadataValue.table(records=records, schema=schema)
 
 
+# A preview cell shows a whole caption (40–600 words); only longer text is cut, saying how long it was.
+CELL_MAX_CHARS = 4000
+
+
 def _cell(value: Any) -> str:
     text = f"{value:.4g}" if isinstance(value, float) else str(value)
     text = text.replace("\n", " ")
-    return text if len(text) <= 200 else text[:197] + "…"
+    return text if len(text) <= CELL_MAX_CHARS else f"{text[:CELL_MAX_CHARS]}… ({len(text)} characters)"
 
 
-def _reasons_md(by_reason: dict[str, int]) -> str:
-    if not by_reason:
-        return "_nothing dropped_"
-    lines = ["| verdict: reason | items |", "|---|---|"]
-    lines += [f"| {reason.replace('|', '/')} | {n} |" for reason, n in by_reason.items()]
-    return "\n".join(lines)
+def reasons_table(groups: Sequence[ReasonGroup]) -> MetadataValue:
+    """Drops and errors grouped by reason code, each with the item nearest the threshold and its numbers."""
+    columns = ["verdict", "reason_code", "items", "nearest_item", "value", "threshold", "reason"]
+    schema = TableSchema(columns=[TableColumn(name=c, type="int" if c == "items" else "string") for c in columns])
+    records = [TableRecord({"verdict": g.verdict, "reason_code": g.code, "items": g.items, "nearest_item": g.nearest.item_id,
+                            "value": _cell(g.nearest.value) if g.nearest.value is not None else "",
+                            "threshold": _cell(g.nearest.threshold) if g.nearest.threshold is not None else "",
+                            "reason": _cell(g.nearest.reason)})
+               for g in groups]
+    return MetadataValue.table(records=records, schema=schema)

@@ -39,7 +39,7 @@ def partition_locks(root: str | os.PathLike, keys: Sequence[str], holder: str, l
                 handle.seek(0)
                 other = handle.read().strip() or "another run"
                 if log is not None:
-                    log.info(f"partition {key} is being written by {other}; waiting for it")
+                    log.warning(f"partition {key} is being written by {other}; waiting for it")
                 fcntl.flock(handle, fcntl.LOCK_EX)
             handle.seek(0)
             handle.truncate()

@@ -28,7 +28,8 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def execute_with_origin(instance, job_name: str, partition_key: str, asset_selection=None,
-                        tags: Mapping[str, str] | None = None, run_config: Mapping | None = None):
+                        tags: Mapping[str, str] | None = None, run_config: Mapping | None = None,
+                        run_id: str | None = None):
     """Create the run of `job_name` for `partition_key` with the workspace's origin and execute it here.
     Returns (run id, success)."""
     recon = ReconstructableRepository.for_module(MODULE, FUNCTION, working_directory=str(REPO_ROOT)) \
@@ -42,7 +43,7 @@ def execute_with_origin(instance, job_name: str, partition_key: str, asset_selec
                                     REPOSITORY).get_job_origin(job_name)
     config = {**job.get_run_config_for_partition_key(partition_key), **IN_PROCESS, **(run_config or {})}
     run = instance.create_run_for_job(
-        job_def=job, run_config=config, asset_selection=selection, remote_job_origin=origin,
+        job_def=job, run_id=run_id, run_config=config, asset_selection=selection, remote_job_origin=origin,
         job_code_origin=recon.get_python_origin(),
         tags={**job.get_tags_for_partition_key(partition_key, selected_asset_keys=selection), **(tags or {})})
     result = execute_run(recon, run, instance)

@@ -45,6 +45,11 @@ class PlatformSettings(BaseModel):
     dask_scheduler: str = Field(default="tcp://127.0.0.1:8786",
                                 description="address of the Dask scheduler (HAIC_DASK_SCHEDULER overrides it)")
     k8s: K8sSettings = Field(default_factory=K8sSettings, description="the k8s executor and its pods")
+    yield_band_pct: tuple[float, float] = Field(
+        default=(0.31, 1.3), description="action_filtered's check warns when the accumulation keeps a share of the "
+                                         "shard's raw_metadata rows outside this band (the paper: 0.31-1.3 %)")
+    min_caption_format_pass_rate: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="caption_judgement's check warns when fewer captions pass")
 
 
 @dataclass(frozen=True)

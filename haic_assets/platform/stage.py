@@ -18,13 +18,11 @@ definitions are built, with the deployment's settings as the config defaults.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from numbers import Number
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
-from dagster import (AssetDep, AssetIn, AssetOut, BackfillPolicy, Config, Failure, MetadataValue, Output,
+from dagster import (AssetDep, AssetIn, AssetKey, AssetOut, BackfillPolicy, Config, Failure, Output,
                      PartitionsDefinition, multi_asset)
 from pydantic import Field, ValidationError, create_model
 
@@ -34,10 +32,10 @@ from haic_assets.platform.deployment import k8s_op_tags
 from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata, write_ledger
 from haic_assets.platform.partition_lock import partition_locks
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
-from haic_assets.platform.previews import png_metadata
+from haic_assets.platform.previews import png_metadata, sheet_metadata
 from haic_assets.platform.progress import ProgressLog
 from haic_assets.platform.retry import RetryScope
-from haic_assets.platform.stage_checks import check_results, decision_facts, stage_check_specs
+from haic_assets.platform.stage_checks import YIELD_BAND, check_results, decision_facts, stage_check_specs
 
 # What each kind of step asks of a cluster (op tags) and of the instance (pools).
 STEP_KINDS = ("decode", "gpu", "llm")
@@ -61,7 +59,8 @@ class StageResult:
     `table` is the asset's table; a stage with several outputs gives `tables` (output name ->
     table, the first one being the stage's own). `decisions` become ledger rows (None: the
     stage records none). `metadata` is added to the first output's; `preview` names the
-    columns shown in the UI; `pictures` are PNGs shown inline and saved under previews/.
+    columns shown in the UI; `pictures` are PNGs shown inline and saved under previews/; `sheets`
+    are contact sheets of decided items (see `teaching_examples`), listed in `contact_sheets`.
     """
 
     table: pd.DataFrame | None = None
@@ -70,6 +69,7 @@ class StageResult:
     preview: Sequence[str] | None = None
     pictures: Mapping[str, bytes] = field(default_factory=dict)
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    sheets: Mapping[str, bytes] = field(default_factory=dict)  # item id -> its contact sheet (PNG)
     output_metadata: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -111,6 +111,8 @@ class StageSpec:
     settings_from: Mapping[str, str] = field(default_factory=dict)  # field -> stage whose setting it shares
     fingerprint: Callable[[Config], str] | None = None  # more code-version parts (e.g. prompt versions)
     records_decisions: bool = True
+    columns: tuple[str, ...] = ()  # the table's required columns (checked by required_columns_present)
+    checks: tuple[str, ...] = ()  # optional checks of stage_checks (yield_within_band, caption_format_pass_rate)
 
     def config_with_settings(self, settings) -> type[Config]:
         """The config class whose defaults are this deployment's settings (the launchpad shows them)."""
@@ -150,11 +152,11 @@ class StageSpec:
         policy = (BackfillPolicy.multi_run(max_partitions_per_run=settings.platform.partitions_per_run)
                   if self.partitions is not None else None)
         spec = self
-        checks = stage_check_specs(next(iter(outs))) if self.records_decisions else []
-        max_error_rate = settings.platform.max_error_rate
+        checks = stage_check_specs(next(iter(outs)), self.columns, self.checks) if self.records_decisions else []
+        platform = settings.platform
 
         def compute(context, config, **inputs):
-            yield from spec._run(context, config, inputs, list(outs), max_error_rate)
+            yield from spec._run(context, config, inputs, list(outs), platform)
 
         compute.__name__ = self.name
         compute.__doc__ = self.body.__doc__
@@ -181,28 +183,31 @@ class StageSpec:
 
     # -- running ---------------------------------------------------------------------------
 
-    def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str], max_error_rate: float):
+    def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str], platform):
         keys = list(context.partition_keys) if self.partitions is not None else [UNPARTITIONED]
         # Held until the outputs are stored: no other step of this stage writes these partitions meanwhile.
         with partition_locks(context.resources.storage.layout.root, [f"{self.name}/{k}" for k in keys],
                              f"run {context.run.run_id} step {self.name}", context.log):
-            yield from self._run_locked(context, config, inputs, out_names, max_error_rate, keys)
+            yield from self._run_locked(context, config, inputs, out_names, platform, keys)
 
-    def _run_locked(self, context, config, inputs, out_names, max_error_rate, keys):
+    def _run_locked(self, context, config, inputs, out_names, platform, keys):
         produced, facts = {}, {}
         for key in keys:
             own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}
             produced[key], facts[key] = self._one_partition(context, key, config, own, out_names)
         for name in out_names:
+            # Metadata goes on each partition's materialization only: given to the Output, Dagster
+            # would store it twice (in STEP_OUTPUT and in ASSET_MATERIALIZATION).
+            for key in keys:
+                context.add_asset_metadata(produced[key][name][1], asset_key=AssetKey(name),
+                                           partition_key=key if self.partitions is not None else None)
             if len(keys) == 1:
-                table, metadata = produced[keys[0]][name]
-                yield Output(table, output_name=name, metadata=metadata)
+                yield Output(produced[keys[0]][name][0], output_name=name)
             else:
-                yield Output(PartitionTables({k: produced[k][name][0] for k in keys}), output_name=name,
-                             metadata=merge_metadata({k: produced[k][name][1] for k in keys}))
+                yield Output(PartitionTables({k: produced[k][name][0] for k in keys}), output_name=name)
         if self.records_decisions:
             selected = {key.name for key in context.selected_asset_check_keys}
-            yield from check_results(out_names[0], facts, max_error_rate, selected)
+            yield from check_results(out_names[0], facts, platform, selected, self.columns)
 
     def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any],
                        out_names: list[str]) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int]]:
@@ -231,10 +236,17 @@ class StageSpec:
         if result.preview is not None:
             metadata["preview"] = preview_table(first, result.preview)
         metadata.update(png_metadata(context.resources.storage.exports(), self.name, key, dict(result.pictures)))
+        if result.sheets:
+            metadata.update(sheet_metadata(context.resources.storage.exports(), context.resources.storage.tables(),
+                                           self.name, key, dict(result.sheets), decisions))
         out = {out_names[0]: (first, metadata)}
         for name in out_names[1:]:
             out[name] = (tables[name], {**table_metadata(tables[name]), **result.output_metadata.get(name, {})})
-        return out, decision_facts(decisions)
+        raw_rows = None
+        if YIELD_BAND in self.checks:  # the accumulation's yield is over the shard's rows
+            raw = context.resources.storage.tables().read("ledger/raw_metadata", key)
+            raw_rows = 0 if raw is None else len(raw)
+        return out, decision_facts(decisions, list(first.columns), raw_rows)
 
     def _record(self, stage: StageContext, config: Config, decisions: list[Decision],
                 retry: RetryScope | None = None) -> dict[str, Any]:
@@ -256,8 +268,8 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
                       resources: Sequence[str] = (), partitions: PartitionsDefinition | None = source_shards,
                       deps: Sequence[str | AssetDep] = (), settings_from: Mapping[str, str] | None = None,
                       fingerprint: Callable[[Config], str] | None = None, records_decisions: bool = True,
-                      group: str | None = None, description: str | None = None,
-                      ) -> Callable[[Callable[..., StageResult]], StageSpec]:
+                      group: str | None = None, description: str | None = None, columns: Sequence[str] = (),
+                      checks: Sequence[str] = ()) -> Callable[[Callable[..., StageResult]], StageSpec]:
     """Declare a stage. Its group is the folder of the body's module (accumulation, haic_train,
     haicbench) unless `group` is given; its description is the body's docstring.
 
@@ -265,7 +277,8 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
     description for a stage with several outputs; version: bump when the code changes what the
     stage produces; kind: decode | gpu | llm (op tags, pools, model in the code version);
     resources: resource keys beyond storage and warehouse; settings_from: config fields whose
-    deployment setting lives under another stage; fingerprint: more code-version parts.
+    deployment setting lives under another stage; fingerprint: more code-version parts; columns: the
+    table's required columns; checks: optional asset checks (see stage_checks).
     """
     if kind is not None and kind not in STEP_KINDS:
         raise ValueError(f"stage {name}: kind {kind!r} is not one of {STEP_KINDS}")
@@ -277,24 +290,7 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
         return StageSpec(name=name, config_class=config_class, body=body, group=stage_group, version=version,
                          ins=named_ins, outs=dict(outs) if outs else {name: doc}, partitions=partitions, kind=kind,
                          resources=tuple(resources), deps=tuple(deps), settings_from=dict(settings_from or {}),
-                         fingerprint=fingerprint, records_decisions=records_decisions)
+                         fingerprint=fingerprint, records_decisions=records_decisions, columns=tuple(columns),
+                         checks=tuple(checks))
 
     return declare
-
-
-def merge_metadata(by_partition: dict[str, dict]) -> dict:
-    """A multi-partition run's metadata: counts summed, each partition's own counts kept,
-    everything else (previews, config) from the first partition."""
-    merged: dict[str, Any] = {"partitions": len(by_partition)}
-    per_partition: dict[str, dict] = {}
-    for key, metadata in by_partition.items():
-        for name, value in metadata.items():
-            raw = value.value if hasattr(value, "value") else value
-            if isinstance(raw, Number) and not isinstance(raw, bool) and name != "yield_pct":
-                merged[name] = merged.get(name, 0) + raw
-                per_partition.setdefault(key, {})[name] = raw
-            elif name not in merged:
-                merged[name] = value
-    merged.pop("yield_pct", None)
-    merged["per_partition"] = MetadataValue.json(json.loads(json.dumps(per_partition, default=float)))
-    return merged

@@ -79,7 +79,7 @@ def filter_metadata(table: pd.DataFrame, nlp: PosTagger, rule: ResolutionRule,
             decision = dropped(row.video_id, why, metric="short_side_px", value=float(short),
                                threshold=float(rule.min_short_side_px), detail=detail)
         elif not description.strip():
-            decision = dropped(row.video_id, "no description", metric="has_verb", value=0.0,
+            decision = dropped(row.video_id, "no description", metric="has_verb", value=0.0, code="no_description",
                                threshold=1.0, detail=detail)
         elif not verb:
             decision = dropped(row.video_id, "description has no verb" + tested, metric="has_verb", value=0.0,

@@ -228,7 +228,7 @@ def _above_threshold_decision(clip_id: str, motion: ClipMotion, metric: str, val
     common = dict(item_kind="clip", parent_id=parent_id, metric=metric, threshold=threshold, detail=detail)
     if not np.isfinite(value):
         return dropped(clip_id, "no tracklet with enough adjacent 1 fps samples of confident keypoints",
-                       value=None, **common)
+                       value=None, code="no_tracklet", **common)
     measured = f"{metric}={value:.{decimals}f}"
     if value > threshold:
         return kept(clip_id, f"{measured} > {threshold}", value=value, **common)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 import matplotlib
@@ -60,6 +60,15 @@ def funnel_by_source(
     con.register("stage_order", pd.DataFrame({"stage": stages, "stage_rank": range(1, len(stages) + 1)}))
     return _query(con, "stats_funnel",
                   {"paper_yield_low_pct": paper_yield_pct[0], "paper_yield_high_pct": paper_yield_pct[1]})
+
+
+def drops_by_code(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """partition, stage, reason_code, n_dropped (ledgers written before reason codes have none)."""
+    columns = {row[0] for row in con.execute("DESCRIBE ledger").fetchall()}
+    if "reason_code" not in columns:
+        return pd.DataFrame({"partition": pd.Series(dtype="string"), "stage": pd.Series(dtype="string"),
+                             "reason_code": pd.Series(dtype="string"), "n_dropped": pd.Series(dtype="int64")})
+    return _query(con, "stats_drops_by_code")
 
 
 def clip_duration_histogram(con: duckdb.DuckDBPyConnection, bin_width_s: float = 1.0) -> pd.DataFrame:
@@ -169,13 +178,44 @@ def plot_qa_per_category(per_category: pd.DataFrame, width_px: int = 800, height
     return _png(fig)
 
 
-def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, height_px: int = 500) -> bytes:
-    """Items kept after each stage for one partition, log scale (the funnel spans ~3 decades)."""
+def funnel_bars(kept: Sequence[int]) -> list[tuple[int, int]]:
+    """(position, length) of the funnel's bars. A log axis has no 0: a stage that kept nothing gets
+    no bar (never a bar of 1) and is labelled "0 kept" instead."""
+    return [(y, int(n)) for y, n in enumerate(kept) if n > 0]
+
+
+def funnel_labels(drops: pd.DataFrame | None, partition: str, stages: Sequence[str], most: int = 3) -> list[str]:
+    """Per stage, its drops by reason code ("low_box_coverage 12, too_few_people 3"), most first."""
+    if drops is None or not len(drops):
+        return ["" for _ in stages]
+    own = drops[drops["partition"] == partition]
+    labels = []
+    for stage in stages:
+        rows = own[own["stage"] == stage].sort_values(["n_dropped", "reason_code"], ascending=[False, True])
+        parts = [f"{r.reason_code} {int(r.n_dropped)}" for r in rows.head(most).itertuples(index=False)]
+        labels.append(", ".join(parts) + (", …" if len(rows) > most else ""))
+    return labels
+
+
+def plot_funnel(funnel: pd.DataFrame, partition: str, width_px: int = 800, height_px: int = 500,
+                drops: pd.DataFrame | None = None) -> bytes:
+    """Items kept after each stage for one partition, log scale (the funnel spans ~3 decades), each
+    stage labelled with its drops by reason code."""
     rows = funnel[funnel["partition"] == partition]
     fig, ax = _figure(width_px, height_px)
-    ax.barh(rows["stage"].astype(str), rows["n_kept"].clip(lower=1))
-    ax.invert_yaxis()
+    kept = rows["n_kept"].astype(int).tolist()
+    positions = list(range(len(kept)))
+    drawn = funnel_bars(kept)
+    ax.barh([y for y, _ in drawn], [n for _, n in drawn])
+    ax.set_yticks(positions, rows["stage"].astype(str).tolist())
     ax.set_xscale("log")
+    ax.set_xlim(left=0.8, right=max([*kept, 1]) * 1.5)
+    for y, n, label in zip(positions, kept, funnel_labels(drops, partition, rows["stage"].astype(str).tolist())):
+        if n == 0:
+            ax.text(0.85, y, "0 kept", va="center", ha="left")
+        if label:
+            ax.text(max(n, 0.85), y + 0.3, f" dropped: {label}", va="center", ha="left", fontsize=7)
+    ax.invert_yaxis()
     ax.set_xlabel("items kept (log)")
     ax.set_title(f"Curation funnel: {partition}")
     fig.tight_layout()

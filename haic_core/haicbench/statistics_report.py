@@ -14,8 +14,9 @@ import duckdb
 import pandas as pd
 
 from haic_core.haicbench.dataset_statistics import (PAPER_YIELD_PCT, caption_length_summary, caption_lengths,
-                                                    clip_duration_histogram, funnel_by_source, plot_caption_lengths,
-                                                    plot_clip_durations, plot_funnel, plot_qa_per_category,
+                                                    clip_duration_histogram, drops_by_code, funnel_by_source,
+                                                    plot_caption_lengths, plot_clip_durations, plot_funnel,
+                                                    plot_qa_per_category,
                                                     qa_per_category, render_word_cloud, word_frequencies)
 from haic_core.sql_files import load_sql
 
@@ -43,6 +44,7 @@ def warehouse_statistics(con: duckdb.DuckDBPyConnection, present: Collection[str
     stats, skipped = {}, {}
     if "ledger" in present:
         stats["funnel"] = funnel_by_source(con, stage_order=stage_order)
+        stats["drops_by_code"] = drops_by_code(con)
     else:
         skipped["funnel"] = "no ledger rows yet"
     clip_table = next((t for t in CLIP_SOURCES if t in present), None)
@@ -121,5 +123,5 @@ def statistics_plots(stats: dict[str, pd.DataFrame], max_funnel_plots: int) -> d
         pngs[f"QA per category ({table})"] = plot_qa_per_category(group)
     funnel = stats.get("funnel", pd.DataFrame())
     for partition in list(dict.fromkeys(funnel["partition"]))[:max_funnel_plots] if len(funnel) else ():
-        pngs[f"funnel {partition}"] = plot_funnel(funnel, partition)
+        pngs[f"funnel {partition}"] = plot_funnel(funnel, partition, drops=stats.get("drops_by_code"))
     return pngs

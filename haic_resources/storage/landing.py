@@ -10,10 +10,11 @@ take their kind from the name: webvid* -> webvid, omega* -> omega.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -85,6 +86,14 @@ def list_shards(landing: ObjectStore) -> tuple[list[Shard], dict[str, str]]:
         elif not key.endswith("source.yaml"):
             skipped[key] = problem
     return shards, skipped
+
+
+def closest_keys(key: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known partition keys most like a mistyped `key` ("did you mean"): close matches by
+    difflib's ratio, else those of the same source."""
+    known = sorted(set(known))
+    close = difflib.get_close_matches(key, known, n=n, cutoff=0.6)
+    return close or [k for k in known if k.split(SEPARATOR, 1)[0] == key.split(SEPARATOR, 1)[0]][:n]
 
 
 class SourceFile(BaseModel):
