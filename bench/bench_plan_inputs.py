@@ -70,9 +70,16 @@ def figure(value, unit: str, how: str) -> dict:
     return {"value": round(value, 6) if isinstance(value, float) else value, "unit": unit, "how": how}
 
 
+# bench/bench_gpu_human_filters.py on one H200 (bench/GPU_NOTES.md, run 3): end to end, the GPU held
+# for the whole of decode + models, so a clip costs 1 / (clips per second) GPU-seconds.
+H200_END_TO_END = (19.1, "bench/bench_gpu_human_filters.py end to end on one H200 (bench/GPU_NOTES.md, run 3): "
+                         "NVDEC decode + YOLOX-nano + RTMPose-t (torch fp32), 240 clips, 19.1 clips/s")
+
+
 def gpu_figure(path: Path | None) -> dict:
     if path is None:
-        return figure(None, "GPU-s per candidate clip", "not measured (no GPU runtime here)")
+        clips_per_s, how = H200_END_TO_END
+        return figure(1.0 / clips_per_s, "GPU-s per candidate clip", how)
     gpu = json.loads(path.read_text())
     return figure(gpu["mean_model_gpu_s_per_clip"], "GPU-s per candidate clip",
                   f"{gpu['bench']} on {gpu['gpu']}: YOLOX-nano + RTMPose-t (ONNX Runtime {gpu['onnxruntime']}, "
