@@ -173,12 +173,14 @@ def test_an_expired_openai_batch_job_falls_back_to_online_calls_by_setting(tmp_p
         assert requests.groupby("state").size().to_dict() == {"answered": 15, "expired": 5, "online_answered": 5}
 
 
-def test_qa_generation_goes_through_an_openai_batch_job_too(tmp_path, monkeypatch):
+def test_qa_generation_goes_through_an_openai_batch_job_too(tmp_path, monkeypatch, media_dir):
     from haic_assets.platform.llm_batch_sensor import qa_batch_sensor
+    from tests.bench_samples import export_sample_task
     from tests.test_haicbench_assets import BATCH, annotation_keys, fake_qa_answer, land_batch, run_batch
 
     home = batch_home(tmp_path, monkeypatch, "qa_pairs: {llm_mode: batch}\n")
     land_batch(home, with_raw=False, with_reviews=False)
+    export_sample_task(build_definitions().resources["storage"], media_dir)  # captions name the task's clips
     with FakeOpenAIServer(fake_qa_answer) as server:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-batch")
         monkeypatch.setenv("OPENAI_BASE_URL", f"{server.base_url}/v1")

@@ -166,7 +166,8 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
 
     assert bucket_keys(s3_server, "tables/") == sorted(
         f"tables/{table}/{SAMPLE_PARTITION}.parquet"
-        for table in ("raw_metadata", "metadata_filtered", "ledger/raw_metadata", "ledger/metadata_filtered"))
+        for table in ("raw_metadata", "metadata_filtered", "ledger/raw_metadata", "ledger/metadata_filtered",
+                      "ledger_counts/raw_metadata", "ledger_counts/metadata_filtered"))
     assert not (home / "tables").exists(), "tables were written under HAIC_HOME instead of S3"
 
     storage = build_definitions().resources["storage"]

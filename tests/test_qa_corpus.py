@@ -93,9 +93,12 @@ def corpus_reply(body) -> str:
 
 
 def stage_with(client) -> SimpleNamespace:
-    """What `_llm_answers` uses of a StageContext: the LLM resource and a log."""
+    """What `_llm_answers` uses of a StageContext: the LLM resource, a log, and tables in which no
+    batch job of this partition is recorded (so every call is asked online)."""
     llm = SimpleNamespace(client=lambda: client, provider=client.provider, model_name=client.model, concurrency=4)
-    return SimpleNamespace(llm=llm, log=logging.getLogger("test_qa_corpus"))
+    no_batches = SimpleNamespace(tables=lambda: SimpleNamespace(read=lambda table, partition: None))
+    return SimpleNamespace(llm=llm, log=logging.getLogger("test_qa_corpus"), storage=no_batches, stage="qa_pairs",
+                           partition_key="corpus")
 
 
 def through_the_llm_path(client) -> tuple[pd.DataFrame, list, dict]:
