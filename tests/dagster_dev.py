@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import Iterator
 import pytest
 
 from haic_assets.platform.cli import DEV_SUPERSEDED_NOTICE
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, wait_until
 
 LOCATION = "haic"
 REPOSITORY = "__repository__"
@@ -72,14 +71,7 @@ class DagsterDev:
         return body["data"]
 
     def wait_until(self, predicate, timeout_s: float, what: str, interval_s: float = 0.5):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval_s)
-        tail = self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-        pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n--- dagster dev log ---\n{tail}")
+        return wait_until(predicate, timeout_s, what, self.log, interval_s)
 
     def launch_run(self, job: str, partition: str, assets: list[str]) -> str:
         params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 import pandas as pd
+import pytest
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
@@ -80,3 +82,15 @@ def run_sample(home: Path, monkeypatch):
     with dagster_instance(home) as instance:
         assert run_partition(defs, instance, SAMPLE_PARTITION).success
     return defs
+
+
+def wait_until(predicate, timeout_s: float, what: str, log: Path | None = None, interval_s: float = 1.0):
+    """Poll `predicate` until it returns something truthy; fail with `what` (and the log's tail) after timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}" + (f"\n--- {log.name} ---\n{tail}" if tail else ""))

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 
 from haic_assets.platform.cli_executor import RANGE_END, RANGE_START
-from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample
+from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # generous: a loaded 2-core machine took 8-10 min
 
@@ -52,15 +51,6 @@ def snapshot(home: Path) -> dict[str, pd.DataFrame]:
         frames[path.relative_to(home / "tables").as_posix()] = frame.reset_index(drop=True)
     return frames
 
-
-def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
@@ -98,14 +88,14 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
                         "--scheduler-file", str(scheduler_file)], cluster / "scheduler.log", env)]
     try:
         address = wait_until(lambda: scheduler_file.is_file() and json.loads(scheduler_file.read_text())["address"],
-                             120, "the scheduler")
+                             120, "the scheduler", interval_s=0.1)
         assert address.startswith("tcp://127.0.0.1:")
         workers = [start([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
                           "--host", "127.0.0.1", "--name", name], cluster / f"{name}.log", env)
                    for name in ("worker_1", "worker_2")]
         processes += workers
         wait_until(lambda: sum("Starting established connection" in (cluster / f"worker_{i}.log").read_text()
-                               for i in (1, 2)) == 2, 120, "two workers to join")
+                               for i in (1, 2)) == 2, 120, "two workers to join", interval_s=0.1)
         run = start([sys.executable, "-m", "haic_assets.platform.cli", "run", *partitions, "--executor", "dask",
                      "--scheduler", address], cluster / "haic_run.log", env)
         processes.append(run)
@@ -118,7 +108,8 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
                            if e.step_key == KILLED_STEP]
                 return started and (runs[0].run_id, started[0].dagster_event.pid)
 
-            run_id, pid = wait_until(killed_step_running, 900, f"step {KILLED_STEP} to start on a worker")
+            run_id, pid = wait_until(killed_step_running, 900, f"step {KILLED_STEP} to start on a worker",
+                                     interval_s=0.1)
             assert pid in {w.pid for w in workers}  # the step runs in a worker, not in `haic run`
             os.kill(pid, signal.SIGKILL)
             assert run.wait(timeout=900) == 0, (cluster / "haic_run.log").read_text()[-3000:]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -32,7 +31,7 @@ from dagster._core.instance.ref import InstanceRef
 from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
 from tests.dagster_dev import dagster_dev as start_dagster_dev
-from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, run_sample
+from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, run_sample, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -60,17 +59,6 @@ def graphql(base_url: str, query: str, variables: dict | None = None) -> dict:
     assert "errors" not in body, body["errors"]
     return body["data"]
 
-
-def wait_until(predicate, timeout_s: float, what: str, log: Path | None = None, interval_s: float = 1.0):
-    """Poll `predicate` until it returns something truthy; fail with `what` (and the log tail) after timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n--- dagster dev log ---\n{tail}")
 
 
 @pytest.fixture
