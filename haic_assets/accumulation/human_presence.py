@@ -43,7 +43,7 @@ OUTPUTS = {
 }
 
 
-# version 2: the default people model is YOLOX-nano + MoveNet (was MoveNet alone), with duplicate suppression.
+# version 2: duplicate boxes suppressed (NMS) on every backend; MoveNet stays the default people model.
 @partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
                    resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="2")
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
