@@ -19,7 +19,9 @@ source scripts/uv_bootstrap.sh
 uv sync --frozen --extra test --quiet
 
 set +e
-uv run --frozen --extra test pytest -p no:cacheprovider -q -rfE "$@"
+# -n auto --dist loadfile: one worker per core, each test module whole on one worker (module-scoped
+# servers stay shared); the daemon and UI tests spend much of their time waiting on intervals.
+uv run --frozen --extra test pytest -p no:cacheprovider -q -rfE -n auto --dist loadfile "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

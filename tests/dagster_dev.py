@@ -46,7 +46,25 @@ BACKFILL = """
 query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } } } }"""
 
+RUN_EVENTS = """
+query($id: ID!) { logsForRun(runId: $id, limit: 10000) { __typename ... on EventConnection { events {
+  __typename ... on MessageEvent { message level stepKey } ... on ErrorEvent { error { message stack } } } } } }"""
+
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { runId status canTerminate } } }"""
+
+
+def run_errors(graphql, run_id: str) -> str:
+    """The error events of a run (step failures, run failure, engine errors with their stack tails), as
+    text for an assertion message: a run that did not succeed says why in the test's output."""
+    events = graphql(RUN_EVENTS, {"id": run_id})["logsForRun"]["events"]
+    lines = []
+    for event in events:
+        error = event.get("error")
+        if event.get("level") in ("ERROR", "CRITICAL") or error:
+            lines.append(f"{event['__typename']} {event.get('stepKey') or ''}: {event.get('message', '')}")
+            if error:
+                lines.append(error["message"] + "".join(error["stack"][-6:]))
+    return "\n".join(lines)
 
 
 def free_port() -> int:
@@ -98,6 +116,9 @@ class DagsterDev:
 
     def run_status(self, run_id: str) -> str:
         return self.graphql(RUN, {"id": run_id})["runOrError"]["status"]
+
+    def run_errors(self, run_id: str) -> str:
+        return run_errors(self.graphql, run_id)
 
     def wait_for_run(self, run_id: str, timeout_s: float = 120) -> str:
         return self.wait_until(lambda: (s := self.run_status(run_id)) in TERMINAL and s, timeout_s,

@@ -30,7 +30,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
-from tests.dagster_dev import dagster_dev as start_dagster_dev
+from tests.dagster_dev import dagster_dev as start_dagster_dev, run_errors
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, run_sample, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -175,7 +175,10 @@ def test_the_spine_is_materialized_from_the_ui(dagster_dev, page):
 
     run = wait_until(lambda: (r := spine_run(base_url)) and r["status"] in ("SUCCESS", "FAILURE", "CANCELED") and r,
                      RUN_TIMEOUT_S, "the run launched from the UI to finish", log)
-    assert run["status"] == "SUCCESS", f"run {run['runId']} ended {run['status']}; see {base_url}/runs/{run['runId']}"
+    assert run["status"] == "SUCCESS", (f"run {run['runId']} ended {run['status']}:\n"
+                                        f"{run_errors(lambda q, v=None: graphql(base_url, q, v), run['runId'])}")
+    # The error report the assertions above print is empty for a run that succeeded (and the query works).
+    assert run_errors(lambda q, v=None: graphql(base_url, q, v), run["runId"]) == ""
     assert run["jobName"] == "__ASSET_JOB"
     assert sorted(a["path"][-1] for a in run["assetSelection"]) == sorted(SPINE)
 

@@ -5,7 +5,7 @@ Called by the UI test (tests/test_ui_browser.py), which already runs `dagster de
 
 from __future__ import annotations
 
-from tests.dagster_dev import LAUNCH_RUN, LOCATION, REPOSITORY
+from tests.dagster_dev import LAUNCH_RUN, LOCATION, REPOSITORY, run_errors
 
 LATEST_MATERIALIZATION = """
 { assetOrError(assetKey: {path: ["eval_leaderboard"]}) { ... on Asset {
@@ -20,7 +20,8 @@ def check_leaderboard_shows_the_reference_rows(graphql, wait_for_run) -> str:
     launched = graphql(LAUNCH_RUN, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
-    assert wait_for_run(run_id) == "SUCCESS"
+    status = wait_for_run(run_id)
+    assert status == "SUCCESS", f"eval_leaderboard_job run {run_id} ended {status}:\n{run_errors(graphql, run_id)}"
     (materialization,) = graphql(LATEST_MATERIALIZATION)["assetOrError"]["assetMaterializations"]
     assert materialization["runId"] == run_id
     (table,) = [e["mdStr"] for e in materialization["metadataEntries"] if e["label"] == "leaderboard"]

@@ -8,7 +8,8 @@ run monitoring (dagster.yaml `run_monitoring`) asks the launcher whether the wor
 the default launcher cannot say, so nothing happens. This one can: the worker is the process
 that wrote the run's RUN_START event (its pid is in the event) — the code server's run
 subprocess for launched runs, the `haic run` process itself for in-process runs. If that pid is
-gone, or is now another process (started after the run did), the worker is dead and the
+gone, or is now another process (one that started after the run did, or whose start time differs
+from the worker's as first seen), the worker is dead and the
 monitoring daemon marks the run FAILURE within `poll_interval_seconds`; queued runs start, and the
 failed run can be re-executed from failure.
 
@@ -19,6 +20,7 @@ PostgreSQL profile as `haic ui` runs it). Kubernetes and ECS use their own launc
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from dagster import DagsterEventType
@@ -26,13 +28,18 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._core.storage.dagster_run import DagsterRun
 
-# A pid's process may have started up to this long after RUN_START was stamped and still be the
-# worker (clock granularity of /proc's start time); later than that it is a reused pid.
-START_SLACK_S = 2.0
+# A process that started more than this long after the run's RUN_START event is not the run's
+# worker but a newer process that reuses its pid. Generous, because the two times come from
+# different clocks (the event's wall clock, the kernel's boot clock) and a VM's wall clock may be
+# stepped by seconds while a run is going.
+REUSED_PID_SLACK_S = 30.0
+# The worker's identity once seen alive: its pid and its start time in clock ticks after boot, a
+# number that never changes for a process and that a newer process with the same pid cannot share.
+WORKER_TAG = "haic/run_worker"
 
 
-def process_start_time(pid: int) -> float | None:
-    """When process `pid` started (epoch seconds), or None when there is no such live process."""
+def process_start_ticks(pid: int) -> int | None:
+    """Process `pid`'s start time in clock ticks after boot, or None when there is no such live process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -40,10 +47,13 @@ def process_start_time(pid: int) -> float | None:
     fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
     if fields[0] in ("Z", "X"):  # a zombie or dead process: it will write nothing more
         return None
-    ticks = int(fields[19])  # starttime, in clock ticks after boot
-    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                if line.startswith("btime"))
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+    return int(fields[19])
+
+
+def process_age_s(start_ticks: int) -> float:
+    """Seconds since a process that started at `start_ticks` began, on the kernel's boot clock
+    (no wall-clock arithmetic: /proc/stat's btime moves whenever the wall clock is stepped)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def worker_of(instance, run_id: str) -> tuple[int, float] | None:
@@ -61,11 +71,18 @@ def worker_health(instance, run: DagsterRun) -> CheckRunHealthResult:
     if found is None:
         return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has not written RUN_START yet")
     pid, started_at = found
-    process_started = process_start_time(pid)
-    if process_started is None:
+    ticks = process_start_ticks(pid)
+    if ticks is None:
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)",
                                     run_worker_id=str(pid))
-    if process_started > started_at + START_SLACK_S:
+    seen = run.tags.get(WORKER_TAG)
+    if seen is not None:
+        reused = seen != f"{pid}:{ticks}"
+    else:  # first sight: a process younger than the run's RUN_START event is a newer one with the pid
+        reused = process_age_s(ticks) < time.time() - started_at - REUSED_PID_SLACK_S
+        if not reused:
+            instance.add_run_tags(run.run_id, {WORKER_TAG: f"{pid}:{ticks}"})
+    if reused:
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (its pid now belongs "
                                                          "to a newer process)", run_worker_id=str(pid))
     return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(pid))
