@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import MutableMapping
 
 from dagster import DagsterEventType
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
@@ -33,9 +34,8 @@ from dagster._core.storage.dagster_run import DagsterRun
 # different clocks (the event's wall clock, the kernel's boot clock) and a VM's wall clock may be
 # stepped by seconds while a run is going.
 REUSED_PID_SLACK_S = 30.0
-# The worker's identity once seen alive: its pid and its start time in clock ticks after boot, a
-# number that never changes for a process and that a newer process with the same pid cannot share.
-WORKER_TAG = "haic/run_worker"
+# How many runs' workers the launcher remembers (see worker_health's `first_seen`).
+REMEMBERED_WORKERS = 10_000
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -66,7 +66,11 @@ def worker_of(instance, run_id: str) -> tuple[int, float] | None:
     return (pid, entry.timestamp) if pid else None
 
 
-def worker_health(instance, run: DagsterRun) -> CheckRunHealthResult:
+def worker_health(instance, run: DagsterRun, first_seen: MutableMapping[str, tuple[int, int]]) -> CheckRunHealthResult:
+    """Is the run's worker alive? `first_seen` maps run id -> (pid, start ticks) of each worker the
+    first time it was seen alive: its start ticks never change for a process, and a newer process
+    with the same pid cannot share them. (Kept in the launcher, not in a run tag: a re-execution
+    copies its parent's tags, and would be judged by its parent's worker.)"""
     found = worker_of(instance, run.run_id)
     if found is None:
         return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has not written RUN_START yet")
@@ -75,13 +79,15 @@ def worker_health(instance, run: DagsterRun) -> CheckRunHealthResult:
     if ticks is None:
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)",
                                     run_worker_id=str(pid))
-    seen = run.tags.get(WORKER_TAG)
-    if seen is not None:
-        reused = seen != f"{pid}:{ticks}"
+    known = first_seen.get(run.run_id)
+    if known is not None:
+        reused = known != (pid, ticks)
     else:  # first sight: a process younger than the run's RUN_START event is a newer one with the pid
         reused = process_age_s(ticks) < time.time() - started_at - REUSED_PID_SLACK_S
         if not reused:
-            instance.add_run_tags(run.run_id, {WORKER_TAG: f"{pid}:{ticks}"})
+            first_seen[run.run_id] = (pid, ticks)
+            while len(first_seen) > REMEMBERED_WORKERS:
+                first_seen.pop(next(iter(first_seen)))
     if reused:
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (its pid now belongs "
                                                          "to a newer process)", run_worker_id=str(pid))
@@ -91,12 +97,16 @@ def worker_health(instance, run: DagsterRun) -> CheckRunHealthResult:
 class MonitoredRunLauncher(DefaultRunLauncher):
     """DefaultRunLauncher whose runs' workers run monitoring can check (see the module docstring)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._workers_first_seen: dict[str, tuple[int, int]] = {}  # insertion order: oldest first
+
     @property
     def supports_check_run_worker_health(self) -> bool:
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        return worker_health(self._instance, run)
+        return worker_health(self._instance, run, self._workers_first_seen)
 
 
 def runs_in_progress(instance, partition: str) -> list[str]:
