@@ -7,8 +7,8 @@ SELECT
     CAST(sum(c.kept) AS BIGINT)    AS kept,
     CAST(sum(c.dropped) AS BIGINT) AS dropped,
     CAST(sum(c.error) AS BIGINT)   AS error,
-    CAST(sum(c.total - c.kept - c.dropped - c.error) AS BIGINT) AS pending,
-    CAST(sum(c.total) AS BIGINT)   AS total
+    CAST(sum(c.total) AS BIGINT)   AS total,
+    CAST(sum(c.total - c.kept - c.dropped - c.error) AS BIGINT) AS pending
 FROM ledger_counts AS c
 LEFT JOIN stage_order AS o USING (stage)
 GROUP BY c.source, c.stage, o.position
