@@ -79,8 +79,8 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
     with FakeGeminiServer(GOOD_CAPTION) as server:
         monkeypatch.setenv("GEMINI_API_KEY", SECRET)
         monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)
-        # the 200 inline videos are over Gemini's 20 MB inline limit: two jobs, both fail the flaky items
-        server.script_batch(BatchPlan(fail_markers=(FLAKY,)), BatchPlan(fail_markers=(FLAKY,)))
+        # the 200 videos are over Gemini's 20 MB inline limit: one job, its requests a JSONL file
+        server.script_batch(BatchPlan(fail_markers=(FLAKY,)))
         defs = build_definitions()
         tables = defs.resources["storage"].tables()
         land_clips(defs, video(SMALL_CLIP), 200, flaky=10)
@@ -90,7 +90,7 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             assert first.success
             assert server.batch_items == 200 and server.requests["generateContent"] == 0
             first_jobs = set(server.batch_jobs)
-            assert len(first_jobs) == 2
+            assert len(first_jobs) == 1 and server.requests["batch.input_file"] == 1
             assert captions_meta(first)["batch_pending"].value == 200
             requests = tables.read("llm_batch_requests", f"captions__{PARTITION}")
             assert requests["state"].tolist() == ["submitted"] * 200
@@ -131,7 +131,7 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             assert len(kept) == 190 and kept["reason"].eq("captioned (batch)").all()
             assert (book.query("stage == 'captions'")["verdict"] == "pending").sum() == 10  # no duplicate rows
             # the 10 failures went into one new job (their second and last round)
-            assert server.batch_items == 210 and len(server.batch_jobs) == 3
+            assert server.batch_items == 210 and len(server.batch_jobs) == 2
             requests = tables.read("llm_batch_requests", f"captions__{PARTITION}")
             assert requests.groupby("state").size().to_dict() == {"answered": 190, "failed": 10, "submitted": 10}
             retried = requests[requests["state"] == "submitted"]
