@@ -4,11 +4,13 @@ Batch mode never waits for a job. A run answers what the cache already knows, co
 finished job of the partition (answers go into the one response cache under the same keys as
 online calls, priced at the batch rate), sends the calls that are left as new batch jobs, and
 records every request with its job id in the table `llm_batch_requests` (one Parquet file per
-step and partition, `<step>__<partition>`; a warehouse view). A step is the stage, or one round of
-a stage that asks in dependent rounds (evaluation's caption protocol: `eval_answers`, then `eval_judge`). Items still in a job are `pending`: no row, no ledger
-decision yet. `llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the
-stage for the partition, which ingests the results. A failed or expired item goes into a new
-batch job or is asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
+step and partition, `<step>__<partition>`; a warehouse view). A step is the stage, or one round
+of a stage that asks in dependent rounds (evaluation's caption protocol: `eval_answers`, then
+`eval_judge`). Items still in a job are `pending`: the stage records a `pending` ledger row (code
+`batch_pending`, the job id), which its verdict replaces when the job is ingested. The
+`llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the stage for the
+partition, which ingests the results. A failed or expired item goes into a new batch job or is
+asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
 """
 
 from __future__ import annotations
