@@ -9,6 +9,7 @@ import logging
 from dagster import Definitions, definitions
 
 from haic_assets.evaluation.jobs import build_evaluation_jobs
+from haic_assets.evaluation.sensors import eval_batch_sensor
 from haic_assets.haicbench.checks import HAICBENCH_CHECKS
 from haic_assets.haicbench.sensors import annotation_sensor
 from haic_assets.platform.deployment import llm_run_tags
@@ -37,7 +38,7 @@ def build_definitions() -> Definitions:
         asset_checks=HAICBENCH_CHECKS,
         jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(
             llm_run_tags(llm.provider) if llm.configured else {}),
-        sensors=[landing_sensor, annotation_sensor, llm_batch_sensor, qa_batch_sensor],
+        sensors=[landing_sensor, annotation_sensor, llm_batch_sensor, qa_batch_sensor, eval_batch_sensor],
         schedules=[build_recuration_schedule(settings.platform.recuration_cron)],
         resources=resources,
         executor=job_executor(settings.platform),  # multiprocess, dask or k8s (platform/executors.py)

@@ -11,8 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-Verdict = Literal["kept", "dropped", "error"]
-VERDICTS: tuple[str, ...] = ("kept", "dropped", "error")
+# `pending`: not decided yet, the item's LLM call waits in a batch job (replaced by its verdict
+# when the job is ingested).
+Verdict = Literal["kept", "dropped", "error", "pending"]
+VERDICTS: tuple[str, ...] = ("kept", "dropped", "error", "pending")
+BATCH_PENDING = "batch_pending"
 
 
 @dataclass(frozen=True)
@@ -121,14 +124,20 @@ def error(item_id: str, reason: str, **kw: Any) -> Decision:
     return Decision(item_id=item_id, verdict="error", reason=reason, **kw)
 
 
+def pending(item_id: str, job_id: str, **kw: Any) -> Decision:
+    """An item whose LLM call sits in batch job `job_id`: where it is, until its job is ingested."""
+    return Decision(item_id=item_id, verdict="pending", reason=f"in batch job {job_id}", code=BATCH_PENDING,
+                    detail={"batch_job": job_id}, **kw)
+
+
 def teaching_examples(decisions: Iterable[Decision], per_group: int) -> list[Decision]:
     """The decisions worth a picture: up to `per_group` kept ones and, for each drop code, up to
     `per_group` drops, each group nearest the threshold first (the borderline cases show what a
     threshold does; a drop far from the line, e.g. a video with nobody in it, teaches little).
-    Errors have no frames to show and are left out. Stable: ties keep the decisions' order."""
+    Errors and pending items have no frames to show and are left out. Stable: ties keep the decisions' order."""
     groups: dict[tuple[str, str], list[Decision]] = {}
     for d in decisions:
-        if d.verdict != "error":
+        if d.verdict not in ("error", "pending"):
             groups.setdefault((d.verdict, d.code), []).append(d)
     chosen = []
     for (verdict, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "kept", kv[0][1])):

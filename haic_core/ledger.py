@@ -92,7 +92,7 @@ def ledger_rows(decisions: Iterable[Decision], *, stage: str, partition: str, co
 def verdict_summary(decisions: Iterable[Decision]) -> dict[str, Any]:
     """Counts by verdict, and per (verdict, reason code) the count and the decision nearest the
     threshold (its reason carries the numbers), most frequent code first, for asset metadata."""
-    by_verdict: dict[str, int] = {"kept": 0, "dropped": 0, "error": 0}
+    by_verdict: dict[str, int] = {"kept": 0, "dropped": 0, "error": 0, "pending": 0}
     groups: dict[tuple[str, str], list[Decision]] = {}
     for d in decisions:
         by_verdict[d.verdict] += 1

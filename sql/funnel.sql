@@ -1,12 +1,14 @@
 -- Kept / dropped / error per source and stage, in pipeline order: the sum of the per-partition
--- counts (view ledger_counts, see ledger_counts.sql).
+-- counts (view ledger_counts, see ledger_counts.sql). Pending: items whose LLM call waits in a
+-- batch job (verdict 'pending'), the rest of the total, so count files of any age add up.
 SELECT
     c.source,
     c.stage,
     CAST(sum(c.kept) AS BIGINT)    AS kept,
     CAST(sum(c.dropped) AS BIGINT) AS dropped,
     CAST(sum(c.error) AS BIGINT)   AS error,
-    CAST(sum(c.total) AS BIGINT)   AS total
+    CAST(sum(c.total) AS BIGINT)   AS total,
+    CAST(sum(c.total - c.kept - c.dropped - c.error) AS BIGINT) AS pending
 FROM ledger_counts AS c
 LEFT JOIN stage_order AS o USING (stage)
 GROUP BY c.source, c.stage, o.position

@@ -336,6 +336,15 @@ class FakeGeminiServer(_FakeServerBase):
             self.send(h, 200, {}) if job is not None else self._send_batch(h, None)
         elif method == "POST" and path == "/upload/v1beta/files":
             self._upload(h, url, raw)
+        elif method == "GET" and path.endswith(":download") and "/files/" in path:
+            name = "files/" + path.split("/files/", 1)[1][:-len(":download")]
+            with self._lock:
+                self.requests["files.download"] += 1
+                info = self.files.get(name)
+            if info is None:
+                self.send(h, 404, {"error": {"code": 404, "message": "no such file", "status": "NOT_FOUND"}})
+            else:
+                self.send(h, 200, info["bytes"], content_type="application/octet-stream")
         elif method == "GET" and path.startswith("/v1beta/files/"):
             self._get_file(h, path[len("/v1beta/") :])
         elif method == "DELETE" and path.startswith("/v1beta/files/"):
@@ -348,7 +357,8 @@ class FakeGeminiServer(_FakeServerBase):
         else:
             self.send(h, 404, {"error": {"code": 404, "message": f"no route {path}", "status": "NOT_FOUND"}})
 
-    # ---- batch mode: batchGenerateContent with inline requests, batches/{id}, :cancel ----------
+    # ---- batch mode: batchGenerateContent with inline requests or a JSONL file, batches/{id},
+    # :cancel, and the results file's download ---------------------------------------------------
 
     _BATCH_STATES = {"running": "BATCH_STATE_RUNNING", "succeeded": "BATCH_STATE_SUCCEEDED",
                      "failed": "BATCH_STATE_FAILED", "expired": "BATCH_STATE_EXPIRED",
@@ -356,11 +366,23 @@ class FakeGeminiServer(_FakeServerBase):
 
     def _create_batch(self, h: BaseHTTPRequestHandler, model: str, raw: bytes) -> None:
         batch = json.loads(raw or b"{}").get("batch", {})
-        inlined = batch.get("inputConfig", {}).get("requests", {}).get("requests", [])
-        requests = [((item.get("metadata") or {}).get("key", str(n)), item.get("request", {}))
-                    for n, item in enumerate(inlined)]
+        source = batch.get("inputConfig", {})
+        if source.get("fileName"):  # a JSONL file uploaded through the Files API: {"key", "request"} a line
+            with self._lock:
+                self.requests["batch.input_file"] += 1
+                info = self.files.get(source["fileName"])
+            if info is None:
+                self.send(h, 400, {"error": {"code": 400, "message": "no such input file", "status": "INVALID_ARGUMENT"}})
+                return
+            lines = [json.loads(line) for line in info["bytes"].decode().splitlines() if line.strip()]
+            requests = [(line["key"], line["request"]) for line in lines]
+        else:
+            inlined = source.get("requests", {}).get("requests", [])
+            requests = [((item.get("metadata") or {}).get("key", str(n)), item.get("request", {}))
+                        for n, item in enumerate(inlined)]
         job = self._new_batch_job(f"batches/{uuid.uuid4().hex[:12]}", requests)
         job["model"], job["display_name"] = model, batch.get("displayName", "")
+        job["file_input"] = bool(source.get("fileName"))
         self._send_batch(h, job)
 
     def _send_batch(self, h: BaseHTTPRequestHandler, job: dict[str, Any] | None) -> None:
@@ -378,7 +400,14 @@ class FakeGeminiServer(_FakeServerBase):
                     answers.append({"response": self._success(job["model"])(body), "metadata": {"key": key}})
                 elif fate == "failed":
                     answers.append({"error": {"code": 13, "message": "scripted item failure"}, "metadata": {"key": key}})
-            metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
+            if job["file_input"]:  # the results as a file too, one {"key", "response" | "error"} a line
+                name = f"files/batch-results-{job['id'].rsplit('/', 1)[-1]}"
+                lines = [json.dumps({"key": a.pop("metadata")["key"], **a}) for a in answers]
+                with self._lock:
+                    self.files[name] = {"bytes": "\n".join(lines).encode(), "mime": "application/jsonl", "polls": 0}
+                metadata["output"] = {"responsesFile": name}
+            else:
+                metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
         self.send(h, 200, {"name": job["id"], "metadata": metadata, "done": job["state"] != "running"})
 
     def _upload(self, h: BaseHTTPRequestHandler, url: Any, raw: bytes) -> None:

@@ -24,7 +24,8 @@ def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
     assert ours == [], [str(w.message) for w in ours]
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
     assert {"curate_source", "annotation_task", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job"} <= jobs
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor", "llm_batch_sensor", "qa_batch_sensor"}
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor", "llm_batch_sensor", "qa_batch_sensor",
+                                           "eval_batch_sensor"}
     assert {s.name for s in defs.schedules} == {"recuration_schedule"}
     per_item = ASSETS - {"haicbench_split", "dataset_statistics", "haicbench_content_leakage", "eval_leaderboard"}
     assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys()

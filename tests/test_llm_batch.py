@@ -111,6 +111,30 @@ def test_a_partition_over_the_providers_size_limit_becomes_several_jobs(tmp_path
         assert server.batch_items == 5
 
 
+def test_a_gemini_job_over_the_inline_limit_goes_as_a_jsonl_file_with_the_same_requests(tmp_path, video):
+    with FakeGeminiServer("a caption") as server:
+        inline = gemini(server, tmp_path / "inline-cache")
+        client = gemini(server, tmp_path / "cache")
+        client.batch_inline_max_bytes = 300_000  # five 97 KB clips are ~650 KB as base64: one file job
+        calls = [client.video_call(video(SMALL_CLIP), f"describe take {i}") for i in range(5)]
+        [inline_job] = BatchJobs(inline).submit(calls, "five takes")
+        assert server.requests["batch.input_file"] == 0
+        server.script_batch(BatchPlan(fail_markers=("take 3",)))
+        jobs = BatchJobs(client)
+        [job_id] = jobs.submit(calls, "five takes")
+        assert server.requests["batch.input_file"] == 1 and server.batch_items == 10
+        # one way to build a request: the file's lines are the inline requests, byte for byte
+        assert server.batch_jobs[job_id]["requests"] == server.batch_jobs[inline_job]["requests"]
+        outcome = jobs.collect(job_id, calls)
+        assert server.requests["files.download"] == 1  # the results came as a file too
+        assert [type(outcome[c.key]).__name__ for c in calls] == ["LLMResult"] * 3 + ["LLMError"] + ["LLMResult"]
+        assert outcome[calls[3].key].kind == "batch_failed"
+        assert outcome[calls[0].key].text == "a caption"
+        assert outcome[calls[0].key].cost_usd == pytest.approx(ONLINE_PRICE / 2)
+        assert client.caption_video(video(SMALL_CLIP), "describe take 0").cached
+        assert server.requests["generateContent"] == 0
+
+
 def test_rounds_an_item_may_spend():
     assert next_step([], max_rounds=2, fallback="batch").action == "batch"
     assert next_step([("submitted", "", "j1")], max_rounds=2, fallback="batch") == next_step(

@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetKey, SensorResult, SkipReason, build_sensor_context
 
 from haic_assets.definitions import build_definitions
+from haic_assets.platform.cli import main
 from haic_assets.platform.llm_batch_sensor import llm_batch_sensor
 from tests.helpers import dagster_instance, ledger, run_partition, without_llm
 from tests.llm_servers import SMALL_CLIP, BatchPlan, FakeGeminiServer, FakeOpenAIServer
@@ -73,13 +74,13 @@ def captions_meta(result):
 
 
 def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rerun_sends_nothing(
-        tmp_path, monkeypatch, video):
+        tmp_path, monkeypatch, video, capsys):
     home = batch_home(tmp_path, monkeypatch, "captions: {llm_mode: batch}\n")
     with FakeGeminiServer(GOOD_CAPTION) as server:
         monkeypatch.setenv("GEMINI_API_KEY", SECRET)
         monkeypatch.setenv("GEMINI_BASE_URL", server.base_url)
-        # the 200 inline videos are over Gemini's 20 MB inline limit: two jobs, both fail the flaky items
-        server.script_batch(BatchPlan(fail_markers=(FLAKY,)), BatchPlan(fail_markers=(FLAKY,)))
+        # the 200 videos are over Gemini's 20 MB inline limit: one job, its requests a JSONL file
+        server.script_batch(BatchPlan(fail_markers=(FLAKY,)))
         defs = build_definitions()
         tables = defs.resources["storage"].tables()
         land_clips(defs, video(SMALL_CLIP), 200, flaky=10)
@@ -89,13 +90,25 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             assert first.success
             assert server.batch_items == 200 and server.requests["generateContent"] == 0
             first_jobs = set(server.batch_jobs)
-            assert len(first_jobs) == 2
+            assert len(first_jobs) == 1 and server.requests["batch.input_file"] == 1
             assert captions_meta(first)["batch_pending"].value == 200
             requests = tables.read("llm_batch_requests", f"captions__{PARTITION}")
             assert requests["state"].tolist() == ["submitted"] * 200
             assert set(requests["job_id"]) == set(server.batch_jobs)
             assert len(tables.read("captions", PARTITION)) == 0
-            assert "captions" not in set(ledger(home)["stage"])  # pending: no verdict yet
+            # pending: no verdict yet, but a ledger row saying where the item is (haic why, the funnel)
+            waiting = ledger(home).query("stage == 'captions'")
+            assert waiting["verdict"].tolist() == ["pending"] * 200
+            assert set(waiting["reason_code"]) == {"batch_pending"}
+            assert set(waiting["reason"]) == {f"in batch job {job}" for job in first_jobs}
+            assert main(["why", "webvid:7-0"]) == 0
+            why = capsys.readouterr().out
+            assert "PENDING" in why and "batch_pending: in batch job batches/" in why
+            assert main(["funnel"]) == 0
+            funnel = capsys.readouterr().out.splitlines()
+            header = next(line.split() for line in funnel if "pending" in line.split())
+            row = next(line.split() for line in funnel if " captions " in f" {line} ")
+            assert dict(zip(header, row))["pending"] == "200" and dict(zip(header, row))["kept"] == "0"
             # switched to online meanwhile: what is in a job is not asked (nor paid) twice
             online = run_partition_with(defs, instance, {"ops": {"captions": {"config": {"llm_mode": "online"}}}})
             assert captions_meta(online)["batch_pending"].value == 200
@@ -116,8 +129,9 @@ def test_200_clips_through_a_gemini_batch_job_190_answered_10_retried_once_a_rer
             book = ledger(home)
             kept = book[(book["stage"] == "captions") & (book["verdict"] == "kept")]
             assert len(kept) == 190 and kept["reason"].eq("captioned (batch)").all()
+            assert (book.query("stage == 'captions'")["verdict"] == "pending").sum() == 10  # no duplicate rows
             # the 10 failures went into one new job (their second and last round)
-            assert server.batch_items == 210 and len(server.batch_jobs) == 3
+            assert server.batch_items == 210 and len(server.batch_jobs) == 2
             requests = tables.read("llm_batch_requests", f"captions__{PARTITION}")
             assert requests.groupby("state").size().to_dict() == {"answered": 190, "failed": 10, "submitted": 10}
             retried = requests[requests["state"] == "submitted"]

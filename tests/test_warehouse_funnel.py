@@ -20,8 +20,8 @@ ORDER = ["raw_metadata", "metadata_filtered", "videos"]
 
 
 def rows(partition: str, stage: str, verdicts: str) -> pd.DataFrame:
-    """Ledger rows, one per letter: k kept, d dropped, e error."""
-    names = {"k": "kept", "d": "dropped", "e": "error"}
+    """Ledger rows, one per letter: k kept, d dropped, e error, p pending (in an LLM batch job)."""
+    names = {"k": "kept", "d": "dropped", "e": "error", "p": "pending"}
     return pd.DataFrame({"item_id": [f"{partition}:{i}" for i in range(len(verdicts))],
                          "source": partition.split("__")[0], "partition": partition, "stage": stage,
                          "verdict": [names[v] for v in verdicts], "reason": "r"})
@@ -34,9 +34,9 @@ def land(tables: TableStore) -> None:
     write_ledger(tables, "raw_metadata", "omega__c.parquet", rows("omega__c.parquet", "raw_metadata", "d"))
 
 
-EXPECTED = [("omega", "raw_metadata", 0, 1, 0, 1),
-            ("webvid", "raw_metadata", 5, 1, 1, 7),
-            ("webvid", "metadata_filtered", 1, 2, 0, 3)]
+EXPECTED = [("omega", "raw_metadata", 0, 1, 0, 1, 0),
+            ("webvid", "raw_metadata", 5, 1, 1, 7, 0),
+            ("webvid", "metadata_filtered", 1, 2, 0, 3, 0)]
 
 
 def funnel(conn) -> list[tuple]:
@@ -67,13 +67,13 @@ def test_a_refresh_reads_no_history_and_a_new_partition_needs_none(tmp_path):
     # A partition lands after the refresh: the views read the files when queried.
     write_ledger(tables, "videos", "webvid__b.csv", rows("webvid__b.csv", "videos", "kd"))
     with read_only_connect(database) as conn:
-        assert funnel(conn) == EXPECTED + [("webvid", "videos", 1, 1, 0, 2)]
+        assert funnel(conn) == EXPECTED + [("webvid", "videos", 1, 1, 0, 2, 0)]
     # The next step's refresh does not open the history: an old ledger file that can no longer be
     # read (its counts still can) does not fail it, as re-making the views or the funnel would.
     (root / "ledger" / "raw_metadata" / "webvid__a.csv.parquet").write_bytes(b"not parquet")
     assert refresh_warehouse(database, root, ORDER) == ["ledger", "ledger_counts"]
     with read_only_connect(database) as conn:
-        assert funnel(conn) == EXPECTED + [("webvid", "videos", 1, 1, 0, 2)]
+        assert funnel(conn) == EXPECTED + [("webvid", "videos", 1, 1, 0, 2, 0)]
 
 
 def test_a_home_from_before_the_count_files_gets_them_once_and_its_warehouse_a_funnel_view(tmp_path):
@@ -105,3 +105,11 @@ def test_haic_funnel_prints_the_same_table_as_before(tmp_path):
         "webvid      raw_metadata     5        1      1      7",
         "webvid metadata_filtered     1        2      0      3",
     ]
+
+
+def test_items_waiting_in_a_batch_job_are_the_funnels_pending_column(tmp_path):
+    root = tmp_path / "tables"
+    tables = TableStore(LocalObjectStore(root), tmp_path / "mirror")
+    land(tables)
+    write_ledger(tables, "captions", "webvid__a.csv", rows("webvid__a.csv", "captions", "kppe"))
+    assert funnel(in_memory_warehouse(root, [*ORDER, "captions"]))[-1] == ("webvid", "captions", 1, 0, 1, 4, 2)

@@ -125,5 +125,5 @@ def test_tables_written_through_the_warehouse_survive_a_refresh(tmp_path):
     with read_only_connect(tmp_path / "w.duckdb") as conn:
         assert conn.execute("SELECT n FROM stats_demo").fetchone() == (7,)
         assert conn.execute("SELECT item_id FROM ledger").fetchall() == [("a",)]
-        assert conn.execute("SELECT * FROM funnel").fetchall() == [("x", "s", 1, 0, 0, 1)]
+        assert conn.execute("SELECT * FROM funnel").fetchall() == [("x", "s", 1, 0, 0, 1, 0)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tables", "w.duckdb", "w.duckdb.writer.lock"]

@@ -2,18 +2,20 @@
 question of a HAICBench question set under the standard or the caption protocol."""
 
 import pandas as pd
-from dagster import Config, MetadataValue
+from dagster import MetadataValue
 from pydantic import Field
 
 from haic_core.evaluation.models import EvalModel, qa_set_batch
+from haic_core.evaluation.protocols import PENDING
 from haic_core.evaluation.results import leaderboard, leaderboard_markdown, results_table
 from haic_assets.evaluation.registry import eval_models, lookup
 from haic_assets.evaluation.runner import clip_video, evaluate, model_client, prompt_versions
+from haic_assets.platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.partitions import UNPARTITIONED
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 
-class EvalAnswersConfig(Config):
+class EvalAnswersConfig(BatchSettings):
     video_root: str = Field(default="", description="folder holding <clip_id>.mp4 (or videos/<clip_id>.mp4) for "
                                                     "clips the platform did not cut itself; '' = only the clips "
                                                     "of action_filtered")
@@ -71,14 +73,29 @@ def eval_answers(stage: StageContext, config: EvalAnswersConfig) -> StageResult:
     judge = stage.llm.client() if spec.protocol == "caption" else None  # fails fast: how to configure one
     stage.log.info(f"evaluating {spec.key}: {len(questions)} questions of {spec.qa_set}, protocol {spec.protocol}"
                    + (f", judge {judge.model}" if judge else ""))
+    batches = []
+
+    def answer(llm_client, calls, step):  # online, or through batch jobs: llm_mode
+        got = answer_calls(stage, llm_client, calls, config, step=step)
+        batches.append(got.summary())
+        return got
+
     answers = evaluate(spec, questions.to_dict("records"), video_locator(stage, config.video_root), client, judge,
-                       concurrency=config.concurrency)
-    results = results_table(answers)
+                       answer=answer)
+    pending = int((answers["verdict"] == PENDING).sum())
+    # Scored only once every question is answered: a partial score would read as the model's.
+    results = results_table(answers.head(0) if pending else answers)
+    if pending:
+        stage.log.info(f"{pending} of {len(answers)} questions wait in batch jobs; eval_results is written "
+                       "when the llm_batch_sensor has ingested them")
     board = leaderboard(results, with_reference=False)
     usage = client.usage_snapshot()
+    judge_usage = judge.usage_snapshot() if judge else {"calls": 0, "cost_usd": 0.0}
     metadata = {"questions": len(answers), "verdicts": MetadataValue.json(answers["verdict"].value_counts().to_dict()),
                 "leaderboard_row": MetadataValue.md(leaderboard_markdown(board)),
                 "model_calls": usage["calls"], "model_cache_hits": usage["cache_hits"],
-                "model_cost_usd": float(usage["cost_usd"])}
+                "model_cost_usd": float(usage["cost_usd"]), "judge_calls": judge_usage["calls"],
+                "judge_cost_usd": float(judge_usage["cost_usd"]), "questions_pending": pending,
+                **{k: sum(b[k] for b in batches) for k in (batches[0] if batches else {})}}
     return StageResult(tables={"eval_answers": answers, "eval_results": results}, metadata=metadata,
                        preview=["qa_id", "category", "answer", "predicted", "verdict", "reply"])

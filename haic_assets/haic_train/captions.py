@@ -6,7 +6,7 @@ import pandas as pd
 from dagster import MetadataValue
 from pydantic import Field
 
-from haic_core.decisions import error, kept
+from haic_core.decisions import error, kept, pending
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings, LLMError
 from haic_assets.platform.llm_batches import BatchSettings, answer_calls
@@ -51,8 +51,9 @@ def captions(stage: StageContext, config: CaptionConfig, action_filtered: pd.Dat
     rows, decisions = [], []
     for clip_id, clip in clips.items():
         result = outcomes.get(clip_id)
-        if result is None:
-            continue  # in a batch job still running: decided when the job's results are ingested
+        if result is None:  # in a batch job still running: decided when the job's results are ingested
+            decisions.append(pending(clip_id, answers.pending[clip_id], item_kind="clip", parent_id=clip.video_id))
+            continue
         if isinstance(result, LLMError):
             decisions.append(error(clip_id, f"{result.kind}: {result.reason}", item_kind="clip",
                                    parent_id=clip.video_id, detail={"attempts": result.attempts}))

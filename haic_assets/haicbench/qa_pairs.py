@@ -14,7 +14,7 @@ import pandas as pd
 from dagster import MetadataValue
 from pydantic import Field
 
-from haic_core.decisions import error
+from haic_core.decisions import error, pending
 from haic_core.haicbench.annotations import (RAW_ANSWERS_FOLDER, RAW_ANSWERS_PROVENANCE, files_by_batch,
                                              has_raw_answers, imported_answers, imported_provenance, raw_answer_files)
 from haic_core.haicbench.qa import CATEGORIES, MAX_OPTION_WORDS, QA, SOFT_RULES, QARules, Strictness
@@ -103,8 +103,10 @@ def _llm_answers(stage: StageContext, config: QAPairsConfig, bench_captions: pd.
     answers, decisions = {}, []
     for clip_id, category in asked:
         outcome = outcomes.results.get(f"{clip_id}:{category}")
-        if outcome is None:
-            continue  # in a batch job still running
+        if outcome is None:  # in a batch job still running: where it is, until the job is ingested
+            decisions.append(pending(f"{clip_id}:{category}:response", outcomes.pending[f"{clip_id}:{category}"],
+                                     item_kind="qa", parent_id=clip_id))
+            continue
         if isinstance(outcome, LLMError):
             decisions.append(error(f"{clip_id}:{category}:response", f"{outcome.kind}: {outcome.reason}",
                                    item_kind="qa", parent_id=clip_id,

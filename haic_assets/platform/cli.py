@@ -59,6 +59,8 @@ def cmd_funnel(args: argparse.Namespace) -> int:
         print("The ledger is empty: run `haic demo` or materialize a partition first.")
         return 1
     frame = conn.execute(load_sql("funnel")).df()
+    if not frame["pending"].any():  # items waiting in LLM batch jobs: a column only while there are some
+        frame = frame.drop(columns="pending")
     if args.source:
         frame = frame[frame["source"] == args.source]
         if frame.empty:

@@ -4,6 +4,7 @@ leaderboard in the paper's layout (our rows, then the paper's rows marked as ref
     haic evaluate --model Qwen2-VL-7B-Instruct --base-url http://gpu-box:8000/v1 --frames 64
     haic evaluate --model gemini-2.5-pro --provider gemini --protocol caption
     haic evaluate --model m --base-url URL --qa-set verified:sample_batch --video-root ../shared/media/videos
+    haic evaluate --model gpt-4o --batch     # batch jobs at the batch price; run it again to collect
 
 Keys come from the environment (OPENAI_API_KEY, GEMINI_API_KEY); the caption protocol's judge is
 the platform's LLM backend (HAIC_LLM_PROVIDER / HAIC_LLM_MODEL / OPENAI_BASE_URL / GEMINI_API_KEY).
@@ -15,6 +16,7 @@ import argparse
 import sys
 
 from haic_core.evaluation.models import DEFAULT_FRAMES, PROTOCOLS, PROVIDERS, SPLIT_QA_SET, VIDEO_INPUTS, EvalModel
+from haic_core.evaluation.protocols import PENDING
 from haic_core.evaluation.results import leaderboard, leaderboard_text
 
 RESULT_COUNTS = ["category", "n", "correct", "refused", "unparsed", "errors", "accuracy"]
@@ -36,6 +38,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--video-root", default="", help="folder with <clip_id>.mp4 for clips the platform did not cut")
     p.add_argument("--max-questions", type=int, default=0, help="only the first N questions (a smoke run)")
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--batch", action="store_true",
+                   help="send the calls as batch jobs (half price, answered within 24 h) and return; the "
+                        "eval_batch_sensor ingests them, or run the same command again to collect what has ended")
     p.add_argument("--register-only", action="store_true",
                    help="only add the partition and its registry entry (then materialize it from the UI)")
     p.add_argument("--no-reference", action="store_true", help="leave out the paper's rows")
@@ -67,7 +72,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"registered; materialize eval_answers for partition {key!r} from the UI")
             return 0
         config = {"video_root": args.video_root, "max_questions": args.max_questions,
-                  "concurrency": args.concurrency}
+                  "concurrency": args.concurrency, **({"llm_mode": "batch"} if args.batch else {})}
         run = defs.resolve_job_def(EVALUATE_MODEL_JOB).execute_in_process(
             partition_key=key, instance=instance, raise_on_error=False,
             run_config={**QUIET_CONSOLE, "ops": {"eval_answers": {"config": config}}})
@@ -79,6 +84,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"haic evaluate: run {run.run_id} failed: {' '.join(failures).strip()}", file=sys.stderr)
             return 1
         results = run.output_for_node("eval_answers", "eval_results")
+        answers = run.output_for_node("eval_answers", "eval_answers")
+        pending = answers[answers["verdict"] == PENDING]
+        if len(pending):
+            jobs = sorted({note.rsplit(" ", 1)[-1] for note in pending["note"]})
+            print(f"{len(pending)} of {len(answers)} questions wait in batch job(s) {', '.join(jobs)}; the "
+                  "eval_batch_sensor ingests them when they end (or run this command again)")
+            return 0
         defs.resolve_job_def(EVAL_LEADERBOARD_JOB).execute_in_process(instance=instance, raise_on_error=False,
                                                                       run_config=QUIET_CONSOLE)
     print()

@@ -40,8 +40,10 @@ def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) 
         suffix = f"_{kind}" if kind else ""
         metadata.update({f"items{suffix}": len(own), f"kept{suffix}": counts["kept"],
                          f"dropped{suffix}": counts["dropped"], f"errors{suffix}": counts["error"],
+                         **({f"pending{suffix}": counts["pending"]} if counts["pending"] else {}),
                          f"yield_pct{suffix}": round(100.0 * counts["kept"] / len(own), 2) if own else 0.0})
         parts.append(f"{counts['kept']} kept, {counts['dropped']} dropped, {counts['error']} error"
+                     + (f", {counts['pending']} pending" if counts["pending"] else "")
                      + (f" ({kind})" if kind else ""))
     line = "; ".join(parts)
     if summary["by_reason"]:

@@ -4,10 +4,12 @@ No run waits for a batch job (Gemini and OpenAI answer within 24 hours): the sta
 records the job (table `llm_batch_requests`), a sensor asks the provider how each open job
 stands, and a finished job becomes one run of the stage (and what follows it) for its partition,
 in batch mode, keyed by the job ids so it is requested once. One sensor per job, because a run
-belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches).
+belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches); the
+evaluation's sensor (haic_assets/evaluation/sensors.py) is built here too, polling with each
+evaluated model's own client. The ingest run repeats the config of the run that submitted.
 """
 
-from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import AssetKey, AssetRecordsFilter, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from haic_resources.llm.batch import BatchJobs
 from haic_resources.llm.resource import LLMResource
@@ -19,25 +21,47 @@ from haic_assets.platform.llm_batches import open_jobs
 POLL_INTERVAL_S = 300
 
 
-def build_llm_batch_sensor(name: str, job_name: str, stages: dict[str, tuple[str, ...]]):
-    """A sensor for `stages` (stage -> what a finished job re-materializes for its partition)."""
+def platform_client(storage: StorageResource, llm: LLMResource, step: str, partition: str):
+    """The client whose jobs a step submitted: the platform's LLM backend (None when unconfigured)."""
+    return llm.client() if llm.configured else None
+
+
+def submitting_config(instance, op: str, partition: str) -> dict:
+    """The config of the run that last materialized `op` for `partition` (it submitted the jobs), so
+    the ingest run asks for the same items with the same settings (a video folder, a prompt)."""
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(op), asset_partitions=[partition]),
+                                              limit=1).records
+    run = instance.get_run_by_id(records[0].run_id) if records else None
+    config = ((run.run_config if run else {}).get("ops", {}).get(op, {}) or {}).get("config", {})
+    return dict(config)
+
+
+def build_llm_batch_sensor(name: str, job_name: str, stages: dict[str, tuple[str, ...]], client_for=platform_client):
+    """A sensor for `stages` (the step its requests are recorded under -> what a finished job
+    re-materializes for its partition, the stage's own asset first). `client_for(storage, llm,
+    step, partition)`: the client that polls the step's jobs."""
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=POLL_INTERVAL_S,
             default_status=DefaultSensorStatus.RUNNING,
             description=f"Polls the LLM batch jobs that {', '.join(stages)} submitted in batch mode (llm_mode: batch); "
                         "when a job ends (done, failed in part, expired), requests a run that ingests its results.")
     def poll_batch_jobs(context: SensorEvaluationContext, storage: StorageResource, llm: LLMResource):
-        if not llm.configured:
-            return SkipReason("no LLM backend configured")
         tables = storage.tables()
         waiting = {stage: open_jobs(tables, stage) for stage in stages}
         if not any(waiting.values()):
             return SkipReason("no open LLM batch jobs")
-        jobs = BatchJobs(llm.client())
-        requests, running = [], 0
+        finished: dict[tuple[str, str], list[str]] = {}  # (partition, step) -> its ended jobs
+        running = 0
         for stage, by_partition in waiting.items():
             for partition, job_ids in sorted(by_partition.items()):
-                finished = []
+                try:
+                    client = client_for(storage, llm, stage, partition)
+                except Exception as exc:  # noqa: BLE001 - a partition that cannot be polled must not stop the others
+                    context.log.warning(f"{stage} {partition}: no client to poll its batch jobs: {exc}")
+                    continue
+                if client is None:
+                    continue
+                jobs = BatchJobs(client)
                 for job_id in job_ids:
                     try:
                         status = jobs.status(job_id)
@@ -45,15 +69,18 @@ def build_llm_batch_sensor(name: str, job_name: str, stages: dict[str, tuple[str
                         context.log.warning(f"batch job {job_id} ({stage}, {partition}): cannot read its state: {exc}")
                         continue
                     if status.done:
-                        finished.append(job_id)
+                        finished.setdefault((partition, stage), []).append(job_id)
                     else:
                         running += 1
-                if finished:
-                    requests.append(RunRequest(
-                        partition_key=partition, run_key=f"llm_batch:{stage}:{partition}:{','.join(finished)}",
-                        asset_selection=[AssetKey(asset) for asset in stages[stage]],
-                        run_config={"ops": {stage: {"config": {"llm_mode": "batch"}}}},
-                        tags={"haic/llm_batch_jobs": ",".join(finished)[:200]}))
+        requests = []
+        for (partition, stage), job_ids in sorted(finished.items()):
+            op = stages[stage][0]
+            config = {**submitting_config(context.instance, op, partition), "llm_mode": "batch"}
+            requests.append(RunRequest(
+                partition_key=partition, run_key=f"llm_batch:{stage}:{partition}:{','.join(job_ids)}",
+                asset_selection=[AssetKey(asset) for asset in stages[stage]],
+                run_config={"ops": {op: {"config": config}}},
+                tags={"haic/llm_batch_jobs": ",".join(job_ids)[:200]}))
         if not requests:
             return SkipReason(f"{running} LLM batch job(s) still running")
         return SensorResult(run_requests=requests)

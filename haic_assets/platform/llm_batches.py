@@ -4,10 +4,13 @@ Batch mode never waits for a job. A run answers what the cache already knows, co
 finished job of the partition (answers go into the one response cache under the same keys as
 online calls, priced at the batch rate), sends the calls that are left as new batch jobs, and
 records every request with its job id in the table `llm_batch_requests` (one Parquet file per
-stage and partition, `<stage>__<partition>`; a warehouse view). Items still in a job are `pending`: no row, no ledger
-decision yet. `llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the
-stage for the partition, which ingests the results. A failed or expired item goes into a new
-batch job or is asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
+step and partition, `<step>__<partition>`; a warehouse view). A step is the stage, or one round
+of a stage that asks in dependent rounds (evaluation's caption protocol: `eval_answers`, then
+`eval_judge`). Items still in a job are `pending`: the stage records a `pending` ledger row (code
+`batch_pending`, the job id), which its verdict replaces when the job is ingested. The
+`llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the stage for the
+partition, which ingests the results. A failed or expired item goes into a new batch job or is
+asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
 """
 
 from __future__ import annotations
@@ -57,15 +60,18 @@ class Answers:
                 "batch_jobs_submitted": len(self.jobs_submitted), "batch_jobs_collected": len(self.jobs_collected)}
 
 
-def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any) -> Answers:
-    """Every item's call (item id -> call) answered as `config.llm_mode` says."""
+def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any, *,
+                 step: str | None = None) -> Answers:
+    """Every item's call (item id -> call) answered as `config.llm_mode` says. `step`: the name
+    its requests are recorded under (default: the stage's); one per round of dependent calls."""
     if config.llm_mode == "online":
         # An item still in a batch job is not asked online too: its job's ingest run answers it.
-        waiting = in_open_jobs(request_history(stage.storage.tables(), stage.stage, stage.partition_key), calls)
+        history = request_history(stage.storage.tables(), step or stage.stage, stage.partition_key)
+        waiting = in_open_jobs(history, calls)
         asked = [item for item in calls if item not in waiting]
         outcomes = map_concurrent(lambda item: client.answer(calls[item]), asked, client.concurrency)
         return Answers(results={o.item: o.value if o.ok else o.error for o in outcomes}, pending=waiting)
-    return _BatchRound(stage, client, calls, config).run()
+    return _BatchRound(stage, client, calls, config, step or stage.stage).run()
 
 
 def in_open_jobs(history: pd.DataFrame, calls: dict[str, PreparedCall]) -> dict[str, str]:
@@ -102,10 +108,10 @@ def open_jobs(tables, stage: str) -> dict[str, list[str]]:
 
 
 class _BatchRound:
-    def __init__(self, stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any) -> None:
-        self.stage, self.client, self.calls, self.config = stage, client, calls, config
+    def __init__(self, stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any, step: str) -> None:
+        self.stage, self.client, self.calls, self.config, self.step = stage, client, calls, config, step
         self.tables = stage.storage.tables()
-        self.rows = request_history(self.tables, stage.stage, stage.partition_key).to_dict("records")
+        self.rows = request_history(self.tables, step, stage.partition_key).to_dict("records")
         self.items_of: dict[str, list[str]] = defaultdict(list)  # cache key -> items (equal calls share one)
         for item, call in calls.items():
             self.items_of[call.key].append(item)
@@ -133,7 +139,7 @@ class _BatchRound:
                 (to_batch if step.action == "batch" else to_online).append(key)
         self._ask_online(to_online)
         self._submit(jobs, to_batch)
-        self.tables.write(BATCH_TABLE, history_key(self.stage.stage, self.stage.partition_key),
+        self.tables.write(BATCH_TABLE, history_key(self.step, self.stage.partition_key),
                           pd.DataFrame(self.rows, columns=REQUEST_COLUMNS))
         return self.answers
 
@@ -172,7 +178,7 @@ class _BatchRound:
     def _submit(self, jobs: BatchJobs, keys: list[str]) -> None:
         if not keys:
             return
-        name = f"haic {self.stage.stage} {self.stage.partition_key}"
+        name = f"haic {self.step} {self.stage.partition_key}"
         try:
             submitted = jobs.submit([self.calls[self.items_of[k][0]] for k in keys], name)
         except LLMError as exc:
@@ -193,7 +199,7 @@ class _BatchRound:
     def _record(self, key: str, job_id: str, state: str, reason: str, *, finished: bool = False) -> None:
         round_no = 1 + sum(r["cache_key"] == key for r in self.rows)
         for item in self.items_of[key][:1]:
-            self.rows.append({"stage": self.stage.stage, "partition": self.stage.partition_key, "item_id": item,
+            self.rows.append({"stage": self.step, "partition": self.stage.partition_key, "item_id": item,
                               "cache_key": key, "job_id": job_id, "round": round_no, "state": state,
                               "reason": reason, "provider": self.client.provider, "model": self.client.model,
                               "submitted_at": self.now, "finished_at": self.now if finished else pd.NaT})

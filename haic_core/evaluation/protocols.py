@@ -21,6 +21,8 @@ from haic_core.json_text import unfenced
 # Verdicts of one QA. Only "correct" scores; the others are wrong for different reasons.
 CORRECT, WRONG, REFUSED, UNPARSED, ERROR = "correct", "wrong", "refused", "unparsed", "error"
 VERDICTS = (CORRECT, WRONG, REFUSED, UNPARSED, ERROR)
+# Not a verdict yet: the question's call waits in a batch job (scored when the job is ingested).
+PENDING = "pending"
 
 # How a judge says the caption lacks the answer, beyond the phrase the prompt asks for.
 _REFUSALS = ("not mentioned", "not mention", "does not mention", "doesn't mention", "not stated", "not specified",

@@ -1,7 +1,7 @@
 """Batch jobs: many calls sent as one job at the provider's batch price, answered hours later.
 
-Gemini's batch mode (`client.batches`, inline requests) and OpenAI's Batch API (a JSONL file
-through `files`, then `batches`) take the same requests as online calls, built by the same code
+Gemini's batch mode (`client.batches`: inline requests, or over 20 MB one JSONL file) and OpenAI's
+Batch API (a JSONL file through `files`, then `batches`) take the same requests as online calls, built by the same code
 (`LLMClient._batch_submit` in each provider module), each keyed by its cache key. `BatchJobs`
 submits, polls, collects and cancels; collecting puts every answer into the ONE response cache
 under its call's key, so an item answered in a batch is never asked again online, and counts

@@ -8,6 +8,7 @@ switched off (`HttpRetryOptions(attempts=1)`) so that every retry is ours and is
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -193,10 +194,12 @@ class GeminiClient(LLMClient):
     ) -> ProviderReply:
         return self._generate(self._parts(None, prompt_text), self._config(settings, json_output=json_output))
 
-    # ---- batch mode (client.batches, inline requests) --------------------------------------
+    # ---- batch mode (client.batches: inline requests, or a JSONL file) ---------------------
 
-    # Gemini takes inline batch requests of up to 20 MB; a clip over the inline limit is a URI.
-    batch_max_bytes = 19 * 1024 * 1024
+    # Gemini takes inline batch requests of up to 20 MB; a job over that goes as one JSONL file
+    # through the Files API (up to 2 GB). A clip over the inline limit is a URI either way.
+    batch_inline_max_bytes = 19 * 1024 * 1024
+    batch_max_bytes = 1900 * 1024 * 1024
 
     def _batch_request_bytes(self, call: PreparedCall) -> int:
         if call.video_path is not None and call.video_path.stat().st_size > self.inline_limit_bytes:
@@ -215,12 +218,33 @@ class GeminiClient(LLMClient):
             requests.append(types.InlinedRequest(
                 model=self.model, contents=[types.Content(role="user", parts=self._parts(prepared, call.prompt_text))],
                 config=config, metadata={"key": call.key}))
+        size = sum(self._batch_request_bytes(call) for call in calls)
+        src = requests if size <= self.batch_inline_max_bytes else self._batch_file(requests, display_name)
         try:
-            job = self._client.batches.create(model=self.model, src=requests,
+            job = self._client.batches.create(model=self.model, src=src,
                                               config=types.CreateBatchJobConfig(display_name=display_name))
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
             raise self._as_llm_error(exc, "batches.create") from None
         return str(job.name)
+
+    def _batch_file(self, requests: list[types.InlinedRequest], display_name: str) -> str:
+        """The requests as one JSONL file (`{"key", "request"}` a line, each request in the SDK's own
+        wire form, as it would send it inline), uploaded through the Files API; its name."""
+        from google.genai import _common  # the SDK's own serializer of a request, as batches.create uses it
+        from google.genai.batches import _InlinedRequest_to_mldev
+
+        lines = []
+        for request in requests:
+            wire = _InlinedRequest_to_mldev(self._client._api_client, request)["request"]
+            wire = _common.encode_unserializable_types(_common.convert_to_dict(wire))
+            lines.append(json.dumps({"key": request.metadata["key"], "request": wire}))
+        try:
+            uploaded = self._client.files.upload(file=io.BytesIO("\n".join(lines).encode("utf-8")),
+                                                 config=types.UploadFileConfig(display_name=display_name,
+                                                                               mime_type="jsonl"))
+        except Exception as exc:  # noqa: BLE001
+            raise self._as_llm_error(exc, "files.upload (batch input)") from None
+        return str(uploaded.name)
 
     def _batch_job(self, job_id: str) -> types.BatchJob:
         try:
@@ -236,6 +260,8 @@ class GeminiClient(LLMClient):
     def _batch_results(self, job_id: str) -> dict[str, Any]:
         job = self._batch_job(job_id)
         answers: dict[str, Any] = {}
+        if job.dest is not None and job.dest.file_name:
+            return self._batch_file_results(job.dest.file_name)
         for item in (job.dest.inlined_responses or []) if job.dest else []:
             key = (item.metadata or {}).get("key")
             if not key:
@@ -246,6 +272,28 @@ class GeminiClient(LLMClient):
                 answers[key] = LLMError("batch_failed", f"batch item: {code} {message}"[:200])
             else:
                 answers[key] = item.response
+        return answers
+
+    def _batch_file_results(self, file_name: str) -> dict[str, Any]:
+        """A file job's answers: its results file, one `{"key", "response" | "error"}` a line."""
+        try:
+            data = self._client.files.download(file=file_name)
+        except Exception as exc:  # noqa: BLE001
+            raise self._as_llm_error(exc, "files.download (batch results)") from None
+        answers: dict[str, Any] = {}
+        for line in data.decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            key = item.get("key")
+            if not key:
+                continue
+            if item.get("error") is not None or item.get("response") is None:
+                error = item.get("error") or {}
+                answers[key] = LLMError("batch_failed", f"batch item: {error.get('code', 0)} "
+                                                        f"{error.get('message', '')}"[:200])
+            else:
+                answers[key] = types.GenerateContentResponse.model_validate(item["response"])
         return answers
 
     def _batch_reply(self, call: PreparedCall, raw: Any) -> ProviderReply:
