@@ -16,6 +16,7 @@ import pytest
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
+from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import FetchError, fetch_media
 from tests.helpers import dagster_instance, ledger, run_partition, without_llm
 
@@ -88,3 +89,99 @@ def test_an_omega_page_on_a_private_address_is_refused_by_default(tmp_path, page
     assert caught.value.reason == (f"fetch policy: host 127.0.0.1 resolves to loopback address 127.0.0.1, denied: "
                                    f"ytdlp+http://{host}:{port}/clip01.mp4#t=2,9.5")
     assert pages.requests == []
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers a path from `server.script[path]`: a list of (status, headers, body), one per request
+    (the last repeats; a body given as a number is that many bytes streamed, and `server.sent` gets
+    how many went out before the client hung up); records (host, method, path) of every request."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.server.requests.append((self.server.server_address[0], self.command, self.path))
+        answers = self.server.script.get(self.path) or [(404, {"Content-Length": "0"}, b"")]
+        status, headers, body = answers.pop(0) if len(answers) > 1 else answers[0]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "GET" and isinstance(body, int):  # an endless-looking stream of `body` bytes
+            sent = 0
+            try:
+                while sent < body:
+                    self.wfile.write(b"\x00" * 65536)
+                    sent += 65536
+            except OSError:
+                pass
+            self.server.sent.append(sent)
+        elif self.command == "GET":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET  # noqa: N815
+
+
+@pytest.fixture()
+def scripted():
+    servers, log, sent = [], [], []
+
+    def start(script: dict, host: str = "127.0.0.1"):
+        server = http.server.ThreadingHTTPServer((host, 0), _Scripted)
+        server.script, server.requests, server.sent = script, log, sent
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://{host}:{server.server_address[1]}"
+
+    yield start, log, sent
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+OPEN_LOOPBACK_1 = FetchPolicy(open_networks=("127.0.0.1/32",))  # 127.0.0.2 stays internal
+
+
+def _video(data: bytes) -> tuple:
+    return 200, {"Content-Type": "video/mp4", "Content-Length": str(len(data))}, data
+
+
+@pytest.mark.parametrize("when", ["extraction", "download"])
+def test_a_redirect_inside_ytdlp_to_an_internal_address_is_refused(tmp_path, scripted, video, when):
+    """yt-dlp asks the page while extracting and again while downloading; the attacker's server
+    answers well first and redirects inside on the later request. Neither hop reaches 127.0.0.2."""
+    start, log, _ = scripted
+    inner = start({"/secret.mp4": [_video(b"internal secret")]}, host="127.0.0.2")
+    hop = (302, {"Location": f"{inner}/secret.mp4", "Content-Length": "0"}, b"")
+    good = _video(video("sam2_juggle_1p.mp4").read_bytes())
+    outer = start({"/clip01.mp4": [hop] if when == "extraction" else [good, hop]})
+    uri = f"ytdlp+{outer}/clip01.mp4#t=2,9.5"
+    with pytest.raises(FetchError) as caught:
+        fetch_media(uri, tmp_path / "store", policy=OPEN_LOOPBACK_1)
+    assert caught.value.reason == f"fetch policy: host 127.0.0.2 resolves to loopback address 127.0.0.2, denied: {uri}"
+    assert log == [("127.0.0.1", "GET", "/clip01.mp4")] * (1 if when == "extraction" else 2)  # never 127.0.0.2
+    assert not (tmp_path / "store" / "videos").exists() or list((tmp_path / "store" / "videos").iterdir()) == []
+
+
+def test_a_file_that_lies_about_its_type_is_removed_and_recorded(tmp_path, scripted):
+    start, _, _ = scripted
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 4000
+    base = start({"/clip01.mp4": [(200, {"Content-Type": "video/mp4", "Content-Length": str(len(png))}, png)]})
+    uri = f"ytdlp+{base}/clip01.mp4"
+    with pytest.raises(FetchError) as caught:
+        fetch_media(uri, tmp_path / "store", policy=OPEN_LOOPBACK_1)
+    assert caught.value.reason == f"fetch policy: the file is not a video (it looks like a PNG image): {uri}"
+    assert list((tmp_path / "store" / "videos").iterdir()) == []  # nothing left: no file, no part, no workdir
+
+
+def test_a_body_longer_than_the_limit_is_cut_off_inside_ytdlp(tmp_path, scripted):
+    """No Content-Length (the body ends when the connection closes): yt-dlp's max_filesize cannot see it;
+    the transport stops reading at the limit instead of taking 64 MiB and judging afterwards."""
+    start, _, sent = scripted
+    base = start({"/clip01.mp4": [(200, {"Content-Type": "video/mp4"}, 64 << 20)]})
+    uri = f"ytdlp+{base}/clip01.mp4"
+    with pytest.raises(FetchError) as caught:
+        fetch_media(uri, tmp_path / "store", policy=OPEN_LOOPBACK_1, max_bytes=100_000)
+    assert caught.value.reason == f"file exceeds the 100000 byte limit: {uri}"
+    assert list((tmp_path / "store" / "videos").iterdir()) == []
+    assert sent and max(sent) < 16 << 20  # the connection was dropped long before the end

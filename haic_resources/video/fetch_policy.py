@@ -13,6 +13,8 @@ worker into a proxy to internal services (SSRF) or into a reader of buckets it s
   matches every video type) before a byte is saved; sizes are capped by the caller (Content-Length
   first, then the streamed bytes).
 - s3: only the buckets in `s3_buckets`.
+- a downloaded file must start like a video container (`check_video_file`): a server, or a page
+  yt-dlp reads, that names one type and sends another is caught by the bytes themselves.
 
 The policy is plain, picklable data: the fetch runs in a child process per video.
 """
@@ -118,6 +120,58 @@ def open_checked(session, url: str, policy: FetchPolicy, source: str, *, method:
         if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
             method, request = ("HEAD" if method == "HEAD" else "GET"), {k: v for k, v in request.items() if k != "data"}
     raise PolicyError(f"fetch policy: more than {policy.max_redirects} redirects from {source}")
+
+
+def check_video_file(path, source: str) -> None:
+    """Raise PolicyError unless the file at `path` starts like a video container."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if sniff_video(head) is None:
+        raise PolicyError(f"fetch policy: the file is not a video (it looks like {_looks_like(head)}): {source}")
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The video container that the first bytes of a file announce, or None."""
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "avi"
+    if head.startswith(b"FLV\x01"):
+        return "flv"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):
+        return "mpeg"
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:
+        return "mpeg-ts"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "asf"
+    return None
+
+
+_SNIFF_BYTES = 512
+_NOT_VIDEO = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+              (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "gzip data"))
+
+
+def _looks_like(head: bytes) -> str:
+    for magic, name in _NOT_VIDEO:
+        if head.startswith(magic):
+            return name
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "an HTML page"
+    if text.startswith((b"{", b"[")):
+        return "JSON"
+    if not head:
+        return "nothing: it is empty"
+    try:
+        head.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "unknown binary data"
 
 
 def _host_matches(host: str, entry: str) -> bool:

@@ -6,7 +6,9 @@ fragment (``#t=12,27.5``; haic_core/accumulation/page_uris.py). When FFmpeg is o
 window instead. Either way the caller learns which section the file holds.
 
 The page is checked by the fetch policy before yt-dlp asks for it, and so is every media URL
-yt-dlp extracts from it before a byte is downloaded.
+yt-dlp extracts from it before a byte is downloaded; every request yt-dlp itself sends (redirects
+included) goes through the policy and the byte limit (ytdlp_transport.py), and the file it leaves
+must be a video by its own bytes, or it is removed and the row records why.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from haic_resources.storage.files import TEMP_PREFIX
-from haic_resources.video.fetch_policy import FetchPolicy
+from haic_resources.video.fetch_policy import FetchPolicy, check_video_file
 from haic_resources.video.item_error import ItemError
 
 
@@ -29,8 +31,9 @@ def download_with_ytdlp(page_url: str, part: Path, window: tuple[float, float] |
                         policy: FetchPolicy, source: str, socket_timeout_s: float,
                         retries: int) -> tuple[float, float] | None:
     """Download the video of `page_url` into `part`. Returns the section the file holds (None: the whole video)."""
-    import yt_dlp
     from yt_dlp.utils import DownloadError, download_range_func
+
+    from haic_resources.video.ytdlp_transport import GuardedYoutubeDL, OversizeError
 
     policy.check_url(page_url, source)
     section = window if window is not None and shutil.which("ffmpeg") else None
@@ -42,7 +45,7 @@ def download_with_ytdlp(page_url: str, part: Path, window: tuple[float, float] |
     if section is not None:
         options["download_ranges"] = download_range_func(None, [section])
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with GuardedYoutubeDL(options, policy, source, max_bytes) as ydl:
             info = ydl.extract_info(page_url, download=False)
             for url in _media_urls(info):
                 policy.check_url(url, source)
@@ -55,9 +58,12 @@ def download_with_ytdlp(page_url: str, part: Path, window: tuple[float, float] |
             raise YtdlpError(f"yt-dlp left {len(files)} files for {source}")
         if files[0].stat().st_size > max_bytes:
             raise YtdlpError(f"file exceeds the {max_bytes} byte limit: {source}")
+        check_video_file(files[0], source)
         os.replace(files[0], part)
     except DownloadError as exc:
         raise YtdlpError(f"yt-dlp: {_one_line(exc)}: {source}")
+    except OversizeError as exc:
+        raise YtdlpError(exc.reason)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return section
