@@ -196,6 +196,17 @@ def test_a_body_that_is_not_video_is_not_saved(tmp_path, serve):
     assert stored(tmp_path / "store") == []
 
 
+def test_a_body_that_calls_itself_video_but_is_not_is_removed(tmp_path, serve):
+    """The Content-Type is the server's word; the first bytes are the file's."""
+    page = b"<!DOCTYPE html><html><body>Sign in</body></html>"
+    server = serve({"/v.mp4": (200, {"Content-Type": "video/mp4", "Content-Length": str(len(page))}, page)})
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/v.mp4", tmp_path / "store", policy=OPEN)
+    assert caught.value.reason == (f"fetch policy: the file is not a video (it looks like an HTML page): "
+                                   f"{server.base}/v.mp4")
+    assert server.requests == ["/v.mp4"] and list((tmp_path / "store" / "videos").iterdir()) == []
+
+
 def test_oversize_bodies_are_refused_by_their_length_and_by_their_bytes(tmp_path, serve):
     server = serve({"/announced.mp4": (200, {"Content-Type": "video/mp4", "Content-Length": "5000"}, b"x" * 5000),
                     # No Content-Length: the body ends when the connection closes (HTTP/1.0).

@@ -7,8 +7,8 @@ window instead. Either way the caller learns which section the file holds.
 
 The page is checked by the fetch policy before yt-dlp asks for it, and so is every media URL
 yt-dlp extracts from it before a byte is downloaded; every request yt-dlp itself sends (redirects
-included) goes through the policy and the byte limit (ytdlp_transport.py), and the file it leaves
-must be a video by its own bytes, or it is removed and the row records why.
+included) goes through the policy and the byte limit (ytdlp_transport.py); the file it leaves must
+be a video by its own bytes (checked by media_fetch for every remote source).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from haic_resources.storage.files import TEMP_PREFIX
-from haic_resources.video.fetch_policy import FetchPolicy, check_video_file
+from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.item_error import ItemError
 
 
@@ -58,7 +58,6 @@ def download_with_ytdlp(page_url: str, part: Path, window: tuple[float, float] |
             raise YtdlpError(f"yt-dlp left {len(files)} files for {source}")
         if files[0].stat().st_size > max_bytes:
             raise YtdlpError(f"file exceeds the {max_bytes} byte limit: {source}")
-        check_video_file(files[0], source)
         os.replace(files[0], part)
     except DownloadError as exc:
         raise YtdlpError(f"yt-dlp: {_one_line(exc)}: {source}")
