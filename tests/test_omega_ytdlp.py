@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import json
+import re
 import shutil
 import threading
+from pathlib import Path
 
+import av
 import pandas as pd
 import pytest
 from dagster import AssetKey
@@ -18,18 +22,33 @@ from dagster import AssetKey
 from haic_assets.definitions import build_definitions
 from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import FetchError, fetch_media
+from haic_resources.video.ytdlp_fetch import ffmpeg_location
 from tests.helpers import dagster_instance, ledger, run_partition, without_llm
 
 UPTO_CLIPS = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos", "clips")]
 
 
 class _Logged(http.server.SimpleHTTPRequestHandler):
+    """Serves files, with byte ranges as FFmpeg asks for them (a section download seeks)."""
+
     def log_message(self, *args):
         pass
 
     def send_head(self):
         self.server.requests.append((self.command, self.path))
-        return super().send_head()
+        self.server.ranges.append(self.headers.get("Range"))
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if wanted is None or not path.is_file():
+            return super().send_head()
+        data = path.read_bytes()
+        first, last = int(wanted[1]), min(int(wanted[2] or len(data) - 1), len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        return io.BytesIO(data[first:last + 1])
 
 
 @pytest.fixture()
@@ -38,7 +57,7 @@ def pages(tmp_path, video):
     root.mkdir()
     shutil.copyfile(video("sam2_juggle_1p.mp4"), root / "clip01.mp4")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Logged, directory=str(root)))
-    server.requests = []
+    server.requests, server.ranges = [], []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -66,7 +85,7 @@ def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, 
     assert {path for _, path in pages.requests} == {"/clip01.mp4"}  # yt-dlp asked our server, nothing else
     book = ledger(home)
     video_row = book[book["stage"] == "videos"].iloc[0]
-    sectioned = shutil.which("ffmpeg") is not None  # yt-dlp downloads only the section when it can
+    sectioned = ffmpeg_location() is not None  # yt-dlp downloads only the section when it can
     assert (video_row.item_id, video_row.verdict) == ("omega:clip01", "kept")
     detail = json.loads(video_row.detail)
     assert (detail["window_s"], detail["section_downloaded"]) == ([2.0, 9.5], [2.0, 9.5] if sectioned else None)
@@ -80,6 +99,22 @@ def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, 
         assert json.loads(clips.iloc[0].detail)["window_s"] == [2.0, 9.5]
         table = pd.read_parquet(home / "tables" / "clips" / f"{partition}.parquet")
         assert table[["start_s", "end_s", "start_frame", "end_frame"]].values.tolist() == [[2.0, 9.5, 48, 228]]
+
+
+def test_only_the_rows_window_is_downloaded_and_ffmpeg_reads_through_the_policy(tmp_path, pages):
+    """imageio-ffmpeg's static FFmpeg (test extra) cuts the section; it reads from the relay, which
+    asks our server with byte ranges, never the whole 10.29 s file in one response."""
+    assert ffmpeg_location() is not None
+    host, port = pages.server_address
+    got = fetch_media(f"ytdlp+http://{host}:{port}/clip01.mp4#t=2,9.5", tmp_path / "store",
+                      policy=FetchPolicy(open_networks=("127.0.0.1/32",)))
+    assert got.section == (2.0, 9.5)
+    with av.open(str(got.local_path)) as container:
+        duration = float(container.duration / av.time_base)
+    assert 7.0 <= duration <= 8.5, duration  # FFmpeg cuts at key frames around the window
+    assert {path for _, path in pages.requests} == {"/clip01.mp4"}
+    assert pages.ranges[0] is None and len(pages.ranges) >= 2  # extraction, then FFmpeg's ranged reads
+    assert all(r is not None and r.startswith("bytes=") for r in pages.ranges[1:]), pages.ranges
 
 
 def test_an_omega_page_on_a_private_address_is_refused_by_default(tmp_path, pages):
