@@ -9,6 +9,8 @@ import functools
 import http.server
 import io
 import json
+import multiprocessing.forkserver
+import os
 import re
 import shutil
 import threading
@@ -65,7 +67,17 @@ def pages(tmp_path, video):
 
 
 @pytest.mark.slow
-def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, monkeypatch, pages):
+@pytest.mark.parametrize("ffmpeg", ["section", "whole"])
+def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, monkeypatch, pages, ffmpeg,
+                                                                     request):
+    if ffmpeg == "whole":  # no FFmpeg anywhere: the whole video comes and the split keeps to the window
+        monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))
+        monkeypatch.setenv("PATH", os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
+                                                   if not os.path.exists(os.path.join(d, "ffmpeg"))))
+        # The fetch runs in a child of the forkserver, which keeps the environment it started with:
+        # restart it now with this one, and again after the test with the usual one.
+        multiprocessing.forkserver._forkserver._stop()
+        request.addfinalizer(multiprocessing.forkserver._forkserver._stop)
     home = tmp_path / "home"
     monkeypatch.setenv("HAIC_HOME", str(home))
     monkeypatch.setenv("HAIC_FETCH_OPEN_NETWORKS", "127.0.0.1/32")
@@ -86,6 +98,7 @@ def test_an_omega_row_is_fetched_by_ytdlp_and_split_within_its_window(tmp_path, 
     book = ledger(home)
     video_row = book[book["stage"] == "videos"].iloc[0]
     sectioned = ffmpeg_location() is not None  # yt-dlp downloads only the section when it can
+    assert sectioned == (ffmpeg == "section")
     assert (video_row.item_id, video_row.verdict) == ("omega:clip01", "kept")
     detail = json.loads(video_row.detail)
     assert (detail["window_s"], detail["section_downloaded"]) == ([2.0, 9.5], [2.0, 9.5] if sectioned else None)

@@ -89,9 +89,10 @@ def ffmpeg_location() -> str | None:
     try:
         import imageio_ffmpeg
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        found = imageio_ffmpeg.get_ffmpeg_exe()  # IMAGEIO_FFMPEG_EXE, when set, is taken untested
     except (ImportError, RuntimeError):
         return None
+    return found if os.access(found, os.X_OK) else None
 
 
 @contextmanager
