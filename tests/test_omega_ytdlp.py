@@ -149,6 +149,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self.server.requests.append((self.server.server_address[0], self.command, self.path))
+        self.server.cookies.append(self.headers.get("Cookie"))
         answers = self.server.script.get(self.path) or [(404, {"Content-Length": "0"}, b"")]
         status, headers, body = answers.pop(0) if len(answers) > 1 else answers[0]
         self.send_response(status)
@@ -172,15 +173,16 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def scripted():
-    servers, log, sent = [], [], []
+    servers, log, sent, cookies = [], [], [], []
 
     def start(script: dict, host: str = "127.0.0.1"):
         server = http.server.ThreadingHTTPServer((host, 0), _Scripted)
-        server.script, server.requests, server.sent = script, log, sent
+        server.script, server.requests, server.sent, server.cookies = script, log, sent, cookies
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://{host}:{server.server_address[1]}"
 
+    start.cookies = cookies
     yield start, log, sent
     for server in servers:
         server.shutdown()
@@ -233,3 +235,15 @@ def test_a_body_longer_than_the_limit_is_cut_off_inside_ytdlp(tmp_path, scripted
     assert caught.value.reason == f"file exceeds the 100000 byte limit: {uri}"
     assert list((tmp_path / "store" / "videos").iterdir()) == []
     assert sent and max(sent) < 16 << 20  # the connection was dropped long before the end
+
+
+def test_cookies_a_page_sets_are_sent_on_yt_dlps_later_requests(tmp_path, scripted, video):
+    """Sites such as YouTube set a cookie on the page and expect it back: our handler keeps yt-dlp's jar."""
+    start, log, _ = scripted
+    data = video("sam2_juggle_1p.mp4").read_bytes()
+    first = (200, {"Content-Type": "video/mp4", "Content-Length": str(len(data)), "Set-Cookie": "visitor=abc; Path=/"},
+             data)
+    base = start({"/clip01.mp4": [first, _video(data)]})
+    got = fetch_media(f"ytdlp+{base}/clip01.mp4", tmp_path / "store", policy=OPEN_LOOPBACK_1)
+    assert got.size_bytes == len(data) and len(log) == 2
+    assert start.cookies == [None, "visitor=abc"]

@@ -104,6 +104,7 @@ def open_checked(session, url: str, policy: FetchPolicy, source: str, *, method:
         prepared = session.prepare_request(requests.Request(method, current, **request))
         resp = pinned_adapter(address).send(prepared, stream=True, timeout=timeout, verify=session.verify,
                                             cert=session.cert, proxies={})
+        requests.cookies.extract_cookies_to_jar(session.cookies, prepared, resp.raw)
         if resp.status_code not in _REDIRECTS:
             if resp.status_code < 300 and check_type:
                 try:

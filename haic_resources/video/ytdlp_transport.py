@@ -17,7 +17,8 @@ import requests
 import yt_dlp
 from yt_dlp.networking.common import RequestHandler
 from yt_dlp.networking.exceptions import HTTPError, NoSupportingHandlers, RequestError, TransportError
-from yt_dlp.networking._requests import RequestsResponseAdapter
+from yt_dlp.networking._helper import add_accept_encoding_header
+from yt_dlp.networking._requests import SUPPORTED_ENCODINGS, RequestsResponseAdapter
 
 from haic_resources.video.fetch_policy import FetchPolicy, open_checked
 from haic_resources.video.item_error import ItemError
@@ -63,9 +64,13 @@ class PolicyRH(RequestHandler):
         for known in ("cookiejar", "timeout", "legacy_ssl", "keep_header_casing"):
             extensions.pop(known, None)
 
+    def _prepare_headers(self, request, headers):
+        add_accept_encoding_header(headers, SUPPORTED_ENCODINGS)  # only what urllib3 can decode here
+
     def _send(self, request):
         session = requests.Session()
         session.trust_env, session.verify = False, self.verify
+        session.cookies = self._get_cookiejar(request)  # yt-dlp's jar: sent, and set by responses
         try:
             resp = open_checked(session, request.url, self._policy, self._source, method=request.method,
                                 check_type=False, headers=self._get_headers(request), data=request.data,
