@@ -91,8 +91,8 @@ def open_checked(session, url: str, policy: FetchPolicy, source: str, *, method:
                  check_type: bool = True, **request):
     """Send `method` to `url` following redirects by hand, each target checked by `policy` before it
     is asked and connected to at the address that was checked; a success's Content-Type is checked
-    (unless `check_type` is False) before its body is read. `session` supplies headers and TLS
-    verification; no proxy is used. Returns the streaming response (the caller closes it)."""
+    (unless `check_type` is False) before its body is read. `session` supplies headers, cookies and
+    TLS verification; no proxy is used (a proxy would resolve the name again). Returns the streaming response (the caller closes it)."""
     import requests
 
     from haic_resources.video.pinned_http import pinned_adapter
@@ -102,8 +102,10 @@ def open_checked(session, url: str, policy: FetchPolicy, source: str, *, method:
     for _ in range(policy.max_redirects + 1):
         address = policy.check_url(current, source)
         prepared = session.prepare_request(requests.Request(method, current, **request))
-        resp = pinned_adapter(address).send(prepared, stream=True, timeout=timeout, verify=session.verify,
-                                            cert=session.cert, proxies={})
+        # The environment may name a CA bundle (REQUESTS_CA_BUNDLE); its proxies are not used.
+        tls = session.merge_environment_settings(current, {}, True, session.verify, session.cert)
+        resp = pinned_adapter(address).send(prepared, stream=True, timeout=timeout, verify=tls["verify"],
+                                            cert=tls["cert"], proxies={})
         requests.cookies.extract_cookies_to_jar(session.cookies, prepared, resp.raw)
         if resp.status_code not in _REDIRECTS:
             if resp.status_code < 300 and check_type:
