@@ -3,10 +3,10 @@
 The production profile's run workers may run on separate hosts or pods, where a file lock holds
 nothing; they all share the PostgreSQL that keeps Dagster's runs. A lock here is
 `pg_advisory_lock(k)` on a connection of its own, with `k` the first 8 bytes of sha256(name) as a
-signed 64-bit key. The connection's `application_name` names the holder (63 characters at most), so a waiter can say whom
-it waits for (pg_locks joined with pg_stat_activity). The lock ends with the connection: closed on
-release, or dropped by the server when the holder dies (TCP keepalives of 30 s idle, 3 probes 10 s
-apart, find a vanished host).
+signed 64-bit key. The connection's `application_name` names the holder (63 characters at most),
+so a waiter can say whom it waits for (pg_locks joined with pg_stat_activity). The lock ends with
+the connection: closed on release, or dropped by the server when the holder dies (TCP keepalives
+of 30 s idle, 3 probes 10 s apart, find a vanished host).
 
 The connection URL carries the password: it is used to connect and never logged or put in an error.
 """

@@ -92,7 +92,8 @@ def open_checked(session, url: str, policy: FetchPolicy, source: str, *, method:
     """Send `method` to `url` following redirects by hand, each target checked by `policy` before it
     is asked and connected to at the address that was checked; a success's Content-Type is checked
     (unless `check_type` is False) before its body is read. `session` supplies headers, cookies and
-    TLS verification; no proxy is used (a proxy would resolve the name again). Returns the streaming response (the caller closes it)."""
+    TLS verification; no proxy is used (a proxy would resolve the name again). Returns the
+    streaming response (the caller closes it)."""
     import requests
 
     from haic_resources.video.pinned_http import pinned_adapter
