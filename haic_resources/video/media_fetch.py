@@ -32,7 +32,7 @@ from haic_core.accumulation.page_uris import SCHEME_PREFIX, is_ytdlp_uri, ytdlp_
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes, sha256_bytes, sha256_file
 from haic_resources.storage.s3 import S3Settings
 from haic_resources.video import media_cache
-from haic_resources.video.fetch_policy import FetchPolicy, PolicyError, open_checked
+from haic_resources.video.fetch_policy import FetchPolicy, PolicyError, check_video_file, open_checked
 from haic_resources.video.item_error import ItemError
 from haic_resources.video.ytdlp_fetch import YtdlpError, download_with_ytdlp
 
@@ -145,6 +145,7 @@ def fetch_media(
         if cache_max_bytes is not None and size > cache_max_bytes:
             raise FetchError(f"file of {size} bytes is larger than the media cache ({cache_max_bytes} bytes): "
                              f"{source}")
+        check_video_file(part, source)  # the bytes, not the name or the Content-Type, say what it is
         sha = sha256_file(part)
         os.chmod(part, MEDIA_FILE_MODE)
         media_cache.make_room(media_root, size + _SIDECAR_BYTES, cache_max_bytes, keep=dest)
