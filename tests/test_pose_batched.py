@@ -160,3 +160,22 @@ def test_nvdec_processes_and_torch_give_the_cpu_engines_presence_verdicts(video,
     assert verdicts == {n: {"gpu": v, "cpu": v} for n, v in zip(names, [
         ("kept", "box_coverage", 0.1), ("dropped", "people_count", 1.0), ("dropped", "people_count", 1.0),
         ("dropped", "people_count", 5.0)])}
+
+
+def test_decoder_processes_make_an_undecodable_clip_its_own_error(models_dir, video, tmp_path):
+    from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
+
+    garbage = tmp_path / "upload.mp4"
+    garbage.write_bytes(b"<html>not a video</html>")
+    model = BatchedDetectorPose(models_dir / "yolox_nano.onnx", models_dir / "rtmpose_t_random.onnx", device="cpu",
+                                engine="onnxruntime", threads=2)
+    clips = [ClipWindow("basketball", str(video("mmaction2_basketball_2p.mp4")), 0.0, 2.0),
+             ClipWindow("upload", str(garbage), 0.0, 2.0),
+             ClipWindow("dog", str(video("sam2_dog_1p.mp4")), 0.0, 2.0)]
+    got = {o.clip_id: o for o in sample_clips_batched(clips, model, read_cpu, decode_processes=2, clips_per_batch=2,
+                                                      presence_samples=3, keep_images=True)}
+    assert got["upload"].people is None and "InvalidDataError" in got["upload"].error
+    # measured: the 2 players, the woman, in each of the 5 sampled instants (3 presence ∪ 1 fps)
+    assert [len(p) for p in got["basketball"].people.people] == [2, 2, 2, 2, 2]
+    assert [len(p) for p in got["dog"].people.people] == [1, 1, 1, 1, 1]
+    assert got["dog"].people.images[0].shape == (234, 416, 3)
