@@ -35,7 +35,8 @@ class HumanPresenceConfig(Config):
                                                      "pass; setting shared with pose_tracks)")
     contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
                                                        "reason code, of this many drops nearest the threshold")
-    workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process)")
+    workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process); "
+                                                "batched backend: decoder processes ahead of the shared models")
     timeout_s: float = Field(default=300.0, description="hard limit for decoding + posing one clip (the child is killed)")
     cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
