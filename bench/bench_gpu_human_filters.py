@@ -8,9 +8,12 @@ Measured in one run, each the best of `--repeats`:
   device has no PyAV) as the CPU reference;
 - models alone: the batched backend (YOLOX-nano + RTMPose-t, onnx2torch) on the frames decoded
   above, `--clips-per-batch` clips per network call, fp32 and fp16;
-- end to end: `sample_clips_batched` (decoder threads one batch ahead of the models) + the
+- decode alone with `--processes` decoder processes (NVDEC, one decoder per process, frames to the
+  host), their start-up apart; models alone fp16 on those host frames (pinned-memory upload);
+- end to end: `sample_clips_batched` (decoder threads, or decoder processes, ahead of the models) + the
   human-filter chain (presence, tracklets, motion) per clip;
-GPU utilisation is sampled through NVML every 50 ms during each phase. Then the verdicts on the
+`--quick` keeps only the decoder-process rows in fp16 (for a short lease).
+GPU and NVDEC utilisation are sampled through NVML every 50 ms during each phase. Then the verdicts on the
 unique clips from the GPU path (NVDEC + torch) and from the CPU networks on the same frames (ONNX
 Runtime), written per clip. Writes `--out` (JSON).
 
@@ -170,7 +173,7 @@ def main() -> None:
     # Verdicts on the unique clips first: GPU networks vs CPU networks (ONNX Runtime) on the same frames.
     try:
         if args.quick:
-            raise RuntimeError("--quick: no verdicts")
+            raise NotImplementedError("not run with --quick")
         unique = clips[:len(names)]
         cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=16)
         rows = {}
