@@ -8,9 +8,12 @@ Measured in one run, each the best of `--repeats`:
   device has no PyAV) as the CPU reference;
 - models alone: the batched backend (YOLOX-nano + RTMPose-t, onnx2torch) on the frames decoded
   above, `--clips-per-batch` clips per network call, fp32 and fp16;
-- end to end: `sample_clips_batched` (decoder threads one batch ahead of the models) + the
+- decode alone with `--processes` decoder processes (NVDEC, one decoder per process, frames to the
+  host), their start-up apart; models alone fp16 on those host frames (pinned-memory upload);
+- end to end: `sample_clips_batched` (decoder threads, or decoder processes, ahead of the models) + the
   human-filter chain (presence, tracklets, motion) per clip;
-GPU utilisation is sampled through NVML every 50 ms during each phase. Then the verdicts on the
+`--quick` keeps only the decoder-process rows in fp16 (for a short lease).
+GPU and NVDEC utilisation are sampled through NVML every 50 ms during each phase. Then the verdicts on the
 unique clips from the GPU path (NVDEC + torch) and from the CPU networks on the same frames (ONNX
 Runtime), written per clip. Writes `--out` (JSON).
 
@@ -20,6 +23,7 @@ Runtime), written per clip. Writes `--out` (JSON).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import threading
@@ -29,13 +33,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))  # cv2_reader, importable by decoder processes too
 
 import numpy as np  # noqa: E402
 
 from haic_resources.pose.batched import BatchedDetectorPose  # noqa: E402
 from haic_resources.pose.clip_batch import ClipWindow, clip_times, sample_clips_batched  # noqa: E402
 from haic_resources.pose.clip_people import ClipPeople  # noqa: E402
-from haic_resources.video.frame_reader import FrameSample, SampledFrame, resized_size  # noqa: E402
+from cv2_reader import cv2_read  # noqa: E402
+from haic_resources.pose.clip_batch import DecodeJob, run_decode_job  # noqa: E402
+from haic_resources.video.isolation import close_workers, run_isolated  # noqa: E402
 from tests.human_filter_chain import clip_window, human_filter_chain  # noqa: E402
 
 
@@ -48,7 +55,8 @@ class Utilisation:
             import pynvml
             pynvml.nvmlInit()
             handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-            read = lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu  # noqa: E731
+            read = lambda: (pynvml.nvmlDeviceGetUtilizationRates(handle).gpu,  # noqa: E731
+                            pynvml.nvmlDeviceGetDecoderUtilization(handle)[0])
         except Exception:
             read = None
         def loop():
@@ -63,36 +71,11 @@ class Utilisation:
         self._thread.join()
 
     def summary(self) -> dict:
-        return {"gpu_util_mean": round(float(np.mean(self.samples)), 1) if self.samples else None,
-                "gpu_util_max": int(max(self.samples)) if self.samples else None}
-
-
-def cv2_read(path, timestamps, start_s, end_s, long_side):
-    """CPU reference decoder for a machine without PyAV: OpenCV, nearest frame at the stream's rate."""
-    import cv2
-    cap = cv2.VideoCapture(str(path))
-    fps, count = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    wanted = [min(max(int(round(t * fps)), 0), count - 1) for t in timestamps]
-    first, images, index = min(wanted), {}, 0
-    if first > 0:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-        index = first
-    while index <= max(wanted):
-        ok = cap.grab()
-        if not ok:
-            break
-        if index in wanted:
-            ok, bgr = cap.retrieve()
-            h, w = bgr.shape[:2]
-            size = resized_size(w, h, long_side)
-            images[index] = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1].copy()
-        index += 1
-    cap.release()
-    if not images:
-        raise ValueError(f"{path}: OpenCV decoded nothing")
-    last = max(images)
-    frames = [SampledFrame(t, i / fps, images.get(i, images[last]), w, h) for t, i in zip(timestamps, wanted)]
-    return FrameSample(frames, w, h, len(images))
+        if not self.samples:
+            return {"gpu_util_mean": None}
+        gpu, dec = np.array(self.samples).T
+        return {"gpu_util_mean": round(float(gpu.mean()), 1), "gpu_util_max": int(gpu.max()),
+                "nvdec_util_mean": round(float(dec.mean()), 1), "nvdec_util_max": int(dec.max())}
 
 
 def clip_list(media: Path, total: int) -> tuple[list[ClipWindow], list[str]]:
@@ -147,6 +130,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=12)
     ap.add_argument("--clips-per-batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--processes", default="4,8,12", help="decoder process counts to measure (NVDEC, one per process)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fp16 and decoder processes only: no verdicts, no thread/OpenCV decoders, no fp32 (a short lease)")
     ap.add_argument("--cpu-reference", action="store_true",
                     help="only the verdicts of the CPU path (PyAV reader + ONNX Runtime), for comparison")
     args = ap.parse_args()
@@ -173,10 +159,10 @@ def main() -> None:
         args.out.write_text(json.dumps(out, indent=1, default=str))
 
     t0 = time.perf_counter()
-    models = {half: BatchedDetectorPose(det, pose, device="cuda", engine="torch", half=half) for half in (False, True)}
+    models = {half: BatchedDetectorPose(det, pose, device="cuda", engine="torch", half=half) for half in ((True,) if args.quick else (False, True))}
     out["model_load_s"] = round(time.perf_counter() - t0, 2)
-    out["device_used"] = models[False].device_used
-    long_side = models[False].input_long_side
+    out["device_used"] = models[True].device_used
+    long_side = models[True].input_long_side
     gpu_frames: dict = {}
 
     def nvdec(path, times, start, end, side):  # frames stay on the GPU; OpenCV when NVDEC cannot (no PyAV here)
@@ -186,14 +172,19 @@ def main() -> None:
 
     # Verdicts on the unique clips first: GPU networks vs CPU networks (ONNX Runtime) on the same frames.
     try:
+        if args.quick:
+            raise NotImplementedError("not run with --quick")
         unique = clips[:len(names)]
         cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=16)
         rows = {}
-        for label, model, read in (("gpu_nvdec_torch_fp32", models[False], nvdec),
-                                   ("gpu_nvdec_torch_fp16", models[True], nvdec),
-                                   ("gpu_opencv_torch_fp32", models[False], cv2_read),
-                                   ("cpu_opencv_onnxruntime", cpu_model, cv2_read)):
-            for outcome in sample_clips_batched(unique, model, read, decode_threads=args.threads):
+        host_read = functools.partial(nvdec_reader.read_frames_host, fallback=cv2_read)
+        for label, model, read, procs in (("gpu_nvdec_torch_fp32", models[False], nvdec, 0),
+                                          ("gpu_nvdec_torch_fp16", models[True], nvdec, 0),
+                                          ("gpu_nvdec_processes_torch_fp16", models[True], host_read, 4),
+                                          ("gpu_opencv_torch_fp32", models[False], cv2_read, 0),
+                                          ("cpu_opencv_onnxruntime", cpu_model, cv2_read, 0)):
+            for outcome in sample_clips_batched(unique, model, read, decode_threads=args.threads,
+                                                decode_processes=procs):
                 name = outcome.clip_id.split("#")[0]
                 rows.setdefault(name, {})[label] = (verdict_row(outcome.people, name) if outcome.people
                                                     else {"error": outcome.error})
@@ -203,15 +194,7 @@ def main() -> None:
     print("verdicts", "failed" if "verdicts_failed" in out else "done", flush=True)
     save()
 
-    sequential_used: dict = {}
-
-    def nvdec_sequential(path, times, start, end, side):
-        sample, used = nvdec_reader.read_frames(path, times, start, end, side, on_gpu=True, fallback=cv2_read,
-                                                strategy="sequential")
-        sequential_used[Path(path).name] = used
-        return sample
-
-    phases = {"decode_nvdec": nvdec, "decode_nvdec_sequential": nvdec_sequential, "decode_cpu_opencv": cv2_read}
+    phases = {} if args.quick else {"decode_nvdec": nvdec, "decode_cpu_opencv": cv2_read}
     decoded = None
     for phase, read in phases.items():
         try:
@@ -224,20 +207,54 @@ def main() -> None:
                           "errors": errors[:5], "n_errors": len(errors), **util.summary()}
             if phase == "decode_nvdec":
                 out[phase]["reader_per_file"] = {Path(p).name: used for p, used in gpu_frames.items()}
-            if phase == "decode_nvdec_sequential":
-                out[phase]["reader_per_file"] = dict(sequential_used)
             if decoded is None and not errors:
                 decoded = results
         except Exception:
             out[phase] = {"failed": traceback.format_exc()[-2000:]}
         print(phase, out[phase] if "failed" not in out[phase] else out[phase]["failed"][-500:], flush=True)
         save()
-    if decoded is None:
-        decoded = decode_all(clips, cv2_read, args.threads, long_side)
-    frames = [[f.image for f in r.frames] for r in decoded if not isinstance(r, Exception)]
+    # Decode alone with decoder processes (run_isolated workers, kept between calls), frames to the host.
+    host_read = functools.partial(nvdec_reader.read_frames_host, fallback=cv2_read)
+    pools: dict[int, list] = {}
+    host_decoded = None
+    for procs in [int(p) for p in args.processes.split(",") if p]:
+        phase = f"decode_nvdec_processes_{procs}"
+        pools[procs] = []
+        try:
+            def run():
+                jobs = [DecodeJob(host_read, c.path, tuple(clip_times(c.start_s, c.end_s)[0]), c.start_s, c.end_s,
+                                  long_side) for c in clips]
+                return run_isolated(run_decode_job, jobs, workers=procs, reuse_workers=True,
+                                    idle_workers=pools[procs])
+            t0 = time.perf_counter()
+            run_isolated(run_decode_job, [DecodeJob(host_read, c.path, tuple(clip_times(c.start_s, c.end_s)[0]),
+                                                    c.start_s, c.end_s, long_side) for c in clips[:2 * procs]],
+                         workers=procs, reuse_workers=True, idle_workers=pools[procs])  # start the workers
+            start_s = time.perf_counter() - t0
+            with Utilisation() as util:
+                seconds, results = timed(args.repeats, run)
+            errors = [r.error for r in results if not r.ok]
+            out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
+                          "workers_start_s": round(start_s, 2), "errors": errors[:5], "n_errors": len(errors),
+                          **util.summary()}
+            if host_decoded is None and not errors:
+                host_decoded = [r.value for r in results]
+        except Exception:
+            out[phase] = {"failed": traceback.format_exc()[-2000:]}
+        print(phase, out[phase], flush=True)
+        save()
 
-    for half, model in models.items():
-        phase = f"models_{'fp16' if half else 'fp32'}"
+    inputs = []
+    if not args.quick:
+        if decoded is None:
+            decoded = decode_all(clips, cv2_read, args.threads, long_side)
+        frames = [[f.image for f in r.frames] for r in decoded if not isinstance(r, Exception)]
+        inputs = [(half, model, frames, "") for half, model in models.items()]
+    if host_decoded is not None:  # frames from the decoder processes: on the host, uploaded through pinned memory
+        inputs.append((True, models[True], [[f.image for f in r.frames] for r in host_decoded], "_host_frames"))
+
+    for half, model, frames, suffix in inputs:
+        phase = f"models_{'fp16' if half else 'fp32'}{suffix}"
         try:
             def run():
                 found = 0
@@ -256,14 +273,18 @@ def main() -> None:
         print(phase, out[phase], flush=True)
         save()
 
-    for half, model, read in ((False, models[False], nvdec), (True, models[True], nvdec),
-                              (False, models[False], nvdec_sequential), (True, models[True], nvdec_sequential)):
-        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + ("_sequential" if read is nvdec_sequential else "")
+    runs = [(True, procs) for procs in pools]
+    if not args.quick:
+        runs = [(False, 0), (True, 0)] + runs + ([(False, max(pools))] if pools else [])
+    for half, procs in runs:
+        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + (f"_processes_{procs}" if procs else "_threads")
+        model = models[half]
         try:
             def run():
                 kept = errors = 0
-                for outcome in sample_clips_batched(clips, model, read, decode_threads=args.threads,
-                                                    clips_per_batch=args.clips_per_batch):
+                for outcome in sample_clips_batched(clips, model, host_read if procs else nvdec,
+                                                    decode_threads=args.threads, decode_processes=procs,
+                                                    idle_workers=pools.get(procs), clips_per_batch=args.clips_per_batch):
                     if outcome.people is None:
                         errors += 1
                         continue
@@ -277,6 +298,8 @@ def main() -> None:
             out[phase] = {"failed": traceback.format_exc()[-2000:]}
         print(phase, out[phase], flush=True)
         save()
+    for pool in pools.values():
+        close_workers(pool)
 
     save()
     print(json.dumps({k: v for k, v in out.items() if k != "verdicts"}, default=str)[:6000])

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from haic_resources.video.isolation import run_isolated
+from haic_resources.video.isolation import close_workers, run_isolated
 
 
 def behave(item: str) -> tuple[str, int]:
@@ -53,6 +53,23 @@ def test_a_reused_worker_serves_items_until_a_hang_or_crash_kills_it():
     for worker in set(pid.values()):              # and none outlives the call
         with pytest.raises(ProcessLookupError):
             os.kill(worker, 0)
+
+
+def test_kept_workers_serve_the_next_call_and_each_result_is_handed_over_as_it_finishes():
+    kept, seen = [], []
+    first = run_isolated(behave, ["a", "b"], workers=1, timeout_s=30, reuse_workers=True, idle_workers=kept,
+                         on_result=lambda r: seen.append((r.index, r.ok)))
+    assert seen == [(0, True), (1, True)] and len(kept) == 1  # the worker stays for the next call
+    second = run_isolated(behave, ["c", "hang", "raise"], workers=1, timeout_s=3, reuse_workers=True,
+                          idle_workers=kept, on_result=lambda r: seen.append((r.index, r.ok)))
+    assert second[0].value[1] == first[0].value[1]  # the same process: its start-up paid once
+    assert seen[2:] == [(0, True), (1, False), (2, False)] and second[1].error == "timed out after 3 s"
+    assert len(kept) == 1 and kept[0][0].pid != first[0].value[1]  # the hang's worker died; its successor is kept
+    worker = kept[0][0].pid
+    close_workers(kept)
+    assert kept == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
 
 
 def test_without_reuse_every_item_has_its_own_child():

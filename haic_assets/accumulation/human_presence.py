@@ -2,7 +2,9 @@
 
 One decoding pass per clip also yields the 1 fps frames for pose tracking; their people are
 stored in `person_detections`, so pose_tracks never decodes the clip again. Each clip is decoded
-and posed in a killable child process: a clip that hangs the decoder is an error at its timeout.
+(and, per clip, posed) in a killable child process: a clip that hangs the decoder is an error at its
+timeout. With the batched backend the children only decode (NVDEC on a GPU) and the models, resident
+in this process, take many clips per call (`sample_clips_batched`).
 """
 
 import pandas as pd
@@ -15,7 +17,9 @@ from haic_core.accumulation.presence import presence_decision
 from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
 from haic_resources.pose.estimator import boxes_of, scores_of
-from haic_resources.video.isolation import run_isolated
+from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
+from haic_resources.video.isolation import IsolatedResult, run_isolated
+from haic_resources.video.nvdec_reader import read_frames_host
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
@@ -31,7 +35,8 @@ class HumanPresenceConfig(Config):
                                                      "pass; setting shared with pose_tracks)")
     contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
                                                        "reason code, of this many drops nearest the threshold")
-    workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process)")
+    workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process); "
+                                                "batched backend: decoder processes ahead of the shared models")
     timeout_s: float = Field(default=300.0, description="hard limit for decoding + posing one clip (the child is killed)")
     cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
@@ -55,8 +60,11 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
     tasks = [PeopleTask(clip_id=c.clip_id, path=c.local_path, start_s=c.start_s, end_s=c.end_s,
                         presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
                         keep_images=True) for c in clips.itertuples(index=False)]
-    results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s, reuse_workers=True,
-                           progress=stage.progress("people"))
+    if pose.backend == "batched":  # many clips per network call; decoders in killable worker processes
+        results = _batched_people(pose, tasks, config, stage.progress("people"))
+    else:
+        results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s,
+                               reuse_workers=True, progress=stage.progress("people"))
     decisions = [error(c.clip_id, f"sampling frames: {lost[c.video_id]}", item_kind="clip", parent_id=c.video_id)
                  for c in all_clips.itertuples(index=False) if c.video_id in lost]
     kept_rows, detections, decoded, samples = [], [], 0, {}
@@ -94,6 +102,23 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
         metadata={"frames_decoded": decoded, "pose_backend": backend},
         preview=["clip_id", "people_min", "people_max", "coverage_min"], sheets=sheets,
         output_metadata={"person_detections": {"clips": int(detections_table["clip_id"].nunique())}})
+
+
+def _batched_people(pose, tasks: list[PeopleTask], config: HumanPresenceConfig, progress) -> list[IsolatedResult]:
+    """The tasks' `ClipPeople` from the batched backend (`sample_clips_batched`): the models stay in this
+    process (on the GPU when there is one) and take many clips per call, `config.workers` decoder
+    processes (NVDEC when the models are on a GPU) decode ahead, each clip killable at its deadline."""
+    estimator = pose.estimator()
+    read = read_frames_host if estimator.device_used == "cuda" else read_cpu
+    windows = [ClipWindow(t.clip_id, t.path, t.start_s, t.end_s) for t in tasks]
+    outcomes = {}
+    for outcome in sample_clips_batched(windows, estimator, read, decode_processes=config.workers,
+                                        timeout_s=config.timeout_s, presence_samples=config.samples,
+                                        pose_fps=config.pose_fps, keep_images=True):
+        outcomes[outcome.clip_id] = outcome
+        progress(len(outcomes), len(windows))
+    return [IsolatedResult(k, task, outcomes[task.clip_id].people is not None, value=outcomes[task.clip_id].people,
+                           error=outcomes[task.clip_id].error) for k, task in enumerate(tasks)]
 
 
 def _presence_sheet(clip_id: str, decision, sample) -> bytes:

@@ -76,10 +76,18 @@ class TorchRunner:
         pose_shape = _input_shape(pose_path)
         self.pose_input_wh = (pose_shape[3], pose_shape[2])
 
+    def _exact_fp32(self):
+        """fp32 convolutions in fp32, not TF32 (cuDNN's default on a GPU): TF32's 10-bit rounding swaps
+        two anchors of one person whose scores are 3e-4 apart, and NMS then keeps a box 15.9 px away
+        from the CPU engine's (measured, bench/GPU_NOTES.md). The fp16 engine is the fast one."""
+        cudnn = self.torch.backends.cudnn
+        return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                           allow_tf32=False)
+
     def _chunks(self, module, stack: np.ndarray, columns: int | None = None) -> list[list[np.ndarray]]:
         torch = self.torch
         outs: list[list[np.ndarray]] = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self._exact_fp32():
             for start in range(0, len(stack), self.max_batch):
                 x = torch.from_numpy(np.ascontiguousarray(stack[start:start + self.max_batch]))
                 if self.device_used == "cuda":
@@ -93,7 +101,7 @@ class TorchRunner:
         """`module` over a device tensor stack in chunks; outputs stay on the device (tuples concatenated)."""
         torch = self.torch
         parts = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self._exact_fp32():
             for start in range(0, len(stack), self.max_batch):
                 y = module(stack[start:start + self.max_batch].to(self.dtype))
                 parts.append(y if isinstance(y, (tuple, list)) else (y,))

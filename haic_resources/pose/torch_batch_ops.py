@@ -22,26 +22,42 @@ from haic_resources.pose.rtmpose_onnx import (IMAGENET_MEAN_RGB, IMAGENET_STD_RG
 
 
 def frames_to_device(torch, frames: list, device: str) -> list:
-    """(h, w, 3) uint8 RGB frames (numpy or tensors) as tensors on `device`."""
-    return [f if isinstance(f, torch.Tensor) and str(f.device).startswith(device) else
-            torch.as_tensor(np.ascontiguousarray(f) if isinstance(f, np.ndarray) else f).to(device, non_blocking=True)
-            for f in frames]
+    """(h, w, 3) uint8 RGB frames (numpy or tensors) as tensors on `device`. Host frames of one size
+    travel together: one copy into pinned memory, one asynchronous transfer (not one per frame)."""
+    out: list = [f if isinstance(f, torch.Tensor) and str(f.device).startswith(device) else None for f in frames]
+    by_shape: dict[tuple, list[int]] = {}
+    for k, f in enumerate(frames):
+        if out[k] is None:
+            by_shape.setdefault(tuple(f.shape), []).append(k)
+    for shape, ks in by_shape.items():
+        host = torch.empty((len(ks), *shape), dtype=torch.uint8, pin_memory=device.startswith("cuda"))
+        view = host.numpy()
+        for i, k in enumerate(ks):
+            view[i] = frames[k].cpu().numpy() if isinstance(frames[k], torch.Tensor) else frames[k]
+        stack = host.to(device, non_blocking=True)
+        for i, k in enumerate(ks):
+            out[k] = stack[i]
+    return out
 
 
 def letterbox(torch, frames: list, input_hw: tuple[int, int]) -> tuple:
-    """(N, 3, H, W) float BGR canvas for YOLOX and each frame's resize ratio."""
+    """(N, 3, H, W) float BGR canvas for YOLOX and each frame's resize ratio; frames of one size in one
+    operation."""
     n = len(frames)
     canvas = torch.full((n, 3, *input_hw), float(YOLOX_PAD_VALUE), device=frames[0].device)
-    ratios = []
+    ratios = [0.0] * n
+    by_shape: dict[tuple, list[int]] = {}
     for k, frame in enumerate(frames):
-        h, w = frame.shape[:2]
+        by_shape.setdefault(tuple(frame.shape[:2]), []).append(k)
+    for (h, w), ks in by_shape.items():
         ratio = min(input_hw[0] / h, input_hw[1] / w)
         rh, rw = max(1, int(round(h * ratio))), max(1, int(round(w * ratio)))
-        x = frame.permute(2, 0, 1).flip(0).float()  # RGB -> BGR, CHW
+        x = torch.stack([frames[k] for k in ks]).permute(0, 3, 1, 2).flip(1).float()  # RGB -> BGR, NCHW
         if (rh, rw) != (h, w):
-            x = torch.nn.functional.interpolate(x[None], size=(rh, rw), mode="bilinear", align_corners=False)[0]
-        canvas[k, :, :rh, :rw] = x
-        ratios.append(ratio)
+            x = torch.nn.functional.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False)
+        canvas[torch.as_tensor(ks, device=canvas.device), :, :rh, :rw] = x
+        for k in ks:
+            ratios[k] = ratio
     return canvas, ratios
 
 

@@ -198,6 +198,16 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def close_workers(idle: list) -> None:
+    """End the idle workers `run_isolated` left in `idle` (its `idle_workers`), and empty it."""
+    for _, conn in idle:
+        conn.close()
+    for proc, _ in idle:
+        proc.join(5)
+        _stop(proc)
+    idle.clear()
+
+
 def run_isolated(
     fn: Callable[[Any], Any],
     items: Iterable[Any],
@@ -206,6 +216,8 @@ def run_isolated(
     cost: Callable[[Any], float] | None = None,
     reuse_workers: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    on_result: Callable[[IsolatedResult], None] | None = None,
+    idle_workers: list | None = None,
 ) -> list[IsolatedResult]:
     """Run ``fn(item)`` for every item in child processes, at most `workers` at once.
 
@@ -216,7 +228,12 @@ def run_isolated(
     next items. Results come back in input order; a failed, crashed or timed-out item is an
     `IsolatedResult` with ``ok=False`` and a reason. With `cost`, items start most expensive first,
     so that a long item does not start last and run alone while the other workers idle.
-    `progress(done, total)` is called as items finish (the stages log it).
+    `progress(done, total)` is called as items finish (the stages log it); `on_result(result)` is
+    called with each item's result as it finishes (a consumer can start on it; blocking there pauses
+    the hand-out of new items, never an item's deadline). `idle_workers` (with `reuse_workers`): a list
+    the caller keeps between calls with the same `fn`: its workers serve this call, and the workers
+    left idle stay running in it for the next call (`close_workers` ends them), so a worker's
+    start-up (a GPU context, a model) is paid once, not once per call.
     """
     if workers < 1:
         raise ValueError("workers must be >= 1")
@@ -226,7 +243,7 @@ def run_isolated(
     pending.reverse()  # pop() from the end starts them in that order
     results: dict[int, IsolatedResult] = {}
     running: dict[Any, tuple[int, Any, Any, float]] = {}  # conn -> (index, item, proc, started)
-    idle: list[tuple[Any, Any]] = []  # reused workers waiting for an item: (proc, conn)
+    idle: list[tuple[Any, Any]] = idle_workers if idle_workers is not None else []  # reused workers: (proc, conn)
     n_items = len(pending)
 
     try:
@@ -255,25 +272,26 @@ def run_isolated(
                 else:
                     results[index] = IsolatedResult(index, item, False, error=_reason(payload),
                                                     exception=payload, elapsed_s=elapsed)
+                if on_result is not None:
+                    on_result(results[index])
             now = time.monotonic()
             for conn, (index, item, proc, started) in list(running.items()):
-                if now - started >= timeout_s:
+                if now - started >= timeout_s and not conn.poll():  # an answer that came meanwhile counts
                     running.pop(conn)
                     conn.close()
                     _stop(proc)
                     exc = IsolationTimeout(f"timed out after {timeout_s:g} s")
                     results[index] = IsolatedResult(index, item, False, error=str(exc), exception=exc,
                                                     elapsed_s=now - started)
+                    if on_result is not None:
+                        on_result(results[index])
             if progress is not None:
                 progress(len(results), n_items)
     finally:
-        # Idle workers leave on their own once their pipe closes (all at once, then joined);
-        # anything still running is killed.
-        for _, conn in idle:
-            conn.close()
-        for proc, _ in idle:
-            proc.join(5)
-            _stop(proc)
+        # Idle workers leave on their own once their pipe closes (all at once, then joined), unless
+        # the caller keeps them; anything still running is killed.
+        if idle_workers is None:
+            close_workers(idle)
         for conn, (_, _, proc, _) in running.items():
             conn.close()
             _stop(proc)

@@ -21,8 +21,6 @@ import logging
 import os
 import threading
 
-import numpy as np
-
 from haic_resources.video.frame_reader import FrameSample, SampledFrame, read_frames_at, resized_size
 
 log = logging.getLogger(__name__)
@@ -154,3 +152,10 @@ def read_frames(path: str | os.PathLike, timestamps: list[float], start_s: float
             except Exception as exc:  # a codec NVDEC lacks (e.g. VP8, MPEG-4 part 2 on some GPUs)
                 log.warning("NVDEC could not decode %s (%s); decoding on the CPU", path, exc)
     return fallback(path, timestamps, start_s, end_s, long_side), "cpu"
+
+
+def read_frames_host(path: str, timestamps: list[float], start_s: float, end_s: float, long_side: int | None = None,
+                     fallback=_cpu_reader) -> FrameSample:
+    """`read_frames` with the frames copied to the host, in the `FrameReader` shape of
+    `clip_batch`: a module-level function, so a decoder process can run it (one NVDEC decoder per process)."""
+    return read_frames(path, timestamps, start_s, end_s, long_side, fallback=fallback)[0]
