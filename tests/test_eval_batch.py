@@ -15,7 +15,7 @@ from haic_core.evaluation.models import EvalModel
 from haic_core.haicbench.lmms_eval_utils import LETTERS
 from haic_assets.definitions import build_definitions
 from haic_assets.evaluation.jobs import EVALUATE_MODEL_JOB
-from haic_assets.evaluation.registry import register
+from haic_assets.evaluation.registry import lookup, register
 from haic_assets.evaluation.sensors import eval_batch_sensor
 from haic_assets.platform.cli import main
 from tests.helpers import dagster_instance, without_llm
@@ -30,6 +30,8 @@ COUNTS = ["category", "n", "correct", "refused", "unparsed", "errors", "accuracy
 # The judge's price (the platform LLM): the fake reports 1,200 input and 100 output tokens per answer.
 ONLINE_PRICE = (1200 * 1.25 + 100 * 10.0) / 1e6
 BATCH_PRICE = ONLINE_PRICE / 2
+# The evaluated model's price, given on the command line: 1,200 input and 1 output token per answer.
+MODEL_ONLINE_PRICE = (1200 * 2.0 + 1 * 8.0) / 1e6
 
 
 def new_home(tmp_path, monkeypatch, name: str, settings: str = ""):
@@ -138,7 +140,8 @@ def test_standard_protocol_through_a_batch_job_scores_exactly_as_online_failed_i
         the_split(home, tmp_path, video)
         server.script_batch(BatchPlan(fail_markers=(FLAKY,)))
         command = ["evaluate", "--model", "fake-vlm", "--base-url", f"{server.base_url}/v1", "--frames", "2",
-                   "--video-root", str(root), "--max-questions", str(N), "--batch"]
+                   "--video-root", str(root), "--max-questions", str(N), "--batch",
+                   "--input-price", "2", "--output-price", "8"]
         assert main(command) == 0
         [job] = server.batch_jobs
         assert f"{N} of {N} questions wait in batch job(s) {job}" in capsys.readouterr().out
@@ -156,6 +159,8 @@ def test_standard_protocol_through_a_batch_job_scores_exactly_as_online_failed_i
             assert isinstance(poll(defs, instance), SkipReason)
         meta = eval_meta(run)
         assert meta["batch_answered"] == N - flaky and meta["questions_pending"] == 0
+        # the registered prices: batch answers at the batch discount, the failed ones online at full price
+        assert meta["model_cost_usd"] == pytest.approx((N - flaky) * MODEL_ONLINE_PRICE / 2 + flaky * MODEL_ONLINE_PRICE)
         assert server.requests["chat.completions"] == flaky  # the failed items, asked online by setting
         tables, results, answers = tables_of(key)
         requests = tables.read("llm_batch_requests", f"eval_answers__{key}")
@@ -165,9 +170,10 @@ def test_standard_protocol_through_a_batch_job_scores_exactly_as_online_failed_i
         pd.testing.assert_frame_equal(results[COUNTS], online[COUNTS])
         assert results.set_index("category").loc["count", "accuracy"] == 100.0
 
-        # a re-run sends nothing and prints the same scores
+        # a re-run sends nothing and prints the same scores; without price flags it keeps the registered ones
         sent = server.total_requests
-        assert main([c for c in command if c != "--batch"]) == 0
+        assert main([c for c in command[:-5] if c != "--batch"]) == 0
+        assert lookup(home, key).input_price_per_million == 2.0
         assert server.total_requests == sent
         out = capsys.readouterr().out
         assert "ours (fake-vlm__standard__f2)" in out and "wait in batch" not in out

@@ -60,6 +60,21 @@ def test_model_keys_are_safe_and_the_registry_refuses_a_changed_entry():
         EvalModel(model="m", protocol="vibes")
 
 
+def test_registering_a_model_again_may_set_its_prices_and_keeps_those_it_leaves_out():
+    spec = EvalModel(model="gpt-4o", input_price_per_million=2.5, output_price_per_million=10.0)
+    registry = registry_with({}, spec)
+    assert EvalModel.from_record(registry[spec.key]) == spec
+    cheaper = registry_with(registry, EvalModel(model="gpt-4o", input_price_per_million=1.25))
+    assert EvalModel.from_record(cheaper[spec.key]) == EvalModel(model="gpt-4o", input_price_per_million=1.25,
+                                                                  output_price_per_million=10.0)
+    unpriced_again = registry_with(cheaper, EvalModel(model="gpt-4o"))
+    assert unpriced_again == cheaper
+    with pytest.raises(ValueError, match="already registered"):
+        registry_with(registry, EvalModel(model="gpt-4o", base_url="http://x/v1"))
+    with pytest.raises(ValueError, match=">= 0"):
+        EvalModel(model="m", output_price_per_million=-1.0)
+
+
 def small_split() -> pd.DataFrame:
     """A 60-QA split (12 per category) chosen the way the real one is, answers balanced over positions."""
     pool = synthetic_verified_qa_pool(n_videos=60, n_qa=360)

@@ -59,7 +59,9 @@ def model_client(spec: EvalModel, cache_dir: str | Path, *, concurrency: int = 4
                            timeout_s=timeout_s, concurrency=concurrency, max_attempts=max_attempts,
                            cache_dir=str(cache_dir),
                            openai_frames_per_video=0 if spec.video_input == "video_url" else spec.frames,
-                           openai_send_video_url=spec.video_input == "video_url")
+                           openai_send_video_url=spec.video_input == "video_url",
+                           input_price_per_million=spec.input_price_per_million or 0.0,
+                           output_price_per_million=spec.output_price_per_million or 0.0)
     return resource.client()
 
 

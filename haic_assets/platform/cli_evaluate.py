@@ -34,6 +34,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--video-input", choices=VIDEO_INPUTS, default="frames",
                    help="OpenAI-compatible servers: frames (N sampled frames as images) or video_url (the clip "
                         "itself as one video_url part, as vLLM serving a video model takes it)")
+    p.add_argument("--input-price", type=float, metavar="USD", help="the model's price per million input tokens, "
+                   "for its cost in the run's metadata (default: as registered, else not priced)")
+    p.add_argument("--output-price", type=float, metavar="USD", help="its price per million output tokens")
     p.add_argument("--qa-set", default=SPLIT_QA_SET, help="split (the test split) or verified:<annotation batch>")
     p.add_argument("--video-root", default="", help="folder with <clip_id>.mp4 for clips the platform did not cut")
     p.add_argument("--max-questions", type=int, default=0, help="only the first N questions (a smoke run)")
@@ -49,19 +52,21 @@ def add_evaluate_parser(sub) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from haic_assets.evaluation.jobs import EVAL_LEADERBOARD_JOB, EVALUATE_MODEL_JOB
-    from haic_assets.evaluation.registry import register
+    from haic_assets.evaluation.registry import lookup, register
     from haic_assets.platform.cli import QUIET_CONSOLE, instance_and_definitions
     from haic_resources.storage.home import haic_home
 
     try:
         spec = EvalModel(model=args.model, protocol=args.protocol, provider=args.provider, base_url=args.base_url,
-                         frames=args.frames, qa_set=args.qa_set, video_input=args.video_input)
+                         frames=args.frames, qa_set=args.qa_set, video_input=args.video_input,
+                         input_price_per_million=args.input_price, output_price_per_million=args.output_price)
     except ValueError as exc:
         print(f"haic evaluate: {exc}", file=sys.stderr)
         return 2
     with instance_and_definitions() as (instance, defs):
         try:
             key = register(haic_home().root, spec, instance)
+            spec = lookup(haic_home().root, key)  # with the prices registered before, where not given now
         except ValueError as exc:
             print(f"haic evaluate: {exc}", file=sys.stderr)
             return 2

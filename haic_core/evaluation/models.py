@@ -33,6 +33,11 @@ class EvalModel:
     frames: int = DEFAULT_FRAMES
     qa_set: str = SPLIT_QA_SET  # "split" or "verified:<annotation batch>"
     video_input: str = "frames"  # one of VIDEO_INPUTS (OpenAI-compatible servers)
+    # USD per million input / output tokens of the model's own calls, for its cost (batch jobs at the
+    # batch cut). None: not priced (a model on one's own server). Not part of the key or of what the
+    # results mean, so registering the same model again may change them.
+    input_price_per_million: float | None = None
+    output_price_per_million: float | None = None
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -48,6 +53,8 @@ class EvalModel:
             raise ValueError(f"video input {self.video_input!r} is not one of {VIDEO_INPUTS}")
         if self.video_input == "video_url" and self.provider != "openai":
             raise ValueError("video_url is how OpenAI-compatible servers take a video; Gemini always takes the video")
+        if any(p is not None and p < 0 for p in (self.input_price_per_million, self.output_price_per_million)):
+            raise ValueError("prices per million tokens must be >= 0")
 
     @property
     def key(self) -> str:
@@ -66,15 +73,23 @@ class EvalModel:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> EvalModel:
-        known = {k: record[k] for k in ("model", "protocol", "provider", "base_url", "frames", "qa_set", "video_input")
-                 if k in record}
+        known = {k: record[k] for k in ("model", "protocol", "provider", "base_url", "frames", "qa_set", "video_input",
+                                        *PRICE_FIELDS) if k in record}
         if "frames" in known:
             known["frames"] = int(known["frames"])
+        for price in PRICE_FIELDS:
+            if known.get(price) is not None:
+                known[price] = float(known[price])
         return cls(**known)
+
+    def unpriced(self) -> EvalModel:
+        return replace(self, **dict.fromkeys(PRICE_FIELDS))
 
     def with_frames(self, frames: int) -> EvalModel:
         return replace(self, frames=frames)
 
+
+PRICE_FIELDS = ("input_price_per_million", "output_price_per_million")
 
 _KEY = re.compile(r"^(?P<model>.+?)(?:__(?P<provider>gemini))?__(?P<protocol>standard|caption)"
                   r"__(?:f(?P<frames>\d+)|(?P<video>video))"
@@ -111,12 +126,17 @@ def _slug(text: str) -> str:
 
 def registry_with(registry: Mapping[str, Mapping[str, Any]], entry: EvalModel) -> dict[str, dict[str, Any]]:
     """The registry with `entry` added under its key; an existing key must hold the same entry,
-    because its partition's results were computed with it."""
+    because its partition's results were computed with it (prices aside: the entry's prices replace
+    the registered ones, and a price the entry leaves out keeps its registered value)."""
     updated = {k: dict(v) for k, v in registry.items()}
     existing = updated.get(entry.key)
-    if existing is not None and EvalModel.from_record(existing) != entry:
-        raise ValueError(f"eval model {entry.key!r} is already registered as {existing}; "
-                         "a different base URL or provider needs a different model name")
+    if existing is not None:
+        registered = EvalModel.from_record(existing)
+        if registered.unpriced() != entry.unpriced():
+            raise ValueError(f"eval model {entry.key!r} is already registered as {existing}; "
+                             "a different base URL or provider needs a different model name")
+        entry = replace(entry, **{p: getattr(entry, p) if getattr(entry, p) is not None else getattr(registered, p)
+                                  for p in PRICE_FIELDS})
     updated[entry.key] = entry.as_record()
     return updated
 
