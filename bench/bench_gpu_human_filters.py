@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import threading
 import time
@@ -273,11 +274,15 @@ def main() -> None:
         print(phase, out[phase], flush=True)
         save()
 
-    runs = [(True, procs) for procs in pools]
-    if not args.quick:
-        runs = [(False, 0), (True, 0)] + runs + ([(False, max(pools))] if pools else [])
-    for half, procs in runs:
-        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + (f"_processes_{procs}" if procs else "_threads")
+    runs = [(True, procs, True) for procs in pools]
+    if not args.quick:  # the threads' decoders on streams of their own, and on the default stream (before)
+        runs = [(False, 0, True), (True, 0, True), (True, 0, False)] + runs + (
+            [(False, max(pools), True)] if pools else [])
+    for half, procs, own_streams in runs:
+        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + (f"_processes_{procs}" if procs else "_threads") + (
+            "" if own_streams else "_default_stream")
+        os.environ["HAIC_NVDEC_OWN_STREAMS"] = "1" if own_streams else "0"
+        nvdec_reader._readers.clear()  # readers read the setting when made
         model = models[half]
         try:
             def run():

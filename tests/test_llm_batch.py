@@ -156,3 +156,28 @@ def test_the_default_gemini_model_is_current_and_the_papers_model_stays_reachabl
     monkeypatch.setenv("GEMINI_API_KEY", "k")
     monkeypatch.setenv("HAIC_LLM_MODEL", "gemini-1.5-pro")
     assert llm_resource().model_name == "gemini-1.5-pro"
+
+
+@pytest.mark.parametrize("provider", ["gemini_inline", "gemini_file", "openai"])
+def test_a_jobs_results_may_exceed_one_answers_cap_and_an_answer_over_it_is_that_items_error(tmp_path, provider):
+    """Twelve 1.5 KB answers are an 18 KB+ results body under a 4 KB per-answer cap: every answer is
+    read; the one 5 KB answer is its item's `too_large` error, never cached."""
+    def reply(body):
+        return "x" * (5000 if "question 7" in str(body) else 1500)
+
+    server_type = FakeOpenAIServer if provider == "openai" else FakeGeminiServer
+    with server_type(reply) as server:
+        make = openai_client if provider == "openai" else gemini
+        client = make(server, tmp_path / "cache", max_response_bytes=4096)
+        if provider == "gemini_file":
+            client.batch_inline_max_bytes = 1  # the job goes as a JSONL file, its results come as one
+        server.script_batch(BatchPlan())
+        calls = [client.text_call(f"question {i}", as_written=True) for i in range(12)]
+        jobs = BatchJobs(client)
+        [job_id] = jobs.submit(calls, "twelve")
+        outcome = jobs.collect(job_id, calls)
+        kinds = [o.kind if isinstance(o, LLMError) else len(o.text) for o in (outcome[c.key] for c in calls)]
+        assert kinds == [1500] * 7 + ["too_large"] + [1500] * 4
+        if provider == "gemini_file":
+            assert server.requests["files.download"] == 1
+        assert client.cached(calls[0]) is not None and client.cached(calls[7]) is None  # never cached

@@ -7,7 +7,7 @@ from dagster_aws.s3 import S3Resource
 
 from haic_resources.storage.home import REPO_ROOT, env_setting, haic_home
 from haic_resources.llm.resource import LLMResource
-from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
+from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.pose.resource import PoseResource
 from haic_resources.text.spacy_nlp import SpacyResource
 from haic_resources.storage.resource import StorageResource
@@ -88,6 +88,8 @@ def llm_resource() -> LLMResource:
         input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
         output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
         max_response_bytes=int(env_setting("HAIC_LLM_MAX_RESPONSE_BYTES", str(DEFAULT_MAX_RESPONSE_BYTES))),
+        max_batch_result_bytes=int(env_setting("HAIC_LLM_MAX_BATCH_RESULT_BYTES",
+                                               str(DEFAULT_MAX_BATCH_RESULT_BYTES))),
         batch_discount=float(env_setting("HAIC_LLM_BATCH_DISCOUNT", "0.5")),
         cache_dir=str(haic_home().cache / "llm"),
     )

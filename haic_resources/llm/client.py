@@ -28,7 +28,7 @@ from typing import Any, ClassVar, TypeVar
 from haic_core.json_text import unfenced
 from haic_resources.llm.cache import ResponseCache, cache_key
 from haic_resources.llm.retry import RetryPolicy, call_with_retries
-from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
+from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.llm.types import (GenerationSettings, LLMError, LLMResult, PreparedCall, ProviderReply, TokenPrices,
                                      UsageTotals)
 from haic_resources.storage.files import sha256_bytes, sha256_file
@@ -74,6 +74,7 @@ class LLMClient(ABC):
         prices: TokenPrices | None = None,
         secrets: Sequence[str] = (),
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_batch_result_bytes: int = DEFAULT_MAX_BATCH_RESULT_BYTES,
         batch_discount: float = 0.5,
     ) -> None:
         if concurrency < 1:
@@ -81,6 +82,8 @@ class LLMClient(ABC):
         self.model = model
         # The most bytes one answer may have on the wire (haic_resources/llm/response_cap.py).
         self.max_response_bytes = max_response_bytes
+        # The most bytes one batch job's results may have (all its answers together).
+        self.max_batch_result_bytes = max_batch_result_bytes
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self.prices = prices or TokenPrices()

@@ -64,19 +64,24 @@ class GeminiClient(LLMClient):
         self.file_poll_interval_s = file_poll_interval_s
         self.file_active_timeout_s = file_active_timeout_s
         self.delete_uploaded_files = delete_uploaded_files
-        self._client = genai.Client(
-            api_key=api_key,
-            http_options=types.HttpOptions(
-                base_url=base_url,
-                # v1beta: the Files API and video features live there; the SDK's own
-                # default (v1) lacks them.
-                api_version=api_version,
-                timeout=int(timeout_s * 1000),  # the SDK takes milliseconds
-                retry_options=types.HttpRetryOptions(attempts=1),
-                # Responses stop being read at max_response_bytes (haic_resources/llm/response_cap.py).
-                httpx_client=capped_http_client(self.max_response_bytes, timeout_s),
-            ),
-        )
+        def sdk_client(max_bytes: int):
+            return genai.Client(
+                api_key=api_key,
+                http_options=types.HttpOptions(
+                    base_url=base_url,
+                    # v1beta: the Files API and video features live there; the SDK's own
+                    # default (v1) lacks them.
+                    api_version=api_version,
+                    timeout=int(timeout_s * 1000),  # the SDK takes milliseconds
+                    retry_options=types.HttpRetryOptions(attempts=1),
+                    # Responses stop being read at max_bytes (haic_resources/llm/response_cap.py).
+                    httpx_client=capped_http_client(max_bytes, timeout_s),
+                ),
+            )
+
+        self._client = sdk_client(self.max_response_bytes)
+        # Batch jobs: a finished job carries its inlined answers, a file job's results file all of them.
+        self._batch_client = sdk_client(self.max_batch_result_bytes)
 
     # ---- errors ----------------------------------------------------------------------------
 
@@ -221,8 +226,8 @@ class GeminiClient(LLMClient):
         size = sum(self._batch_request_bytes(call) for call in calls)
         src = requests if size <= self.batch_inline_max_bytes else self._batch_file(requests, display_name)
         try:
-            job = self._client.batches.create(model=self.model, src=src,
-                                              config=types.CreateBatchJobConfig(display_name=display_name))
+            job = self._batch_client.batches.create(model=self.model, src=src,
+                                                    config=types.CreateBatchJobConfig(display_name=display_name))
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed LLMError
             raise self._as_llm_error(exc, "batches.create") from None
         return str(job.name)
@@ -235,11 +240,11 @@ class GeminiClient(LLMClient):
 
         lines = []
         for request in requests:
-            wire = _InlinedRequest_to_mldev(self._client._api_client, request)["request"]
+            wire = _InlinedRequest_to_mldev(self._batch_client._api_client, request)["request"]
             wire = _common.encode_unserializable_types(_common.convert_to_dict(wire))
             lines.append(json.dumps({"key": request.metadata["key"], "request": wire}))
         try:
-            uploaded = self._client.files.upload(file=io.BytesIO("\n".join(lines).encode("utf-8")),
+            uploaded = self._batch_client.files.upload(file=io.BytesIO("\n".join(lines).encode("utf-8")),
                                                  config=types.UploadFileConfig(display_name=display_name,
                                                                                mime_type="jsonl"))
         except Exception as exc:  # noqa: BLE001
@@ -248,7 +253,7 @@ class GeminiClient(LLMClient):
 
     def _batch_job(self, job_id: str) -> types.BatchJob:
         try:
-            return self._client.batches.get(name=job_id)
+            return self._batch_client.batches.get(name=job_id)
         except Exception as exc:  # noqa: BLE001
             raise self._as_llm_error(exc, "batches.get") from None
 
@@ -277,7 +282,7 @@ class GeminiClient(LLMClient):
     def _batch_file_results(self, file_name: str) -> dict[str, Any]:
         """A file job's answers: its results file, one `{"key", "response" | "error"}` a line."""
         try:
-            data = self._client.files.download(file=file_name)
+            data = self._batch_client.files.download(file=file_name)
         except Exception as exc:  # noqa: BLE001
             raise self._as_llm_error(exc, "files.download (batch results)") from None
         answers: dict[str, Any] = {}
@@ -301,7 +306,7 @@ class GeminiClient(LLMClient):
 
     def _batch_cancel(self, job_id: str) -> None:
         try:
-            self._client.batches.cancel(name=job_id)
+            self._batch_client.batches.cancel(name=job_id)
         except Exception as exc:  # noqa: BLE001
             raise self._as_llm_error(exc, "batches.cancel") from None
 

@@ -113,6 +113,11 @@ class OpenAIClient(LLMClient):
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
             http_client=openai.DefaultHttpxClient(transport=CappedTransport(self.max_response_bytes)),
         )
+        # Batch jobs: their output file holds every item's answer (response_cap.py).
+        self._batch_client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=CappedTransport(self.max_batch_result_bytes)),
+        )
 
     # ---- errors ----------------------------------------------------------------------------
 
@@ -246,25 +251,25 @@ class OpenAIClient(LLMClient):
             lines.append(json.dumps({"custom_id": call.key, "method": "POST", "url": "/v1/chat/completions",
                                      "body": body}))
         data = ("\n".join(lines) + "\n").encode("utf-8")
-        uploaded = self._api("files.create", lambda: self._client.files.create(
+        uploaded = self._api("files.create", lambda: self._batch_client.files.create(
             file=(f"{display_name}.jsonl", data, "application/jsonl"), purpose="batch"))
-        batch = self._api("batches.create", lambda: self._client.batches.create(
+        batch = self._api("batches.create", lambda: self._batch_client.batches.create(
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
             metadata={"name": display_name[:64]}))
         return str(batch.id)
 
     def _batch_state(self, job_id: str) -> tuple[str, dict[str, Any]]:
-        batch = self._api("batches.retrieve", lambda: self._client.batches.retrieve(job_id))
+        batch = self._api("batches.retrieve", lambda: self._batch_client.batches.retrieve(job_id))
         counts = batch.request_counts.model_dump() if batch.request_counts else {}
         return _BATCH_STATES.get(batch.status, "running"), {"state": batch.status, **counts}
 
     def _batch_results(self, job_id: str) -> dict[str, Any]:
-        batch = self._api("batches.retrieve", lambda: self._client.batches.retrieve(job_id))
+        batch = self._api("batches.retrieve", lambda: self._batch_client.batches.retrieve(job_id))
         answers: dict[str, Any] = {}
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
-            text = self._api("files.content", lambda: self._client.files.content(file_id).text)
+            text = self._api("files.content", lambda: self._batch_client.files.content(file_id).text)
             for line in text.splitlines():
                 if not line.strip():
                     continue
@@ -286,7 +291,7 @@ class OpenAIClient(LLMClient):
         return self._reply(response, call.settings)
 
     def _batch_cancel(self, job_id: str) -> None:
-        self._api("batches.cancel", lambda: self._client.batches.cancel(job_id))
+        self._api("batches.cancel", lambda: self._batch_client.batches.cancel(job_id))
 
 
 # The Batch API's statuses -> ours (haic_resources/llm/batch.py).

@@ -10,7 +10,7 @@ from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from haic_resources.llm.client import LLMClient
-from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
+from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.llm.retry import RetryPolicy
 from haic_resources.llm.types import TokenPrices
 
@@ -45,6 +45,8 @@ class LLMResource(ConfigurableResource):
     openai_send_video_url: bool = Field(default=False, description="also send the clip as a video_url part (vLLM)")
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES,
                                     description="the most bytes one answer may have; a bigger one is the item's error")
+    max_batch_result_bytes: int = Field(default=DEFAULT_MAX_BATCH_RESULT_BYTES,
+                                        description="the most bytes one batch job's results (all its answers) may have")
     batch_discount: float = Field(default=0.5, ge=0.0, le=1.0,
                                   description="price cut of batch jobs (Gemini batch mode, OpenAI Batch API: 0.5)")
 
@@ -66,7 +68,8 @@ class LLMResource(ConfigurableResource):
                       cache_dir=str(Path(self.cache_dir)), concurrency=self.concurrency,
                       retry=RetryPolicy(self.max_attempts, self.base_delay_s, self.max_delay_s),
                       prices=TokenPrices(self.input_price_per_million, self.output_price_per_million),
-                      max_response_bytes=self.max_response_bytes, batch_discount=self.batch_discount)
+                      max_response_bytes=self.max_response_bytes, max_batch_result_bytes=self.max_batch_result_bytes,
+                      batch_discount=self.batch_discount)
         if self.provider == "gemini":
             from haic_resources.llm.gemini import GeminiClient
 

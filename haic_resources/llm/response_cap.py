@@ -6,6 +6,8 @@ all into memory (1.78 GB), the cache stored it and the clip was recorded as capt
 - `capped_http_client(max_bytes, timeout_s)` is the httpx client both SDKs are given. Its
   transport refuses a response whose `Content-Length` is over the cap before reading the body,
   and stops reading a streamed (chunked) body at the cap, so memory stays bounded by the cap.
+- Batch jobs are driven through a second client under `max_batch_result_bytes`: their results
+  carry many answers in one body (a 2,000-caption job's file is megabytes).
 - `check_reply_caps` refuses an answer that used more output tokens than `max_output_tokens`
   (a server that ignores the limit) or that the provider cut at that limit (a truncated answer
   is not an answer).
@@ -23,6 +25,10 @@ import httpx2 as httpx  # the HTTP library of both SDKs (openai, google-genai)
 from haic_resources.llm.types import LLMError, ProviderReply
 
 DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+# A batch job's results (OpenAI's output file, Gemini's job with its inlined answers or its results
+# file) hold every item's answer at once: they are read under this larger cap, and each answer in them
+# is still held to max_response_bytes (`check_reply_caps`).
+DEFAULT_MAX_BATCH_RESULT_BYTES = 512 * 1024 * 1024
 # finish reasons meaning "stopped at max_output_tokens" (OpenAI / vLLM, Gemini)
 TRUNCATED_FINISH_REASONS = frozenset({"length", "MAX_TOKENS"})
 

@@ -25,6 +25,10 @@ def frames_to_device(torch, frames: list, device: str) -> list:
     """(h, w, 3) uint8 RGB frames (numpy or tensors) as tensors on `device`. Host frames of one size
     travel together: one copy into pinned memory, one asynchronous transfer (not one per frame)."""
     out: list = [f if isinstance(f, torch.Tensor) and str(f.device).startswith(device) else None for f in frames]
+    if device.startswith("cuda"):
+        for f in out:  # made on a decoder's stream: its memory is not reused while this stream reads it
+            if f is not None:
+                f.record_stream(torch.cuda.current_stream())
     by_shape: dict[tuple, list[int]] = {}
     for k, f in enumerate(frames):
         if out[k] is None:
