@@ -12,11 +12,10 @@ handed back: NVDEC does not report how many it decoded to reach them.
 
 One `NvdecReader` per thread (a decoder is reused across files by reconfiguring it). Each thread's
 GPU work can run on a CUDA stream of its own, finished before the frames are handed back: on the
-default stream the decoders' resizes and the models' kernels queue behind one another (measured on
-the H200: decode 40 clips/s and models 119 clips/s alone, 25 clips/s together). Until that is
-measured on the device, streams of their own are opt-in: `HAIC_NVDEC_OWN_STREAMS=1` (the bench
-compares both). `read_frames`
-falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and says which
+default stream the decoders' resizes and the models' kernels may queue behind one another (on the
+H200, bench/GPU_NOTES.md run 4: decode 40 clips/s and models 119 clips/s alone, 25 clips/s together).
+Until streams of their own are measured there, they are opt-in: `HAIC_NVDEC_OWN_STREAMS=1` (the bench
+compares both). `read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and says which
 reader produced the frames.
 """
 
