@@ -70,10 +70,10 @@ def figure(value, unit: str, how: str) -> dict:
     return {"value": round(value, 6) if isinstance(value, float) else value, "unit": unit, "how": how}
 
 
-# bench/bench_gpu_human_filters.py on one H200 (bench/GPU_NOTES.md, run 3): end to end, the GPU held
+# bench/bench_gpu_human_filters.py on one H200 (bench/GPU_NOTES.md, run 4): end to end, the GPU held
 # for the whole of decode + models, so a clip costs 1 / (clips per second) GPU-seconds.
-H200_END_TO_END = (19.1, "bench/bench_gpu_human_filters.py end to end on one H200 (bench/GPU_NOTES.md, run 3): "
-                         "NVDEC decode + YOLOX-nano + RTMPose-t (torch fp32), 240 clips, 19.1 clips/s")
+H200_END_TO_END = (23.8, "bench/bench_gpu_human_filters.py end to end on one H200 (bench/GPU_NOTES.md, run 4, "
+                         "2026-12-07): NVDEC decode + YOLOX-nano + RTMPose-t (torch fp32), 240 clips, 23.8 clips/s")
 
 
 def gpu_figure(path: Path | None) -> dict:
