@@ -160,7 +160,8 @@ def test_standard_protocol_through_a_batch_job_scores_exactly_as_online_failed_i
         meta = eval_meta(run)
         assert meta["batch_answered"] == N - flaky and meta["questions_pending"] == 0
         # the registered prices: batch answers at the batch discount, the failed ones online at full price
-        assert meta["model_cost_usd"] == pytest.approx((N - flaky) * MODEL_ONLINE_PRICE / 2 + flaky * MODEL_ONLINE_PRICE)
+        assert meta["model_cost_usd"] == pytest.approx(
+            (N - flaky) * MODEL_ONLINE_PRICE / 2 + flaky * MODEL_ONLINE_PRICE)
         assert server.requests["chat.completions"] == flaky  # the failed items, asked online by setting
         tables, results, answers = tables_of(key)
         requests = tables.read("llm_batch_requests", f"eval_answers__{key}")

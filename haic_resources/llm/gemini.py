@@ -64,6 +64,7 @@ class GeminiClient(LLMClient):
         self.file_poll_interval_s = file_poll_interval_s
         self.file_active_timeout_s = file_active_timeout_s
         self.delete_uploaded_files = delete_uploaded_files
+
         def sdk_client(max_bytes: int):
             return genai.Client(
                 api_key=api_key,
@@ -245,8 +246,8 @@ class GeminiClient(LLMClient):
             lines.append(json.dumps({"key": request.metadata["key"], "request": wire}))
         try:
             uploaded = self._batch_client.files.upload(file=io.BytesIO("\n".join(lines).encode("utf-8")),
-                                                 config=types.UploadFileConfig(display_name=display_name,
-                                                                               mime_type="jsonl"))
+                                                       config=types.UploadFileConfig(display_name=display_name,
+                                                                                     mime_type="jsonl"))
         except Exception as exc:  # noqa: BLE001
             raise self._as_llm_error(exc, "files.upload (batch input)") from None
         return str(uploaded.name)

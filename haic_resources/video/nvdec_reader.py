@@ -15,8 +15,10 @@ GPU work can run on a CUDA stream of its own, finished before the frames are han
 default stream the decoders' resizes and the models' kernels may queue behind one another (on the
 H200, bench/GPU_NOTES.md run 4: decode 40 clips/s and models 119 clips/s alone, 25 clips/s together).
 Until streams of their own are measured there, they are opt-in: `HAIC_NVDEC_OWN_STREAMS=1` (the bench
-compares both). `read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and says which
-reader produced the frames.
+compares both).
+
+`read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and
+says which reader produced the frames.
 """
 
 from __future__ import annotations
