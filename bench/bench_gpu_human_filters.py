@@ -131,7 +131,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=12)
     ap.add_argument("--clips-per-batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--processes", default="4,8,12", help="decoder process counts to measure (NVDEC, one per process)")
+    ap.add_argument("--processes", default="4,8,12", help="decoder process counts to measure")
+    ap.add_argument("--process-readers", default="nvdec,cpu",
+                    help="what each decoder process reads with: nvdec (one NVDEC decoder and CUDA context per "
+                         "process) and/or cpu (OpenCV, no CUDA)")
     ap.add_argument("--quick", action="store_true",
                     help="fp16 and decoder processes only: no verdicts, no thread/OpenCV decoders, no fp32 (a short lease)")
     ap.add_argument("--cpu-reference", action="store_true",
@@ -215,22 +218,25 @@ def main() -> None:
         print(phase, out[phase] if "failed" not in out[phase] else out[phase]["failed"][-500:], flush=True)
         save()
     # Decode alone with decoder processes (run_isolated workers, kept between calls), frames to the host.
+    # Each process reads with NVDEC (a CUDA context of its own) or with the CPU decoder (no CUDA).
     host_read = functools.partial(nvdec_reader.read_frames_host, fallback=cv2_read)
-    pools: dict[int, list] = {}
+    process_readers = {"nvdec": host_read, "cpu": cv2_read}
+    pools: dict[tuple[str, int], list] = {}
     host_decoded = None
-    for procs in [int(p) for p in args.processes.split(",") if p]:
-        phase = f"decode_nvdec_processes_{procs}"
-        pools[procs] = []
+    for procs, reader in [(int(p), r) for p in args.processes.split(",") if p
+                          for r in args.process_readers.split(",") if r]:
+        phase = f"decode_{reader}_processes_{procs}"
+        pools[reader, procs] = []
+        pool, read = pools[reader, procs], process_readers[reader]
         try:
             def run():
-                jobs = [DecodeJob(host_read, c.path, tuple(clip_times(c.start_s, c.end_s)[0]), c.start_s, c.end_s,
+                jobs = [DecodeJob(read, c.path, tuple(clip_times(c.start_s, c.end_s)[0]), c.start_s, c.end_s,
                                   long_side) for c in clips]
-                return run_isolated(run_decode_job, jobs, workers=procs, reuse_workers=True,
-                                    idle_workers=pools[procs])
+                return run_isolated(run_decode_job, jobs, workers=procs, reuse_workers=True, idle_workers=pool)
             t0 = time.perf_counter()
-            run_isolated(run_decode_job, [DecodeJob(host_read, c.path, tuple(clip_times(c.start_s, c.end_s)[0]),
+            run_isolated(run_decode_job, [DecodeJob(read, c.path, tuple(clip_times(c.start_s, c.end_s)[0]),
                                                     c.start_s, c.end_s, long_side) for c in clips[:2 * procs]],
-                         workers=procs, reuse_workers=True, idle_workers=pools[procs])  # start the workers
+                         workers=procs, reuse_workers=True, idle_workers=pool)  # start the workers
             start_s = time.perf_counter() - t0
             with Utilisation() as util:
                 seconds, results = timed(args.repeats, run)
@@ -274,22 +280,23 @@ def main() -> None:
         print(phase, out[phase], flush=True)
         save()
 
-    runs = [(True, procs, True) for procs in pools]
+    runs = [(True, procs, True, reader) for reader, procs in pools]
     if not args.quick:  # the threads' decoders on streams of their own, and on the default stream (before)
-        runs = [(False, 0, True), (True, 0, True), (True, 0, False)] + runs + (
-            [(False, max(pools), True)] if pools else [])
-    for half, procs, own_streams in runs:
-        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + (f"_processes_{procs}" if procs else "_threads") + (
-            "" if own_streams else "_default_stream")
+        runs = [(False, 0, True, "nvdec"), (True, 0, True, "nvdec"), (True, 0, False, "nvdec")] + runs + (
+            [(False, procs, True, reader) for reader, procs in pools if procs == max(p for _, p in pools)])
+    for half, procs, own_streams, reader in runs:
+        phase = f"end_to_end_{'fp16' if half else 'fp32'}" + (
+            f"_{reader}_processes_{procs}" if procs else "_threads") + ("" if own_streams else "_default_stream")
         os.environ["HAIC_NVDEC_OWN_STREAMS"] = "1" if own_streams else "0"
         nvdec_reader._readers.clear()  # readers read the setting when made
         model = models[half]
         try:
             def run():
                 kept = errors = 0
-                for outcome in sample_clips_batched(clips, model, host_read if procs else nvdec,
+                for outcome in sample_clips_batched(clips, model, process_readers[reader] if procs else nvdec,
                                                     decode_threads=args.threads, decode_processes=procs,
-                                                    idle_workers=pools.get(procs), clips_per_batch=args.clips_per_batch):
+                                                    idle_workers=pools.get((reader, procs)),
+                                                    clips_per_batch=args.clips_per_batch):
                     if outcome.people is None:
                         errors += 1
                         continue

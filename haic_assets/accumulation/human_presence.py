@@ -19,7 +19,6 @@ from haic_resources.pose.contact_sheet import contact_sheet
 from haic_resources.pose.estimator import boxes_of, scores_of
 from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
 from haic_resources.video.isolation import IsolatedResult, run_isolated
-from haic_resources.video.nvdec_reader import read_frames_host
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
@@ -107,12 +106,13 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
 def _batched_people(pose, tasks: list[PeopleTask], config: HumanPresenceConfig, progress) -> list[IsolatedResult]:
     """The tasks' `ClipPeople` from the batched backend (`sample_clips_batched`): the models stay in this
     process (on the GPU when there is one) and take many clips per call, `config.workers` decoder
-    processes (NVDEC when the models are on a GPU) decode ahead, each clip killable at its deadline."""
+    processes decode ahead on the CPU, each clip killable at its deadline. Not with NVDEC: each process
+    would hold a CUDA context of its own, and the GPU time-slices between contexts (H200, bench/GPU_NOTES.md
+    run 4: 10 clips/s with 4 to 14 NVDEC processes, the GPU 98 % busy; OpenCV threads alone decoded 21.5)."""
     estimator = pose.estimator()
-    read = read_frames_host if estimator.device_used == "cuda" else read_cpu
     windows = [ClipWindow(t.clip_id, t.path, t.start_s, t.end_s) for t in tasks]
     outcomes = {}
-    for outcome in sample_clips_batched(windows, estimator, read, decode_processes=config.workers,
+    for outcome in sample_clips_batched(windows, estimator, read_cpu, decode_processes=config.workers,
                                         timeout_s=config.timeout_s, presence_samples=config.samples,
                                         pose_fps=config.pose_fps, keep_images=True):
         outcomes[outcome.clip_id] = outcome
