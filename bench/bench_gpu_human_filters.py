@@ -137,6 +137,8 @@ def main() -> None:
                          "process) and/or cpu (OpenCV, no CUDA)")
     ap.add_argument("--quick", action="store_true",
                     help="fp16 and decoder processes only: no verdicts, no thread/OpenCV decoders, no fp32 (a short lease)")
+    ap.add_argument("--skip-verdicts", action="store_true", help="only the timings (the verdict comparison "
+                    "runs every clip through five paths first)")
     ap.add_argument("--cpu-reference", action="store_true",
                     help="only the verdicts of the CPU path (PyAV reader + ONNX Runtime), for comparison")
     args = ap.parse_args()
@@ -176,8 +178,8 @@ def main() -> None:
 
     # Verdicts on the unique clips first: GPU networks vs CPU networks (ONNX Runtime) on the same frames.
     try:
-        if args.quick:
-            raise NotImplementedError("not run with --quick")
+        if args.quick or args.skip_verdicts:
+            raise NotImplementedError("not run with --quick or --skip-verdicts")
         unique = clips[:len(names)]
         cpu_model = BatchedDetectorPose(det, pose, device="cpu", engine="onnxruntime", threads=16)
         rows = {}
