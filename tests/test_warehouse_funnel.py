@@ -113,3 +113,28 @@ def test_items_waiting_in_a_batch_job_are_the_funnels_pending_column(tmp_path):
     land(tables)
     write_ledger(tables, "captions", "webvid__a.csv", rows("webvid__a.csv", "captions", "kppe"))
     assert funnel(in_memory_warehouse(root, [*ORDER, "captions"]))[-1] == ("webvid", "captions", 1, 0, 1, 4, 2)
+
+
+def test_a_warehouse_made_before_the_pending_column_gets_the_new_funnel_on_its_next_refresh(tmp_path):
+    """A warehouse file outlives upgrades: one whose funnel view was made from older SQL (here the
+    funnel before its `pending` column, in a file with no record of what its views were made from)
+    gets the current view at the next step's refresh; an unchanged view is not remade."""
+    root = tmp_path / "tables"
+    tables = TableStore(LocalObjectStore(root), tmp_path / "mirror")
+    land(tables)
+    database = tmp_path / "w.duckdb"
+    refresh_warehouse(database, root, ORDER)
+    with duckdb.connect(str(database)) as conn:  # as a warehouse from before this change was
+        conn.execute("DROP TABLE warehouse_view_versions")
+        conn.execute("CREATE OR REPLACE VIEW funnel AS SELECT source, stage, sum(kept) AS kept, sum(dropped) AS dropped,"
+                     " sum(error) AS error, sum(total) AS total FROM ledger_counts GROUP BY ALL")
+    with read_only_connect(database) as conn:
+        assert "pending" not in [c[0] for c in conn.execute("DESCRIBE funnel").fetchall()]
+    refresh_warehouse(database, root, ORDER)
+    with read_only_connect(database) as conn:
+        assert funnel(conn) == EXPECTED
+        made = conn.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'funnel'").fetchone()
+    refresh_warehouse(database, root, ORDER)  # nothing changed: the same view, not remade
+    with read_only_connect(database) as conn:
+        assert conn.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'funnel'").fetchone() == made
+        assert conn.execute("SELECT count(*) FROM warehouse_view_versions").fetchone() == (1,)

@@ -11,6 +11,7 @@ file and swap it in (`write_aside`): a reader's open session never blocks or fai
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import logging
 import os
@@ -37,6 +38,8 @@ LEDGER_COUNTS = "ledger_counts"
 NESTED_TABLES = (LEDGER, LEDGER_COUNTS)  # one folder per stage, one file per partition
 # Views over the ledger, made once: they read whatever files exist when they are queried.
 AGGREGATE_VIEWS: tuple[str, ...] = ("funnel",)
+# Which SQL each aggregate view was made from (its sha256), so an upgrade remakes a changed one.
+VIEW_VERSIONS = "warehouse_view_versions"
 
 
 def table_glob(tables_root: Path, table: str) -> str:
@@ -94,10 +97,18 @@ def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order:
     if LEDGER in views:
         if not counts_from_files:
             conn.execute(f"CREATE OR REPLACE VIEW {LEDGER_COUNTS} AS " + load_sql("ledger_counts"))
+        # An aggregate view is remade when its SQL file changed since it was made (a warehouse file
+        # outlives upgrades: the funnel's `pending` column came after many were made).
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {VIEW_VERSIONS} (view VARCHAR PRIMARY KEY, sql_sha256 VARCHAR)")
+        made_from = dict(conn.execute(f"SELECT view, sql_sha256 FROM {VIEW_VERSIONS}").fetchall())
         for aggregate in AGGREGATE_VIEWS:
-            if aggregate not in current or not counts_from_files:
-                conn.execute(f"DROP TABLE IF EXISTS {aggregate}")  # a warehouse from before: a table
-                conn.execute(f"CREATE OR REPLACE VIEW {aggregate} AS " + load_sql(aggregate))
+            sql = load_sql(aggregate)
+            digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+            if aggregate not in current or not counts_from_files or made_from.get(aggregate) != digest:
+                if aggregate not in current:
+                    conn.execute(f"DROP TABLE IF EXISTS {aggregate}")  # a warehouse from before: a table
+                conn.execute(f"CREATE OR REPLACE VIEW {aggregate} AS " + sql)
+                conn.execute(f"INSERT OR REPLACE INTO {VIEW_VERSIONS} VALUES (?, ?)", [aggregate, digest])
     return list(views)
 
 
