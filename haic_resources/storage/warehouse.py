@@ -38,7 +38,7 @@ LEDGER_COUNTS = "ledger_counts"
 NESTED_TABLES = (LEDGER, LEDGER_COUNTS)  # one folder per stage, one file per partition
 # Views over the ledger, made once: they read whatever files exist when they are queried.
 AGGREGATE_VIEWS: tuple[str, ...] = ("funnel",)
-# Which SQL each aggregate view was made from (its sha256), so an upgrade remakes a changed one.
+# Which SQL each aggregate view was made from (its sha256; sql/create_view_versions.sql).
 VIEW_VERSIONS = "warehouse_view_versions"
 
 
@@ -99,7 +99,7 @@ def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order:
             conn.execute(f"CREATE OR REPLACE VIEW {LEDGER_COUNTS} AS " + load_sql("ledger_counts"))
         # An aggregate view is remade when its SQL file changed since it was made (a warehouse file
         # outlives upgrades: the funnel's `pending` column came after many were made).
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {VIEW_VERSIONS} (view VARCHAR PRIMARY KEY, sql_sha256 VARCHAR)")
+        conn.execute(load_sql("create_view_versions"))
         made_from = dict(conn.execute(f"SELECT view, sql_sha256 FROM {VIEW_VERSIONS}").fetchall())
         for aggregate in AGGREGATE_VIEWS:
             sql = load_sql(aggregate)
