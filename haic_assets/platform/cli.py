@@ -11,6 +11,11 @@
     haic retry PARTITION [--stage S]   re-process only the items whose last verdict is error
     haic retry --release ITEM          let a quarantined item be retried again
     haic plan --videos N --mean-duration S   core-hours, GPU-hours, tokens and dollars for a whole source
+    haic people FILE [--json]  the pose model's people, count and coverage in an image or a clip
+    haic check-qa --category C FILE   read one raw QA answer as qa_pairs would
+    haic check-caption FILE   check one caption against the standardized format
+    haic annotation-task BATCH --partition P   export kept clips for an annotation batch
+    haic evaluate --model M [--protocol standard|caption]   score a model on HAICBench
 """
 
 from __future__ import annotations
