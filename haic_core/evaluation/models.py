@@ -8,7 +8,7 @@ does not belong in a key. Pure: the caller reads and writes the file.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 PROTOCOLS = ("standard", "caption")
@@ -73,8 +73,7 @@ class EvalModel:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> EvalModel:
-        known = {k: record[k] for k in ("model", "protocol", "provider", "base_url", "frames", "qa_set", "video_input",
-                                        *PRICE_FIELDS) if k in record}
+        known = {f.name: record[f.name] for f in fields(cls) if f.name in record}
         if "frames" in known:
             known["frames"] = int(known["frames"])
         for price in PRICE_FIELDS:

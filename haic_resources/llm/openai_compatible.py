@@ -108,16 +108,15 @@ class OpenAIClient(LLMClient):
         self.send_video_url = send_video_url
         # response_format=json_object; some OpenAI-compatible servers reject it.
         self.json_mode = json_mode
-        # The SDK's own httpx settings, with a transport that stops reading at max_response_bytes.
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
-            http_client=openai.DefaultHttpxClient(transport=CappedTransport(self.max_response_bytes)),
-        )
+
+        def sdk_client(max_bytes: int) -> openai.OpenAI:
+            # The SDK's own httpx settings, with a transport that stops reading at max_bytes.
+            return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                                 http_client=openai.DefaultHttpxClient(transport=CappedTransport(max_bytes)))
+
+        self._client = sdk_client(self.max_response_bytes)
         # Batch jobs: their output file holds every item's answer (response_cap.py).
-        self._batch_client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
-            http_client=openai.DefaultHttpxClient(transport=CappedTransport(self.max_batch_result_bytes)),
-        )
+        self._batch_client = sdk_client(self.max_batch_result_bytes)
 
     # ---- errors ----------------------------------------------------------------------------
 
