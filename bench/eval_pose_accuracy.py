@@ -172,6 +172,7 @@ def main() -> None:
     ap.add_argument("--min-person-score", type=float, default=None,
                     help="count people from this score (default: the backend's PoseSettings cut)")
     ap.add_argument("--nms-iou", type=float, default=None, help="duplicate suppression IoU (default: the setting's)")
+    ap.add_argument("--movenet-tiles", type=int, default=None, help="movenet: tile grid side (default: the setting's)")
     ap.add_argument("--no-clips", action="store_true", help="annotated images only")
     ap.add_argument("--media", type=Path, default=REPO.parent / "shared" / "media")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pose_accuracy.json")
@@ -182,11 +183,14 @@ def main() -> None:
             options = {"cache_dir": cache, "backend": backend, "input_long_side": args.long_side}
             if args.nms_iou is not None:
                 options["nms_iou"] = args.nms_iou
+            if args.movenet_tiles is not None:
+                options["movenet_tiles"] = args.movenet_tiles
             if args.min_person_score is not None:
                 options["min_person_score"] = args.min_person_score
             settings = PoseSettings(**options)
             estimator = make_estimator(settings)
             result = {"settings": {"input_long_side": estimator.input_long_side, "nms_iou": settings.nms_iou,
+                                   "movenet_tiles": settings.movenet_tiles if backend == "movenet" else None,
                                    "min_person_score": settings.min_person_score},
                       **evaluate_images(estimator, args.media, settings.min_person_score)}
             if not args.no_clips:

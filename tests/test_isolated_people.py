@@ -61,7 +61,7 @@ def test_kept_images_are_shrunk_but_people_stay_in_model_pixels(video, pose):
     full = sample_people(task("juggle", clip, pose, keep_images=True))
     small = sample_people(task("juggle", clip, pose, keep_images=True, image_long_side=160))
     assert_same_people(small, full)
-    assert (full.width, full.height) == (384, 216) and full.images[0].shape == (216, 384, 3)
+    assert (full.width, full.height) == (576, 324) and full.images[0].shape == (324, 576, 3)  # read for 2 × 2 tiles
     assert small.images[0].shape == (90, 160, 3) and len(small.images) == len(full.times)
 
 

@@ -119,7 +119,8 @@ def test_the_resource_and_a_child_build_the_model_from_the_same_settings(tmp_pat
     assert pose.estimator() is make_estimator(settings)  # built once per process and settings
     assert isinstance(pose.estimator(), DetectorMoveNet) and settings.nms_iou == 0.45
     assert pose.describe() == f"detector_movenet {detector} + MoveNet (long side 640, cpu)"
-    assert PoseResource(cache_dir=str(tmp_path)).describe() == "movenet (long side 384, cpu)"
+    assert PoseResource(cache_dir=str(tmp_path)).describe() == "movenet + 2×2 tiles for crowds (long side 576, cpu)"
+    assert PoseResource(cache_dir=str(tmp_path), movenet_tiles=1).describe() == "movenet (long side 384, cpu)"
 
 
 def test_the_detector_backend_without_a_model_file_says_how_to_give_one(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
-from haic_resources.storage.home import REPO_ROOT, env_setting, haic_home
+from haic_resources.storage.home import REPO_ROOT, env_number, env_setting, haic_home
 from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.pose.resource import PoseResource
@@ -38,7 +38,8 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
         "storage": storage,
         "llm": llm_resource(),
         "pose": PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
-                             nms_iou=float(env_setting("HAIC_POSE_NMS_IOU")) if env_setting("HAIC_POSE_NMS_IOU") else None,
+                             nms_iou=env_number("HAIC_POSE_NMS_IOU", None, float),
+                             movenet_tiles=env_number("HAIC_POSE_MOVENET_TILES", "2", int),
                              detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
                              pose_model=env_setting("HAIC_POSE_MODEL"),
                              device=env_setting("HAIC_POSE_DEVICE", "cpu"),
@@ -83,14 +84,13 @@ def llm_resource() -> LLMResource:
     base_url = env_setting("OPENAI_BASE_URL") if provider == "openai" else env_setting("GEMINI_BASE_URL")
     return LLMResource(
         provider=provider, model=env_setting("HAIC_LLM_MODEL", ""), api_key=api_key, base_url=base_url,
-        concurrency=int(env_setting("HAIC_LLM_CONCURRENCY", "8")),
-        max_attempts=int(env_setting("HAIC_LLM_MAX_ATTEMPTS", "6")),
-        input_price_per_million=float(env_setting("HAIC_LLM_INPUT_PRICE", "0")),
-        output_price_per_million=float(env_setting("HAIC_LLM_OUTPUT_PRICE", "0")),
-        max_response_bytes=int(env_setting("HAIC_LLM_MAX_RESPONSE_BYTES", str(DEFAULT_MAX_RESPONSE_BYTES))),
-        max_batch_result_bytes=int(env_setting("HAIC_LLM_MAX_BATCH_RESULT_BYTES",
-                                               str(DEFAULT_MAX_BATCH_RESULT_BYTES))),
-        batch_discount=float(env_setting("HAIC_LLM_BATCH_DISCOUNT", "0.5")),
+        concurrency=env_number("HAIC_LLM_CONCURRENCY", "8", int),
+        max_attempts=env_number("HAIC_LLM_MAX_ATTEMPTS", "6", int),
+        input_price_per_million=env_number("HAIC_LLM_INPUT_PRICE", "0", float),
+        output_price_per_million=env_number("HAIC_LLM_OUTPUT_PRICE", "0", float),
+        max_response_bytes=env_number("HAIC_LLM_MAX_RESPONSE_BYTES", str(DEFAULT_MAX_RESPONSE_BYTES), int),
+        max_batch_result_bytes=env_number("HAIC_LLM_MAX_BATCH_RESULT_BYTES", str(DEFAULT_MAX_BATCH_RESULT_BYTES), int),
+        batch_discount=env_number("HAIC_LLM_BATCH_DISCOUNT", "0.5", float),
         cache_dir=str(haic_home().cache / "llm"),
     )
 

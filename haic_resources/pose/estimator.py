@@ -2,15 +2,17 @@
 
 The human filters need, per frame, every person's box, score and 17 COCO keypoints. Backends:
 
-- ``movenet`` (`pose_movenet`): MoveNet MultiPose Lightning, embedded default; CPU, no extra stack.
+- ``movenet`` (`pose_movenet`): MoveNet MultiPose Lightning, the embedded default (its model file comes in a
+  registry wheel); CPU, no extra stack. Frames where the whole frame shows 2 or more people are looked at
+  again in 3 × 3 overlapping tiles, so that a crowd's small people are counted (`tiling`).
 - ``onnx`` (`pose_onnx`): YOLOX/RTMDet person detector + RTMPose through ONNX Runtime, as the
   paper (RTMPose) — the production path, CPU or CUDA.
 - ``mmpose`` (`pose_mmpose`): the OpenMMLab stack (`mmpose.apis.init_model`), optional extra ``mmpose``.
 - ``batched`` (`pose_batched`): YOLOX + RTMPose over many clips' frames at once, on PyTorch
   (onnx2torch; the GPU path, optional extra ``gpu``) or ONNX Runtime.
-- ``detector_movenet`` (`pose_detector_movenet`): YOLOX-nano person detector (ONNX Runtime, the
-  model file in the repository's models/) + MoveNet keypoints on each detected person's crop;
-  the default: it counts crowds (bench/eval_pose_accuracy.py).
+- ``detector_movenet`` (`pose_detector_movenet`): a YOLOX/RTMDet person detector (ONNX Runtime, a model
+  file the deployment points at) + MoveNet keypoints on each detected person's crop: the best counts
+  measured (bench/eval_pose_accuracy.py), where such a file is at hand.
 
 Every backend suppresses duplicate boxes of one person (`suppress_duplicates`, IoU a setting):
 a person found twice would count twice and double the covered area.
@@ -145,7 +147,7 @@ POSE_BACKENDS: tuple[str, ...] = ("detector_movenet", "movenet", "onnx", "mmpose
 def make_pose_estimator(kind: str, **settings: Any) -> PoseEstimator:
     """Build the pose backend named `kind` with its settings (see each backend's constructor).
 
-    ``make_pose_estimator("detector_movenet", cache_dir=...)`` (YOLOX-nano from models/ + MoveNet),
+    ``make_pose_estimator("detector_movenet", cache_dir=..., detector_path=...)`` (YOLOX-nano + MoveNet),
     ``make_pose_estimator("movenet", cache_dir=...)``,
     ``make_pose_estimator("onnx", detector_path=..., pose_path=..., device="cuda")``,
     ``make_pose_estimator("mmpose", pose2d="rtmpose-m_8xb256-420e_coco-256x192", device="cuda:0")``.

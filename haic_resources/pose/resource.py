@@ -1,5 +1,5 @@
-"""The people model as a Dagster resource: YOLOX-nano + MoveNet (default), MoveNet alone, YOLOX/RTMDet +
-RTMPose (ONNX), mmpose."""
+"""The people model as a Dagster resource: MoveNet (default), a YOLOX/RTMDet detector + MoveNet, YOLOX/RTMDet +
+RTMPose (ONNX, or batched on a GPU), mmpose."""
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -11,7 +11,8 @@ from haic_resources.storage.s3 import S3Settings
 
 class PoseResource(ConfigurableResource):
     backend: str = Field(default="movenet",
-                         description="movenet (embedded default: MoveNet MultiPose alone, at most 6 people) | "
+                         description="movenet (embedded default: MoveNet MultiPose, whole frame and, for crowds, "
+                                     "tiles; see movenet_tiles) | "
                                      "detector_movenet (a YOLOX/RTMDet detector file counts the people, crowds "
                                      "included; MoveNet gives each one's keypoints) | onnx (YOLOX/RTMDet + "
                                      "RTMPose, as in the paper) | batched (the same, many clips per "
@@ -20,6 +21,9 @@ class PoseResource(ConfigurableResource):
     min_person_score: float = Field(default=0.2, description="people below this score are not reported at all")
     nms_iou: float | None = Field(default=None, description="boxes overlapping a better one by more than this IoU "
                                                             f"are one person found twice (every backend); empty = {NMS_IOU}")
+    movenet_tiles: int = Field(default=2, description="movenet: on frames where the whole frame shows 2 people or "
+                                                      "more, also look at N × N overlapping tiles, so that a crowd's "
+                                                      "small people are counted (1 = whole frame only)")
     detector_model: str | None = Field(default=None, description="onnx, detector_movenet: detector .onnx (path or "
                                                                  "s3://), e.g. YOLOX-nano")
     pose_model: str | None = Field(default=None, description="onnx, batched: RTMPose .onnx; mmpose: checkpoint "
@@ -41,6 +45,7 @@ class PoseResource(ConfigurableResource):
         return PoseSettings(cache_dir=self.cache_dir, backend=self.backend, input_long_side=self.input_long_side,
                             min_person_score=self.min_person_score,
                             nms_iou=NMS_IOU if self.nms_iou is None else self.nms_iou,
+                            movenet_tiles=self.movenet_tiles,
                             detector_model=self.detector_model,
                             pose_model=self.pose_model, detector_kind=self.detector_kind, device=self.device,
                             engine=self.engine, half=self.half, pose_config=self.pose_config,
@@ -55,6 +60,8 @@ class PoseResource(ConfigurableResource):
             models = f" {self.detector_model} + {self.pose_model}"
         elif self.backend == "detector_movenet":
             models = f" {self.detector_model} + MoveNet"
+        elif self.backend == "movenet" and self.movenet_tiles > 1:
+            models = f" + {self.movenet_tiles}×{self.movenet_tiles} tiles for crowds"
         else:
             models = ""
         estimator = self.estimator()

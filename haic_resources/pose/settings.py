@@ -24,6 +24,7 @@ class PoseSettings:
     input_long_side: int | None = None
     min_person_score: float = 0.2
     nms_iou: float = NMS_IOU
+    movenet_tiles: int = 2                 # movenet: tile grid side for crowds (1 = whole frame only)
     detector_model: str | None = None
     pose_model: str | None = None
     detector_kind: str = "yolox"
@@ -43,7 +44,9 @@ def make_estimator(settings: PoseSettings) -> PoseEstimator:
                "nms_threshold": settings.nms_iou}
     if settings.input_long_side:
         options["input_long_side"] = settings.input_long_side
-    if settings.backend == "onnx":
+    if settings.backend == "movenet":
+        options["tile_grid"] = settings.movenet_tiles
+    elif settings.backend == "onnx":
         options.update(detector_path=settings.detector_model, pose_path=settings.pose_model,
                        detector_kind=settings.detector_kind, device=settings.device, s3=settings.s3)
     elif settings.backend == "detector_movenet":

@@ -63,6 +63,17 @@ def env_setting(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def env_number(name: str, default: str | None, kind: type[int] | type[float]) -> int | float | None:
+    """A numeric deployment setting; a value that is no number is an error naming the variable."""
+    value = env_setting(name, default)
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
 def profile() -> str:
     name = env_setting("HAIC_PROFILE", "local")
     if name not in PROFILES:
