@@ -122,6 +122,26 @@ def verdict_row(outcome_people: ClipPeople, clip_id: str) -> dict:
     return row
 
 
+def verdict_differences(per_clip: dict[str, dict[str, dict]], phase: str) -> list[dict]:
+    """Clips of `phase` whose final verdict differs from another repeat of the same clip in the same run, or
+    from the same clip in the first run measured: each with both rows (values, reasons), so a verdict that
+    moved with its batch shows what moved."""
+    rows, first_phase = per_clip[phase], next(iter(per_clip))
+    by_name: dict[str, dict[str, list]] = {}
+    for clip_id, row in rows.items():
+        by_name.setdefault(clip_id.split("#")[0], {}).setdefault(row["final"]["verdict"], []).append(clip_id)
+    found = []
+    for name, verdicts in by_name.items():
+        if len(verdicts) > 1:
+            found.append({"clip": name, "within_run": {v: ids[:3] for v, ids in verdicts.items()},
+                          "rows": {ids[0]: rows[ids[0]] for ids in verdicts.values()}})
+    for clip_id, row in rows.items():
+        other = per_clip[first_phase].get(clip_id)
+        if other is not None and other["final"]["verdict"] != row["final"]["verdict"]:
+            found.append({"clip": clip_id, "against": first_phase, "this": row, "first": other})
+    return found[:20]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--media", type=Path, required=True)
@@ -282,32 +302,48 @@ def main() -> None:
         print(phase, out[phase], flush=True)
         save()
 
-    runs = [(True, procs, True, reader) for reader, procs in pools]
-    if not args.quick:  # the threads' decoders on streams of their own, and on the default stream (before)
-        runs = [(False, 0, True, "nvdec"), (True, 0, True, "nvdec"), (True, 0, False, "nvdec")] + runs + (
-            [(False, procs, True, reader) for reader, procs in pools if procs == max(p for _, p in pools)])
-    for half, procs, own_streams, reader in runs:
+    # (fp16, decoder processes, NVDEC on streams of its own, process reader, filter chain, clips per batch)
+    runs = [(True, procs, True, reader, True, args.clips_per_batch) for reader, procs in pools]
+    if not args.quick:  # the threads' decoders on streams of their own, and on the default stream (before);
+        # then what bounds end to end: without the filter chain (sampling alone), and half the batch
+        half_batch = max(1, args.clips_per_batch // 2)
+        runs = [(False, 0, True, "nvdec", True, args.clips_per_batch), (True, 0, True, "nvdec", True, args.clips_per_batch),
+                (True, 0, False, "nvdec", True, args.clips_per_batch), (True, 0, False, "nvdec", False, args.clips_per_batch),
+                (True, 0, False, "nvdec", True, half_batch)] + runs + (
+            [(False, procs, True, reader, True, args.clips_per_batch) for reader, procs in pools
+             if procs == max(p for _, p in pools)])
+    per_clip: dict[str, dict[str, dict]] = {}
+    for half, procs, own_streams, reader, filters, per_batch in runs:
         phase = f"end_to_end_{'fp16' if half else 'fp32'}" + (
-            f"_{reader}_processes_{procs}" if procs else "_threads") + ("" if own_streams else "_default_stream")
+            f"_{reader}_processes_{procs}" if procs else "_threads") + ("" if own_streams else "_default_stream") + (
+            "" if filters else "_no_filter_chain") + ("" if per_batch == args.clips_per_batch else f"_batch_{per_batch}")
         os.environ["HAIC_NVDEC_OWN_STREAMS"] = "1" if own_streams else "0"
         nvdec_reader._readers.clear()  # readers read the setting when made
         model = models[half]
         try:
+            rows: dict[str, dict] = {}
+
             def run():
                 kept = errors = 0
+                rows.clear()
                 for outcome in sample_clips_batched(clips, model, process_readers[reader] if procs else nvdec,
                                                     decode_threads=args.threads, decode_processes=procs,
                                                     idle_workers=pools.get((reader, procs)),
-                                                    clips_per_batch=args.clips_per_batch):
+                                                    clips_per_batch=per_batch):
                     if outcome.people is None:
                         errors += 1
                         continue
-                    kept += human_filter_chain(outcome.people, outcome.clip_id)["final"].verdict == "kept"
+                    if filters:
+                        rows[outcome.clip_id] = row = verdict_row(outcome.people, outcome.clip_id.split("#")[0])
+                        kept += row["final"]["verdict"] == "kept"
                 return kept, errors
             with Utilisation() as util:
                 seconds, (kept, errors) = timed(args.repeats, run)
             out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
                           "kept": kept, "errors": errors, **util.summary()}
+            if rows:  # repeats of one clip whose verdict differs from this run's reference, or from the first run's
+                per_clip[phase] = dict(rows)
+                out[phase]["verdict_differences"] = verdict_differences(per_clip, phase)
         except Exception:
             out[phase] = {"failed": traceback.format_exc()[-2000:]}
         print(phase, out[phase], flush=True)

@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "torch", "onnxruntime"]
 PERSON_COLUMNS = 6  # YOLOX head: cx, cy, w, h, objectness, class 0 (person)
+# Every chunk goes to a network padded to max_batch inputs: one input shape per network. cuDNN builds an
+# execution plan for every new shape (tens of ms per convolution), and the number of frames and person
+# crops differs in every batch of clips: unpadded, the plans cost more than the networks (bench/GPU_NOTES.md,
+# run 5: 32 clips a batch ran at 15 clips/s, 64 at 29, only because 64's shapes had been seen before). And
+# cuDNN picks its algorithm by shape, so an input's outputs moved in the last bits with the size of the chunk
+# it landed in: a person scored at the threshold was counted in one repeat of a clip and not in another
+# (run 5, the arm-wrestling clip, 5 or 6 people). With one shape, an input's result depends on the input alone.
 
 
 def torch_device(requested: str) -> str:
@@ -84,6 +91,17 @@ class TorchRunner:
         return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
                            allow_tf32=False)
 
+    def _padded(self, x):
+        """`x` with zero inputs appended up to max_batch, on a GPU (cuDNN); as it is on the CPU."""
+        if len(x) >= self.max_batch or self.device_used != "cuda":
+            return x
+        return self.torch.cat([x, x.new_zeros((self.max_batch - len(x), *x.shape[1:]))])
+
+    def _run(self, module, x) -> tuple:
+        """`module` over one chunk padded to max_batch; outputs cut back to the chunk's inputs."""
+        y = module(self._padded(x).to(self.dtype))
+        return tuple(t[:len(x)] for t in (y if isinstance(y, (tuple, list)) else (y,)))
+
     def _chunks(self, module, stack: np.ndarray, columns: int | None = None) -> list[list[np.ndarray]]:
         torch = self.torch
         outs: list[list[np.ndarray]] = []
@@ -92,9 +110,7 @@ class TorchRunner:
                 x = torch.from_numpy(np.ascontiguousarray(stack[start:start + self.max_batch]))
                 if self.device_used == "cuda":
                     x = x.pin_memory().to(self.device_used, non_blocking=True)
-                y = module(x.to(self.dtype))
-                y = y if isinstance(y, (tuple, list)) else (y,)
-                outs.append([(t[..., :columns] if columns else t).float().cpu().numpy() for t in y])
+                outs.append([(t[..., :columns] if columns else t).float().cpu().numpy() for t in self._run(module, x)])
         return outs
 
     def on_device(self, module, stack):
@@ -103,8 +119,7 @@ class TorchRunner:
         parts = []
         with torch.inference_mode(), self._exact_fp32():
             for start in range(0, len(stack), self.max_batch):
-                y = module(stack[start:start + self.max_batch].to(self.dtype))
-                parts.append(y if isinstance(y, (tuple, list)) else (y,))
+                parts.append(self._run(module, stack[start:start + self.max_batch]))
         return [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
 
     def run_detector(self, blob: np.ndarray) -> np.ndarray:

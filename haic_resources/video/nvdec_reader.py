@@ -11,11 +11,10 @@ index = round(t × average fps) (constant-rate streams; AVI is). `frames_decoded
 handed back: NVDEC does not report how many it decoded to reach them.
 
 One `NvdecReader` per thread (a decoder is reused across files by reconfiguring it). Each thread's
-GPU work can run on a CUDA stream of its own, finished before the frames are handed back: on the
-default stream the decoders' resizes and the models' kernels may queue behind one another (on the
-H200, bench/GPU_NOTES.md run 4: decode 40 clips/s and models 119 clips/s alone, 25 clips/s together).
-Until streams of their own are measured there, they are opt-in: `HAIC_NVDEC_OWN_STREAMS=1` (the bench
-compares both).
+GPU work runs on a CUDA stream of its own, finished before the frames are handed back: on the default
+stream the decoders' resizes and the models' kernels queue behind one another. Measured end to end
+(bench/GPU_NOTES.md, run 5, one H100, fp16, three calls): 3–9 % faster on streams of their own (30.7 vs
+29.8 clips/s in the last); `HAIC_NVDEC_OWN_STREAMS=0` goes back to the default stream.
 
 `read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and
 says which reader produced the frames.
@@ -46,7 +45,7 @@ class NvdecReader:
         if not torch.cuda.is_available():
             raise RuntimeError("NVDEC decode needs a CUDA GPU; torch sees none")
         self.nvc, self.torch, self.gpu_id, self.strategy = nvc, torch, gpu_id, strategy
-        self.own_streams = os.environ.get("HAIC_NVDEC_OWN_STREAMS", "0") == "1"
+        self.own_streams = os.environ.get("HAIC_NVDEC_OWN_STREAMS", "1") != "0"
         self._local = threading.local()
 
     def _stream(self):
