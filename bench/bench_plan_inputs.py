@@ -70,15 +70,17 @@ def figure(value, unit: str, how: str) -> dict:
     return {"value": round(value, 6) if isinstance(value, float) else value, "unit": unit, "how": how}
 
 
-# bench/bench_gpu_human_filters.py on one H200 (bench/GPU_NOTES.md, run 4): end to end, the GPU held
-# for the whole of decode + models, so a clip costs 1 / (clips per second) GPU-seconds.
-H200_END_TO_END = (23.8, "bench/bench_gpu_human_filters.py end to end on one H200 (bench/GPU_NOTES.md, run 4, "
-                         "2026-12-07): NVDEC decode + YOLOX-nano + RTMPose-t (torch fp32), 240 clips, 23.8 clips/s")
+# bench/bench_gpu_human_filters.py (bench/GPU_NOTES.md, run 5, one H100): end to end in the stage's own shape
+# (CPU decoding in 14 worker processes, the networks on the GPU), the GPU held for the whole of it, so a clip
+# costs 1 / (clips per second) GPU-seconds.
+GPU_END_TO_END = (25.5, "bench/bench_gpu_human_filters.py end to end on one H100 with 16 cores (bench/GPU_NOTES.md, "
+                        "run 5, 2026-12-07), as human_presence's batched backend runs: CPU decoding in 14 processes "
+                        "+ YOLOX-nano + RTMPose-t (torch fp32), 240 clips, 25.5 clips/s")
 
 
 def gpu_figure(path: Path | None) -> dict:
     if path is None:
-        clips_per_s, how = H200_END_TO_END
+        clips_per_s, how = GPU_END_TO_END
         return figure(1.0 / clips_per_s, "GPU-s per candidate clip", how)
     gpu = json.loads(path.read_text())
     return figure(gpu["mean_model_gpu_s_per_clip"], "GPU-s per candidate clip",
