@@ -18,6 +18,11 @@ stream the decoders' resizes and the models' kernels queue behind one another. M
 
 `read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and
 says which reader produced the frames.
+
+Not repeatable in threads: with PyNvVideoCodec 2.2.4, threads decoding different files at once get frames
+that differ from one thread's by up to about 20 levels (bench/GPU_NOTES.md, run 6; one file in many threads,
+or any files in one thread, is repeatable). So no stage decodes with NVDEC; the batched stage decodes on the
+CPU in its worker processes.
 """
 
 from __future__ import annotations
