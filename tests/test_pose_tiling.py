@@ -93,3 +93,23 @@ def test_the_tile_grid_is_a_deployment_setting_and_a_wrong_one_names_itself(tmp_
     monkeypatch.setenv("HAIC_POSE_NMS_IOU", "0.4.5")
     with pytest.raises(ValueError, match=r"^HAIC_POSE_NMS_IOU='0.4.5' is not a number$"):
         build_resources()
+
+
+def test_the_people_model_is_part_of_human_presences_code_version_and_the_device_is_not(monkeypatch):
+    from haic_assets.accumulation.human_presence import human_presence
+    from haic_assets.platform.settings import Settings
+
+    def version() -> str:
+        built = human_presence.build(Settings())
+        return built.code_versions_by_key[built.keys_by_output_name["human_presence"]]
+
+    for name in ("HAIC_POSE_BACKEND", "HAIC_POSE_MOVENET_TILES", "HAIC_POSE_DEVICE", "HAIC_POSE_HALF"):
+        monkeypatch.delenv(name, raising=False)
+    default = version()
+    monkeypatch.setenv("HAIC_POSE_DEVICE", "cuda")
+    monkeypatch.setenv("HAIC_POSE_HALF", "1")
+    assert version() == default  # where and how precisely it runs: the same model
+    monkeypatch.setenv("HAIC_POSE_MOVENET_TILES", "3")
+    tiled_more = version()
+    monkeypatch.setenv("HAIC_POSE_BACKEND", "onnx")
+    assert len({default, tiled_more, version()}) == 3

@@ -20,6 +20,7 @@ from haic_resources.pose.estimator import boxes_of, scores_of
 from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
 from haic_resources.video.isolation import IsolatedResult, run_isolated
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
+from haic_assets.platform.resources import pose_version
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
@@ -48,8 +49,11 @@ OUTPUTS = {
 
 
 # version 2: duplicate boxes suppressed (NMS) on every backend; MoveNet stays the default people model.
+# The configured people model is part of the code version too (pose_version): the default's 2 × 2 tiles for
+# crowds, another backend or model file make the partitions stale.
 @partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
-                   resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="2")
+                   resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="2",
+                   fingerprint=lambda config: pose_version())
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
     pose = stage.pose
     backend = pose.describe()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
@@ -37,22 +41,36 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
     return {
         "storage": storage,
         "llm": llm_resource(),
-        "pose": PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
-                             nms_iou=env_number("HAIC_POSE_NMS_IOU", None, float),
-                             movenet_tiles=env_number("HAIC_POSE_MOVENET_TILES", "2", int),
-                             detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
-                             pose_model=env_setting("HAIC_POSE_MODEL"),
-                             device=env_setting("HAIC_POSE_DEVICE", "cpu"),
-                             engine=env_setting("HAIC_POSE_ENGINE", "auto"),
-                             half=env_setting("HAIC_POSE_HALF", "") in ("1", "true"),
-                             pose_config=env_setting("HAIC_POSE_CONFIG"),
-                             detector_config=env_setting("HAIC_POSE_DETECTOR_CONFIG"),
-                             cache_dir=str(home.cache / "models"),
-                             s3_endpoint_url=storage.s3.endpoint_url, s3_region=storage.s3.region_name),
+        "pose": pose_resource(str(home.cache / "models"), storage.s3.endpoint_url, storage.s3.region_name),
         "warehouse": warehouse,
         "spacy_nlp": SpacyResource(),
         "tables": ParquetTablesIOManager(storage=storage, warehouse=warehouse),
     }
+
+
+def pose_resource(cache_dir: str, s3_endpoint_url: str | None = None, s3_region: str | None = None) -> PoseResource:
+    """The people model from HAIC_POSE_* (defaults: the embedded MoveNet, tiled for crowds, on the CPU)."""
+    return PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
+                        nms_iou=env_number("HAIC_POSE_NMS_IOU", None, float),
+                        movenet_tiles=env_number("HAIC_POSE_MOVENET_TILES", "2", int),
+                        detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
+                        pose_model=env_setting("HAIC_POSE_MODEL"),
+                        device=env_setting("HAIC_POSE_DEVICE", "cpu"),
+                        engine=env_setting("HAIC_POSE_ENGINE", "auto"),
+                        half=env_setting("HAIC_POSE_HALF", "") in ("1", "true"),
+                        pose_config=env_setting("HAIC_POSE_CONFIG"),
+                        detector_config=env_setting("HAIC_POSE_DETECTOR_CONFIG"),
+                        cache_dir=cache_dir, s3_endpoint_url=s3_endpoint_url, s3_region=s3_region)
+
+
+def pose_version() -> str:
+    """A code-version part for the stages whose decisions the people model makes: the configured model's
+    settings (not where its files are cached, nor the device, engine or precision it runs with), hashed. Another backend, model
+    file, score or tile setting makes their partitions stale; `haic recurate` then re-runs them."""
+    settings = dataclasses.asdict(pose_resource(cache_dir="").settings())
+    for where in ("cache_dir", "s3", "device", "engine", "half"):
+        settings.pop(where)
+    return "pose-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def fetch_policy_settings() -> dict:

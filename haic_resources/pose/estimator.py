@@ -4,7 +4,7 @@ The human filters need, per frame, every person's box, score and 17 COCO keypoin
 
 - ``movenet`` (`pose_movenet`): MoveNet MultiPose Lightning, the embedded default (its model file comes in a
   registry wheel); CPU, no extra stack. Frames where the whole frame shows 2 or more people are looked at
-  again in 3 × 3 overlapping tiles, so that a crowd's small people are counted (`tiling`).
+  again in 2 × 2 overlapping tiles (a setting), so that a crowd's small people are counted (`tiling`).
 - ``onnx`` (`pose_onnx`): YOLOX/RTMDet person detector + RTMPose through ONNX Runtime, as the
   paper (RTMPose) — the production path, CPU or CUDA.
 - ``mmpose`` (`pose_mmpose`): the OpenMMLab stack (`mmpose.apis.init_model`), optional extra ``mmpose``.
