@@ -93,6 +93,14 @@ def test_haic_plan_without_a_size_says_what_it_needs(inputs):
         main(["plan", "--videos", "10", "--inputs", str(inputs)])
 
 
+def test_a_price_setting_that_is_no_number_is_named(inputs, monkeypatch):
+    from haic_assets.platform.cli import main
+
+    monkeypatch.setenv("HAIC_LLM_OUTPUT_PRICE", "ten")
+    with pytest.raises(SystemExit, match=r"^haic plan: HAIC_LLM_OUTPUT_PRICE='ten' is not a number$"):
+        main(["plan", "--videos", "10", "--mean-duration", "10", "--inputs", str(inputs)])
+
+
 def test_the_checked_in_plan_inputs_name_how_every_figure_was_measured():
     inputs = json.loads((REPO_ROOT / "bench" / "plan_inputs.json").read_text())
     assert inputs["bench"] == "bench/bench_plan_inputs.py" and inputs["run_at"]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from haic_core.accumulation.metadata_sources import parse_duration_s
 from haic_core.plan import WEBVID_MEGAPIXELS, Layout, Prices, SourceSize, UnitCosts, mean_duration_from, plan
-from haic_resources.storage.home import env_setting
+from haic_resources.storage.home import env_number
 
 PLAN_INPUTS = Path(__file__).resolve().parents[2] / "bench" / "plan_inputs.json"
 PAPER_KEPT_PER_VIDEO = 126_000 / 10_700_000  # HAIC paper: WebVid-10M gave 126K clips
@@ -93,7 +93,12 @@ def unit_costs(inputs: dict, args) -> UnitCosts:
 
 def prices(args) -> Prices:
     def pick(flag, env: str, default: float) -> float:
-        return flag if flag is not None else float(env_setting(env) or default)
+        if flag is not None:
+            return flag
+        try:
+            return env_number(env, str(default), float)
+        except ValueError as exc:
+            raise SystemExit(f"haic plan: {exc}") from None
 
     return Prices(pick(args.input_price, "HAIC_LLM_INPUT_PRICE", GEMINI_25_PRO_PRICES[0]),
                   pick(args.output_price, "HAIC_LLM_OUTPUT_PRICE", GEMINI_25_PRO_PRICES[1]),
