@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from haic_assets.platform.cli import main
+from haic_cli.main import main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "haicbench"
 BATCH = "sample_batch"

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from haic_assets.platform.cli import DEV_SUPERSEDED_NOTICE
+from haic_cli.instance import DEV_SUPERSEDED_NOTICE
 from tests.helpers import REPO_ROOT, wait_until
 
 LOCATION = "haic"

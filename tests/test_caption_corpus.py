@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from haic_core.haic_train.caption_format import check_caption, declared_subject_count
-from haic_assets.platform.cli_checks import caption_check_report
+from haic_cli.checks import caption_check_report
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "captions"
 EXPECTED: dict[str, dict] = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

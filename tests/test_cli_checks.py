@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def haic(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HAIC_HOME": str(home)}
     env.pop("HAIC_SETTINGS", None)
-    return subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "haic_cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

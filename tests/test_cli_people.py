@@ -7,7 +7,7 @@ import json
 import cv2
 import pytest
 
-from haic_assets.platform.cli import main
+from haic_cli.main import main
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from tests.helpers import REPO_ROOT, SAMPLE_CSV
 
 def haic(home, *args, timeout=120):
     env = {**os.environ, "HAIC_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", *args], env=env, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "haic_cli", *args], env=env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -84,7 +84,7 @@ def test_a_second_ui_on_one_home_is_refused_and_ctrl_c_stops_the_first_cleanly(t
     home = tmp_path / "home"
     env = {**os.environ, "HAIC_HOME": str(home)}
     port = free_port()
-    first = subprocess.Popen([sys.executable, "-m", "haic_assets.platform.cli", "ui", "--port", str(port)],
+    first = subprocess.Popen([sys.executable, "-m", "haic_cli", "ui", "--port", str(port)],
                              env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:

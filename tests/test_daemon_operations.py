@@ -239,7 +239,7 @@ def assert_same_decisions(home: Path, partition: str, reference: Path) -> None:
 def test_a_haic_run_killed_mid_stage_is_failed_by_the_daemon_and_re_executed_from_the_ui(server, reference):
     dev, home, instance, scratch = server
     log = (scratch / "haic_run.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "haic_assets.platform.cli", "run", IN_PROCESS],
+    process = subprocess.Popen([sys.executable, "-m", "haic_cli", "run", IN_PROCESS],
                                env=dict(os.environ, HAIC_HOME=str(home)), stdout=log, stderr=subprocess.STDOUT)
     try:
         def started():

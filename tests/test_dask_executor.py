@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 
-from haic_assets.platform.cli_executor import RANGE_END, RANGE_START
+from haic_cli.run import RANGE_END, RANGE_START
 from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # generous: a loaded 2-core machine took 8-10 min
@@ -96,7 +96,7 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
         processes += workers
         wait_until(lambda: sum("Starting established connection" in (cluster / f"worker_{i}.log").read_text()
                                for i in (1, 2)) == 2, 120, "two workers to join", interval_s=0.1)
-        run = start([sys.executable, "-m", "haic_assets.platform.cli", "run", *partitions, "--executor", "dask",
+        run = start([sys.executable, "-m", "haic_cli", "run", *partitions, "--executor", "dask",
                      "--scheduler", address], cluster / "haic_run.log", env)
         processes.append(run)
         with dagster_instance(home) as instance:

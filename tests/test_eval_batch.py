@@ -17,7 +17,7 @@ from haic_assets.definitions import build_definitions
 from haic_assets.evaluation.jobs import EVALUATE_MODEL_JOB
 from haic_assets.evaluation.registry import lookup, register
 from haic_assets.evaluation.sensors import eval_batch_sensor
-from haic_assets.platform.cli import main
+from haic_cli.main import main
 from tests.helpers import dagster_instance, without_llm
 from tests.llm_servers import SMALL_CLIP, BatchPlan, FakeOpenAIServer, prompt_text_of
 from tests.test_evaluation import clip_folder, small_split

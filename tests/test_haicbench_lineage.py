@@ -14,7 +14,7 @@ from dagster import AssetKey
 
 from haic_core.haicbench.qa import CATEGORIES
 from haic_assets.definitions import build_definitions
-from haic_assets.platform import cli
+from haic_cli import main as cli
 from tests.bench_samples import BATCH, SAMPLES, export_sample_task, land_sample_batch
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, home_without_llm, land_sample, ledger, run_partition
 

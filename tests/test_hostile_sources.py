@@ -16,7 +16,8 @@ import pytest
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform import cli
+from haic_cli import main as cli
+from haic_cli.sources import add_shard
 from haic_resources.storage.files import TEMP_PREFIX
 from tests.helpers import (SAMPLE_MEDIA, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
                            without_llm)
@@ -90,7 +91,7 @@ def test_add_shard_refuses_a_file_name_no_partition_may_have(home, tmp_path):
     bad = tmp_path / "weird name.csv"
     bad.write_text("videoid,name\n1,x\n")
     with pytest.raises(ValueError, match="shard file 'weird name.csv': use letters"):
-        cli.add_shard(bad, "webvid")
+        add_shard(bad, "webvid")
     assert not (home / "landing").exists()
 
 

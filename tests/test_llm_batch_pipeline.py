@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey, SensorResult, SkipReason, build_sensor_context
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform.cli import main
+from haic_cli.main import main
 from haic_assets.platform.llm_batch_sensor import llm_batch_sensor
 from tests.helpers import dagster_instance, ledger, run_partition, without_llm
 from tests.llm_servers import SMALL_CLIP, BatchPlan, FakeGeminiServer, FakeOpenAIServer

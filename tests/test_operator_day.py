@@ -27,7 +27,7 @@ KEPT_CLIP = "webvid_sample:1001-6233393577"
 
 def haic(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "OPENAI_API_KEY", "HAIC_LLM_PROVIDER")}
-    return subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", *args], env={**env, "HAIC_HOME": str(home)},
+    return subprocess.run([sys.executable, "-m", "haic_cli", *args], env={**env, "HAIC_HOME": str(home)},
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
 
 

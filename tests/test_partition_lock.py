@@ -48,7 +48,7 @@ def test_haic_run_waits_for_the_partition_being_written_then_writes_it(tmp_path,
     log_file = tmp_path / "run.log"
     with partition_locks(home, [f"raw_metadata/{SAMPLE_PARTITION}"], "run other-run step raw_metadata"):
         with open(log_file, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "haic_assets.platform.cli", "run", SAMPLE_PARTITION],
+            proc = subprocess.Popen([sys.executable, "-m", "haic_cli", "run", SAMPLE_PARTITION],
                                     env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
             _wait_for(lambda: "is being written by run other-run step raw_metadata" in log_file.read_text(), 180)

@@ -37,7 +37,7 @@ def haic_plan(*args: str, env_extra: dict | None = None) -> subprocess.Completed
     env = {**os.environ, **(env_extra or {})}
     for name in ("HAIC_LLM_INPUT_PRICE", "HAIC_LLM_OUTPUT_PRICE", "HAIC_LLM_BATCH_DISCOUNT"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", "plan", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "haic_cli", "plan", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -87,14 +87,14 @@ def test_haic_plan_for_webvid_10m_prints_every_figure_with_its_source(tmp_path, 
 
 
 def test_haic_plan_without_a_size_says_what_it_needs(inputs):
-    from haic_assets.platform.cli import main
+    from haic_cli.main import main
 
     with pytest.raises(SystemExit, match="give --videos N --mean-duration SECONDS, or --metadata FILE"):
         main(["plan", "--videos", "10", "--inputs", str(inputs)])
 
 
 def test_a_price_setting_that_is_no_number_is_named(inputs, monkeypatch):
-    from haic_assets.platform.cli import main
+    from haic_cli.main import main
 
     monkeypatch.setenv("HAIC_LLM_OUTPUT_PRICE", "ten")
     with pytest.raises(SystemExit, match=r"^haic plan: HAIC_LLM_OUTPUT_PRICE='ten' is not a number$"):

@@ -15,7 +15,7 @@ import pytest
 from haic_core.haicbench.qa import CATEGORIES, CATEGORY_RULES
 from haic_core.haicbench.qa_generation import qa_pairs_table
 from haic_assets.haicbench.qa_pairs import QAPairsConfig, _llm_answers
-from haic_assets.platform.cli_checks import qa_check_report
+from haic_cli.checks import qa_check_report
 from haic_resources.llm.gemini import GeminiClient
 from haic_resources.llm.openai_compatible import OpenAIClient
 from tests.llm_servers import FakeGeminiServer, FakeOpenAIServer, client_options, prompt_text_of

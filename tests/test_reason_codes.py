@@ -11,7 +11,7 @@ from haic_core.accumulation.presence import presence_decision
 from haic_core.decisions import dropped, error, kept, reason_code, teaching_examples
 from haic_core.haicbench.dataset_statistics import funnel_bars, funnel_labels
 from haic_core.ledger import LEDGER_COLUMNS, ledger_rows, verdict_summary
-from haic_assets.platform.cli_progress import RunProgress
+from haic_cli.progress import RunProgress
 from haic_assets.platform.ledger import decision_metadata
 
 
@@ -133,7 +133,7 @@ def test_run_progress_reads_stages_and_items_from_the_run_events():
 
 
 def test_haic_why_reads_a_ledger_written_before_reason_codes(tmp_path, monkeypatch, capsys):
-    from haic_assets.platform import cli
+    from haic_cli import main as cli
 
     old = ledger_rows([dropped("webvid:1", "low resolution 10x10", metric="short_side_px", value=10.0, threshold=240.0)],
                       stage="metadata_filtered", partition="webvid__a.csv", config_hash="h", code_version="1",

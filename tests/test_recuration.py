@@ -34,7 +34,7 @@ def materializations(instance) -> dict[str, int]:
 
 def haic(*args, env) -> subprocess.CompletedProcess:
     # A new process, like a reloaded code location: settings are read when definitions load.
-    return subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", *args], env=env, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "haic_cli", *args], env=env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=600)
 
 

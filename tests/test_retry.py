@@ -10,7 +10,8 @@ import pytest
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform import cli
+from haic_cli import main as cli
+from haic_cli import retry as cli_retry
 from haic_assets.platform.retry import (ATTEMPTS_TABLE, empty_attempts, merge_ledger, merge_table, only_items,
                                         plan_retry, record_attempts, release)
 from tests.helpers import SAMPLE_MEDIA, dagster_instance, run_partition, without_llm
@@ -85,13 +86,13 @@ def test_haic_retry_retries_the_failed_video_quarantines_it_and_releases_it(tmp_
     assert first[["item_id", "verdict"]].values.tolist() == [["webvid_retry:1001", "kept"],
                                                             ["webvid_retry:1009", "error"]]
 
-    original = cli.execute_main_job
+    original = cli_retry.execute_main_job
 
     def execute(defs, instance, key, selection, tags):  # the retry's run, limited to the spine here
         assert {k.to_user_string() for k in selection} >= {"videos", "clips"} and tags["haic/retry"] == "true"
         return original(defs, instance, key, [k for k in selection if k in SPINE], tags)
 
-    monkeypatch.setattr(cli, "execute_main_job", execute)
+    monkeypatch.setattr(cli_retry, "execute_main_job", execute)
     capsys.readouterr()
     assert cli.main(["retry", partition, "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("videos: retry 1: webvid_retry:1009")

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from dagster import AssetKey, build_sensor_context
 
-from haic_assets.platform import cli
+from haic_cli import main as cli
 from haic_assets.definitions import build_definitions
 from haic_assets.platform.partitions import source_shards
 from haic_assets.platform.sensors import landing_sensor

@@ -97,7 +97,7 @@ def test_haic_funnel_prints_the_same_table_as_before(tmp_path):
     home = tmp_path / "home"
     land(TableStore(LocalObjectStore(home / "tables"), tmp_path / "mirror"))
     env = dict(os.environ, HAIC_HOME=str(home))
-    out = subprocess.run([sys.executable, "-m", "haic_assets.platform.cli", "funnel", "--source", "webvid"],
+    out = subprocess.run([sys.executable, "-m", "haic_cli", "funnel", "--source", "webvid"],
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1:] == [

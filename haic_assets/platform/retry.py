@@ -1,4 +1,4 @@
-"""`haic retry`: re-process only the items whose last verdict is `error`, keep every kept and
+"""Retries of failed items (`haic retry`, haic_cli/retry.py): re-process only the items whose last verdict is `error`, keep every kept and
 dropped row, and quarantine items that keep failing.
 
 State: `tables/retry_attempts/<partition>.parquet`, one row per (stage, item_id) that was ever
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from haic_assets.platform.ledger import write_ledger
 
 RETRY_TAG = "haic/retry"  # "true" on a retry run
 RETRY_STAGES_TAG = "haic/retry_stages"  # comma-separated stages whose error items are retried
@@ -182,89 +181,3 @@ def release(attempts: pd.DataFrame, item_id: str) -> tuple[pd.DataFrame, int]:
 
 def retry_tags(plan: RetryPlan) -> dict[str, str]:
     return {RETRY_TAG: "true", RETRY_STAGES_TAG: ",".join(plan.stages), RETRY_ITEMS_TAG: str(plan.count)}
-
-
-# -- the command ---------------------------------------------------------------------------
-
-
-def _read(tables, name: str, partition: str) -> pd.DataFrame | None:
-    return tables.read(name, partition)
-
-
-def partition_ledger(tables, stages: list[str], partition: str) -> pd.DataFrame:
-    frames = [f for s in stages if (f := _read(tables, f"ledger/{s}", partition)) is not None and len(f)]
-    if not frames:
-        return pd.DataFrame(columns=["stage", "partition", "item_id", "verdict", "reason"])
-    return pd.concat(frames, ignore_index=True)
-
-
-def retry_selection(defs, job_name: str, stages: list[str]) -> list:
-    """The retried stages and everything downstream of them in the main job."""
-    from dagster import AssetKey, AssetSelection
-
-    graph = defs.resolve_asset_graph()
-    job_keys = set(defs.resolve_job_def(job_name).asset_layer.selected_asset_keys)
-    chosen = AssetSelection.assets(*[AssetKey(s) for s in stages]).downstream().resolve(graph)
-    return sorted(chosen & job_keys, key=lambda k: k.to_user_string())
-
-
-def run_retry(partition: str, stage: str | None, max_attempts: int, dry_run: bool, execute) -> int:
-    """`haic retry PARTITION [--stage S]`; `execute(defs, instance, partition, selection, tags)`
-    runs the main job and returns whether it succeeded."""
-    from haic_assets.platform.jobs import MAIN_JOB
-    from haic_assets.platform.resources import build_resources
-    from haic_assets.stages import STAGE_NAMES
-
-    tables = build_resources()["storage"].tables()
-    attempts = _read(tables, ATTEMPTS_TABLE, partition)
-    attempts = empty_attempts() if attempts is None else attempts
-    plan = plan_retry(partition_ledger(tables, list(STAGE_NAMES), partition), attempts, partition, stage,
-                      list(STAGE_NAMES))
-    for line in plan.describe():
-        print(line)
-    if not plan.count:
-        print(f"{partition}: nothing to retry" + (" (only quarantined items: haic retry --release ITEM)"
-                                                   if plan.quarantined else ""))
-        return 0
-    if dry_run:
-        return 0
-    tables.write(PLAN_TABLE, partition, pd.DataFrame(
-        [{"stage": s, "item_id": i} for s, items in plan.retry.items() for i in items]))
-    from haic_assets.platform.cli import instance_and_definitions
-
-    from haic_assets.platform.run_launcher import runs_in_progress
-
-    with instance_and_definitions() as (instance, defs):
-        busy = runs_in_progress(instance, partition)
-        if busy:
-            print(f"{partition}: runs {', '.join(busy)} are queued or running; retry when they have ended")
-            return 1
-        ok = execute(defs, instance, partition, retry_selection(defs, MAIN_JOB, plan.stages), retry_tags(plan))
-    for name, items in plan.retry.items():
-        new = _read(tables, f"ledger/{name}", partition)
-        if new is None:
-            continue
-        attempts = record_attempts(attempts, name, items, new[new["item_id"].astype(str).isin(items)], max_attempts)
-        write_ledger(tables, name, partition, quarantine_reasons(new, name, attempts))
-    tables.write(ATTEMPTS_TABLE, partition, attempts)
-    held = attempts[attempts["quarantined"]]
-    if len(held):
-        print(f"quarantined (skipped until released): {', '.join(held['item_id'])}")
-    return 0 if ok else 1
-
-
-def release_item(item_id: str) -> int:
-    """`haic retry --release ITEM`: in every partition's attempts table."""
-    from haic_assets.platform.resources import build_resources
-
-    tables = build_resources()["storage"].tables()
-    released = 0
-    for partition in tables.partitions(ATTEMPTS_TABLE):
-        table, n = release(tables.read(ATTEMPTS_TABLE, partition), item_id)
-        if n:
-            tables.write(ATTEMPTS_TABLE, partition, table)
-            released += n
-            print(f"{item_id}: released in {partition}; the next `haic retry {partition}` re-processes it")
-    if not released:
-        print(f"{item_id} is not quarantined")
-    return 0 if released else 1

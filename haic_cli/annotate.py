@@ -14,7 +14,7 @@ import argparse
 import sys
 
 
-def add_annotation_task_parser(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser("annotation-task", help="export the kept clips of source partitions for an annotation batch",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("batch", help="the annotation batch (its folder name under annotations/)")
@@ -25,7 +25,7 @@ def add_annotation_task_parser(sub) -> None:
 
 
 def cmd_annotation_task(args: argparse.Namespace) -> int:
-    from haic_assets.platform.cli import QUIET_CONSOLE, instance_and_definitions
+    from haic_cli.common import QUIET_CONSOLE, instance_and_definitions
     from haic_assets.platform.jobs import ANNOTATION_TASK_JOB
     from haic_assets.platform.partitions import annotation_batches
 

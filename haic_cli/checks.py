@@ -106,7 +106,7 @@ def cmd_check_caption(args: argparse.Namespace) -> int:
     return 0 if all(r["verdict"] == "kept" for r in reports) else 1
 
 
-def add_check_commands(sub: argparse._SubParsersAction) -> None:
+def register(sub) -> None:
     """Register check-qa and check-caption on `haic`'s subcommands."""
     p = sub.add_parser("check-qa", help="read one raw QA answer as qa_pairs would")
     p.add_argument("--category", required=True, choices=CATEGORIES)

@@ -30,7 +30,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CLIP_TIMEOUT_S = 300.0
 
 
-def add_people_command(sub: argparse._SubParsersAction) -> None:
+def register(sub) -> None:
     p = sub.add_parser("people", help="people, count and coverage in an image or a clip's presence samples")
     p.add_argument("file", type=Path, help="an image, or a video whose whole length is one clip")
     p.add_argument("--json", action="store_true", help="print JSON (boxes and keypoints in the file's pixels)")

@@ -27,7 +27,7 @@ PAPER_KEPT_PER_VIDEO = 126_000 / 10_700_000  # HAIC paper: WebVid-10M gave 126K 
 GEMINI_25_PRO_PRICES = (1.25, 10.0)  # USD per million input / output tokens, prompts up to 200K tokens
 
 
-def add_plan_command(sub: argparse._SubParsersAction) -> None:
+def register(sub) -> None:
     p = sub.add_parser("plan", help="core-hours, GPU-hours, LLM tokens and dollars to curate a whole source")
     p.add_argument("--videos", type=int, help="number of videos in the source")
     p.add_argument("--mean-duration", type=float, help="mean video duration in seconds")

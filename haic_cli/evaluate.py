@@ -22,7 +22,7 @@ from haic_core.evaluation.results import leaderboard, leaderboard_text
 RESULT_COUNTS = ["category", "n", "correct", "refused", "unparsed", "errors", "accuracy"]
 
 
-def add_evaluate_parser(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser("evaluate", help="run a model on HAICBench and print the leaderboard",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="the model name the provider serves")
@@ -53,7 +53,7 @@ def add_evaluate_parser(sub) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from haic_assets.evaluation.jobs import EVAL_LEADERBOARD_JOB, EVALUATE_MODEL_JOB
     from haic_assets.evaluation.registry import lookup, register
-    from haic_assets.platform.cli import QUIET_CONSOLE, instance_and_definitions
+    from haic_cli.common import QUIET_CONSOLE, instance_and_definitions
     from haic_resources.storage.home import haic_home
 
     try:

@@ -1,0 +1,86 @@
+"""What several commands share: the instance and definitions, the main job run with progress, a
+private warehouse connection, and the error a command raises for a user's mistake."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import pandas as pd
+
+from haic_resources.storage.home import prepare_dagster_home
+
+# Warnings only on the console: the progress display prints the stage summaries and progress
+# lines from the run's events (every event is in the UI).
+PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+class UserError(Exception):
+    """A mistake of the person at the keyboard (a missing file, an unknown partition, a bad value):
+    `haic` prints it as one line and exits with `exit_code`, never with a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@contextmanager
+def instance_and_definitions():
+    """The persistent Dagster instance under HAIC_HOME (the one the UI shows) and our definitions."""
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home())
+    from dagster import DagsterInstance
+
+    from haic_assets.definitions import build_definitions
+
+    with DagsterInstance.get() as instance:
+        yield instance, build_definitions()
+
+
+def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
+    """Run the main job for one partition in this process, as a run the UI can re-execute
+    (haic_assets/platform/run_origin.py), showing its progress (a bar at a terminal, plain lines
+    elsewhere); print and return whether it succeeded."""
+    import uuid
+
+    from haic_assets.platform.jobs import MAIN_JOB
+    from haic_assets.platform.run_origin import execute_with_origin
+    from haic_cli.progress import run_with_progress, step_count
+
+    job, run_id = defs.resolve_job_def(MAIN_JOB), str(uuid.uuid4())
+    _, success = run_with_progress(instance, run_id, step_count(job, asset_selection), lambda: execute_with_origin(
+        instance, MAIN_JOB, partition_key, asset_selection, tags, PROGRESS_CONSOLE, run_id=run_id))
+    print(f"{partition_key}: run {run_id} {'SUCCESS' if success else 'FAILURE'}")
+    return success
+
+
+def warehouse():
+    """A private DuckDB connection over the tables, with the stages in pipeline order."""
+    from haic_assets.platform.resources import build_resources
+    from haic_assets.stages import STAGE_NAMES
+    from haic_resources.storage.warehouse import in_memory_warehouse
+
+    conn = in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
+    if "ledger" in views(conn) and "reason_code" not in {r[0] for r in conn.execute("DESCRIBE ledger").fetchall()}:
+        # Ledgers written before reason codes: the same rows, with no code.
+        conn.execute("ALTER VIEW ledger RENAME TO ledger_before_codes")
+        conn.execute("CREATE VIEW ledger AS SELECT *, CAST(NULL AS VARCHAR) AS reason_code FROM ledger_before_codes")
+    return conn
+
+
+def views(conn) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def has_ledger(conn) -> bool:
+    return "ledger" in views(conn)
+
+
+EMPTY_LEDGER = "The ledger is empty: run `haic demo` or materialize a partition first."
+
+
+def print_frame(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200,
+                           "display.max_colwidth", 70):
+        print(frame.to_string(index=False))

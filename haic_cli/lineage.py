@@ -1,0 +1,81 @@
+"""`haic funnel` and `haic why`: lineage questions answered from the decision ledger.
+
+    haic funnel [--source S]    kept / dropped / error per stage and source
+    haic why ITEM_ID [-v]       an item's trail through the stages, with reasons, values, thresholds
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from haic_cli.common import EMPTY_LEDGER, has_ledger, print_frame, views, warehouse
+from haic_core.sql_files import load_sql
+from haic_resources.storage.home import haic_home
+
+
+def register(sub) -> None:
+    p = sub.add_parser("funnel", help="kept/dropped/error per stage and source",
+                       description="Kept, dropped and error counts per stage and source, from the ledger.")
+    p.add_argument("--source", help="only this source")
+    p.set_defaults(func=cmd_funnel)
+    p = sub.add_parser("why", help="an item's trail through the stages",
+                       description="Every stage's decision on an item and its children (clips of a video), "
+                                   "with reasons, measured values and thresholds.")
+    p.add_argument("item_id", help="a video id like webvid:1001, or a clip id")
+    p.add_argument("-v", "--verbose", action="store_true", help="also config hash, code version, run id")
+    p.set_defaults(func=cmd_why)
+
+
+def cmd_funnel(args: argparse.Namespace) -> int:
+    conn = warehouse()
+    if not has_ledger(conn):
+        print(EMPTY_LEDGER)
+        return 1
+    frame = conn.execute(load_sql("funnel")).df()
+    if not frame["pending"].any():  # items waiting in LLM batch jobs: a column only while there are some
+        frame = frame.drop(columns="pending")
+    if args.source:
+        frame = frame[frame["source"] == args.source]
+        if frame.empty:
+            known = ", ".join(sorted(set(conn.execute(load_sql("funnel")).df()["source"])))
+            print(f"No ledger rows for source {args.source!r}; sources with rows: {known}.")
+            return 1
+    print(f"Funnel (HAIC_HOME={haic_home().root})")
+    print_frame(frame)
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    conn = warehouse()
+    if not has_ledger(conn):
+        print(EMPTY_LEDGER)
+        return 1
+    from haic_assets.platform.why_trail import trail_of
+
+    trail = trail_of(conn, args.item_id)
+    if trail.empty:
+        print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
+              "`haic funnel` lists the stages.")
+        return 1
+    sheets = {}
+    if "contact_sheets" in views(conn):
+        for sheet in conn.execute(load_sql("contact_sheets_of"), [sorted(set(trail["item_id"]))]).df().itertuples():
+            sheets[(sheet.stage, sheet.item_id)] = sheet.uri
+    print(f"Trail of {args.item_id}:")
+    for row in trail.itertuples(index=False):
+        evidence = ""
+        if row.metric is not None and not pd.isna(row.value):
+            evidence = f"  [{row.metric}={row.value:.6g}"
+            evidence += f", threshold {row.threshold:.6g}]" if not pd.isna(row.threshold) else "]"
+        indent = "  " * max(0, int(row.depth) + 2)
+        code = "" if pd.isna(row.reason_code) else f"{row.reason_code}: "
+        print(f"{indent}{row.stage:<18} {row.item_kind:<6} {row.item_id:<40} {row.verdict.upper():<8} "
+              f"{code}{row.reason}{evidence}")
+        if (row.stage, row.item_id) in sheets:
+            print(f"{indent}    contact sheet: {sheets[(row.stage, row.item_id)]}")
+        if args.verbose:
+            print(f"{indent}    partition={row.partition} config={row.config_hash} code={row.code_version} "
+                  f"run={row.run_id} at={row.decided_at}")
+    return 0

@@ -1,0 +1,78 @@
+"""haic: curate raw web video into HAICTrain and HAICBench, and answer lineage questions.
+
+    haic demo                 register the bundled sample source and run the main job on it
+    haic ui                   the Dagster UI on 127.0.0.1 (dagster dev with DAGSTER_HOME set)
+    haic add-shard FILE --source NAME   put a metadata file into the landing zone
+    haic run PARTITION...     run the main job for partitions [--executor dask --scheduler ADDR]
+    haic recurate [--dry-run] re-materialize only what is stale (changed settings, prompt, model, data)
+    haic retry PARTITION      re-process only the items whose last verdict is error
+    haic funnel [--source S]  kept / dropped / error per stage and source
+    haic why ITEM_ID          an item's trail through the stages, with reasons, values, thresholds
+    haic home                 where everything lives
+    haic plan --videos N      core-hours, GPU-hours, tokens and dollars for a whole source
+    haic people FILE          the pose model's people, count and coverage in an image or a clip
+    haic check-qa / check-caption FILE   read one raw QA answer or caption as the stages would
+    haic annotation-task BATCH --partition P   export kept clips for an annotation batch
+    haic evaluate --model M   score a model on HAICBench
+
+`haic COMMAND --help` describes each. A mistake (a missing file, an unknown partition, a bad
+setting) is one line on stderr and a non-zero exit; HAIC_DEBUG=1 shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+
+from haic_cli import __version__
+from haic_cli import annotate, checks, evaluate, instance, lineage, people, plan, recurate, retry, run, sources
+from haic_cli.common import UserError
+
+# In the order `haic --help` lists them.
+COMMAND_GROUPS = (sources, instance, run, recurate, retry, lineage, plan, people, checks, annotate, evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="haic", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"haic {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into one line
+        message = user_error_line(exc)
+        if message is None or os.environ.get("HAIC_DEBUG"):
+            raise
+        print(f"haic {args.command}: {message}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2 if isinstance(exc, ValueError) else 1)
+
+
+def user_error_line(exc: BaseException) -> str | None:
+    """One line for a user's mistake or the machine's state (None: a bug, shown with its traceback).
+
+    Our validators raise ValueError with a message meant for the operator (a partition key, a
+    settings file, a number that is no number); files that are missing or unreadable and a full
+    disk are the machine's state, said with the path."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"the disk is full{where}: free some space (or move HAIC_HOME) and run it again"
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+    if isinstance(exc, ValueError):
+        return " ".join(str(exc).split())
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
