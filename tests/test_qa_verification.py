@@ -32,7 +32,7 @@ def decide(qa, *reviews):
 def test_two_distinct_approvals_let_a_qa_in():
     qa = make_qa()
     verified, decision = decide(qa, Review(qa.qa_id, "r1", "approve"), Review(qa.qa_id, "r2", "approve"))
-    assert verified == [qa] and decision.verdict == "kept" and decision.reason == "approved by 2 reviewers"
+    assert verified == [qa] and decision.verdict == "kept" and decision.reason == "approved by 2 reviewers (r1, r2)"
     assert decision.item_kind == "qa" and decision.parent_id == "clip"
 
 
@@ -50,7 +50,7 @@ def test_unreviewed_qa_stays_out():
 def test_a_reject_keeps_the_qa_out_even_with_approvals():
     qa = make_qa()
     verified, decision = decide(qa, Review(qa.qa_id, "r1", "approve"), Review(qa.qa_id, "r2", "reject", note="ambiguous"))
-    assert verified == [] and decision.verdict == "dropped" and decision.reason == "rejected by reviewer r2"
+    assert verified == [] and decision.verdict == "dropped" and decision.reason == "rejected by reviewer r2: ambiguous"
 
 
 def test_a_correction_replaces_the_original():
@@ -102,7 +102,9 @@ def test_sample_chain_from_raw_answers_to_verified_qa():
     assert not [d for d in decisions if d.verdict == "error"]
     reasons = sorted(d.reason for d in decisions if d.verdict == "dropped")
     assert reasons == ["insufficient approvals: 0 of 2", "insufficient approvals: 1 of 2",
-                       "insufficient approvals: 1 of 2", "rejected by reviewer team-reviewer-2"]
+                       "insufficient approvals: 1 of 2",
+                       "rejected by reviewer team-reviewer-2: players off screen may be on the court; the caption "
+                       "cannot settle it"]
     (corrected,) = [q for q in verified if q.question.endswith("while guarding?") and q.category == "count"]
     assert corrected.options == ("0", "1", "2", "3", "4") and corrected.options[corrected.answer_index] == "2"
 
@@ -114,7 +116,7 @@ def test_a_qa_pairs_table_is_verified_with_its_video_and_review():
     verified, decisions = verified_table(table, read_reviews(sheet), required_approvals=2, batch="b")
     assert list(verified.columns) == VERIFIED_COLUMNS and [d.verdict for d in decisions] == ["kept"]
     assert verified.to_dict("records") == [{**qa.as_record(), "video_id": "v", "subject_count": 1,
-                                            "review": "approved by 2 reviewers", "corrected": False, "batch": "b"}]
+                                            "review": "approved by 2 reviewers (r1, r2)", "corrected": False, "batch": "b"}]
 
 
 def test_a_qa_from_a_table_row_is_the_qa_it_was_written_from():

@@ -6,6 +6,9 @@ handed, and the batch they hand back (captions, reviews) is checked against exac
 (bench_captions reads its own batch's task). The source partitions are the task's setting
 (`source_partitions`), so one batch may gather clips of several shards; the asset graph shows
 action_filtered -> annotation_tasks -> bench_captions.
+
+With an annotation tool configured (HAIC_LABEL_STUDIO_URL and _TOKEN), the clips are also pushed to the
+batch's Label Studio writing project, once each (annotation_tool_sync.py).
 """
 
 from pathlib import Path
@@ -15,6 +18,8 @@ from pydantic import Field
 
 from haic_core.haicbench.annotation_tasks import (PAPER_CHECKERS, PAPER_WRITERS, TASK_MANIFEST, TASK_README,
                                                   exported, task_manifest, task_readme, task_table)
+from haic_resources.annotation.label_studio import AnnotationToolError
+from haic_assets.haicbench.annotation_tool_sync import push_writing_tasks
 from haic_assets.platform.partitions import annotation_batches
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
@@ -29,11 +34,14 @@ class AnnotationTaskConfig(Config):
     writers_required: int = Field(default=PAPER_WRITERS, description="the paper: 1 writer per caption")
     checkers_required: int = Field(default=PAPER_CHECKERS,
                                    description="the paper: 3 checkers per caption, other than its writer")
+    push_to_tool: bool = Field(default=True, description="push the clips as tasks to the annotation tool (Label "
+                                                         "Studio) when one is configured")
 
 
 @partitioned_stage("annotation_tasks", AnnotationTaskConfig, partitions=annotation_batches,
                    deps=(AssetDep("action_filtered", partition_mapping=AllPartitionMapping()),),
-                   settings_from={"writers_required": "bench_captions", "checkers_required": "bench_captions"})
+                   settings_from={"writers_required": "bench_captions", "checkers_required": "bench_captions"},
+                   resources=("annotation_tool",))
 def annotation_tasks(stage: StageContext, config: AnnotationTaskConfig) -> StageResult:
     """The clips one annotation batch checks and captions: the kept clips (action_filtered) of the chosen
     source partitions, with a manifest of their facts, in exports/annotation_tasks/<batch>/."""
@@ -65,9 +73,16 @@ def annotation_tasks(stage: StageContext, config: AnnotationTaskConfig) -> Stage
     exports.put_bytes(f"{folder}/{TASK_MANIFEST}", task_manifest(table))
     exports.put_bytes(f"{folder}/{TASK_README}", task_readme(batch, len(table), config.writers_required,
                                                              config.checkers_required).encode("utf-8"))
+    metadata = {"clips": len(table), "task_folder": f"{exports.uri}/{folder}", "source_partitions": ", ".join(partitions)}
+    if config.push_to_tool and stage.annotation_tool.configured:
+        try:
+            metadata.update(push_writing_tasks(stage.annotation_tool, batch, table, media, tables))
+        except (ValueError, AnnotationToolError) as exc:
+            raise StageFailure(f"annotation task {batch}: {exc}", decisions) from exc
+        stage.log.info(f"annotation task {batch}: {metadata['tasks_added']} task(s) added to "
+                       f"{metadata['label_studio_project']}, {metadata['tasks_already_there']} already there")
     return StageResult(table, decisions, preview=["clip_id", "video_id", "source_partition", "length_s", "video"],
-                       metadata={"clips": len(table), "task_folder": f"{exports.uri}/{folder}",
-                                 "source_partitions": ", ".join(partitions)})
+                       metadata=metadata)
 
 
 def _copy_clip(media, exports, clip, key: str) -> bool:

@@ -8,6 +8,11 @@ HAIC_ANNOTATIONS_URI) arrives in two steps, as annotation works:
    raw_files when qa_raw/ is there, else the LLM: skipped with a log line when none is configured);
 2. `reviews.csv`, once qa_pairs exists for the batch: a run makes qa_verified. A changed caption
    export or review sheet (other content) runs its stages again.
+
+With Label Studio configured, each tick first pulls the tool's work by its cursor (the latest task update
+seen per project) into those same files (annotation_tool_sync.py): written captions become checking tasks,
+a batch's QA verification tasks, finished steps captions.jsonl + clip_checks.csv and reviews.csv. An edit
+in the tool after import changes a file, so its stage runs again.
 """
 
 import json
@@ -16,9 +21,11 @@ from dagster import (AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluation
                      sensor)
 
 from haic_core.haicbench.annotations import REVIEWS_FILE, caption_file, files_by_batch, has_raw_answers
+from haic_resources.annotation.label_studio import AnnotationToolError, LabelStudioResource
 from haic_resources.llm.resource import NOT_CONFIGURED, LLMResource
 from haic_resources.storage.files import sha256_bytes
 from haic_resources.storage.resource import StorageResource
+from haic_assets.haicbench.annotation_tool_sync import sign_offs_required, sync_batch
 from haic_assets.platform.jobs import HAICBENCH_BATCH_JOB
 from haic_assets.platform.partitions import annotation_batches
 
@@ -29,13 +36,17 @@ VERIFY = [AssetKey("qa_verified")]
 @sensor(job_name=HAICBENCH_BATCH_JOB, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
         description="Watches annotations/<batch>/ (under HAIC_HOME, or HAIC_ANNOTATIONS_URI): a batch with captions "
                     "becomes an annotation_batches partition and a bench_captions + qa_pairs run; its reviews.csv a "
-                    "qa_verified run.")
-def annotation_sensor(context: SensorEvaluationContext, storage: StorageResource, llm: LLMResource):
+                    "qa_verified run. With Label Studio configured, first pulls the tool's finished work into "
+                    "those files.")
+def annotation_sensor(context: SensorEvaluationContext, storage: StorageResource, llm: LLMResource,
+                      annotation_tool: LabelStudioResource):
     annotations = storage.annotations()
     cursor = json.loads(context.cursor) if context.cursor else {}
     existing = set(context.instance.get_dynamic_partitions(annotation_batches.name))
     generated = set(storage.tables().partitions("qa_pairs"))
     tasked = set(storage.tables().partitions("annotation_tasks"))
+    if annotation_tool.configured:
+        _pull_tool_work(annotation_tool, sorted(tasked), cursor, annotations, storage.tables(), context.log)
     new_keys, requests = [], []
     for batch, files in sorted(files_by_batch(annotations.list()).items()):
         captions, seen = caption_file(files), cursor.get(batch, {})
@@ -72,3 +83,15 @@ def annotation_sensor(context: SensorEvaluationContext, storage: StorageResource
                         dynamic_partitions_requests=([annotation_batches.build_add_request(new_keys)]
                                                      if new_keys else []),
                         cursor=json.dumps(cursor, sort_keys=True))
+
+
+def _pull_tool_work(tool: LabelStudioResource, batches: list[str], cursor: dict, annotations, tables, log) -> None:
+    """The tool's new work of every tasked batch into its folder; a batch the tool cannot serve now is
+    logged and tried again next tick (its cursor unchanged)."""
+    client, required = tool.client(), sign_offs_required()
+    for batch in batches:
+        seen = cursor.setdefault(batch, {})
+        try:
+            seen["tool"] = sync_batch(client, batch, seen.get("tool", {}), annotations, tables, log, required)
+        except AnnotationToolError as exc:
+            log.warning(f"annotation tool, batch {batch}: {exc}")

@@ -9,6 +9,7 @@ import json
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
+from haic_resources.annotation.label_studio import LabelStudioResource
 from haic_resources.storage.home import REPO_ROOT, env_number, env_setting, haic_home
 from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
@@ -44,8 +45,18 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
         "pose": pose_resource(str(home.cache / "models"), storage.s3.endpoint_url, storage.s3.region_name),
         "warehouse": warehouse,
         "spacy_nlp": SpacyResource(),
+        "annotation_tool": annotation_tool_resource(),
         "tables": ParquetTablesIOManager(storage=storage, warehouse=warehouse),
     }
+
+
+def annotation_tool_resource() -> LabelStudioResource:
+    """Label Studio from HAIC_LABEL_STUDIO_*; unconfigured (batches as files only) without URL and token."""
+    # EnvVar keeps the token out of config, the UI and logs; Dagster reads it when the resource starts.
+    token = EnvVar("HAIC_LABEL_STUDIO_TOKEN") if env_setting("HAIC_LABEL_STUDIO_TOKEN") else None
+    return LabelStudioResource(url=env_setting("HAIC_LABEL_STUDIO_URL"), token=token,
+                               document_root=env_setting("HAIC_LABEL_STUDIO_DOCUMENT_ROOT"),
+                               url_expiry_s=env_number("HAIC_LABEL_STUDIO_URL_EXPIRY_S", str(7 * 24 * 3600), int))
 
 
 def pose_resource(cache_dir: str, s3_endpoint_url: str | None = None, s3_region: str | None = None) -> PoseResource:

@@ -2,7 +2,8 @@
 
 A batch is a folder `<batch>/` of the annotations store holding
 - `captions.jsonl` or `captions.csv`: the human captions (clip_id, caption, writer, checkers;
-  optional video_id), checked here against the standardized format;
+  optional video_id; optional checks, each {checker, decision approve|correct|reject, note}, as the
+  annotation tool writes them), checked here against the standardized format;
 - `qa_raw/<clip_id>__<category>.txt` (optional): raw QA answers an LLM produced elsewhere, with
   an optional `qa_raw/provenance.json` naming the model and prompt version;
 - `reviews.csv`: the reviewers' decisions on the batch's QA;
@@ -18,6 +19,7 @@ import io
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -114,6 +116,38 @@ def checkers_list(value) -> list[str]:
     return [part.strip() for part in re.split(r"[;,|]", text) if part.strip()]
 
 
+def checks_list(value) -> list[dict[str, str]]:
+    """A caption's checks ({checker, decision, note}) from a list or its JSON text; none when absent."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else []
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [{"checker": str(c.get("checker") or "").strip(), "decision": str(c.get("decision") or "").strip(),
+             "note": str(c.get("note") or "").strip()} for c in value]
+
+
+def _rejection(clip_id: str, checks: list[dict[str, str]], parent_id: str) -> Decision | None:
+    """A dropped decision naming who rejected the caption and why, when a checker rejected it."""
+    rejecting = [c for c in checks if c["decision"] == "reject"]
+    if not rejecting:
+        return None
+    why = "; ".join(f"{c['checker']}: {c['note'] or 'no reason given'}" for c in rejecting)
+    return dropped(clip_id, f"rejected by checker {why}", item_kind="caption", parent_id=parent_id,
+                   code="rejected_by_checker", detail={"checks": checks})
+
+
+def _with_sign_offs(decision: Decision, writer: str, checkers: list[str], checks: list[dict[str, str]]) -> Decision:
+    """A kept caption's decision naming its sign-offs, and the checkers who corrected it with why."""
+    signed = [c for c in dict.fromkeys(c.strip() for c in checkers) if c and c != writer.strip()]
+    reason = f"{decision.reason}; written by {writer.strip()}, checked by {', '.join(signed)}"
+    corrections = [c for c in checks if c["decision"] == "correct"]
+    if corrections:
+        reason += "; corrected by " + "; ".join(f"{c['checker']} ({c['note'] or 'no reason given'})"
+                                                for c in corrections)
+    return replace(decision, reason=reason, detail={**decision.detail, "writer": writer.strip(), "checkers": signed,
+                                                    **({"checks": checks} if checks else {})})
+
+
 def video_id_of(row: Mapping[str, Any]) -> tuple[str, str]:
     """(video_id, where it came from): the export's video_id, our scene-split clip id pattern,
     or the clip itself standing for its video (one clip per video: the leakage check then
@@ -161,6 +195,11 @@ def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int, max
             decisions.append(dropped(clip_id, rejected[clip_id], item_kind="caption", parent_id=video_id))
             continue
         writer, checkers = str(row.get("writer") or ""), checkers_list(row.get("checkers"))
+        checks = checks_list(row.get("checks"))
+        rejection = _rejection(clip_id, checks, video_id)
+        if rejection is not None:
+            decisions.append(rejection)
+            continue
         unsigned = sign_off_decision(clip_id, writer, checkers, writers_required=writers_required,
                                      checkers_required=checkers_required, parent_id=video_id)
         if unsigned is not None:
@@ -169,6 +208,8 @@ def bench_caption_table(export: pd.DataFrame, *, batch: str, min_words: int, max
         caption = str(row.get("caption") or "")
         decision = check_caption(caption, item_id=clip_id, parent_id=video_id, min_words=min_words,
                                  max_words=max_words)
+        if decision.verdict == "kept" and writer.strip():
+            decision = _with_sign_offs(decision, writer, checkers, checks)
         decisions.append(decision)
         if decision.verdict != "kept":
             continue

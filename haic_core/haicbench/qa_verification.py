@@ -85,7 +85,8 @@ def verify_qas(
         common = {"item_kind": ITEM_KIND, "parent_id": qa.clip_id}
         if rejecters:
             notes = [r.note for r in qa_reviews if r.decision == "reject" and r.note]
-            decisions.append(dropped(qa.qa_id, f"rejected by reviewer {', '.join(rejecters)}",
+            why = f": {'; '.join(notes)}" if notes else ""
+            decisions.append(dropped(qa.qa_id, f"rejected by reviewer {', '.join(rejecters)}{why}",
                                      **common, detail={**detail, "notes": notes}))
             continue
         if corrections:
@@ -100,12 +101,15 @@ def verify_qas(
                                          metric=metric, value=value, threshold=threshold, **common, detail=detail))
                 continue
             verified.append(corrected)
-            decisions.append(kept(qa.qa_id, f"corrected by reviewer {correction.reviewer_id}", **common,
-                                  detail={**detail, "original": qa.as_record(), "corrected": corrected.as_record()}))
+            why = f": {correction.note}" if correction.note else ""
+            decisions.append(kept(qa.qa_id, f"corrected by reviewer {correction.reviewer_id}{why}", **common,
+                                  detail={**detail, "original": qa.as_record(), "corrected": corrected.as_record(),
+                                          "approved_by": approvers}))
             continue
         if len(approvers) >= required_approvals:
             verified.append(qa)
-            decisions.append(kept(qa.qa_id, f"approved by {len(approvers)} reviewers", metric="approvals",
+            decisions.append(kept(qa.qa_id, f"approved by {len(approvers)} reviewers ({', '.join(approvers)})",
+                                  metric="approvals",
                                   value=float(len(approvers)), threshold=float(required_approvals),
                                   **common, detail=detail))
             continue

@@ -134,6 +134,12 @@ class S3ObjectStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
+    def presigned_url(self, key: str, expires_s: int) -> str:
+        """A GET URL for one object that works without credentials until it expires (the annotation tool's
+        browser pages play clips through it)."""
+        return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+                                                  ExpiresIn=int(expires_s))
+
 
 def _save_to(target: Path, data: bytes | None) -> bool:
     """`get_file` of every store: the object's bytes written to `target`; False when there is no

@@ -1,0 +1,1 @@
+"""The annotation tool of HAICBench's human steps (Label Studio)."""
