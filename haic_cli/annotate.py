@@ -22,6 +22,7 @@ def register(sub) -> None:
                    help="a source shard whose kept clips the batch annotates (repeatable)")
     p.add_argument("--no-copy", action="store_true", help="list object-store URIs only, do not copy the clips")
     p.set_defaults(func=cmd_annotation_task)
+    register_tool_commands(sub)
 
 
 def cmd_annotation_task(args: argparse.Namespace) -> int:
@@ -49,4 +50,56 @@ def cmd_annotation_task(args: argparse.Namespace) -> int:
         folder = defs.resources["storage"].exports().uri + f"/annotation_tasks/{args.batch}"
     print(f"annotation task {args.batch}: {len(table)} clips from {', '.join(args.partitions)} -> {folder}")
     print(f"Next: captions.jsonl (clip_id, caption, writer, checkers) into annotations/{args.batch}/")
+    return 0
+
+
+# ---- `haic annotate`: the batch in the annotation tool (Label Studio) --------------------------------
+
+TOOL_DOC = """`haic annotate`: a HAICBench batch's human steps in the annotation tool (Label Studio).
+
+    haic annotate status omega_batch_1     per step: tasks done/total, annotations per annotator, agreement
+
+The tool is HAIC_LABEL_STUDIO_URL with a personal access token in HAIC_LABEL_STUDIO_TOKEN (the
+`annotation` extra). `haic annotation-task` pushes the batch's clips; the annotation sensor moves the work
+between steps and imports finished steps.
+"""
+
+
+def register_tool_commands(sub) -> None:
+    p = sub.add_parser("annotate", help="a batch's progress in the annotation tool (Label Studio)",
+                       description=TOOL_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = p.add_subparsers(dest="annotate_command", required=True, metavar="SUBCOMMAND")
+    status = steps.add_parser("status", help="per step: tasks done/total, per annotator, agreement",
+                              description=TOOL_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("batch", help="the annotation batch")
+    status.set_defaults(func=cmd_annotate_status)
+
+
+def cmd_annotate_status(args: argparse.Namespace) -> int:
+    from haic_cli.common import UserError
+    from haic_assets.haicbench.annotation_tool_sync import sign_offs_required
+    from haic_assets.platform.resources import annotation_tool_resource
+    from haic_core.haicbench.annotation_tool import STEPS, step_progress
+    from haic_resources.annotation.label_studio import AnnotationToolError
+
+    tool = annotation_tool_resource()
+    if not tool.configured:
+        raise UserError("no annotation tool configured: set HAIC_LABEL_STUDIO_URL and HAIC_LABEL_STUDIO_TOKEN")
+    checkers, verifiers = sign_offs_required()
+    required = {"caption_writing": 1, "caption_checking": checkers, "qa_verification": verifiers}
+    try:
+        client = tool.process_config_and_initialize().client()  # resolves the token's EnvVar
+        projects = {step: client.find_project(args.batch, step) for step in STEPS}
+        if projects["caption_writing"] is None:
+            raise UserError(f"batch {args.batch!r} has no project in Label Studio at {client.url}: "
+                            f"`haic annotation-task {args.batch} --partition P` pushes its clips", exit_code=1)
+        progress = [step_progress(step, client.tasks(project) if project else [], required[step])
+                    for step, project in projects.items()]
+    except AnnotationToolError as exc:
+        raise UserError(str(exc), exit_code=1) from None
+    print(f"annotation batch {args.batch} in Label Studio ({client.url})")
+    print(f"{'step':<18} {'done/total':>10}  {'agreement':<24} annotations per annotator")
+    for step in progress:
+        people = ", ".join(f"{who}: {n}" for who, n in step.per_annotator.items()) or "-"
+        print(f"{step.step:<18} {f'{step.done}/{step.total}':>10}  {step.agreement():<24} {people}")
     return 0

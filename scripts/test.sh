@@ -16,12 +16,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 source scripts/uv_bootstrap.sh
-uv sync --frozen --extra test --quiet
+# The annotation extra (Label Studio's SDK: 0.7 s) and the Label Studio server in its own venv (7 s from
+# an empty uv cache) for tests/test_annotation_tool.py (marker annotation_tool, 70 s on one worker): cheap
+# beside the ~12 min suite, so CI runs it (README "In Label Studio").
+uv sync --frozen --extra test --extra annotation --quiet
+bash scripts/label_studio_install.sh >/dev/null
 
 set +e
 # -n auto --dist loadfile: one worker per core, each test module whole on one worker (module-scoped
 # servers stay shared); the daemon and UI tests spend much of their time waiting on intervals.
-uv run --frozen --extra test pytest -p no:cacheprovider -q -rfE -n auto --dist loadfile "$@"
+uv run --frozen --extra test --extra annotation pytest -p no:cacheprovider -q -rfE -n auto --dist loadfile "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -22,7 +22,8 @@ from urllib.parse import quote
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from haic_core.haicbench.annotation_tool import PAPER_VERIFIERS, project_title
+from haic_core.haicbench.annotation_tool import (MACHINE_CAPTION_MODEL, PAPER_VERIFIERS, WRITER_CAPTION_MODEL,
+                                                 project_title)
 from haic_core.haicbench.annotation_tasks import PAPER_CHECKERS, PAPER_WRITERS
 
 LABEL_CONFIGS = Path(__file__).with_name("label_configs")
@@ -32,6 +33,9 @@ NOT_CONFIGURED = ("no annotation tool configured: set HAIC_LABEL_STUDIO_URL and 
 # bench_captions and qa_verified, checked on import).
 OVERLAP = {"caption_writing": PAPER_WRITERS, "caption_checking": PAPER_CHECKERS, "qa_verification": PAPER_VERIFIERS}
 PAGE_SIZE = 100
+# The predictions an annotator's first draft starts from: the writer edits HAICTrain's machine caption,
+# a checker the writer's caption.
+PRELABEL = {"caption_writing": MACHINE_CAPTION_MODEL, "caption_checking": WRITER_CAPTION_MODEL}
 
 
 class AnnotationToolError(Exception):
@@ -121,7 +125,8 @@ class LabelStudioClient:
             project = self._call(f"creating project {project_title(batch, step)!r}", self._sdk.projects.create,
                                  title=project_title(batch, step), label_config=label_config(step),
                                  description=f"HAICBench annotation batch {batch}", maximum_annotations=OVERLAP[step],
-                                 overlap_cohort_percentage=100, show_collab_predictions=True)
+                                 overlap_cohort_percentage=100, show_collab_predictions=True,
+                                 model_version=PRELABEL.get(step, ""))
             project_id = project.id
         if local_folder is not None:
             storages = self._call("listing local storages", self._sdk.import_storage.local.list, project=project_id)
