@@ -23,7 +23,7 @@ from haic_cli.main import main  # noqa: E402
 from haic_core.haicbench.qa import CATEGORIES, OPTION_LETTERS  # noqa: E402
 from tests.bench_samples import BATCH, CLIPS_PARTITION, SAMPLES, seed_sample_clips  # noqa: E402
 from tests.helpers import dagster_instance, home_without_llm, ledger  # noqa: E402
-from tests.label_studio_server import LabelStudioServer  # noqa: E402
+from tests.label_studio_server import LabelStudioServer, free_port  # noqa: E402
 
 pytestmark = [pytest.mark.annotation_tool, pytest.mark.timeout(1500)]
 JUGGLE, DOG, BASKETBALL = "sam2_juggle_1p", "sam2_dog_1p", "mmaction2_basketball_2p"
@@ -209,3 +209,18 @@ def test_a_batch_round_trip_through_label_studio_ends_in_the_split(tool, media_d
     assert approved not in set(tables.read("qa_verified", BATCH)["qa_id"])
     row = ledger(home).query("stage == 'qa_verified' and item_id == @approved").iloc[0]
     assert (row.verdict, row.reason) == ("dropped", f"rejected by reviewer {ids['checker1']}: two answers fit the video")
+
+
+def test_a_tick_that_cannot_reach_the_tool_warns_without_the_token_and_tries_again(tmp_path, monkeypatch, capfd):
+    home = home_without_llm(tmp_path, monkeypatch)
+    monkeypatch.setenv("HAIC_LABEL_STUDIO_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("HAIC_LABEL_STUDIO_TOKEN", "secret-token-value")
+    build_definitions().resources["storage"].tables().write(
+        "annotation_tasks", BATCH, pd.DataFrame({"clip_id": [JUGGLE], "video_id": ["v"]}))
+    batch = Batch(home)
+    capfd.readouterr()
+    assert batch.tick() == []
+    log = capfd.readouterr().err
+    assert f"WARNING - annotation tool, batch {BATCH}: Label Studio at http://127.0.0.1:" in log
+    assert "did not answer listing projects" in log and "secret-token-value" not in log
+    assert json.loads(batch.cursor) == {BATCH: {}}  # nothing read: the next tick asks again
