@@ -11,6 +11,7 @@ soon as its step ends.
 import pandas as pd
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
+from haic_core.partition_keys import checked_key
 from haic_resources.storage.resource import StorageResource
 from haic_resources.storage.warehouse import WarehouseResource
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables
@@ -60,6 +61,10 @@ class ParquetTablesIOManager(ConfigurableIOManager):
                           f"annotations folder) and materialize {table} first")
         frames = []
         for partition in partitions:
+            try:
+                checked_key(partition)
+            except ValueError as exc:  # a key added by another door (the UI, GraphQL) that names no files
+                raise Failure(f"input {table}: {exc}; nothing was read or written") from None
             frame = tables.read(table, partition)
             if frame is None:
                 raise Failure(f"table {table!r} has no partition {partition!r} yet: materialize {table} for it first")
