@@ -172,3 +172,40 @@ def test_a_marker_makes_a_shard_complete_at_once_and_can_be_required(tmp_path, m
         assert [r.partition_key for r in marked.run_requests] == [PARTITION]
         assert not marked.asset_events[0].tags["dagster/data_version"].startswith("etag:")
     assert instance is not None and source_shards.name == "source_shards"
+
+
+def test_an_s3_landing_zone_versions_shards_by_etag_and_waits_for_them_alike(tmp_path, monkeypatch):
+    """The same rules on S3 (moto's server on 127.0.0.1): a shard's version is its ETag and size, a
+    re-uploaded shard has another, and one without its marker waits for the quiet period."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from haic_resources.storage.landing import LandingVersions, list_landed, waiting_reason
+    from haic_resources.storage.object_store import S3ObjectStore
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
+        client.create_bucket(Bucket="land")
+        store = S3ObjectStore("s3://land/landing", client)
+        client.put_object(Bucket="land", Key="landing/webvid_land/r.csv", Body=(HEADER + rows([1, 2])).encode())
+        client.put_object(Bucket="land", Key="landing/webvid_land/source.yaml", Body=b"kind: webvid\n")
+        (item,), skipped = list_landed(store)
+        assert (item.shard.partition_key, item.marked, skipped) == (PARTITION, False, {})
+        assert waiting_reason(item, item.stat.modified_s + 10, 60, False).startswith("written 10 s ago")
+        assert waiting_reason(item, item.stat.modified_s + 60, 60, False) is None
+        first = LandingVersions(store).version(item.shard.key, item.stat)
+        etag = client.head_object(Bucket="land", Key="landing/webvid_land/r.csv")["ETag"].strip('"')
+        assert first == f"etag:{etag}:{item.stat.size}"
+        client.put_object(Bucket="land", Key="landing/webvid_land/r.csv", Body=(HEADER + rows(range(1, 7))).encode())
+        client.put_object(Bucket="land", Key="landing/webvid_land/r.csv.complete", Body=b"")
+        (item,), _ = list_landed(store)
+        assert item.marked and waiting_reason(item, item.stat.modified_s, 60, True) is None
+        assert LandingVersions(store).version(item.shard.key, item.stat) not in (first, None)
+    finally:
+        server.stop()
