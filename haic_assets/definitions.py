@@ -18,7 +18,8 @@ from haic_assets.platform.jobs import build_jobs
 from haic_assets.platform.llm_batch_sensor import llm_batch_sensor, qa_batch_sensor
 from haic_assets.platform.recuration import build_recuration_schedule
 from haic_assets.platform.resources import build_resources, llm_version
-from haic_assets.platform.sensors import landing_sensor
+from haic_assets.accumulation.landing_file import landing_file
+from haic_assets.platform.sensors import build_landing_sensor
 from haic_assets.platform.settings import load_settings
 from haic_assets.stages import STAGE_NAMES, STAGES, settings_fields
 from haic_resources.llm.resource import NOT_CONFIGURED
@@ -34,12 +35,12 @@ def build_definitions() -> Definitions:
     if not llm.configured:
         log.info("main job without captions: %s", NOT_CONFIGURED)
     return Definitions(
-        assets=[stage.build(settings, llm.provider, llm_version(llm)) for stage in STAGES],
+        assets=[landing_file, *(stage.build(settings, llm.provider, llm_version(llm)) for stage in STAGES)],
         asset_checks=HAICBENCH_CHECKS,
         jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(
             llm_run_tags(llm.provider) if llm.configured else {}),
-        sensors=[landing_sensor, annotation_sensor, llm_batch_sensor, qa_batch_sensor, eval_batch_sensor],
-        schedules=[build_recuration_schedule(settings.platform.recuration_cron)],
+        sensors=[build_landing_sensor(settings.platform), annotation_sensor, llm_batch_sensor, qa_batch_sensor, eval_batch_sensor],
+        schedules=[build_recuration_schedule(settings.platform)],
         resources=resources,
         executor=job_executor(settings.platform),  # multiprocess, dask or k8s (platform/executors.py)
     )

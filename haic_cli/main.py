@@ -6,6 +6,7 @@
     haic run PARTITION...     run the main job for partitions [--executor dask --scheduler ADDR]
     haic recurate [--dry-run] re-materialize only what is stale (changed settings, prompt, model, data)
     haic retry PARTITION      re-process only the items whose last verdict is error
+    haic partitions list | rm KEY [--dry-run]   the partitions; remove a mistaken one with its data
     haic funnel [--source S]  kept / dropped / error per stage and source
     haic why ITEM_ID          an item's trail through the stages, with reasons, values, thresholds
     haic home                 where everything lives
@@ -27,11 +28,13 @@ import os
 import sys
 
 from haic_cli import __version__
-from haic_cli import annotate, checks, evaluate, instance, lineage, people, plan, recurate, retry, run, sources
+from haic_cli import (annotate, checks, evaluate, instance, lineage, partitions, people, plan, recurate, retry, run,
+                      sources)
 from haic_cli.common import UserError
 
 # In the order `haic --help` lists them.
-COMMAND_GROUPS = (sources, instance, run, recurate, retry, lineage, plan, people, checks, annotate, evaluate)
+COMMAND_GROUPS = (sources, instance, run, recurate, retry, partitions, lineage, plan, people, checks, annotate,
+                  evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

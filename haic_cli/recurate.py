@@ -20,10 +20,17 @@ def register(sub) -> None:
 
 def cmd_recurate(args: argparse.Namespace) -> int:
     from haic_assets.platform.jobs import MAIN_JOB
-    from haic_assets.platform.recuration import recuration_requests, summarize
+    from haic_assets.platform.recuration import landing_state, recuration_requests, summarize
+    from haic_assets.platform.settings import load_settings
+    from haic_assets.stages import settings_fields
 
     with instance_and_definitions() as (instance, defs):
-        requests, stale = recuration_requests(instance, defs.resolve_job_def(MAIN_JOB), defs.resolve_asset_graph())
+        landing = landing_state(defs.resources["storage"], load_settings(settings_fields()).platform)
+        requests, stale = recuration_requests(instance, defs.resolve_job_def(MAIN_JOB), defs.resolve_asset_graph(),
+                                              landing=landing)
+        waiting = {p: v.waiting for p, v in landing.items() if v.waiting}
+        for partition, reason in waiting.items():
+            print(f"{partition}: landing file not read yet: {reason}")
         if not requests:
             print("Nothing is stale.")
             return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from haic_cli.common import UserError
 from haic_resources.storage.home import REPO_ROOT, haic_home
-from haic_resources.storage.landing import Shard, shard_of_partition, shard_problem
+from haic_resources.storage.landing import MARKER_SUFFIX, Shard, shard_of_partition, shard_problem
 
 SAMPLE_SOURCE = "webvid_sample"
 SAMPLE_DIR = REPO_ROOT / "samples" / SAMPLE_SOURCE
@@ -37,9 +37,10 @@ def add_shard(file: Path, source: str, source_yaml: str | None = None) -> Shard:
 
     shard = shard_of_partition(Shard(source, file.name).partition_key)  # refuses names no partition may have
     landing = build_resources()["storage"].landing()
-    landing.put_file(shard.key, file)
     if source_yaml is not None:
         landing.put_bytes(f"{source}/source.yaml", source_yaml.encode())
+    landing.put_file(shard.key, file)
+    landing.put_bytes(shard.key + MARKER_SUFFIX, b"")  # whole: the landing sensor may read it at once
     return shard
 
 

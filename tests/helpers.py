@@ -32,9 +32,11 @@ def dagster_instance(home: Path) -> Iterator[DagsterInstance]:
 
 
 def land_sample(home: Path, csv: Path = SAMPLE_CSV, source: str = "webvid_sample") -> str:
+    """Land `csv` as a producer does who marks a shard complete (the marker, as `haic add-shard` writes it)."""
     landing = home / "landing" / source
     landing.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(csv, landing / csv.name)
+    (landing / f"{csv.name}.complete").write_text("")
     (landing / "source.yaml").write_text(f"kind: webvid\nmedia_root: {SAMPLE_MEDIA}\n")
     return f"{source}__{csv.name}"
 

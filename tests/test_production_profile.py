@@ -129,11 +129,11 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
     from dagster_postgres.run_storage import PostgresRunStorage
 
     from haic_assets.definitions import build_definitions  # reads HAIC_* now, after the env is set
-    from haic_assets.platform.sensors import landing_sensor
-
+    
     home = production_env
     s3 = boto3.client("s3", endpoint_url=s3_server)
     s3.upload_file(str(SAMPLE_CSV), BUCKET, f"landing/webvid_sample/{SAMPLE_CSV.name}")
+    s3.put_object(Bucket=BUCKET, Key=f"landing/webvid_sample/{SAMPLE_CSV.name}.complete", Body=b"")
     s3.put_object(Bucket=BUCKET, Key="landing/webvid_sample/source.yaml",
                   Body=f"kind: webvid\nmedia_root: {SAMPLE_MEDIA}\n".encode())
 
@@ -144,7 +144,7 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
         assert isinstance(instance.run_storage, PostgresRunStorage), type(instance.run_storage)
 
         with build_sensor_context(instance=instance, resources=defs.resources) as context:
-            tick = landing_sensor(context)
+            tick = defs.resolve_sensor_def("landing_sensor")(context)
         assert [r.partition_key for r in tick.run_requests] == [SAMPLE_PARTITION]
         for request in tick.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

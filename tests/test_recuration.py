@@ -84,7 +84,7 @@ def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_pat
     with dagster_instance(home) as instance:
 
         def tick():
-            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(), resources=defs.resources,
                                         scheduled_execution_time=TICK) as context:
                 return defs.resolve_schedule_def("recuration_schedule").evaluate_tick(context)
 

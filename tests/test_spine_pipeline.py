@@ -9,7 +9,6 @@ from dagster import AssetKey, build_sensor_context
 from haic_cli import main as cli
 from haic_assets.definitions import build_definitions
 from haic_assets.platform.partitions import source_shards
-from haic_assets.platform.sensors import landing_sensor
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition
 
 SPINE = [AssetKey("raw_metadata"), AssetKey("metadata_filtered")]
@@ -39,7 +38,9 @@ def test_sample_ledger_rows_are_exact(home):
             "kept", "has a verb; resolution unknown: deferred to the video probe"),
         ("metadata_filtered", "webvid_sample:1003"): ("dropped", "low resolution 176x144: short side 144 < 240 px"),
         ("metadata_filtered", "webvid_sample:1004"): ("dropped", "description has no verb"),
-        ("raw_metadata", "webvid_sample:1001"): ("dropped", "duplicate id (row 7)"),
+        ("raw_metadata", "webvid_sample:1001"): ("kept", "parsed"),
+        ("raw_metadata", "webvid_sample:results_sample.csv#row7"): (
+            "dropped", "duplicate id webvid_sample:1001 (row 7; the first row with this id is kept)"),
         ("raw_metadata", "webvid_sample:1006"): ("dropped", "unparseable duration 'about ten seconds'"),
         ("raw_metadata", "webvid_sample:1008"): (
             "dropped", "local uri '../../../../../../etc/passwd' resolves outside the allowed roots"),
@@ -47,7 +48,7 @@ def test_sample_ledger_rows_are_exact(home):
         ("raw_metadata", "webvid_sample:1002"): ("kept", "parsed"),
         ("raw_metadata", "webvid_sample:1003"): ("kept", "parsed"),
         ("raw_metadata", "webvid_sample:1004"): ("kept", "parsed"),
-    } | {("raw_metadata", "webvid_sample:1001"): verdicts[("raw_metadata", "webvid_sample:1001")]}
+    }
 
 
 def test_materializing_the_same_partition_twice_leaves_the_same_rows(home):
@@ -73,7 +74,7 @@ def test_materializing_the_same_partition_twice_leaves_the_same_rows(home):
 
 def evaluate_sensor(defs, instance, cursor=None):
     with build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as context:
-        return landing_sensor(context)
+        return defs.resolve_sensor_def("landing_sensor")(context)
 
 
 def test_the_sensor_adds_a_partition_for_a_new_shard_and_its_run_materializes_it(home):

@@ -33,3 +33,36 @@ def test_a_missing_column_fails_and_the_caption_pass_rate_is_over_judged_caption
                                   required_columns=["clip_id", "caption", "verdict"])
     assert (columns.passed, columns.metadata["missing"].value) == (False, "verdict")
     assert (rate.passed, rate.description) == (False, "1 of 3 captions pass = 33.3 %, minimum 50.0 %")
+
+
+def test_one_row_per_item_names_the_items_that_repeat():
+    platform = PlatformSettings()
+    twice = {"a": decision_facts([kept("v1"), dropped("v1", "duplicate"), kept("v2")]),
+             "b": decision_facts([kept("v3"), error("v3", "again"), error("v3", "and again")])}
+    [check] = check_results("raw_metadata", twice, platform, {"one_ledger_row_per_item"})
+    assert (check.passed, check.metadata["repeated_items"].value, check.metadata["repeated_ids"].value) == (
+        False, 3, "v1, v3")
+
+
+def test_the_demo_samples_duplicate_row_is_an_item_of_its_own_and_the_check_passes(tmp_path, monkeypatch):
+    """Issue 23 item 8: the sample's duplicate-id row is `<source>:<shard>#row7`, under the video it repeats,
+    so `haic why webvid_sample:1001` tells one story and one_ledger_row_per_item passes on raw_metadata."""
+    from dagster import AssetKey
+
+    from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
+    from haic_assets.definitions import build_definitions
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAIC_HOME", str(home))
+    without_llm(monkeypatch)
+    land_sample(home)
+    with dagster_instance(home) as instance:
+        result = run_partition(build_definitions(), instance, SAMPLE_PARTITION, selection=[AssetKey("raw_metadata")])
+        checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks["one_ledger_row_per_item"] is True
+    rows = ledger(home).query("stage == 'raw_metadata'").set_index("item_id")
+    assert rows.loc["webvid_sample:1001", "verdict"] == "kept"
+    duplicate = rows.loc["webvid_sample:results_sample.csv#row7"]
+    assert (duplicate["verdict"], duplicate["parent_id"], duplicate["reason_code"]) == (
+        "dropped", "webvid_sample:1001", "duplicate_id")

@@ -1,18 +1,31 @@
-"""raw_metadata: one shard file -> the normalized metadata table (bad rows recorded, not fatal)."""
+"""raw_metadata: one shard file -> the normalized metadata table (bad rows recorded, not fatal).
 
+The landing file's version (sha256 of its bytes, or its S3 ETag and size) is recorded on every
+ledger row and on the materialization: a file replaced or appended later has another version, so
+its partition is stale (`haic recurate`), and when it is read again the items the new version no
+longer has are recorded as `superseded`, with the version they came from.
+"""
+
+import json
+from dataclasses import replace
+
+import pandas as pd
 from dagster import Config
 
-from haic_core.decisions import error
 from haic_core.accumulation.metadata_sources import normalize_metadata, read_shard_file
+from haic_core.decisions import Decision, dropped, error
 from haic_resources.storage.landing import fetch_shard, shard_of_partition, source_spec
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+
+LANDING_VERSION = "landing_version"  # ledger detail and materialization metadata
+SUPERSEDED = "superseded"
 
 
 class RawMetadataConfig(Config):
     """Ingestion has no thresholds; adapters and column mappings come from landing/<source>/source.yaml."""
 
 
-@partitioned_stage("raw_metadata", RawMetadataConfig)
+@partitioned_stage("raw_metadata", RawMetadataConfig, deps=("landing_file",))
 def raw_metadata(stage: StageContext, config: RawMetadataConfig) -> StageResult:
     """One metadata shard of one source, normalized: video_id = '<source>:<native id>', description, uri,
     width, height, duration_s, fps, the rest as JSON."""
@@ -21,11 +34,44 @@ def raw_metadata(stage: StageContext, config: RawMetadataConfig) -> StageResult:
     landing = stage.storage.landing()
     try:
         spec = source_spec(landing, shard.source, stage.storage.allowed_roots())
-        path = fetch_shard(landing, shard, stage.storage.cache_dir("shards"))
+        path, version = fetch_shard(landing, shard, stage.storage.cache_dir("shards"))
         table, decisions = normalize_metadata(read_shard_file(path), spec, shard.file_name)
     except (ValueError, FileNotFoundError) as exc:
         # A shard that cannot be read at all is the partition's own failure: record it, then fail.
         raise StageFailure(f"shard {shard.key}: {exc}",
                            [error(f"shard:{stage.partition_key}", str(exc), item_kind="shard")]) from exc
-    return StageResult(table, decisions, metadata={"source_kind": spec.kind},
+    decisions = [replace(d, detail={**d.detail, LANDING_VERSION: version}) for d in decisions]
+    previous = stage.storage.tables().read(f"ledger/{stage.stage}", stage.partition_key)
+    gone = superseded(previous, {d.item_id for d in decisions}, f"landing/{shard.key}", version)
+    if gone:
+        stage.log.info(f"raw_metadata [{stage.partition_key}]: {len(gone)} items of an earlier version of "
+                       f"landing/{shard.key} are no longer in it (superseded)")
+    return StageResult(table, decisions + gone, metadata={"source_kind": spec.kind, LANDING_VERSION: version},
                        preview=["video_id", "description", "uri", "width", "height", "duration_s"])
+
+
+def superseded(previous: pd.DataFrame | None, current: set[str], where: str, version: str) -> list[Decision]:
+    """The items of an earlier version of the shard that this version no longer has: each dropped
+    as `superseded`, naming the version it came from and the run that read it (items superseded
+    before, and still absent, keep their first such row)."""
+    if previous is None or previous.empty:
+        return []
+    gone = []
+    for row in previous[~previous["item_id"].isin(current)].itertuples(index=False):
+        detail = json.loads(row.detail) if isinstance(row.detail, str) else {}
+        if row.reason_code == SUPERSEDED:
+            gone.append(_decision_of(row, detail))
+            continue
+        was = detail.get(LANDING_VERSION, "an earlier version")
+        gone.append(dropped(row.item_id, f"no longer in {where}: the file changed ({was} -> {version})",
+                            code=SUPERSEDED, item_kind=row.item_kind,
+                            parent_id=None if pd.isna(row.parent_id) else row.parent_id,
+                            detail={LANDING_VERSION: was, "superseded_by": version, "previous_verdict": row.verdict,
+                                    "previous_reason": row.reason, "previous_run_id": row.run_id}))
+    return gone
+
+
+def _decision_of(row, detail: dict) -> Decision:
+    return Decision(item_id=row.item_id, verdict=row.verdict, reason=row.reason, code=row.reason_code,
+                    item_kind=row.item_kind, parent_id=None if pd.isna(row.parent_id) else row.parent_id,
+                    detail=detail)

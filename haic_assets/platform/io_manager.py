@@ -1,16 +1,31 @@
 """One Parquet file per partition, through the storage resource (local folder or S3).
 
-After a step's last output the DuckDB views are refreshed, once per step: a new table (or a new
-partition of one) is visible in the warehouse as soon as its step ends.
+The stage factory writes a partition's tables together with its ledger rows (stage.py's
+`_commit`) and marks each table it stored (`mark_stored`): this IO manager then only records
+where it is. It writes what arrives unmarked. After a step's last output the DuckDB views are
+refreshed, once per step: a new table (or a new partition of one) is visible in the warehouse as
+soon as its step ends.
 """
 
 
 import pandas as pd
 from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext, ResourceDependency
 
+from haic_core.partition_keys import checked_key
 from haic_resources.storage.resource import StorageResource
 from haic_resources.storage.warehouse import WarehouseResource
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables
+
+
+STORED_URI = "haic/stored_uri"  # in a frame's attrs: where the stage factory already stored it
+
+
+def mark_stored(frame: pd.DataFrame, uri: str) -> None:
+    frame.attrs[STORED_URI] = uri
+
+
+def _stored_uri(frame: pd.DataFrame) -> str | None:
+    return frame.attrs.get(STORED_URI) if isinstance(frame, pd.DataFrame) else None
 
 
 class ParquetTablesIOManager(ConfigurableIOManager):
@@ -26,10 +41,11 @@ class ParquetTablesIOManager(ConfigurableIOManager):
             missing = set(context.asset_partition_keys) - set(obj)
             if missing:
                 raise Failure(f"{table}: no table for partitions {sorted(missing)}")
-            uris = [tables.write(table, partition, frame) for partition, frame in obj.items()]
+            uris = [_stored_uri(frame) or tables.write(table, partition, frame) for partition, frame in obj.items()]
             context.add_output_metadata({"table_uris": uris})
         else:
-            context.add_output_metadata({"table_uri": tables.write(table, _one_partition(context), obj)})
+            uri = _stored_uri(obj) or tables.write(table, _one_partition(context), obj)
+            context.add_output_metadata({"table_uri": uri})
         if _is_last_output(context):
             self.warehouse.refresh(tables.local_root())
 
@@ -45,6 +61,10 @@ class ParquetTablesIOManager(ConfigurableIOManager):
                           f"annotations folder) and materialize {table} first")
         frames = []
         for partition in partitions:
+            try:
+                checked_key(partition)
+            except ValueError as exc:  # a key added by another door (the UI, GraphQL) that names no files
+                raise Failure(f"input {table}: {exc}; nothing was read or written") from None
             frame = tables.read(table, partition)
             if frame is None:
                 raise Failure(f"table {table!r} has no partition {partition!r} yet: materialize {table} for it first")

@@ -24,7 +24,9 @@ def build_jobs(llm_configured: bool, provider: str) -> list:
                    "`haic demo` or the landing sensor).")
     if not llm_configured:
         description += f" Captions are left out of this job: {NOT_CONFIGURED}"
-    main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups), description=description,
+    # The landing files are observed, never materialized: the job makes everything after them.
+    main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups) - AssetSelection.assets("landing_file"),
+                            description=description,
                             tags=provider_tags)
     # HAICBench: per annotation batch (its task first, the returned captions later), then the release
     # over all batches (a job cannot mix the two).

@@ -19,11 +19,15 @@ def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, c
                        code_version=code_version, run_id=run_id)
 
 
+def ledger_files(stage: str, partition: str, rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """The files of a partition's ledger rows of one stage: the rows, and beside them their counts
+    (the funnel sums those, so no step re-reads the whole ledger)."""
+    return {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows)}
+
+
 def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame) -> None:
-    """A partition's ledger rows of one stage, and beside them their counts (the funnel sums those,
-    so no step re-reads the whole ledger). Both files replace the partition's previous ones."""
-    tables.write(f"{LEDGER}/{stage}", partition, rows)
-    tables.write(f"{LEDGER_COUNTS}/{stage}", partition, ledger_counts(rows))
+    """Replace a partition's ledger rows of one stage and their counts, together."""
+    tables.write_together(f"ledger__{stage}__{partition}", ledger_files(stage, partition, rows))
 
 
 def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

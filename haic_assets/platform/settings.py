@@ -50,6 +50,11 @@ class PlatformSettings(BaseModel):
                                          "shard's raw_metadata rows outside this band (the paper: 0.31-1.3 %)")
     min_caption_format_pass_rate: float = Field(
         default=0.5, ge=0.0, le=1.0, description="caption_judgement's check warns when fewer captions pass")
+    landing_complete_after_s: float = Field(
+        default=60.0, ge=0.0, description="a landed shard without its marker (<file>.complete) is read once it has "
+                                          "not changed for this many seconds (a producer may still be writing it)")
+    landing_require_marker: bool = Field(
+        default=False, description="read a landed shard only once its marker <file>.complete is there")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ definitions are built, with the deployment's settings as the config defaults.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,9 +30,11 @@ from pydantic import Field, ValidationError, create_model
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_assets.platform.deployment import k8s_op_tags
-from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata, write_ledger
+from haic_assets.platform.io_manager import mark_stored
+from haic_assets.platform.ledger import (decision_metadata, ledger_files, ledger_table, preview_table, table_metadata,
+                                         write_ledger)
 from haic_assets.platform.partition_lock import partition_locks, postgres_url_of
-from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, source_shards
+from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, checked_partition_key, source_shards
 from haic_assets.platform.previews import png_metadata, sheet_metadata
 from haic_assets.platform.progress import ProgressLog
 from haic_assets.platform.retry import RetryScope
@@ -185,6 +188,13 @@ class StageSpec:
 
     def _run(self, context, config: Config, inputs: dict[str, Any], out_names: list[str], platform):
         keys = list(context.partition_keys) if self.partitions is not None else [UNPARTITIONED]
+        # Keys come in by every door (CLI, sensors, the UI, GraphQL): one that cannot name a
+        # partition's files fails the step here, before a lock, a table or a ledger row is written.
+        for key in keys:
+            try:
+                checked_partition_key(getattr(self.partitions, "name", None), key)
+            except ValueError as exc:
+                raise Failure(description=f"{self.name}: {exc}; nothing was written") from None
         # Held until the outputs are stored: no other step of this stage writes these partitions meanwhile.
         with partition_locks(context.resources.storage.layout.root, [f"{self.name}/{k}" for k in keys],
                              f"run {context.run.run_id} step {self.name}", context.log,
@@ -192,10 +202,16 @@ class StageSpec:
             yield from self._run_locked(context, config, inputs, out_names, platform, keys)
 
     def _run_locked(self, context, config, inputs, out_names, platform, keys):
-        produced, facts = {}, {}
+        tables = context.resources.storage.tables()
+        for key in keys:  # a step of this stage and partition that died mid-commit: finish its renames
+            if tables.recover(self._writer(key)):
+                context.log.warning(f"{self.name} [{key}]: finished the table and ledger writes of an interrupted step")
+        produced, facts, ledgers = {}, {}, {}
         for key in keys:
             own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}
-            produced[key], facts[key] = self._one_partition(context, key, config, own, out_names)
+            produced[key], facts[key], ledgers[key] = self._one_partition(context, key, config, own, out_names)
+        for key in keys:
+            self._commit(context, key, {name: produced[key][name][0] for name in out_names}, ledgers[key])
         for name in out_names:
             # Metadata goes on each partition's materialization only: given to the Output, Dagster
             # would store it twice (in STEP_OUTPUT and in ASSET_MATERIALIZATION).
@@ -210,8 +226,34 @@ class StageSpec:
             selected = {key.name for key in context.selected_asset_check_keys}
             yield from check_results(out_names[0], facts, platform, selected, self.columns)
 
-    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any],
-                       out_names: list[str]) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int]]:
+    def _writer(self, key: str) -> str:
+        """The name of this stage's commits of one partition (its partition lock guards it)."""
+        return f"{self.name}__{key}"
+
+    def _commit(self, context, key: str, frames: Mapping[str, pd.DataFrame | None], ledger: pd.DataFrame | None):
+        """A partition's tables and ledger rows, written together: a reader (`haic why`, the warehouse,
+        the next stage) sees all of them new or all of them old, never a ledger that disagrees with
+        its table (tables/<stage>/…, ledger/<stage>/…, ledger_counts/<stage>/…)."""
+        files = {(name, key): frame for name, frame in frames.items() if frame is not None}
+        if ledger is not None:
+            files.update(ledger_files(self.name, key, ledger))
+        tables = context.resources.storage.tables()
+        try:
+            uris = tables.write_together(self._writer(key), files)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise Failure(description=f"{self.name} [{key}]: the disk is full where the tables are stored "
+                                      f"({tables.store.uri}); nothing of this step was written: free some space "
+                                      "and run it again") from None
+        for name, frame in frames.items():
+            if frame is not None:
+                mark_stored(frame, uris[(name, key)])
+
+    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any], out_names: list[str]
+                       ) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int], pd.DataFrame | None]:
+        """The body's result for one partition: per output its table and metadata, the facts the
+        checks read, and the ledger rows to write with the tables (None: the stage records none)."""
         stage = StageContext(context, key, self.name)
         # A `haic retry` run re-processes only the items whose last verdict was `error`.
         retry = RetryScope.for_step(context, self.name, key, context.resources.storage.tables())
@@ -220,8 +262,8 @@ class StageSpec:
         try:
             result = self.body(stage, config, **inputs)
         except StageFailure as failure:
-            if failure.decisions:
-                self._record(stage, config, failure.decisions)
+            if failure.decisions:  # the partition's own failure, recorded; its table stays as it was
+                write_ledger(stage.storage.tables(), self.name, key, self._ledger_rows(stage, config, failure.decisions))
             context.resources.warehouse.refresh(context.resources.storage.tables().local_root())
             raise Failure(description=failure.message) from failure
         tables = dict(result.tables) if result.tables else {out_names[0]: result.table}
@@ -230,8 +272,12 @@ class StageSpec:
         first = tables[out_names[0]]
         metadata: dict[str, Any] = {}
         decisions = list(result.decisions or ())
+        ledger = None
         if self.records_decisions and result.decisions is not None:
-            metadata.update(self._record(stage, config, decisions, retry))
+            ledger = self._ledger_rows(stage, config, decisions, retry)
+            summary, line = decision_metadata(decisions, config.model_dump())
+            metadata.update(summary)
+            stage.log.info(f"{self.name} [{key}]: {line}")
         metadata.update(table_metadata(first))
         metadata.update(result.metadata)
         if result.preview is not None:
@@ -247,21 +293,14 @@ class StageSpec:
         if YIELD_BAND in self.checks:  # the accumulation's yield is over the shard's rows
             raw = context.resources.storage.tables().read("ledger/raw_metadata", key)
             raw_rows = 0 if raw is None else len(raw)
-        return out, decision_facts(decisions, list(first.columns), raw_rows)
+        return out, decision_facts(decisions, list(first.columns), raw_rows), ledger
 
-    def _record(self, stage: StageContext, config: Config, decisions: list[Decision],
-                retry: RetryScope | None = None) -> dict[str, Any]:
-        """Replace this partition's ledger rows of the stage (a retry keeps the rows of the items it
-        did not retry); log and describe them."""
-        settings = config.model_dump()
-        rows = ledger_table(decisions, stage=self.name, partition=stage.partition_key, config=settings,
+    def _ledger_rows(self, stage: StageContext, config: Config, decisions: list[Decision],
+                     retry: RetryScope | None = None) -> pd.DataFrame:
+        """This partition's ledger rows of the stage (a retry keeps the rows of the items it did not retry)."""
+        rows = ledger_table(decisions, stage=self.name, partition=stage.partition_key, config=config.model_dump(),
                             code_version=self.version, run_id=stage.run_id)
-        if retry is not None:
-            rows = retry.merge_ledger(rows)
-        write_ledger(stage.storage.tables(), self.name, stage.partition_key, rows)
-        metadata, summary_line = decision_metadata(decisions, settings)
-        stage.log.info(f"{self.name} [{stage.partition_key}]: {summary_line}")
-        return metadata
+        return retry.merge_ledger(rows) if retry is not None else rows
 
 
 def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[str] | Mapping[str, AssetIn] = (),

@@ -56,6 +56,7 @@ def decision_facts(decisions: Sequence[Decision], columns: Sequence[str] = (), r
                              "kept": sum(d.verdict == "kept" for d in decisions),
                              "dropped": sum(d.verdict == "dropped" for d in decisions),
                              "repeated_items": sum(n - 1 for n in ids.values() if n > 1),
+                             "repeated_ids": sorted(item for item, n in ids.items() if n > 1),
                              "columns": list(columns)}
     if raw_rows is not None:
         facts["raw_rows"] = raw_rows
@@ -79,8 +80,11 @@ def check_results(asset: str, facts_by_partition: dict[str, dict[str, Any]], pla
                       "by_partition": MetadataValue.json({k: {n: f[n] for n in ("items", "errors")}
                                                           for k, f in facts_by_partition.items()})}))
     if ONE_ROW_PER_ITEM in selected:
+        repeated_ids = sorted({i for f in facts_by_partition.values() for i in f.get("repeated_ids", [])})
         results.append(AssetCheckResult(asset_key=key, check_name=ONE_ROW_PER_ITEM, passed=repeated == 0,
-                                        metadata={"items": items, "repeated_items": repeated}))
+                                        metadata={"items": items, "repeated_items": repeated,
+                                                  # the first 50 of them, so the check's page says which
+                                                  "repeated_ids": ", ".join(repeated_ids[:50]) or "none"}))
     if REQUIRED_COLUMNS in selected:
         missing = sorted({c for f in facts_by_partition.values() for c in required_columns if c not in f["columns"]})
         results.append(AssetCheckResult(asset_key=key, check_name=REQUIRED_COLUMNS, passed=not missing,

@@ -174,8 +174,11 @@ def normalize_metadata(raw: pd.DataFrame, spec: SourceSpec, shard: str) -> tuple
             continue
         video_id = f"{spec.name}:{native_id}"
         if video_id in seen:
-            decisions.append(dropped(video_id, f"duplicate id (row {index + 1})", item_kind="video",
-                                     detail={"row": index + 1}))
+            # The repeated row is an item of its own (its row), under the video it repeats: the
+            # video's one row in the ledger stays the kept one, so `haic why` tells one story.
+            decisions.append(dropped(row_ref, f"duplicate id {video_id} (row {index + 1}; the first row with "
+                                              "this id is kept)", item_kind="metadata_row", parent_id=video_id,
+                                     code="duplicate_id", detail={"row": index + 1}))
             continue
         seen.add(video_id)
         try:

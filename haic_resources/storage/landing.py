@@ -6,11 +6,18 @@
 
 A shard's partition key is '<source>__<file name>'. Sources whose folder has no source.yaml
 take their kind from the name: webvid* -> webvid, omega* -> omega.
+
+A shard is read only once it is complete: a marker file beside it (`<shard file>.complete`, as
+`haic add-shard` writes), or, without one, no change for `platform.landing_complete_after_s`
+seconds. Each complete shard has a *version*: the sha256 of its bytes (local folders) or its
+ETag and size (S3). raw_metadata records the version it read; a file replaced or appended after
+that has another version, which makes its partition stale.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +27,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from haic_core.accumulation.metadata_sources import ColumnMapping, SourceSpec
-from haic_resources.storage.object_store import ObjectStore
+from haic_resources.storage.files import atomic_write_bytes, sha256_file
+from haic_resources.storage.object_store import ObjectStat, ObjectStore
 
 SHARD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".csv.gz", ".jsonl.gz")
 _SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SEPARATOR = "__"
+MARKER_SUFFIX = ".complete"  # landing/<source>/<shard file>.complete: the producer says the shard is whole
 
 
 @dataclass(frozen=True)
@@ -77,15 +86,82 @@ def shard_problem(key: str) -> str | None:
 
 def list_shards(landing: ObjectStore) -> tuple[list[Shard], dict[str, str]]:
     """All shard files in the landing zone, and the keys that were skipped with the reason."""
-    shards, skipped = [], {}
-    for key in landing.list(""):
+    landed, skipped = list_landed(landing)
+    return [item.shard for item in landed], skipped
+
+
+@dataclass(frozen=True)
+class LandedShard:
+    """A shard file as the landing zone's listing shows it."""
+
+    shard: Shard
+    stat: ObjectStat
+    marked: bool  # its completion marker is there
+
+
+def list_landed(landing: ObjectStore) -> tuple[list[LandedShard], dict[str, str]]:
+    """Every shard file with its size, time and completion marker (one listing), and the keys that
+    were skipped with the reason (source.yaml files and markers are neither)."""
+    stats = landing.stat("")
+    landed, skipped = [], {}
+    for key, stat in sorted(stats.items()):
+        if key.endswith("source.yaml") or key.endswith(MARKER_SUFFIX):
+            continue
         problem = shard_problem(key)
         if problem is None:
             source, name = key.split("/")
-            shards.append(Shard(source, name))
-        elif not key.endswith("source.yaml"):
+            landed.append(LandedShard(Shard(source, name), stat, key + MARKER_SUFFIX in stats))
+        else:
             skipped[key] = problem
-    return shards, skipped
+    return landed, skipped
+
+
+def waiting_reason(landed: LandedShard, now_s: float, complete_after_s: float, require_marker: bool) -> str | None:
+    """Why a landed shard is not read yet (None: it is complete). A producer that writes a shard in
+    place, or appends to it, is given `complete_after_s` seconds of quiet; one that writes the
+    marker is read at once."""
+    if landed.marked:
+        return None
+    if require_marker:
+        return f"waiting for its marker landing/{landed.shard.key}{MARKER_SUFFIX}"
+    quiet = now_s - landed.stat.modified_s
+    if quiet < complete_after_s:
+        return f"written {max(quiet, 0.0):.0f} s ago; read once unchanged for {complete_after_s:g} s (or when " \
+               f"landing/{landed.shard.key}{MARKER_SUFFIX} appears)"
+    return None
+
+
+class LandingVersions:
+    """The versions of landing files: ETag and size for objects that have an ETag (S3), else the
+    sha256 of the bytes, hashed again only when the file's size or time changed (kept in `cache_file`)."""
+
+    def __init__(self, landing: ObjectStore, cache_file: Path | None = None):
+        self.landing = landing
+        self.cache_file = cache_file
+        self._known: dict[str, list] = {}
+        if cache_file is not None and cache_file.is_file():
+            try:
+                self._known = json.loads(cache_file.read_text())
+            except ValueError:  # a damaged cache is only a cache
+                self._known = {}
+        self._changed = False
+
+    def version(self, key: str, stat: ObjectStat) -> str:
+        if stat.etag:
+            return f"etag:{stat.etag.strip(chr(34))}:{stat.size}"
+        known = self._known.get(key)
+        if known and known[0] == stat.size and known[1] == stat.modified_s:
+            return known[2]
+        path = self.landing.local_path(key)
+        version = f"sha256:{sha256_file(path)}"
+        self._known[key] = [stat.size, stat.modified_s, version]
+        self._changed = True
+        return version
+
+    def save(self) -> None:
+        if self.cache_file is not None and self._changed:
+            atomic_write_bytes(self.cache_file, json.dumps(self._known, sort_keys=True).encode("utf-8"))
+            self._changed = False
 
 
 def closest_keys(key: str, known: Iterable[str], n: int = 3) -> list[str]:
@@ -142,14 +218,18 @@ def source_spec(landing: ObjectStore, source: str, allowed_roots: tuple[str, ...
     return SourceSpec(name=source, kind=kind, mapping=mapping, media_root=media_root, allowed_roots=roots)
 
 
-def fetch_shard(landing: ObjectStore, shard: Shard, cache_dir: Path) -> Path:
-    """A local path of the shard file (itself when local; an S3 shard is downloaded first)."""
+def fetch_shard(landing: ObjectStore, shard: Shard, cache_dir: Path) -> tuple[Path, str]:
+    """A local path of the shard file (itself when local; an S3 shard is downloaded first) and the
+    version it had when it was read. The version is taken before the bytes are read: a file
+    replaced meanwhile is newer than its recorded version, so it is found stale and read again."""
+    stat = landing.stat(shard.key).get(shard.key)
+    if stat is None:
+        raise FileNotFoundError(f"shard {shard.key} is no longer in the landing zone")
+    version = LandingVersions(landing).version(shard.key, stat)
     local = landing.local_path(shard.key)
     if local is not None:
-        if not local.is_file():
-            raise FileNotFoundError(f"shard {shard.key} is no longer in the landing zone")
-        return local
+        return local, version
     target = cache_dir / "landing" / shard.key
     if not landing.get_file(shard.key, target):
         raise FileNotFoundError(f"shard {shard.key} is no longer in the landing zone")
-    return target
+    return target, version

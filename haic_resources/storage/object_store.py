@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What a listing says of one object: its size, when it was last written (seconds since the
+    epoch), and a tag that changes whenever it is rewritten (S3's ETag; None for local files)."""
+
+    size: int
+    modified_s: float
+    etag: str | None = None
 
 
 class ObjectStore(Protocol):
@@ -19,7 +31,9 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int | None: ...
     def list(self, prefix: str = "") -> list[str]: ...
+    def stat(self, prefix: str = "") -> dict[str, ObjectStat]: ...
     def delete(self, key: str) -> None: ...
+    def move(self, source: str, target: str) -> None: ...
     def local_path(self, key: str) -> Path | None: ...
 
 
@@ -65,8 +79,22 @@ class LocalObjectStore:
                 if p.is_file() and not p.name.startswith(TEMP_PREFIX)]
         return sorted(k for k in keys if k.startswith(prefix))
 
+    def stat(self, prefix: str = "") -> dict[str, ObjectStat]:
+        found = {}
+        for key in self.list(prefix):
+            try:
+                info = (self.root / key).stat()
+            except FileNotFoundError:  # removed since the listing
+                continue
+            found[key] = ObjectStat(info.st_size, info.st_mtime)
+        return found
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def move(self, source: str, target: str) -> None:
+        """Rename `source` to `target` in one step (a reader sees the old object or the new one)."""
+        os.replace(self._path(source), self._path(target))
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
@@ -116,20 +144,30 @@ class S3ObjectStore:
         return int(head["ContentLength"]) if head else None
 
     def list(self, prefix: str = "") -> list[str]:
-        return sorted(self.versions(prefix))
+        return sorted(self.stat(prefix))
 
     def versions(self, prefix: str = "") -> dict[str, str]:
         """key -> ETag (changes whenever the object is rewritten), one listing for the prefix."""
-        found: dict[str, str] = {}
+        return {key: found.etag for key, found in self.stat(prefix).items()}
+
+    def stat(self, prefix: str = "") -> dict[str, ObjectStat]:
+        found: dict[str, ObjectStat] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                found[key[len(self.prefix) + 1:] if self.prefix else key] = item["ETag"]
+                found[key[len(self.prefix) + 1:] if self.prefix else key] = ObjectStat(
+                    int(item["Size"]), item["LastModified"].timestamp(), item["ETag"])
         return found
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def move(self, source: str, target: str) -> None:
+        """S3 has no rename: a server-side copy (atomic for readers of `target`), then the delete."""
+        self.client.copy_object(Bucket=self.bucket, Key=self._key(target),
+                                CopySource={"Bucket": self.bucket, "Key": self._key(source)})
+        self.delete(source)
 
     def local_path(self, key: str) -> Path | None:
         return None

@@ -1,19 +1,24 @@
 """Per-partition Parquet tables in an object store: tables/<table>/<partition>.parquet.
 
-Writing a partition replaces it whole, which is what makes re-runs idempotent.
+Writing a partition replaces it whole, which is what makes re-runs idempotent. Files that must
+change together (a stage's table and its ledger rows) are written with `write_together`: readers
+see all of the new files or none of them.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from haic_resources.storage.files import atomic_write_bytes
+from haic_core.partition_keys import checked_key
+from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes
 from haic_resources.storage.object_store import LocalObjectStore, ObjectStore
 
 
@@ -24,14 +29,55 @@ class TableStore:
 
     @staticmethod
     def key(table: str, partition: str) -> str:
-        return f"{table}/{partition}.parquet"
+        """The object key of a table's partition; a partition that is no single safe name (e.g. one
+        with '/' or '..' in it) is refused here, whichever step or command built it."""
+        return f"{table}/{checked_key(partition)}.parquet"
 
     def write(self, table: str, partition: str, frame: pd.DataFrame) -> str:
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
         key = self.key(table, partition)
-        self.store.put_bytes(key, buffer.getvalue())
+        self.store.put_bytes(key, _parquet_bytes(frame))
         return f"{self.store.uri}/{key}"
+
+    def write_together(self, name: str, frames: Mapping[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, str], str]:
+        """Write (table, partition) -> frame so that all of them change or none does.
+
+        1. every new file is written beside its target under a temporary name (listings and the
+           warehouse's globs pass over these): a full disk or a read-only folder fails here, and
+           the temporary files are removed, with nothing visible changed;
+        2. a journal `.commits/<name>.json` lists the renames still to do;
+        3. each temporary file is renamed onto its target, then the journal is removed.
+        A crash between 2 and 3 leaves the journal: `recover(name)`, called by the next writer of
+        the same files before it writes, finishes the renames. `name` must be unique to the writer
+        (the stage factory uses '<stage>__<partition>', which its partition lock guards).
+        Returns (table, partition) -> the stored file's URI.
+        """
+        targets = {pair: self.key(*pair) for pair in frames}
+        staged: dict[str, str] = {}
+        try:
+            for pair, frame in frames.items():
+                temporary = f"{targets[pair].rsplit('/', 1)[0]}/{TEMP_PREFIX}{uuid.uuid4().hex}"
+                self.store.put_bytes(temporary, _parquet_bytes(frame))
+                staged[temporary] = targets[pair]
+            self.store.put_bytes(_journal(name), json.dumps(staged).encode("utf-8"))
+        except BaseException:
+            for temporary in staged:
+                _forget(self.store, temporary)
+            raise
+        self.recover(name)
+        return {pair: f"{self.store.uri}/{key}" for pair, key in targets.items()}
+
+    def recover(self, name: str) -> int:
+        """Finish the renames of an interrupted `write_together(name, ...)`; how many it made."""
+        journal = self.store.get_bytes(_journal(name))
+        if journal is None:
+            return 0
+        moved = 0
+        for temporary, target in json.loads(journal).items():
+            if self.store.exists(temporary):
+                self.store.move(temporary, target)
+                moved += 1
+        self.store.delete(_journal(name))
+        return moved
 
     def read(self, table: str, partition: str) -> pd.DataFrame | None:
         data = self.store.get_bytes(self.key(table, partition))
@@ -62,3 +108,25 @@ class TableStore:
             (self.mirror_dir / key).unlink(missing_ok=True)
         atomic_write_bytes(record, json.dumps(current).encode("utf-8"))
         return self.mirror_dir
+
+
+JOURNALS = ".commits"  # tables/.commits/<writer>.json: renames of a write_together still to finish
+
+
+def _journal(name: str) -> str:
+    return f"{JOURNALS}/{checked_key(name, 'writer name')}.json"
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def _forget(store: ObjectStore, key: str) -> None:
+    """Remove a temporary file of a write that failed; a store that refuses (read-only, full) keeps it,
+    under a name no reader lists."""
+    try:
+        store.delete(key)
+    except Exception:  # noqa: BLE001 - the write's own error is the one to report
+        pass

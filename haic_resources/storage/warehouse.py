@@ -52,7 +52,7 @@ def table_views(tables_root: Path, known: Sequence[str] = ()) -> dict[str, str]:
     views: dict[str, str] = {}
     if not tables_root.is_dir():
         return views
-    for folder in sorted(p for p in tables_root.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in tables_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         glob = table_glob(tables_root, folder.name)
         if folder.name in known or any(folder.glob("*/*.parquet" if folder.name in NESTED_TABLES else "*.parquet")):
             views[folder.name] = glob

@@ -46,9 +46,10 @@ class FetchPolicy:
     s3_buckets: tuple[str, ...] = ()  # the only buckets rows may name
     max_redirects: int = DEFAULT_MAX_REDIRECTS
 
-    def check_url(self, url: str, source: str) -> str:
-        """Raise PolicyError unless `url` is http(s) to an allowed host whose every address is allowed.
-        Returns the address to connect to (the first one checked): connect there, never resolve again."""
+    def check_host(self, url: str, source: str) -> str:
+        """Raise PolicyError unless `url` is http(s) to a host the allow and deny lists let through
+        (names only, no DNS: what also decides whether an already-staged copy may still be used).
+        Returns the host."""
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https"):
             raise PolicyError(f"fetch policy: scheme {parts.scheme!r} is not http(s): {source}")
@@ -59,6 +60,13 @@ class FetchPolicy:
             raise PolicyError(f"fetch policy: host {host} is denied: {source}")
         if self.allow_hosts and not any(_host_matches(host, entry) for entry in self.allow_hosts):
             raise PolicyError(f"fetch policy: host {host} is not in the allowed hosts: {source}")
+        return host
+
+    def check_url(self, url: str, source: str) -> str:
+        """Raise PolicyError unless `url` is http(s) to an allowed host whose every address is allowed.
+        Returns the address to connect to (the first one checked): connect there, never resolve again."""
+        parts = urlsplit(url)
+        host = self.check_host(url, source)
         try:
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError:

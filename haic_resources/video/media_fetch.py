@@ -114,6 +114,9 @@ def fetch_media(
     scheme = urlsplit(uri).scheme.lower()
     if scheme in ("", "file") or len(scheme) == 1:
         return _in_place(uri, _local_path(uri), media_root, allowed_roots, max_bytes)
+    refusal = policy_refusal(uri, policy)
+    if refusal is not None:  # a copy staged before the rule changed is not used either
+        raise FetchError(refusal)
     dest = store_path_for(uri, media_root)
     cached = _cached(dest, source)
     if cached is not None:
@@ -157,6 +160,26 @@ def fetch_media(
     _write_sidecar(dest, {"source_uri": source, "size_bytes": size, "sha256": sha,
                           "section": list(section) if section else None})
     return FetchedMedia(dest, size, sha, source, fetched=True, section=section)
+
+
+def policy_refusal(uri: str, policy: FetchPolicy) -> str | None:
+    """Why the fetch policy refuses a remote `uri` now (None: it allows it), from its rules on names:
+    scheme, allowed and denied hosts (a yt-dlp page's host), allowed buckets. Checked on every use of
+    the source, a staged copy's too: deny-listing a host or bucket stops its videos at once. The
+    address rules (private and loopback networks) are checked when a connection is made: a staged
+    copy makes none."""
+    source = redact_uri(uri)
+    scheme = urlsplit(uri).scheme.lower()
+    try:
+        if is_ytdlp_uri(uri):
+            policy.check_host(ytdlp_target(uri)[0], source)
+        elif scheme == "s3":
+            policy.check_s3(urlsplit(uri).netloc, source)
+        elif scheme in ("http", "https"):
+            policy.check_host(uri, source)
+    except PolicyError as exc:
+        return exc.reason
+    return None
 
 
 def forget_media(uri: str, media_root: str | os.PathLike) -> None:
