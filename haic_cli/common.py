@@ -10,9 +10,10 @@ import pandas as pd
 
 from haic_resources.storage.home import prepare_dagster_home
 
-# Warnings only on the console: the progress display prints the stage summaries and progress
-# lines from the run's events (every event is in the UI).
-PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Nothing on the console: the progress display prints the stage summaries, progress lines,
+# warnings and a failed step's reason in one line from the run's events (the tracebacks are in
+# the run's events, in the UI).
+PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
