@@ -52,12 +52,13 @@ def caption_check_report(text: str, *, min_words: int = DEFAULT_MIN_WORDS,
             "paragraphs": decision.detail["subject_paragraphs"]}
 
 
-def _stage_settings(stage: str) -> dict[str, Any]:
-    """The stage's settings from $HAIC_HOME/settings.yaml (checked as the definitions check them)."""
+def _stage_config(stage: str):
+    """The stage's config with $HAIC_HOME/settings.yaml applied, checked as the definitions check it
+    (a value out of range is one line naming the file and the key)."""
     from haic_assets.platform.settings import load_settings
-    from haic_assets.stages import settings_fields
+    from haic_assets.stages import settings_fields, stage_named
 
-    return dict(load_settings(settings_fields()).stage(stage))
+    return stage_named(stage).config_with_settings(load_settings(settings_fields()))()
 
 
 def _print_json(reports: list[dict[str, Any]], files: list[str]) -> None:
@@ -69,9 +70,7 @@ def _print_json(reports: list[dict[str, Any]], files: list[str]) -> None:
 
 
 def cmd_check_qa(args: argparse.Namespace) -> int:
-    from haic_assets.haicbench.qa_pairs import QAPairsConfig
-
-    rules = QAPairsConfig(**_stage_settings("qa_pairs")).rules()
+    rules = _stage_config("qa_pairs").rules()
     reports = [qa_check_report(Path(file).read_text(encoding="utf-8"), args.category, subject_count=args.subjects,
                                rules=rules) for file in args.file]
     if args.json:
@@ -91,9 +90,7 @@ def cmd_check_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_check_caption(args: argparse.Namespace) -> int:
-    from haic_assets.haic_train.caption_judgement import CaptionJudgementConfig
-
-    config = CaptionJudgementConfig(**_stage_settings("caption_judgement"))
+    config = _stage_config("caption_judgement")
     reports = [caption_check_report(Path(file).read_text(encoding="utf-8"), min_words=config.min_words,
                                     max_words=config.max_words) for file in args.file]
     if args.json:

@@ -9,9 +9,9 @@ from haic_assets.platform.stage import StageContext, StageResult, partitioned_st
 
 
 class MetadataFilterConfig(Config):
-    min_short_side_px: int = Field(default=240, description="drop videos whose shorter side is below this (the "
+    min_short_side_px: int = Field(default=240, ge=0, description="drop videos whose shorter side is below this (the "
                                                             "paper gives no value; 240 keeps WebVid's 596x336 previews)")
-    min_long_side_px: int = Field(default=320, description="drop videos whose longer side is below this")
+    min_long_side_px: int = Field(default=320, ge=0, description="drop videos whose longer side is below this")
 
 
 @partitioned_stage("metadata_filtered", MetadataFilterConfig, ins=("raw_metadata",), resources=("spacy_nlp",))

@@ -19,9 +19,9 @@ class EvalAnswersConfig(BatchSettings):
     video_root: str = Field(default="", description="folder holding <clip_id>.mp4 (or videos/<clip_id>.mp4) for "
                                                     "clips the platform did not cut itself; '' = only the clips "
                                                     "of action_filtered")
-    concurrency: int = Field(default=4, description="questions (or clips) in flight at once for this model")
-    max_questions: int = Field(default=0, description="evaluate only the first N questions (a smoke run); 0 = all")
-    timeout_s: float = Field(default=120.0, description="per request to the evaluated model")
+    concurrency: int = Field(default=4, ge=1, description="questions (or clips) in flight at once for this model")
+    max_questions: int = Field(default=0, ge=0, description="evaluate only the first N questions (a smoke run); 0 = all")
+    timeout_s: float = Field(default=120.0, gt=0.0, description="per request to the evaluated model")
 
 
 def question_set(stage: StageContext, spec: EvalModel) -> pd.DataFrame:

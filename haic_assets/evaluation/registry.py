@@ -16,6 +16,7 @@ from dagster import DynamicPartitionsDefinition
 
 from haic_core.evaluation.models import EvalModel, registry_entry, registry_with
 from haic_resources.storage.files import atomic_write_bytes
+from haic_resources.storage.yaml_text import load_yaml
 
 eval_models = DynamicPartitionsDefinition(name="eval_models")
 REGISTRY_FILE = Path("evaluation") / "models.yaml"
@@ -29,7 +30,7 @@ def read_registry(home: str | Path) -> dict[str, dict]:
     path = registry_path(home)
     if not path.exists():
         return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    loaded = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: expected a mapping of eval model keys to entries")
     return loaded
