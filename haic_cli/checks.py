@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from haic_cli.common import UserError, stage_config
 from haic_core.haic_train.caption_format import DEFAULT_MAX_WORDS, DEFAULT_MIN_WORDS, check_caption
 from haic_core.haicbench.qa import CATEGORIES, QARules
 from haic_core.haicbench.qa_parsing import read_qa_answer
@@ -52,15 +53,6 @@ def caption_check_report(text: str, *, min_words: int = DEFAULT_MIN_WORDS,
             "paragraphs": decision.detail["subject_paragraphs"]}
 
 
-def _stage_config(stage: str):
-    """The stage's config with $HAIC_HOME/settings.yaml applied, checked as the definitions check it
-    (a value out of range is one line naming the file and the key)."""
-    from haic_assets.platform.settings import load_settings
-    from haic_assets.stages import settings_fields, stage_named
-
-    return stage_named(stage).config_with_settings(load_settings(settings_fields()))()
-
-
 def _print_json(reports: list[dict[str, Any]], files: list[str]) -> None:
     if len(files) == 1:
         print(json.dumps(reports[0], indent=2, ensure_ascii=False))
@@ -69,8 +61,15 @@ def _print_json(reports: list[dict[str, Any]], files: list[str]) -> None:
         print(json.dumps({"file": file, **report}, ensure_ascii=False))
 
 
+def _readable(files: list[str]) -> None:
+    missing = next((f for f in files if not Path(f).is_file()), None)
+    if missing is not None:
+        raise UserError(f"no such file: {missing}")
+
+
 def cmd_check_qa(args: argparse.Namespace) -> int:
-    rules = _stage_config("qa_pairs").rules()
+    _readable(args.file)
+    rules = stage_config("qa_pairs").rules()
     reports = [qa_check_report(Path(file).read_text(encoding="utf-8"), args.category, subject_count=args.subjects,
                                rules=rules) for file in args.file]
     if args.json:
@@ -90,7 +89,8 @@ def cmd_check_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_check_caption(args: argparse.Namespace) -> int:
-    config = _stage_config("caption_judgement")
+    _readable(args.file)
+    config = stage_config("caption_judgement")
     reports = [caption_check_report(Path(file).read_text(encoding="utf-8"), min_words=config.min_words,
                                     max_words=config.max_words) for file in args.file]
     if args.json:

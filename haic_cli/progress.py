@@ -108,8 +108,10 @@ def step_failure_reason(event) -> str:
 
 
 def run_with_progress(instance, run_id: str, total_steps: int, execute: Callable[[], object],
-                      out: TextIO = sys.stdout, poll_s: float = 0.5):
-    """Call `execute()` (a run with `run_id` on `instance`) and show its progress while it runs."""
+                      out: TextIO | None = None, poll_s: float = 0.5):
+    """Call `execute()` (a run with `run_id` on `instance`) and show its progress while it runs
+    (on `out`, default: sys.stdout as it is at the call)."""
+    out = out or sys.stdout
     plain = not out.isatty()
     progress = RunProgress(total_steps)
     outcome: dict[str, object] = {}
