@@ -47,5 +47,16 @@ def register(home: str | Path, entry: EvalModel, instance=None) -> str:
     return entry.key
 
 
+def unregister(home: str | Path, key: str, instance=None) -> None:
+    """Take `key` out of the registry (and, given a Dagster instance, its partition): undoes the
+    `register` of a command that then failed, so no partition is left that nothing answers."""
+    registry = read_registry(home)
+    if key in registry:
+        del registry[key]
+        atomic_write_bytes(registry_path(home), yaml.safe_dump(registry, sort_keys=True).encode("utf-8"))
+    if instance is not None and instance.has_dynamic_partition(eval_models.name, key):
+        instance.delete_dynamic_partition(eval_models.name, key)
+
+
 def lookup(home: str | Path, key: str) -> EvalModel:
     return registry_entry(read_registry(home), key)
