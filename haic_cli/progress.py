@@ -81,7 +81,9 @@ class RunProgress:
 
 def _level(entry) -> int:
     level = getattr(entry, "level", logging.INFO)
-    return level if isinstance(level, int) else logging.getLevelName(str(level).upper())
+    if not isinstance(level, int):  # a level's name: its number, if it is one logging knows
+        level = logging.getLevelName(str(level).upper())
+    return level if isinstance(level, int) else logging.INFO
 
 
 def step_failure_reason(event) -> str:
