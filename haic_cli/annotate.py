@@ -11,7 +11,9 @@ annotations/<batch>/, where the annotation sensor imports it against this task.
 from __future__ import annotations
 
 import argparse
-import sys
+
+from haic_cli.common import UserError
+from haic_core.partition_keys import checked_key
 
 
 def register(sub) -> None:
@@ -26,31 +28,50 @@ def register(sub) -> None:
 
 
 def cmd_annotation_task(args: argparse.Namespace) -> int:
-    from haic_cli.common import QUIET_CONSOLE, instance_and_definitions
     from haic_assets.platform.jobs import ANNOTATION_TASK_JOB
     from haic_assets.platform.partitions import annotation_batches
+    from haic_cli.common import execute_job, instance_and_definitions
 
-    if "/" in args.batch or args.batch.startswith("."):
-        print(f"haic annotation-task: {args.batch!r} is not a folder name", file=sys.stderr)
-        return 2
-    config = {"source_partitions": args.partitions, "copy_clips": not args.no_copy}
+    checked_key(args.batch, "annotation batch")  # it names folders and files: one safe name, or one line
     with instance_and_definitions() as (instance, defs):
-        if not instance.has_dynamic_partition(annotation_batches.name, args.batch):
+        # Checked before the batch is registered: a task that cannot be exported leaves no partition
+        # behind for haicbench_split (or a run from the UI) to fail on.
+        _check_curated(instance, defs.resources["storage"].tables(), args.partitions)
+        added = not instance.has_dynamic_partition(annotation_batches.name, args.batch)
+        if added:
             instance.add_dynamic_partitions(annotation_batches.name, [args.batch])
-        run = defs.resolve_job_def(ANNOTATION_TASK_JOB).execute_in_process(
-            partition_key=args.batch, instance=instance, raise_on_error=False,
-            run_config={**QUIET_CONSOLE, "ops": {"annotation_tasks": {"config": config}}})
+        run, why = execute_job(defs, instance, ANNOTATION_TASK_JOB, args.batch, {"annotation_tasks": {"config": {
+            "source_partitions": args.partitions, "copy_clips": not args.no_copy}}})
         if not run.success:
-            reasons = [e.step_failure_data.user_failure_data.description
-                       if e.step_failure_data.user_failure_data else str(e.step_failure_data.error.message)
-                       for e in run.all_events if e.is_step_failure]
-            print(f"haic annotation-task: {' '.join(reasons).strip()}", file=sys.stderr)
-            return 1
+            if added:
+                instance.delete_dynamic_partition(annotation_batches.name, args.batch)
+            raise UserError(f"{why or f'run {run.run_id} failed'}"
+                            + (f"; batch {args.batch!r} removed again" if added else ""), exit_code=1)
         table = run.output_for_node("annotation_tasks", "annotation_tasks")
         folder = defs.resources["storage"].exports().uri + f"/annotation_tasks/{args.batch}"
     print(f"annotation task {args.batch}: {len(table)} clips from {', '.join(args.partitions)} -> {folder}")
     print(f"Next: captions.jsonl (clip_id, caption, writer, checkers) into annotations/{args.batch}/")
     return 0
+
+
+def _check_curated(instance, tables, partitions: list[str]) -> None:
+    """UserError unless every partition has kept clips to export (an action_filtered table), saying
+    whether it is unknown (with the closest keys) or known but not curated yet."""
+    from haic_assets.platform.partitions import source_shards
+    from haic_resources.storage.landing import closest_keys
+
+    curated = set(tables.partitions("action_filtered"))
+    for partition in partitions:
+        if partition in curated:
+            continue
+        known = instance.get_dynamic_partitions(source_shards.name)
+        if partition in known:
+            raise UserError(f"action_filtered has no partition {partition!r}: run the main job for it first "
+                            f"(haic run {partition}). Nothing was registered.", exit_code=1)
+        guesses = closest_keys(partition, sorted(set(known) | curated))
+        raise UserError(f"no partition {partition!r}" + (f"; did you mean: {', '.join(guesses)}?" if guesses else
+                                                         "; `haic funnel` lists the sources with rows.")
+                        + " Nothing was registered.", exit_code=1)
 
 
 # ---- `haic annotate`: the batch in the annotation tool (Label Studio) --------------------------------
@@ -77,6 +98,7 @@ def register_tool_commands(sub) -> None:
 
 def cmd_annotate_status(args: argparse.Namespace) -> int:
     from haic_cli.common import UserError
+from haic_core.partition_keys import checked_key
     from haic_assets.haicbench.annotation_tool_sync import sign_offs_required
     from haic_assets.platform.resources import annotation_tool_resource
     from haic_core.haicbench.annotation_tool import STEPS, step_progress

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from haic_cli.common import UserError, stage_config
 from haic_core.haic_train.caption_format import DEFAULT_MAX_WORDS, DEFAULT_MIN_WORDS, check_caption
 from haic_core.haicbench.qa import CATEGORIES, QARules
 from haic_core.haicbench.qa_parsing import read_qa_answer
@@ -52,14 +53,6 @@ def caption_check_report(text: str, *, min_words: int = DEFAULT_MIN_WORDS,
             "paragraphs": decision.detail["subject_paragraphs"]}
 
 
-def _stage_settings(stage: str) -> dict[str, Any]:
-    """The stage's settings from $HAIC_HOME/settings.yaml (checked as the definitions check them)."""
-    from haic_assets.platform.settings import load_settings
-    from haic_assets.stages import settings_fields
-
-    return dict(load_settings(settings_fields()).stage(stage))
-
-
 def _print_json(reports: list[dict[str, Any]], files: list[str]) -> None:
     if len(files) == 1:
         print(json.dumps(reports[0], indent=2, ensure_ascii=False))
@@ -68,10 +61,15 @@ def _print_json(reports: list[dict[str, Any]], files: list[str]) -> None:
         print(json.dumps({"file": file, **report}, ensure_ascii=False))
 
 
-def cmd_check_qa(args: argparse.Namespace) -> int:
-    from haic_assets.haicbench.qa_pairs import QAPairsConfig
+def _readable(files: list[str]) -> None:
+    missing = next((f for f in files if not Path(f).is_file()), None)
+    if missing is not None:
+        raise UserError(f"no such file: {missing}")
 
-    rules = QAPairsConfig(**_stage_settings("qa_pairs")).rules()
+
+def cmd_check_qa(args: argparse.Namespace) -> int:
+    _readable(args.file)
+    rules = stage_config("qa_pairs").rules()
     reports = [qa_check_report(Path(file).read_text(encoding="utf-8"), args.category, subject_count=args.subjects,
                                rules=rules) for file in args.file]
     if args.json:
@@ -91,9 +89,8 @@ def cmd_check_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_check_caption(args: argparse.Namespace) -> int:
-    from haic_assets.haic_train.caption_judgement import CaptionJudgementConfig
-
-    config = CaptionJudgementConfig(**_stage_settings("caption_judgement"))
+    _readable(args.file)
+    config = stage_config("caption_judgement")
     reports = [caption_check_report(Path(file).read_text(encoding="utf-8"), min_words=config.min_words,
                                     max_words=config.max_words) for file in args.file]
     if args.json:

@@ -10,9 +10,10 @@ import pandas as pd
 
 from haic_resources.storage.home import prepare_dagster_home
 
-# Warnings only on the console: the progress display prints the stage summaries and progress
-# lines from the run's events (every event is in the UI).
-PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Nothing on the console: the progress display prints the stage summaries, progress lines,
+# warnings and a failed step's reason in one line from the run's events (the tracebacks are in
+# the run's events, in the UI).
+PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # INFO on the console: stage summaries, not every Dagster engine event (all are in the UI).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -53,6 +54,30 @@ def execute_main_job(defs, instance, partition_key: str, asset_selection=None, t
         instance, MAIN_JOB, partition_key, asset_selection, tags, PROGRESS_CONSOLE, run_id=run_id))
     print(f"{partition_key}: run {run_id} {'SUCCESS' if success else 'FAILURE'}")
     return success
+
+
+def execute_job(defs, instance, job_name: str, partition_key: str | None = None, ops: dict | None = None):
+    """Run `job_name` (for `partition_key`, with `ops` config) in this process, showing its progress
+    as `haic run` does; (its result, why it failed in one line, or "")."""
+    import uuid
+
+    from haic_cli.progress import run_with_progress, step_count, step_failure_reason
+
+    job, run_id = defs.resolve_job_def(job_name), str(uuid.uuid4())
+    result = run_with_progress(instance, run_id, step_count(job), lambda: job.execute_in_process(
+        partition_key=partition_key, instance=instance, raise_on_error=False, run_id=run_id,
+        run_config={**PROGRESS_CONSOLE, **({"ops": ops} if ops else {})}))
+    reasons = dict.fromkeys(step_failure_reason(e) for e in result.all_events if e.is_step_failure)
+    return result, "; ".join(r for r in reasons if r)
+
+
+def stage_config(stage: str):
+    """The stage's config with $HAIC_HOME/settings.yaml applied, checked as the definitions check it
+    (a value out of range is one line naming the file and the key)."""
+    from haic_assets.platform.settings import load_settings
+    from haic_assets.stages import settings_fields, stage_named
+
+    return stage_named(stage).config_with_settings(load_settings(settings_fields()))()
 
 
 def warehouse():

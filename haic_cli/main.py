@@ -23,7 +23,6 @@ setting) is one line on stderr and a non-zero exit; HAIC_DEBUG=1 shows the trace
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 
@@ -67,14 +66,22 @@ def user_error_line(exc: BaseException) -> str | None:
     disk are the machine's state, said with the path."""
     if isinstance(exc, UserError):
         return str(exc)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = f" writing {exc.filename}" if exc.filename else ""
-        return f"the disk is full{where}: free some space (or move HAIC_HOME) and run it again"
+    full = disk_full_line(exc)
+    if full is not None:
+        return full
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
     if isinstance(exc, ValueError):
         return " ".join(str(exc).split())
     return None
+
+
+def disk_full_line(exc: BaseException) -> str | None:
+    """"disk full: ..." with the file that found no room and its file system, or None."""
+    from haic_resources.storage.disk_full import disk_full_message
+    from haic_resources.storage.home import haic_home
+
+    return disk_full_message(exc, haic_home().dagster)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def image_people(path: Path, pose: PoseSettings) -> tuple[list[FramePeople], tup
 
 def clip_people(path: Path, pose: PoseSettings, samples: int) -> tuple[list[FramePeople], tuple[int, int]]:
     from haic_resources.pose.clip_people import PeopleTask, sample_people
+    from haic_resources.storage.disk_full import disk_full_error
     from haic_resources.video.isolation import run_isolated
     from haic_resources.video.probe import probe_video
 
@@ -87,6 +88,8 @@ def clip_people(path: Path, pose: PoseSettings, samples: int) -> tuple[list[Fram
                       presence_samples=samples, keep_images=True, only=tuple(times))
     result = run_isolated(sample_people, [task], workers=1, timeout_s=CLIP_TIMEOUT_S)[0]
     if not result.ok:
+        if disk_full_error(result.exception) is not None:
+            raise result.exception  # the machine's state, said as such by haic's error handler
         raise RuntimeError(f"sampling {path.name}: {result.error}")
     sample = result.value
     frames = [FramePeople(t, image, people, sample.width, sample.height)

@@ -8,6 +8,7 @@ started and finished, and the stages' progress lines as they come.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import threading
@@ -24,6 +25,8 @@ _SUMMARY = re.compile(r"^\w+ \[[^\]]*\]: \d+ kept")
 _STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
                 DagsterEventType.STEP_SKIPPED}
 BAR_WIDTH = 20
+# Dagster's error for each step after a failed one: the failed step's line already says why.
+_SKIPPED_STEP = re.compile(r"^Dependencies for step \S+ failed: .* Not executing\.$")
 
 
 @dataclass
@@ -54,7 +57,9 @@ class RunProgress:
                 took = entry.timestamp - self.started_at.get(step, entry.timestamp)
                 verb = {DagsterEventType.STEP_SUCCESS: "done", DagsterEventType.STEP_FAILURE: "FAILED",
                         DagsterEventType.STEP_SKIPPED: "skipped"}[event.event_type]
-                self.lines.append(f"[{len(self.finished)}/{self.total_steps}] {step} {verb} ({took:.1f} s)")
+                reason = step_failure_reason(event) if event.event_type == DagsterEventType.STEP_FAILURE else ""
+                self.lines.append(f"[{len(self.finished)}/{self.total_steps}] {step} {verb} ({took:.1f} s)"
+                                  + (f": {reason}" if reason else ""))
             return
         message = entry.user_message or ""
         if event is None and (match := _ITEMS.match(message)):
@@ -63,6 +68,9 @@ class RunProgress:
                 self.lines.append(f"    {message}")
         elif event is None and _SUMMARY.match(message):
             self.lines.append(f"    {message}")
+        elif event is None and _level(entry) >= logging.WARNING and not _SKIPPED_STEP.match(message):
+            # The console logger shows none of the run's messages: its warnings and errors come here.
+            self.lines.append(f"    {logging.getLevelName(_level(entry)).lower()}: {message}")
 
     def bar(self) -> str:
         done = len(self.finished)
@@ -71,9 +79,41 @@ class RunProgress:
         return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{self.total_steps} stages{now}"
 
 
+def _level(entry) -> int:
+    level = getattr(entry, "level", logging.INFO)
+    if not isinstance(level, int):  # a level's name: its number, if it is one logging knows
+        level = logging.getLevelName(str(level).upper())
+    return level if isinstance(level, int) else logging.INFO
+
+
+def step_failure_reason(event) -> str:
+    """Why a step failed, in one line: the stage's own message (a StageFailure), a full disk with
+    where it is full, else the first error that is not Dagster's wrapper of it (the traceback is
+    in the run's events, in the UI)."""
+    from haic_resources.storage.disk_full import disk_full_message, serialized_disk_full
+    from haic_resources.storage.home import haic_home
+
+    data = getattr(event, "step_failure_data", None)
+    if data is None:
+        return ""
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return " ".join(data.user_failure_data.description.split())
+    errors, info = [], data.error
+    while info is not None and len(errors) < 20:
+        errors.append(info)
+        info = info.cause or info.context
+    full = serialized_disk_full([e.message for e in errors])
+    if full is not None:
+        return disk_full_message(full, haic_home().dagster) or ""
+    own = [e for e in errors if not e.cls_name.startswith("Dagster")] or errors
+    return " ".join(own[0].message.split()) if own else ""
+
+
 def run_with_progress(instance, run_id: str, total_steps: int, execute: Callable[[], object],
-                      out: TextIO = sys.stdout, poll_s: float = 0.5):
-    """Call `execute()` (a run with `run_id` on `instance`) and show its progress while it runs."""
+                      out: TextIO | None = None, poll_s: float = 0.5):
+    """Call `execute()` (a run with `run_id` on `instance`) and show its progress while it runs
+    (on `out`, default: sys.stdout as it is at the call)."""
+    out = out or sys.stdout
     plain = not out.isatty()
     progress = RunProgress(total_steps)
     outcome: dict[str, object] = {}

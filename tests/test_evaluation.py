@@ -147,9 +147,10 @@ def test_leaderboard_follows_the_papers_layout_with_reference_rows_apart():
                                "category": "average", "accuracy": 20.0}])
     board = leaderboard(results)
     assert list(board.columns) == LEADERBOARD_COLUMNS
-    assert LEADERBOARD_COLUMNS[4:] == ["Avg.", "Action Details", "Action Sequence", "Interaction", "Count", "Attribute"]
+    assert LEADERBOARD_COLUMNS[4:] == ["Avg.", "Action Details", "Action Sequence", "Interaction", "Count", "Attribute",
+                                       "Errors %"]
     ours = board[board["source"].str.startswith("ours")]
-    assert ours[LEADERBOARD_COLUMNS[4:]].iloc[0].tolist() == [20.0, 0.0, 10.0, 20.0, 30.0, 40.0]
+    assert ours[LEADERBOARD_COLUMNS[4:10]].iloc[0].tolist() == [20.0, 0.0, 10.0, 20.0, 30.0, 40.0]
     paper = board[board["source"] == "paper (reference)"].set_index(["protocol", "model"])
     assert paper.loc[("standard", "Gemini-1.5-Pro"), "Avg."] == 67.0
     assert paper.loc[("caption", "Human-annotated captions"), "Action Details"] == 100.0

@@ -94,9 +94,9 @@ def test_haic_evaluate_on_the_sample_batch_prints_the_papers_layout(home, media_
     assert code == 0, out
     header = next(line for line in out.splitlines() if "Avg." in line)
     assert header.split() == ["model", "protocol", "frames", "source", "Avg.", "Action", "Details", "Action",
-                              "Sequence", "Interaction", "Count", "Attribute"]
+                              "Sequence", "Interaction", "Count", "Attribute", "Errors", "%"]
     ours = next(line for line in out.splitlines() if "ours (fake-vlm" in line)
-    assert ours.split()[-2:] == ["100.0", "100.0"]  # count and attribute right
+    assert ours.split()[-3:] == ["100.0", "100.0", "0.0"]  # count and attribute right; no call failed
     assert "paper (reference)" in out and "LLaVA-Video-ActionPro-7B" in out
     assert f"fake-vlm__standard__f2__verified-{BATCH}" in out
     counts = out.split("HAICBench, standard")[0]

@@ -107,3 +107,25 @@ def test_probed_size_failing_the_rule_is_dropped_with_the_rules_reason():
     assert (narrow.value, narrow.threshold) == (240.0, 240.0)
     stricter = probed_resolution_decision("s:1", probe(640, 360), ResolutionRule(min_short_side_px=480))
     assert (stricter.reason, stricter.threshold) == ("low resolution 640x360: short side 360 < 480 px", 480.0)
+
+
+def test_the_stage_logs_how_far_its_verb_test_is(tmp_path, monkeypatch):
+    """A 200,000-row shard tags for minutes: the stage says how many distinct descriptions it has
+    tagged, in the run's log (the progress lines `haic run` and the UI show), at least at the end."""
+    from dagster import AssetKey
+
+    from haic_assets.definitions import build_definitions
+    from tests.helpers import dagster_instance, home_without_llm, land_sample, run_partition
+
+    home = home_without_llm(tmp_path, monkeypatch)
+    partition = land_sample(home)
+    with dagster_instance(home) as instance:
+        run = run_partition(build_definitions(), instance, partition,
+                            selection=[AssetKey("raw_metadata"), AssetKey("metadata_filtered")])
+        assert run.success
+        said = [r.event_log_entry.user_message for r in instance.get_records_for_run(run.run_id, limit=10000).records
+                if r.event_log_entry.dagster_event is None]
+    kept_by_raw_metadata = 4  # the sample's rows with an id, a duration, a unique id and an allowed uri
+    assert f"metadata_filtered [{partition}]: {kept_by_raw_metadata} rows to filter" in said
+    done = [m for m in said if " verb test (distinct descriptions): " in m]
+    assert done[-1].startswith(f"metadata_filtered [{partition}] verb test (distinct descriptions): 4/4 (100 %), ")

@@ -12,7 +12,7 @@ from pydantic import Field
 from haic_core.decisions import error, teaching_examples
 from haic_core.haic_train.export import clip_file_name
 from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
-                                           MIN_VALID_KEYPOINTS, measure_clip, motion_decision)
+                                           MIN_VALID_KEYPOINTS, NUM_KEYPOINTS, measure_clip, motion_decision)
 from haic_core.accumulation.pose_rows import TRACK_COLUMNS, tracks_from_rows
 from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
@@ -26,23 +26,24 @@ from haic_assets.platform.stage_checks import YIELD_BAND
 
 
 class ActionFilterConfig(Config):
-    motion_l1_min: float = Field(default=MIN_L1, description="paper: keypoint L1 between adjacent 1 fps samples > 0.085")
-    affine_residual_min: float = Field(default=MIN_RESIDUAL,
+    motion_l1_min: float = Field(default=MIN_L1, ge=0.0, description="paper: keypoint L1 between adjacent 1 fps samples > 0.085")
+    affine_residual_min: float = Field(default=MIN_RESIDUAL, ge=0.0,
                                        description="paper: affine-fit residual > 0.0016 (else camera motion only)")
     pair_aggregate: str = Field(default="min", description="over a tracklet's adjacent pairs: min (the paper's "
                                                            "'all pairs') or mean")
     track_aggregate: str = Field(default="any", description="over a clip's tracklets: any (one moving person "
                                                             "suffices) or all")
     residual_track_aggregate: str = Field(default="mean")
-    min_keypoint_score: float = Field(default=MIN_KEYPOINT_SCORE,
+    min_keypoint_score: float = Field(default=MIN_KEYPOINT_SCORE, ge=0.0, le=1.0,
                                       description="keypoints below this score in either frame of a pair are left out")
-    min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS)
-    min_track_pairs: int = Field(default=MIN_TRACK_PAIRS)
-    crf: int = Field(default=DEFAULT_CRF, description="x264 quality of the cut clips")
-    contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
+    min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS, ge=0, le=NUM_KEYPOINTS,
+                                     description="a pair with fewer valid keypoints (of 17) is skipped")
+    min_track_pairs: int = Field(default=MIN_TRACK_PAIRS, ge=0)
+    crf: int = Field(default=DEFAULT_CRF, ge=0, le=51, description="x264 quality of the cut clips (0-51)")
+    contact_sheets: int = Field(default=2, ge=0, description="contact sheets of this many kept clips and, for each drop "
                                                        "reason code, of this many drops nearest the threshold")
-    sheet_timeout_s: float = Field(default=300.0, description="hard limit for decoding one contact sheet's frames")
-    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
+    sheet_timeout_s: float = Field(default=300.0, gt=0.0, description="hard limit for decoding one contact sheet's frames")
+    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, gt=0, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
 
 

@@ -15,29 +15,32 @@ from haic_resources.video.isolation import run_isolated
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_resources.video.scene_detect import (DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for,
                                                pixels_to_decode, split_into_clips)
+from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class SceneSplitConfig(Config):
-    min_length_s: float = Field(default=MIN_CLIP_LENGTH_S, description="paper: keep clips of at least 5 s")
-    max_length_s: float = Field(default=MAX_CLIP_LENGTH_S, description="paper: keep clips of at most 20 s")
+    min_length_s: float = Field(default=MIN_CLIP_LENGTH_S, ge=0.0, description="paper: keep clips of at least 5 s")
+    max_length_s: float = Field(default=MAX_CLIP_LENGTH_S, gt=0.0, validate_default=True, description="paper: keep clips of at most 20 s")
     detector: str = Field(default="content", description="PySceneDetect detector: content (default), adaptive or threshold")
-    threshold: float | None = Field(default=None, description="detector threshold; empty = PySceneDetect's default")
-    min_scene_len: int = Field(default=DEFAULT_MIN_SCENE_LEN_FRAMES)
-    frame_skip: int = Field(default=0, description="analyse 1 frame in N+1")
-    downscale: int | None = Field(default=None, description="decode at 1/N size; empty = PySceneDetect's auto (~256 px wide)")
-    workers: int = Field(default=2)
+    threshold: float | None = Field(default=None, ge=0.0, description="detector threshold; empty = PySceneDetect's default")
+    min_scene_len: int = Field(default=DEFAULT_MIN_SCENE_LEN_FRAMES, ge=0, description="frames")
+    frame_skip: int = Field(default=0, ge=0, description="analyse 1 frame in N+1")
+    downscale: int | None = Field(default=None, ge=1, description="decode at 1/N size; empty = PySceneDetect's auto (~256 px wide)")
+    workers: int = Field(default=2, ge=1)
     decode_threads: int | None = Field(
-        default=None, description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
+        default=None, ge=0, description="FFmpeg decoder threads per video (0 = FFmpeg's choice); empty = the cores shared "
                                   "among the videos in flight, 1 each once every core has a video")
-    timeout_s: float = Field(default=600.0, description="hard limit per video")
+    timeout_s: float = Field(default=600.0, gt=0.0, description="hard limit per video")
     max_clips_per_video: int = Field(
         default=10, ge=1, description="most clips taken from one video (the earliest in-length scenes; later ones are "
                                       "dropped with their rank): a long video must neither flood the set nor the "
                                       "presence and pose work. The paper gives no value; 10 is above what "
                                       "WebVid-length videos yield")
-    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
+    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, gt=0, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
+
+    length_range = not_below("min_length_s", "max_length_s")
 
 
 CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "fps", "length_s",

@@ -21,25 +21,28 @@ from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_ba
 from haic_resources.video.isolation import IsolatedResult, run_isolated
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.resources import pose_version
+from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class HumanPresenceConfig(Config):
-    samples: int = Field(default=16, description="paper: 16 uniformly sampled frames")
-    min_people: int = Field(default=1, description="paper: at least 1 person per frame")
-    max_people: int = Field(default=5, description="paper: at most 5 people per frame")
-    min_coverage: float = Field(default=0.10, description="paper: people's boxes cover at least 10 % of the frame")
+    samples: int = Field(default=16, ge=1, description="paper: 16 uniformly sampled frames")
+    min_people: int = Field(default=1, ge=0, description="paper: at least 1 person per frame")
+    max_people: int = Field(default=5, ge=0, validate_default=True, description="paper: at most 5 people per frame")
+    min_coverage: float = Field(default=0.10, ge=0.0, description="paper: people's boxes cover at least 10 % of the frame")
     coverage_mode: str = Field(default="sum", description="sum of clipped box areas (our reading) or union")
-    min_person_score: float = Field(default=0.2, description="a detection counts as a person from this score")
-    pose_fps: float = Field(default=1.0, description="paper: keypoints at 1 frame per second (decoded in the same "
+    min_person_score: float = Field(default=0.2, ge=0.0, le=1.0, description="a detection counts as a person from this score")
+    pose_fps: float = Field(default=1.0, gt=0.0, description="paper: keypoints at 1 frame per second (decoded in the same "
                                                      "pass; setting shared with pose_tracks)")
-    contact_sheets: int = Field(default=2, description="contact sheets of this many kept clips and, for each drop "
+    contact_sheets: int = Field(default=2, ge=0, description="contact sheets of this many kept clips and, for each drop "
                                                        "reason code, of this many drops nearest the threshold")
-    workers: int = Field(default=1, description="clips decoded and posed at once (each in its own process); "
+    workers: int = Field(default=1, ge=1, description="clips decoded and posed at once (each in its own process); "
                                                 "batched backend: decoder processes ahead of the shared models")
-    timeout_s: float = Field(default=300.0, description="hard limit for decoding + posing one clip (the child is killed)")
-    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, description="setting shared with videos")
+    timeout_s: float = Field(default=300.0, gt=0.0, description="hard limit for decoding + posing one clip (the child is killed)")
+    cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, gt=0, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
+
+    people_range = not_below("min_people", "max_people")
 
 
 OUTPUTS = {

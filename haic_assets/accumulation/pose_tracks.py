@@ -11,9 +11,9 @@ from haic_assets.platform.stage import StageContext, StageResult, partitioned_st
 
 
 class PoseTracksConfig(Config):
-    min_iou: float = Field(default=MIN_IOU, description="two detections in adjacent 1 fps samples are one person "
+    min_iou: float = Field(default=MIN_IOU, ge=0.0, le=1.0, description="two detections in adjacent 1 fps samples are one person "
                                                         "from this IoU")
-    min_person_score: float = Field(default=0.2, description="detections below this score are not tracked "
+    min_person_score: float = Field(default=0.2, ge=0.0, le=1.0, description="detections below this score are not tracked "
                                                              "(setting shared with human_presence)")
 
 

@@ -14,22 +14,22 @@ from haic_assets.platform.stage import StageContext, StageResult, partitioned_st
 
 
 class VideoStageConfig(Config):
-    min_short_side_px: int = Field(default=240, description="the metadata filter's resolution rule, applied to "
+    min_short_side_px: int = Field(default=240, ge=0, description="the metadata filter's resolution rule, applied to "
                                                             "probed sizes (setting shared with metadata_filtered)")
-    min_long_side_px: int = Field(default=320)
+    min_long_side_px: int = Field(default=320, ge=0)
     max_duration_s: float = Field(
-        default=3600.0, description="longest video accepted, in seconds: checked before the fetch on the metadata's "
+        default=3600.0, gt=0.0, description="longest video accepted, in seconds: checked before the fetch on the metadata's "
                                     "duration where it gives one, and again on the probed duration (longer ones are "
                                     "dropped with their duration): scene detection and pose decode every frame. The "
                                     "paper gives no value; an hour keeps WebVid (<= 60 s) and most YouTube uploads")
-    workers: int = Field(default=2, description="videos fetched and probed at once")
-    timeout_s: float = Field(default=900.0, description="hard limit for fetching + probing one video (the child is killed)")
-    max_bytes: int = Field(default=media_fetch.DEFAULT_MAX_BYTES)
-    connect_timeout_s: float = Field(default=media_fetch.DEFAULT_CONNECT_TIMEOUT_S)
-    read_timeout_s: float = Field(default=media_fetch.DEFAULT_READ_TIMEOUT_S)
-    retries: int = Field(default=media_fetch.DEFAULT_RETRIES)
+    workers: int = Field(default=2, ge=1, description="videos fetched and probed at once")
+    timeout_s: float = Field(default=900.0, gt=0.0, description="hard limit for fetching + probing one video (the child is killed)")
+    max_bytes: int = Field(default=media_fetch.DEFAULT_MAX_BYTES, gt=0)
+    connect_timeout_s: float = Field(default=media_fetch.DEFAULT_CONNECT_TIMEOUT_S, gt=0.0)
+    read_timeout_s: float = Field(default=media_fetch.DEFAULT_READ_TIMEOUT_S, gt=0.0)
+    retries: int = Field(default=media_fetch.DEFAULT_RETRIES, ge=0)
     cache_max_bytes: int = Field(
-        default=DEFAULT_CACHE_MAX_BYTES, description="bound of the local cache where remote videos are staged while "
+        default=DEFAULT_CACHE_MAX_BYTES, gt=0, description="bound of the local cache where remote videos are staged while "
                                                      "a partition's decode steps need them (least recently used "
                                                      "evicted; an evicted video is fetched again when needed). Local "
                                                      "and mounted sources are read in place and never copied")

@@ -22,14 +22,14 @@ LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bi
 
 
 class ContentLeakageConfig(Config):
-    frames: int = Field(default=8, description="frames hashed per clip, uniformly over it")
-    max_bits: int = Field(default=DEFAULT_MAX_BITS, description="of 64: two frames within this are the same picture")
-    min_share: float = Field(default=DEFAULT_MIN_SHARE,
+    frames: int = Field(default=8, ge=1, description="frames hashed per clip, uniformly over it")
+    max_bits: int = Field(default=DEFAULT_MAX_BITS, ge=0, le=64, description="of 64: two frames within this are the same picture")
+    min_share: float = Field(default=DEFAULT_MIN_SHARE, ge=0.0, le=1.0,
                              description="share of a benchmark clip's frames that must match one training clip")
     video_root: str = Field(default="", description="folder with <clip_id>.mp4 for benchmark clips the platform "
                                                     "did not cut itself")
-    workers: int = Field(default=2)
-    timeout_s: float = Field(default=60.0, description="per clip")
+    workers: int = Field(default=2, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0.0, description="per clip")
 
 
 def _source_file_pairs(tables, bench: pd.DataFrame, train: pd.DataFrame, cut: pd.DataFrame) -> list:

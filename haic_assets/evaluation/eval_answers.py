@@ -7,7 +7,8 @@ from pydantic import Field
 
 from haic_core.evaluation.models import EvalModel, qa_set_batch
 from haic_core.evaluation.protocols import PENDING
-from haic_core.evaluation.results import leaderboard, leaderboard_markdown, results_table
+from haic_core.evaluation.results import (error_share, error_summary, leaderboard, leaderboard_markdown,
+                                          results_table)
 from haic_assets.evaluation.registry import eval_models, lookup
 from haic_assets.evaluation.runner import clip_video, evaluate, model_client, prompt_versions
 from haic_assets.platform.llm_batches import BatchSettings, answer_calls
@@ -19,19 +20,40 @@ class EvalAnswersConfig(BatchSettings):
     video_root: str = Field(default="", description="folder holding <clip_id>.mp4 (or videos/<clip_id>.mp4) for "
                                                     "clips the platform did not cut itself; '' = only the clips "
                                                     "of action_filtered")
-    concurrency: int = Field(default=4, description="questions (or clips) in flight at once for this model")
-    max_questions: int = Field(default=0, description="evaluate only the first N questions (a smoke run); 0 = all")
-    timeout_s: float = Field(default=120.0, description="per request to the evaluated model")
+    concurrency: int = Field(default=4, ge=1, description="questions (or clips) in flight at once for this model")
+    max_questions: int = Field(default=0, ge=0, description="evaluate only the first N questions (a smoke run); 0 = all")
+    timeout_s: float = Field(default=120.0, gt=0.0, description="per request to the evaluated model")
+    max_error_share: float = Field(
+        default=0.01, ge=0.0, le=1.0,
+        description="a failed call counts as a wrong answer, so a larger share of questions in error scores the "
+                    "endpoint, not the model: the run warns and `haic evaluate` exits 1 above it (running it again "
+                    "asks only the failed calls)")
+
+
+def question_table(spec: EvalModel) -> tuple[str, str]:
+    """(table, partition) holding the questions of `spec.qa_set`."""
+    batch = qa_set_batch(spec.qa_set)
+    return ("haicbench_split", UNPARTITIONED) if batch is None else ("qa_verified", batch)
+
+
+def missing_questions(tables, spec: EvalModel) -> str | None:
+    """Why `spec.qa_set` has no questions to ask (checked before a model is registered), or None."""
+    table, partition = question_table(spec)
+    if partition in tables.partitions(table):
+        return None
+    if table == "haicbench_split":
+        return (f"question set {spec.qa_set!r}: there is no HAICBench test split yet; materialize haicbench_split "
+                "first, or evaluate on one annotation batch's verified QA (--qa-set verified:BATCH)")
+    return (f"question set {spec.qa_set!r}: qa_verified has no partition {partition!r}; materialize qa_verified "
+            "for that annotation batch first")
 
 
 def question_set(stage: StageContext, spec: EvalModel) -> pd.DataFrame:
     """The questions of `spec.qa_set`: the test split, or one annotation batch's verified QA."""
-    batch = qa_set_batch(spec.qa_set)
-    table, partition = ("haicbench_split", UNPARTITIONED) if batch is None else ("qa_verified", batch)
+    table, partition = question_table(spec)
     questions = stage.storage.tables().read(table, partition)
     if questions is None:
-        raise StageFailure(f"question set {spec.qa_set!r}: table {table!r} has no partition {partition!r}; "
-                           f"materialize {table} for it first")
+        raise StageFailure(missing_questions(stage.storage.tables(), spec) or f"{table} {partition!r} is unreadable")
     return questions.sort_values("qa_id").reset_index(drop=True)
 
 
@@ -80,8 +102,14 @@ def eval_answers(stage: StageContext, config: EvalAnswersConfig) -> StageResult:
         batches.append(got.summary())
         return got
 
+    online = config.llm_mode == "online"
     answers = evaluate(spec, questions.to_dict("records"), video_locator(stage, config.video_root), client, judge,
-                       answer=answer)
+                       answer=answer, retry_malformed=online, progress=stage.progress if online else None)
+    failures, share = error_summary(answers), error_share(answers)
+    if failures:
+        (stage.log.warning if share > config.max_error_share else stage.log.info)(
+            f"{spec.key}: {failures}" + (f"; above max_error_share {100 * config.max_error_share:g} %"
+                                         if share > config.max_error_share else ""))
     pending = int((answers["verdict"] == PENDING).sum())
     # Scored only once every question is answered: a partial score would read as the model's.
     results = results_table(answers.head(0) if pending else answers)
@@ -96,6 +124,7 @@ def eval_answers(stage: StageContext, config: EvalAnswersConfig) -> StageResult:
                 "model_calls": usage["calls"], "model_cache_hits": usage["cache_hits"],
                 "model_cost_usd": float(usage["cost_usd"]), "judge_calls": judge_usage["calls"],
                 "judge_cost_usd": float(judge_usage["cost_usd"]), "questions_pending": pending,
+                "error_share": round(share, 4), "errors": MetadataValue.text(failures or "none"),
                 **{k: sum(b[k] for b in batches) for k in (batches[0] if batches else {})}}
     return StageResult(tables={"eval_answers": answers, "eval_results": results}, metadata=metadata,
                        preview=["qa_id", "category", "answer", "predicted", "verdict", "reply"])

@@ -16,6 +16,7 @@ from dagster import DynamicPartitionsDefinition
 
 from haic_core.evaluation.models import EvalModel, registry_entry, registry_with
 from haic_resources.storage.files import atomic_write_bytes
+from haic_resources.storage.yaml_text import load_yaml
 
 eval_models = DynamicPartitionsDefinition(name="eval_models")
 REGISTRY_FILE = Path("evaluation") / "models.yaml"
@@ -29,7 +30,7 @@ def read_registry(home: str | Path) -> dict[str, dict]:
     path = registry_path(home)
     if not path.exists():
         return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    loaded = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: expected a mapping of eval model keys to entries")
     return loaded
@@ -44,6 +45,17 @@ def register(home: str | Path, entry: EvalModel, instance=None) -> str:
     if instance is not None and not instance.has_dynamic_partition(eval_models.name, entry.key):
         instance.add_dynamic_partitions(eval_models.name, [entry.key])
     return entry.key
+
+
+def unregister(home: str | Path, key: str, instance=None) -> None:
+    """Take `key` out of the registry (and, given a Dagster instance, its partition): undoes the
+    `register` of a command that then failed, so no partition is left that nothing answers."""
+    registry = read_registry(home)
+    if key in registry:
+        del registry[key]
+        atomic_write_bytes(registry_path(home), yaml.safe_dump(registry, sort_keys=True).encode("utf-8"))
+    if instance is not None and instance.has_dynamic_partition(eval_models.name, key):
+        instance.delete_dynamic_partition(eval_models.name, key)
 
 
 def lookup(home: str | Path, key: str) -> EvalModel:

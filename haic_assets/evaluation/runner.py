@@ -5,12 +5,23 @@ so it is retried, rate-limited and cached under HAIC_HOME/cache/llm: re-scoring 
 reading of its replies, a new judge) never pays for the same call twice. The calls are built
 first (`video_call`, `text_call`: one cache key whichever way they are answered), then answered
 round by round, online or through batch jobs (haic_assets/platform/llm_batches.py).
+
+A reply the provider sent malformed (an unreadable body, a judge's answer that is not the JSON it
+was asked for) is asked once more, never twice: answers are cached only when usable, so the
+retry pays for the malformed calls alone. A reply that is well formed but names no option is the
+model's answer (unparsed, counted wrong, as in the paper's protocol): it is cached and not asked
+again. Online rounds report their progress; the client's one warning per failed call is held
+back while a model is evaluated, and `error_summary` (haic_core/evaluation/results.py) says what
+failed, grouped by kind, in one line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +52,10 @@ BASE_URL_ENV = {"gemini": "GEMINI_BASE_URL", "openai": "OPENAI_BASE_URL"}  # whe
 # model's (answers, or captions), then the judge's (caption protocol, from the written captions).
 MODEL_STEP, JUDGE_STEP = "eval_answers", "eval_judge"
 Answerer = Callable[[LLMClient, dict[str, PreparedCall], str], Answers]
+Progress = Callable[[str], Callable[[int, int], None]]  # what is counted -> progress(done, total)
+# Failures where the provider answered, but not in a shape we can read: worth one more request.
+MALFORMED_KINDS = frozenset({"malformed_response", "invalid_json"})
+CLIENT_LOGGER = "haic_resources.llm.client"
 
 
 def prompt_versions() -> dict[str, str]:
@@ -115,22 +130,80 @@ def _video_calls(client: LLMClient, items: dict[str, str], video_of: Callable[[s
     return calls, problems
 
 
+class _CountedClient:
+    """The client, reporting each call it has answered (or failed, or found in the cache)."""
+
+    def __init__(self, client: LLMClient, total: int, progress: Callable[[int, int], None]):
+        self._client, self._total, self._progress = client, total, progress
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def answer(self, call: PreparedCall):
+        try:
+            return self._client.answer(call)
+        finally:
+            with self._lock:
+                self._done += 1
+                self._progress(self._done, self._total)
+
+
+def _ask(answer: Answerer, client: LLMClient, calls: dict[str, PreparedCall], step: str, what: str, *,
+         retry_malformed: bool, progress: Progress | None) -> Answers:
+    """One round's calls answered, with its progress; the malformed ones asked once more."""
+    counted = _CountedClient(client, len(calls), progress(what)) if progress is not None and calls else client
+    got = answer(counted, calls, step)
+    again = {item: calls[item] for item, outcome in got.results.items()
+             if isinstance(outcome, LLMError) and outcome.kind in MALFORMED_KINDS}
+    if retry_malformed and again:
+        got.results.update(answer(client, again, step).results)
+    return got
+
+
+class _DropWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+@contextmanager
+def failures_held_back() -> Iterator[None]:
+    """Without the client's warning per failed call (2,000 questions would make 2,000 lines on
+    stderr): the rows keep each failure, and `error_summary` groups them."""
+    logger, held = logging.getLogger(CLIENT_LOGGER), _DropWarnings()
+    logger.addFilter(held)
+    try:
+        yield
+    finally:
+        logger.removeFilter(held)
+
+
 def evaluate(spec: EvalModel, questions: Sequence[dict[str, Any]], video_of: Callable[[str], Path | None],
              client: LLMClient, judge: LLMClient | None = None, *, concurrency: int = 4,
-             answer: Answerer | None = None) -> pd.DataFrame:
+             answer: Answerer | None = None, retry_malformed: bool = True,
+             progress: Progress | None = None) -> pd.DataFrame:
     """One row per question (ANSWER_COLUMNS): what was asked, the raw replies, the reading and the
     verdict. A missing clip or a failed call is that question's `error` (counted wrong); a question
     whose call waits in a batch job is `pending`. `answer` answers one round's calls (online by
-    default; the stage passes `answer_calls`, online or through batch jobs)."""
-    answer = answer or partial(online_answers, concurrency=concurrency)
-    questions = [dict(q) for q in questions]
+    default; the stage passes `answer_calls`, online or through batch jobs, whose own rounds
+    retry a failed batch item: `retry_malformed` off there). `progress(what)` gives the progress
+    callback of a round ("model answers", "captions", "judge answers")."""
+    with failures_held_back():
+        return _evaluate(spec, [dict(q) for q in questions], video_of, client, judge,
+                         partial(_ask, answer or partial(online_answers, concurrency=concurrency),
+                                 retry_malformed=retry_malformed, progress=progress))
+
+
+def _evaluate(spec: EvalModel, questions: list[dict[str, Any]], video_of: Callable[[str], Path | None],
+              client: LLMClient, judge: LLMClient | None, ask: Callable[..., Answers]) -> pd.DataFrame:
     key = spec.key
     if spec.protocol == "standard":
         template, version = load_template("eval_standard")
         prompts = {qa["qa_id"]: standard_prompt(template, qa["question"], qa["options"]) for qa in questions}
         calls, problems = _video_calls(client, {qa["qa_id"]: qa["clip_id"] for qa in questions}, video_of,
                                        prompts.__getitem__, ANSWER_SETTINGS, version)
-        got = answer(client, calls, MODEL_STEP)
+        got = ask(client, calls, MODEL_STEP, "model answers")
         rows = []
         for qa in questions:
             qa_id, prompt = qa["qa_id"], prompts[qa["qa_id"]]
@@ -154,7 +227,7 @@ def evaluate(spec: EvalModel, questions: Sequence[dict[str, Any]], video_of: Cal
     # Round 1: the model captions each clip. Round 2 (only for captions already written): the judge.
     calls, problems = _video_calls(client, {c: c for c in clip_ids}, video_of, lambda _: caption_template,
                                    CAPTION_SETTINGS, caption_version)
-    captions = answer(client, calls, MODEL_STEP)
+    captions = ask(client, calls, MODEL_STEP, "captions")
     for clip_id, outcome in captions.results.items():
         if isinstance(outcome, LLMError):
             problems[clip_id] = f"{outcome.kind}: {outcome.reason}"
@@ -163,7 +236,7 @@ def evaluate(spec: EvalModel, questions: Sequence[dict[str, Any]], video_of: Cal
                for qa in questions if qa["clip_id"] in written}
     judge_calls = {qa_id: judge.text_call(prompt, settings=JUDGE_SETTINGS, prompt_version=judge_version)
                    for qa_id, prompt in prompts.items()}
-    judged = answer(judge, judge_calls, JUDGE_STEP) if judge_calls else Answers()
+    judged = ask(judge, judge_calls, JUDGE_STEP, "judge answers") if judge_calls else Answers()
     rows = []
     for qa in questions:
         clip_id, qa_id = qa["clip_id"], qa["qa_id"]

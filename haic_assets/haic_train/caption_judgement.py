@@ -11,16 +11,20 @@ from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings
 from haic_assets.platform.stage_checks import CAPTION_PASS_RATE
+from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
 JUDGE_PROMPT = "caption_judge"
 
 
 class CaptionJudgementConfig(Config):
-    min_words: int = Field(default=DEFAULT_MIN_WORDS)
-    max_words: int = Field(default=DEFAULT_MAX_WORDS)
+    min_words: int = Field(default=DEFAULT_MIN_WORDS, ge=0)
+    max_words: int = Field(default=DEFAULT_MAX_WORDS, ge=0, validate_default=True)
     llm_judge: bool = Field(default=False, description="also ask the LLM judge (rubric in prompts/caption_judge.txt)")
-    min_judge_score: int = Field(default=DEFAULT_MIN_JUDGE_SCORE)
+    min_judge_score: int = Field(default=DEFAULT_MIN_JUDGE_SCORE, ge=1, le=10,
+                                 description="the judge scores 1-10 (prompts/caption_judge.txt)")
+
+    words_range = not_below("min_words", "max_words")
 
 
 @partitioned_stage("caption_judgement", CaptionJudgementConfig, ins=("captions",), kind="llm", resources=("llm",),

@@ -14,8 +14,8 @@ from haic_assets.platform.stage import StageContext, StageResult, partitioned_st
 
 
 class CaptionConfig(BatchSettings):
-    temperature: float = Field(default=0.0)
-    max_output_tokens: int = Field(default=2048)
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_output_tokens: int = Field(default=2048, ge=1)
     prompt_template: str = Field(default="caption_recaption",
                                  description="template file in haic_resources/llm/prompts/")
 

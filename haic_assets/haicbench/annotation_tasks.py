@@ -31,8 +31,8 @@ class AnnotationTaskConfig(Config):
         default=[], description="source shards (partitions of action_filtered) whose kept clips this batch annotates")
     copy_clips: bool = Field(default=True, description="copy the clip files into the task folder (off: the "
                                                        "manifest's object-store URIs only)")
-    writers_required: int = Field(default=PAPER_WRITERS, description="the paper: 1 writer per caption")
-    checkers_required: int = Field(default=PAPER_CHECKERS,
+    writers_required: int = Field(default=PAPER_WRITERS, ge=1, description="the paper: 1 writer per caption")
+    checkers_required: int = Field(default=PAPER_CHECKERS, ge=0,
                                    description="the paper: 3 checkers per caption, other than its writer")
     push_to_tool: bool = Field(default=True, description="push the clips as tasks to the annotation tool (Label "
                                                          "Studio) when one is configured")

@@ -18,15 +18,18 @@ from haic_core.haicbench.annotation_tasks import CLIP_CHECKS_FILE, PAPER_CHECKER
 from haic_core.haicbench.annotations import (CAPTION_FILES, bench_caption_table, caption_file, files_by_batch,
                                              read_caption_export)
 from haic_assets.platform.partitions import annotation_batches
+from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 
 class BenchCaptionConfig(Config):
-    min_words: int = Field(default=DEFAULT_MIN_WORDS)
-    max_words: int = Field(default=DEFAULT_MAX_WORDS)
-    writers_required: int = Field(default=PAPER_WRITERS, description="the paper: 1 writer per caption")
-    checkers_required: int = Field(default=PAPER_CHECKERS,
+    min_words: int = Field(default=DEFAULT_MIN_WORDS, ge=0)
+    max_words: int = Field(default=DEFAULT_MAX_WORDS, ge=0, validate_default=True)
+    writers_required: int = Field(default=PAPER_WRITERS, ge=1, description="the paper: 1 writer per caption")
+    checkers_required: int = Field(default=PAPER_CHECKERS, ge=0,
                                    description="the paper: 3 checkers per caption, other than its writer")
+
+    words_range = not_below("min_words", "max_words")
 
 
 @partitioned_stage("bench_captions", BenchCaptionConfig, partitions=annotation_batches, ins=("annotation_tasks",))

@@ -19,10 +19,10 @@ from haic_assets.platform.stage import StageContext, StageResult, partitioned_st
 
 
 class DatasetStatisticsConfig(Config):
-    duration_bin_s: float = Field(default=1.0, description="width of the clip-duration histogram bins")
-    long_caption_words: int = Field(default=100, description="the paper notes captions are often over 100 words")
-    top_words: int = Field(default=200, description="words in the frequency table and word cloud")
-    max_funnel_plots: int = Field(default=6, description="funnel plots for at most this many partitions")
+    duration_bin_s: float = Field(default=1.0, gt=0.0, description="width of the clip-duration histogram bins")
+    long_caption_words: int = Field(default=100, ge=0, description="the paper notes captions are often over 100 words")
+    top_words: int = Field(default=200, ge=0, description="words in the frequency table and word cloud")
+    max_funnel_plots: int = Field(default=6, ge=0, description="funnel plots for at most this many partitions")
 
 
 @partitioned_stage("dataset_statistics", DatasetStatisticsConfig, partitions=None, records_decisions=False,

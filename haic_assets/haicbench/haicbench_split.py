@@ -19,8 +19,8 @@ EXPORT_DIR = "haicbench"
 
 
 class HaicbenchSplitConfig(Config):
-    n_videos: int = Field(default=PAPER_N_VIDEOS)
-    n_qa: int = Field(default=PAPER_N_QA)
+    n_videos: int = Field(default=PAPER_N_VIDEOS, ge=0)
+    n_qa: int = Field(default=PAPER_N_QA, ge=0)
     category_quota: dict[str, int] = Field(default={c: PAPER_CATEGORY_QUOTA for c in CATEGORIES},
                                            description="QA per category (the paper: 400 each, evenly over the five "
                                                        "categories)")
@@ -37,7 +37,7 @@ class HaicbenchSplitConfig(Config):
         default=True, description="leave out of the pool any clip that haicbench_content_leakage found to show the "
                                   "same footage as a HAICTrain clip under another id (the pair is in the ledger)")
     answer_position_tolerance: float = Field(
-        default=0.05, description="the answer_positions_balanced check warns when a position's share of a category's "
+        default=0.05, ge=0.0, le=1.0, description="the answer_positions_balanced check warns when a position's share of a category's "
                                   "correct answers is further than this from even")
 
     def params(self) -> SplitParams:

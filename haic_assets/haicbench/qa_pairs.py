@@ -32,15 +32,15 @@ class QAPairsConfig(BatchSettings):
         default="llm",
         description="llm: ask the configured LLM; raw_files: import answers from annotations/<batch>/qa_raw/")
     categories: list[str] = Field(default=list(CATEGORIES))
-    temperature: float = Field(default=0.0)
-    max_output_tokens: int = Field(default=1024)
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_output_tokens: int = Field(default=1024, ge=1)
     ask_interaction_for_single_subject: bool = Field(
         default=False, description="the paper asks no interaction question when a caption has one subject")
     # The soft rules: measured on every QA (value and limit in the table and the ledger); each
     # one flags a QA that breaks it (the paper's own examples break some) or rejects it.
-    max_option_words: int = Field(default=MAX_OPTION_WORDS, description="the paper: options of at most 15 words")
+    max_option_words: int = Field(default=MAX_OPTION_WORDS, ge=1, description="the paper: options of at most 15 words")
     max_option_length_ratio: float = Field(
-        default=QARules().max_option_length_ratio, description="longest / shortest option, in words")
+        default=QARules().max_option_length_ratio, ge=1.0, description="longest / shortest option, in words")
     option_words: Strictness = Field(default="flag", description="an option over max_option_words")
     option_length_ratio: Strictness = Field(default="flag", description="options of very different lengths")
     before_after: Strictness = Field(default="flag", description="'before'/'after' in an action-details QA")

@@ -16,7 +16,7 @@ from haic_assets.platform.stage import StageContext, StageFailure, StageResult, 
 
 
 class QAVerifiedConfig(Config):
-    required_approvals: int = Field(default=2, description="distinct reviewers who must approve an uncorrected QA "
+    required_approvals: int = Field(default=2, ge=0, description="distinct reviewers who must approve an uncorrected QA "
                                                            "(paper: 2)")
 
 

@@ -11,7 +11,9 @@ starts: each run's process builds them), never at import.
 
 A stage's settings become the defaults of its `Config` (so the launchpad shows them) and part of
 its code version (so changing a threshold makes exactly that stage, and what depends on it,
-stale). An unknown stage or key is an error that names the file and the key.
+stale). An unknown stage or key, a value out of its range (a count below 0, a fraction above 1, a
+minimum above its maximum) and a YAML syntax error are errors of one line that name the file and
+the key (or the line and column).
 """
 
 from __future__ import annotations
@@ -20,13 +22,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from haic_assets.platform.deployment import K8sSettings
 from haic_resources.storage.home import env_setting, haic_home
+from haic_resources.storage.yaml_text import load_yaml
 
 PLATFORM = "platform"
+
+
+def not_below(low: str, high: str):
+    """A validator of a Config's pair of bounds: `high` may not be below `low` (min_people <=
+    max_people). It names `high`, so the error names the file and the key that is out of order;
+    `high` is declared after `low` with validate_default=True, so a changed `low` is checked
+    against the default `high` too."""
+
+    def check(cls, value, info):
+        other = info.data.get(low)
+        if value is not None and other is not None and value < other:
+            raise ValueError(f"{low} {other} is above {high} {value}")
+        return value
+
+    return field_validator(high)(check)
 
 
 class PlatformSettings(BaseModel):
@@ -56,6 +73,14 @@ class PlatformSettings(BaseModel):
     landing_require_marker: bool = Field(
         default=False, description="read a landed shard only once its marker <file>.complete is there")
 
+    @field_validator("yield_band_pct")
+    @classmethod
+    def _a_band_of_percentages(cls, band: tuple[float, float]) -> tuple[float, float]:
+        low, high = band
+        if not 0.0 <= low <= high <= 100.0:
+            raise ValueError(f"expected [low, high] with 0 <= low <= high <= 100 (percent), got [{low}, {high}]")
+        return band
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -76,7 +101,7 @@ def load_settings(known_fields: Mapping[str, set[str]], path: Path | None = None
     path = path or settings_path()
     if not path.is_file():
         return Settings(path=None)
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"{path}: expected a mapping of section name (a stage, or '{PLATFORM}') -> settings mapping")
     platform_fields = set(PlatformSettings.model_fields)

