@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import pandas as pd
 from dagster import (AssetDep, AssetIn, AssetKey, AssetOut, BackfillPolicy, Config, Failure, Output,
@@ -131,7 +131,11 @@ class StageSpec:
         except ValidationError as exc:
             problems = "; ".join(f"{self.name}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"{settings.path}: {problems}") from None
-        fields = {name: (info.annotation, Field(default=values[name], description=info.description))
+        # The deployment's value becomes the default; the field keeps its bounds (ge, le, validators),
+        # so a launchpad value outside them is refused as the settings file's would be.
+        fields = {name: (Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation,
+                         Field(default=values[name], description=info.description,
+                               validate_default=info.validate_default))
                   for name, info in self.config_class.model_fields.items() if name in values}
         return create_model(self.config_class.__name__, __base__=self.config_class,
                             __module__=self.config_class.__module__, **fields)

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from haic_core.accumulation.metadata_sources import ColumnMapping, SourceSpec
 from haic_resources.storage.files import atomic_write_bytes, sha256_file
 from haic_resources.storage.object_store import ObjectStat, ObjectStore
+from haic_resources.storage.yaml_text import load_yaml
 
 SHARD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".csv.gz", ".jsonl.gz")
 _SOURCE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
@@ -188,12 +188,7 @@ def source_spec(landing: ObjectStore, source: str, allowed_roots: tuple[str, ...
     zone is written by data providers, so it may choose a root among those, never add one."""
     name = f"landing/{source}/source.yaml"
     raw = landing.get_bytes(f"{source}/source.yaml")
-    try:
-        loaded = yaml.safe_load(raw) if raw else None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
-        raise ValueError(f"{name}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+    loaded = load_yaml(raw, name) if raw else None
     if loaded is not None and not isinstance(loaded, dict):
         raise ValueError(f"{name}: expected a mapping of kind, columns, media_root; got {type(loaded).__name__}")
     try:
