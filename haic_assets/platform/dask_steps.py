@@ -43,8 +43,10 @@ class Sealed:
         self.values = values
 
 
-def pool_semaphore_name(pool: str) -> str:
-    return f"haic-pool/{pool}"
+def pool_semaphore_name(pool: str, limit: int) -> str:
+    """The limit is in the name: Dask refuses a semaphore of one name with another limit, so after
+    `dagster instance concurrency set` new runs take the new one (runs under the old keep theirs)."""
+    return f"haic-pool/{pool}/{limit}"
 
 
 def run_step_on_worker(dependencies: Sequence[Any], sealed: Sealed, pool: str | None = None,
@@ -54,7 +56,7 @@ def run_step_on_worker(dependencies: Sequence[Any], sealed: Sealed, pool: str | 
     (Dask's size estimate would otherwise walk them, and warn)."""
     if pool is None or limit is None:
         return Sealed(*query_on_dask_worker(dependencies, *sealed.values))
-    with dask.distributed.Semaphore(max_leases=limit, name=pool_semaphore_name(pool)):
+    with dask.distributed.Semaphore(max_leases=limit, name=pool_semaphore_name(pool, limit)):
         return Sealed(*query_on_dask_worker(dependencies, *sealed.values))
 
 
