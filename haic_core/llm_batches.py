@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # A request's state in the history table.
+INTENT = "intent"  # recorded before its job was sent: the job may or may not exist (found by its intent id)
 SUBMITTED = "submitted"  # in a batch job that has not been collected
 ANSWERED = "answered"  # the batch job answered it (cached)
 FAILED = "failed"  # the batch job answered it with an error, or the job failed
@@ -20,11 +21,16 @@ EXPIRED = "expired"  # the job expired or was cancelled before answering it
 ONLINE_ANSWERED = "online_answered"
 ONLINE_FAILED = "online_failed"
 FAILED_STATES = frozenset({FAILED, EXPIRED, ONLINE_FAILED})
+# A second job of one intent (a create that failed on our side but not at the provider): cancelled on
+# sight, then collected so that what it billed is counted. Not a round of the call.
+DUPLICATE = "duplicate"  # cancelled, not yet collected
+DUPLICATE_COLLECTED = "duplicate_collected"
+DUPLICATE_STATES = frozenset({DUPLICATE, DUPLICATE_COLLECTED})
 
 REQUEST_COLUMNS = ["stage", "partition", "item_id", "cache_key", "job_id", "round", "state", "reason",
-                   "provider", "model", "submitted_at", "finished_at"]
+                   "provider", "model", "submitted_at", "finished_at", "intent", "cost_usd"]
 
-Action = Literal["pending", "batch", "online", "give_up"]
+Action = Literal["pending", "batch", "online", "give_up", "reconcile"]
 Fallback = Literal["batch", "online"]
 
 
@@ -33,21 +39,26 @@ class NextStep:
     action: Action
     reason: str = ""
     job_id: str = ""
+    intent: str = ""
 
 
 def next_step(history: Sequence[tuple[str, str, str]], *, max_rounds: int, fallback: Fallback) -> NextStep:
     """The next step for a call that the cache does not answer.
 
-    `history`: its (state, reason, job_id) rows in round order. No history: a first batch
-    round. Still in a job: wait for it. Failed, expired: the fallback while rounds are left,
-    else give up with the last reason. Answered but no longer cached (the cache was removed):
-    ask again in a batch job.
+    `history`: its (state, reason, job_id, intent) rows in round order. No history: a first batch
+    round. Recorded as an intent only (the run that sent it did not write the job down): look
+    for its job at the provider. Still in a job: wait for it. Failed, expired: the fallback while
+    rounds are left, else give up with the last reason. Answered but no longer cached (the cache
+    was removed): ask again in a batch job. Rows of cancelled duplicate jobs do not count.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be >= 1")
+    history = [row for row in history if row[0] not in DUPLICATE_STATES]
     if not history:
         return NextStep("batch")
-    state, reason, job_id = history[-1]
+    state, reason, job_id, intent = history[-1]
+    if state == INTENT:
+        return NextStep("reconcile", intent=intent)
     if state == SUBMITTED:
         return NextStep("pending", job_id=job_id)
     if state not in FAILED_STATES:

@@ -94,6 +94,11 @@ class _FakeServerBase:
         self.batch_items = 0  # requests received inside batch jobs
         self._in_flight = 0
         self.max_in_flight = 0
+        self._create_outcomes: deque[str] = deque()
+        self.create_held = threading.Event()  # a held create has made its job (see script_batch_create)
+        self.release_held = threading.Event()
+        self.list_lag = 0  # a new job shows in the job list only after this many list requests
+        self.batch_gets_unavailable = 0  # the next this many reads of one job answer 503
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,6 +153,47 @@ class _FakeServerBase:
         """How the next batch jobs end, in order (later jobs: succeed after one poll)."""
         with self._lock:
             self._batch_plans.extend(plans)
+
+    def script_batch_create(self, *outcomes: str) -> None:
+        """How the next batch create requests end after the job is made: "503" (the provider made
+        the job, then answered 503), "hold" (it made the job, sets `create_held` and answers nothing
+        until `release_held`, then drops the connection), "ok"."""
+        with self._lock:
+            self._create_outcomes.extend(outcomes)
+
+    def _after_create(self, h: BaseHTTPRequestHandler, error_body: Callable[[int], dict[str, Any]]) -> bool:
+        """True when a scripted outcome answered the create request instead of the job."""
+        with self._lock:
+            outcome = self._create_outcomes.popleft() if self._create_outcomes else "ok"
+        if outcome == "503":
+            self.send(h, 503, error_body(503))
+            return True
+        if outcome == "hold":
+            self.create_held.set()
+            self.release_held.wait(300)
+            h.close_connection = True
+            return True
+        return False
+
+    def _unavailable(self, h: BaseHTTPRequestHandler, error_body: Callable[[int], dict[str, Any]]) -> bool:
+        """True when this read of a job is scripted to answer 503 (and it did)."""
+        with self._lock:
+            if self.batch_gets_unavailable <= 0:
+                return False
+            self.batch_gets_unavailable -= 1
+        self.send(h, 503, error_body(503))
+        return True
+
+    def _listed_jobs(self) -> list[dict[str, Any]]:
+        """The jobs a list request shows, newest first (a job younger than `list_lag` lists is not shown)."""
+        with self._lock:
+            self.requests["batch.list"] += 1
+            shown = []
+            for job in self.batch_jobs.values():
+                job["lists"] = job.get("lists", 0) + 1
+                if job["lists"] > self.list_lag:
+                    shown.append(job)
+        return sorted(shown, key=lambda job: job["created"], reverse=True)
 
     def _new_batch_job(self, job_id: str, requests: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """Record a job of (custom id, request body) pairs; it ends as its plan says."""
@@ -328,9 +374,11 @@ class FakeGeminiServer(_FakeServerBase):
             self._generation(h, "generateContent", raw, self._success(model), self._error)
         elif method == "POST" and path.startswith("/v1beta/models/") and path.endswith(":batchGenerateContent"):
             self._create_batch(h, path[len("/v1beta/models/"):-len(":batchGenerateContent")], raw)
+        elif method == "GET" and path == "/v1beta/batches":
+            self._list_batches(h, parse_qs(url.query))
         elif method == "GET" and path.startswith("/v1beta/batches/"):
-            job = self._poll_batch_job(path[len("/v1beta/"):])
-            self._send_batch(h, job)
+            if not self._unavailable(h, self._error):
+                self._send_batch(h, self._poll_batch_job(path[len("/v1beta/"):]))
         elif method == "POST" and path.startswith("/v1beta/batches/") and path.endswith(":cancel"):
             job = self._cancel_batch_job(path[len("/v1beta/"):-len(":cancel")])
             self.send(h, 200, {}) if job is not None else self._send_batch(h, None)
@@ -383,16 +431,30 @@ class FakeGeminiServer(_FakeServerBase):
         job = self._new_batch_job(f"batches/{uuid.uuid4().hex[:12]}", requests)
         job["model"], job["display_name"] = model, batch.get("displayName", "")
         job["file_input"] = bool(source.get("fileName"))
-        self._send_batch(h, job)
+        if not self._after_create(h, self._error):
+            self._send_batch(h, job)
+
+    def _list_batches(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
+        """`GET batches?pageSize=&pageToken=`: the operations newest first, a page at a time."""
+        jobs = self._listed_jobs()
+        size, start = int((query.get("pageSize") or ["50"])[0]), int((query.get("pageToken") or ["0"])[0])
+        body: dict[str, Any] = {"operations": [self._batch_json(job) for job in jobs[start:start + size]]}
+        if start + size < len(jobs):
+            body["nextPageToken"] = str(start + size)
+        self.send(h, 200, body)
 
     def _send_batch(self, h: BaseHTTPRequestHandler, job: dict[str, Any] | None) -> None:
         if job is None:
             self.send(h, 404, {"error": {"code": 404, "message": "no such batch", "status": "NOT_FOUND"}})
             return
+        self.send(h, 200, self._batch_json(job))
+
+    def _batch_json(self, job: dict[str, Any]) -> dict[str, Any]:
+        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(job["created"])) + f"{job['created'] % 1:.6f}"[1:] + "Z"
         metadata: dict[str, Any] = {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
             "model": f"models/{job['model']}", "displayName": job["display_name"],
-            "state": self._BATCH_STATES[job["state"]], "createTime": "2026-01-01T00:00:00Z"}
+            "state": self._BATCH_STATES[job["state"]], "createTime": created}
         if job["state"] in ("succeeded", "expired", "cancelled"):
             answers = []
             for key, body, fate in self._batch_outcomes(job):
@@ -408,7 +470,7 @@ class FakeGeminiServer(_FakeServerBase):
                 metadata["output"] = {"responsesFile": name}
             else:
                 metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
-        self.send(h, 200, {"name": job["id"], "metadata": metadata, "done": job["state"] != "running"})
+        return {"name": job["id"], "metadata": metadata, "done": job["state"] != "running"}
 
     def _upload(self, h: BaseHTTPRequestHandler, url: Any, raw: bytes) -> None:
         command = (h.headers.get("X-Goog-Upload-Command") or "").lower()
@@ -507,7 +569,8 @@ class FakeOpenAIServer(_FakeServerBase):
         """The Batch object; a finished job gets its output and error files (JSONL by custom_id)."""
         body: dict[str, Any] = {"id": job["id"], "object": "batch", "endpoint": "/v1/chat/completions",
                                 "input_file_id": job["input_file_id"], "completion_window": "24h",
-                                "status": self._BATCH_STATUS[job["state"]], "created_at": int(job["created"])}
+                                "status": self._BATCH_STATUS[job["state"]], "created_at": int(job["created"]),
+                                "metadata": job.get("metadata")}
         if job["state"] == "running" or job["state"] == "failed":
             body["request_counts"] = {"total": len(job["requests"]), "completed": 0, "failed": 0}
             return body
@@ -532,6 +595,17 @@ class FakeOpenAIServer(_FakeServerBase):
                 body[name] = key
         body["request_counts"] = {"total": len(job["requests"]), "completed": len(output), "failed": len(errors)}
         return body
+
+    def _list_batches(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
+        """`GET /v1/batches?limit=&after=`: newest first, a cursor page at a time."""
+        jobs = self._listed_jobs()
+        ids = [job["id"] for job in jobs]
+        after = (query.get("after") or [""])[0]
+        start = ids.index(after) + 1 if after in ids else 0
+        page = jobs[start:start + int((query.get("limit") or ["20"])[0])]
+        self.send(h, 200, {"object": "list", "data": [self._batch_json(job) for job in page],
+                           "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
+                           "has_more": start + len(page) < len(jobs)})
 
     def _success(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -575,11 +649,15 @@ class FakeOpenAIServer(_FakeServerBase):
             body = json.loads(raw or b"{}")
             lines = [json.loads(line) for line in self.files.get(body.get("input_file_id"), b"").splitlines() if line]
             job = self._new_batch_job(f"batch_{uuid.uuid4().hex[:12]}", [(x["custom_id"], x["body"]) for x in lines])
-            job["input_file_id"] = body.get("input_file_id")
-            self.send(h, 200, self._batch_json(job))
+            job["input_file_id"], job["metadata"] = body.get("input_file_id"), body.get("metadata")
+            if not self._after_create(h, self._error):
+                self.send(h, 200, self._batch_json(job))
+        elif method == "GET" and path == "/v1/batches":
+            self._list_batches(h, parse_qs(url.query))
         elif method == "GET" and path.startswith("/v1/batches/"):
-            job = self._poll_batch_job(path[len("/v1/batches/"):])
-            self.send(h, 200, self._batch_json(job)) if job else self.send(h, 404, self._error(404))
+            if not self._unavailable(h, self._error):
+                job = self._poll_batch_job(path[len("/v1/batches/"):])
+                self.send(h, 200, self._batch_json(job)) if job else self.send(h, 404, self._error(404))
         elif method == "POST" and path.startswith("/v1/batches/") and path.endswith("/cancel"):
             job = self._cancel_batch_job(path[len("/v1/batches/"):-len("/cancel")])
             self.send(h, 200, self._batch_json(job)) if job else self.send(h, 404, self._error(404))

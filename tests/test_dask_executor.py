@@ -90,8 +90,10 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
         address = wait_until(lambda: scheduler_file.is_file() and json.loads(scheduler_file.read_text())["address"],
                              120, "the scheduler", interval_s=0.1)
         assert address.startswith("tcp://127.0.0.1:")
+        # Both offer the resource GPU that a pose step asks for (here it runs MoveNet on the CPU), so that
+        # human_presence still has a worker after one is killed.
         workers = [start([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                          "--host", "127.0.0.1", "--name", name], cluster / f"{name}.log", env)
+                          "--host", "127.0.0.1", "--name", name, "--resources", "GPU=1"], cluster / f"{name}.log", env)
                    for name in ("worker_1", "worker_2")]
         processes += workers
         wait_until(lambda: sum("Starting established connection" in (cluster / f"worker_{i}.log").read_text()

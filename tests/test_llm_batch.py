@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from haic_core.llm_batches import chunk_by_size, next_step
-from haic_resources.llm.batch import BatchJobs
+from haic_core.llm_batches import NextStep, chunk_by_size, next_step
+from haic_resources.llm.batch import BatchJobs, intent_of
 from haic_resources.llm.gemini import GeminiClient
 from haic_resources.llm.openai_compatible import OpenAIClient
 from haic_resources.llm.resource import LLMResource
@@ -137,15 +137,59 @@ def test_a_gemini_job_over_the_inline_limit_goes_as_a_jsonl_file_with_the_same_r
 
 def test_rounds_an_item_may_spend():
     assert next_step([], max_rounds=2, fallback="batch").action == "batch"
-    assert next_step([("submitted", "", "j1")], max_rounds=2, fallback="batch") == next_step(
-        [("submitted", "", "j1")], max_rounds=1, fallback="online")
-    assert next_step([("submitted", "", "j1")], max_rounds=2, fallback="batch").job_id == "j1"
-    assert next_step([("failed", "boom", "j1")], max_rounds=2, fallback="online").action == "online"
-    assert next_step([("expired", "late", "j1")], max_rounds=2, fallback="batch").action == "batch"
-    gave_up = next_step([("failed", "a", "j1"), ("failed", "boom", "j2")], max_rounds=2, fallback="batch")
+    assert next_step([("submitted", "", "j1", "i1")], max_rounds=2, fallback="batch") == next_step(
+        [("submitted", "", "j1", "i1")], max_rounds=1, fallback="online")
+    assert next_step([("submitted", "", "j1", "i1")], max_rounds=2, fallback="batch").job_id == "j1"
+    assert next_step([("failed", "boom", "j1", "")], max_rounds=2, fallback="online").action == "online"
+    assert next_step([("expired", "late", "j1", "")], max_rounds=2, fallback="batch").action == "batch"
+    gave_up = next_step([("failed", "a", "j1", ""), ("failed", "boom", "j2", "")], max_rounds=2, fallback="batch")
     assert (gave_up.action, gave_up.reason) == ("give_up", "boom (after 2 rounds)")
-    assert next_step([("answered", "", "j1")], max_rounds=1, fallback="batch").action == "batch"  # cache was removed
+    assert next_step([("answered", "", "j1", "")], max_rounds=1, fallback="batch").action == "batch"  # cache was removed
+    # an intent never written down as a job: look for it; a cancelled duplicate is not a round
+    assert next_step([("intent", "", "", "haic-1")], max_rounds=1, fallback="batch") == NextStep("reconcile",
+                                                                                                  intent="haic-1")
+    assert next_step([("submitted", "", "j1", "i1"), ("duplicate_collected", "", "j2", "i1")], max_rounds=1,
+                     fallback="batch") == NextStep("pending", job_id="j1")
     assert chunk_by_size([5, 5, 5, 20, 1], 10) == [[0, 1], [2], [3], [4]]
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_a_job_made_before_a_503_is_found_by_its_intent_and_not_paid_twice(tmp_path, provider):
+    """The provider makes the job, then answers 503: the retry reads the job list first and adopts
+    that job. One job, 20 billed items for 20 calls (without the look: two jobs and 40)."""
+    server_type, make = (FakeGeminiServer, gemini) if provider == "gemini" else (FakeOpenAIServer, openai_client)
+    with server_type("a caption") as server:
+        client = make(server, tmp_path / "cache")
+        server.script_batch_create("503")
+        calls = [client.text_call(f"caption {i}", as_written=True) for i in range(20)]
+        jobs = BatchJobs(client)
+        [(job_id, sent)] = jobs.submit(calls, "twenty").items()
+        assert list(server.batch_jobs) == [job_id] and server.batch_items == 20
+        assert server.requests["batch.create"] == 1 and server.requests["batch.list"] == 2  # before the retry, after
+        assert sent == calls and jobs.duplicates == {}
+        assert intent_of(server.batch_jobs[job_id].get("display_name") or server.batch_jobs[job_id]["metadata"]["name"])
+        outcome = jobs.collect(job_id, calls)
+        assert sum(o.cost_usd for o in outcome.values()) == pytest.approx(20 * ONLINE_PRICE / 2)
+
+
+def test_a_second_job_the_list_did_not_show_yet_is_cancelled_and_what_it_answered_is_counted(tmp_path):
+    """The list lags one read behind: the retry after the 503 does not see the first job and makes a
+    second; the look after it finds the first, cancels it, and keeps it as a duplicate whose five
+    answers (given before the cancel) are collected and priced."""
+    with FakeGeminiServer("a caption") as server:
+        client = gemini(server, tmp_path / "cache")
+        server.list_lag = 1
+        server.script_batch_create("503")
+        server.script_batch(BatchPlan(polls_until_done=10, answered_before_expiry=5), BatchPlan())
+        calls = [client.text_call(f"caption {i}", as_written=True) for i in range(20)]
+        jobs = BatchJobs(client)
+        [kept] = jobs.submit(calls, "twenty")
+        [first] = [job for job in server.batch_jobs if job != kept]
+        assert list(jobs.duplicates) == [first] and jobs.duplicates[first].calls == calls
+        assert server.batch_jobs[first]["state"] == "cancelled" and server.requests["batch.cancel"] == 1
+        billed = [o for o in jobs.collect(first, calls).values() if isinstance(o, LLMResult)]
+        assert len(billed) == 5 and sum(o.cost_usd for o in billed) == pytest.approx(5 * ONLINE_PRICE / 2)
+        assert client.usage_snapshot()["cost_usd"] == pytest.approx(5 * ONLINE_PRICE / 2)
 
 
 def test_the_default_gemini_model_is_current_and_the_papers_model_stays_reachable(tmp_path, monkeypatch):

@@ -3,22 +3,39 @@
 No run waits for a batch job (Gemini and OpenAI answer within 24 hours): the stage submits and
 records the job (table `llm_batch_requests`), a sensor asks the provider how each open job
 stands, and a finished job becomes one run of the stage (and what follows it) for its partition,
-in batch mode, keyed by the job ids so it is requested once. One sensor per job, because a run
-belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches); the
+in batch mode, keyed by the job ids and the number of ingest runs of them that have ended, so it
+is requested once while it is queued or running, and again when it ended without collecting them
+(a failed run, or one that could not read the provider), up to `MAX_INGEST_RUNS` times. An intent
+whose job was never written down (the submitting run died) is a reason for a run of its
+partition too, which finds the job by its intent. One sensor per job, because a run belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches); the
 evaluation's sensor (haic_assets/evaluation/sensors.py) is built here too, polling with each
 evaluated model's own client. The ingest run repeats the config of the run that submitted.
 """
 
-from dagster import AssetKey, AssetRecordsFilter, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+from dagster import (AssetKey, AssetRecordsFilter, DagsterRunStatus, DefaultSensorStatus, RunRequest, RunsFilter,
+                     SensorEvaluationContext, SensorResult, SkipReason, sensor)
 
 from haic_resources.llm.batch import BatchJobs
 from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.types import LLMError
 from haic_resources.storage.resource import StorageResource
 from haic_assets.platform.jobs import HAICBENCH_BATCH_JOB, MAIN_JOB
-from haic_assets.platform.llm_batches import open_jobs
+from haic_assets.platform.llm_batches import open_jobs, unresolved_intents
 
 POLL_INTERVAL_S = 300
+# An intent younger than this may belong to a run that is sending it now.
+INTENT_GRACE = timedelta(minutes=15)
+MAX_INGEST_RUNS = 5
+INGEST_TAG = "haic/llm_batch_ingest"
+ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+
+
+def ingest_runs_ended(instance, ingest: str) -> int:
+    """How many runs requested for this ingest (its jobs or intents) have ended."""
+    return len(instance.get_run_records(RunsFilter(tags={INGEST_TAG: ingest}, statuses=list(ENDED))))
 
 
 def platform_client(storage: StorageResource, llm: LLMResource, step: str, partition: str):
@@ -48,9 +65,13 @@ def build_llm_batch_sensor(name: str, job_name: str, stages: dict[str, tuple[str
     def poll_batch_jobs(context: SensorEvaluationContext, storage: StorageResource, llm: LLMResource):
         tables = storage.tables()
         waiting = {stage: open_jobs(tables, stage) for stage in stages}
-        if not any(waiting.values()):
+        before = datetime.now(timezone.utc) - INTENT_GRACE
+        intents = {stage: unresolved_intents(tables, stage, before) for stage in stages}
+        if not any(waiting.values()) and not any(intents.values()):
             return SkipReason("no open LLM batch jobs")
-        finished: dict[tuple[str, str], list[str]] = {}  # (partition, step) -> its ended jobs
+        # (partition, step) -> its ended jobs, and the intents whose jobs a run must look for
+        finished: dict[tuple[str, str], list[str]] = {(p, stage): list(ids) for stage in stages
+                                                       for p, ids in intents[stage].items()}
         running = 0
         for stage, by_partition in waiting.items():
             for partition, job_ids in sorted(by_partition.items()):
@@ -75,12 +96,20 @@ def build_llm_batch_sensor(name: str, job_name: str, stages: dict[str, tuple[str
         requests = []
         for (partition, stage), job_ids in sorted(finished.items()):
             op = stages[stage][0]
+            key = f"llm_batch:{stage}:{partition}:{','.join(sorted(job_ids))}"
+            ingest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            ended = ingest_runs_ended(context.instance, ingest)
+            if ended >= MAX_INGEST_RUNS:
+                context.log.warning(f"{stage} {partition}: {ended} ingest runs of batch jobs {', '.join(job_ids)} "
+                                    "ended without collecting them; no more are requested (see their logs, then "
+                                    "`haic retry` the partition)")
+                continue
             config = {**submitting_config(context.instance, op, partition), "llm_mode": "batch"}
             requests.append(RunRequest(
-                partition_key=partition, run_key=f"llm_batch:{stage}:{partition}:{','.join(job_ids)}",
+                partition_key=partition, run_key=key if not ended else f"{key}:attempt{ended + 1}",
                 asset_selection=[AssetKey(asset) for asset in stages[stage]],
                 run_config={"ops": {op: {"config": config}}},
-                tags={"haic/llm_batch_jobs": ",".join(job_ids)[:200]}))
+                tags={"haic/llm_batch_jobs": ",".join(job_ids)[:200], INGEST_TAG: ingest}))
         if not requests:
             return SkipReason(f"{running} LLM batch job(s) still running")
         return SensorResult(run_requests=requests)

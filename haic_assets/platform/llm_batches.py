@@ -11,6 +11,14 @@ of a stage that asks in dependent rounds (evaluation's caption protocol: `eval_a
 `llm_batch_sensor` polls the open jobs and, when one ends, requests a run of the stage for the
 partition, which ingests the results. A failed or expired item goes into a new batch job or is
 asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
+
+No job is paid twice: each job's intent (an id that is the first word of its display name) is
+recorded, state `intent`, before its create request is sent; a run that finds an intent it did
+not see answered (its process was killed, the request failed after the provider made the job)
+looks for the job in the provider's list and adopts it, or sends the calls anew when there is
+none. A second job of one intent is cancelled; its rows (`duplicate`) are not a round of the
+item, and what it answered before the cancel is collected, priced and counted
+(`batch_duplicate_cost_usd`).
 """
 
 from __future__ import annotations
@@ -24,9 +32,9 @@ import pandas as pd
 from dagster import Config
 from pydantic import Field
 
-from haic_core.llm_batches import (ANSWERED, EXPIRED, FAILED, ONLINE_ANSWERED, ONLINE_FAILED, REQUEST_COLUMNS,
-                                   SUBMITTED, next_step)
-from haic_resources.llm.batch import BatchJobs
+from haic_core.llm_batches import (ANSWERED, DUPLICATE, DUPLICATE_COLLECTED, DUPLICATE_STATES, EXPIRED, FAILED,
+                                   INTENT, ONLINE_ANSWERED, ONLINE_FAILED, REQUEST_COLUMNS, SUBMITTED, next_step)
+from haic_resources.llm.batch import BatchJobs, Intent
 from haic_resources.llm.client import LLMClient
 from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.types import LLMError, LLMResult, PreparedCall
@@ -54,10 +62,15 @@ class Answers:
     batch_job: dict[str, str] = field(default_factory=dict)  # item answered by a batch job -> its id
     jobs_submitted: list[str] = field(default_factory=list)
     jobs_collected: list[str] = field(default_factory=list)
+    jobs_adopted: list[str] = field(default_factory=list)  # made by an earlier attempt, found by intent
+    jobs_duplicate: list[str] = field(default_factory=list)  # second jobs of one intent, cancelled
+    duplicate_cost_usd: float = 0.0  # what the duplicates answered before the cancel (billed)
 
     def summary(self) -> dict[str, Any]:
         return {"batch_pending": len(self.pending), "batch_answered": len(self.batch_job),
-                "batch_jobs_submitted": len(self.jobs_submitted), "batch_jobs_collected": len(self.jobs_collected)}
+                "batch_jobs_submitted": len(self.jobs_submitted), "batch_jobs_collected": len(self.jobs_collected),
+                "batch_jobs_adopted": len(self.jobs_adopted), "batch_jobs_duplicate": len(self.jobs_duplicate),
+                "batch_duplicate_cost_usd": self.duplicate_cost_usd}
 
 
 def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], config: Any, *,
@@ -75,10 +88,12 @@ def answer_calls(stage, client: LLMClient, calls: dict[str, PreparedCall], confi
 
 
 def in_open_jobs(history: pd.DataFrame, calls: dict[str, PreparedCall]) -> dict[str, str]:
-    """item -> the open batch job its call is in (the call's latest request is still submitted)."""
+    """item -> the open batch job its call is in (the call's latest request is still submitted, or
+    recorded as an intent whose job may exist: its id then)."""
+    history = history[~history["state"].isin(DUPLICATE_STATES)]
     latest = history.sort_values("round").groupby("cache_key").tail(1)
-    open_job = dict(zip(latest.loc[latest["state"] == SUBMITTED, "cache_key"],
-                        latest.loc[latest["state"] == SUBMITTED, "job_id"]))
+    waiting = latest[latest["state"].isin([SUBMITTED, INTENT])]
+    open_job = dict(zip(waiting["cache_key"], waiting["job_id"].where(waiting["state"] == SUBMITTED, waiting["intent"])))
     return {item: open_job[call.key] for item, call in calls.items() if call.key in open_job}
 
 
@@ -89,21 +104,38 @@ def history_key(stage: str, partition: str) -> str:
 
 def request_history(tables, stage: str, partition: str) -> pd.DataFrame:
     frame = tables.read(BATCH_TABLE, history_key(stage, partition))
-    return frame if frame is not None else pd.DataFrame(columns=REQUEST_COLUMNS)
+    if frame is None:
+        return pd.DataFrame(columns=REQUEST_COLUMNS)
+    # Files written before intents and duplicates were recorded lack those columns.
+    return frame.reindex(columns=REQUEST_COLUMNS).fillna({"intent": "", "cost_usd": 0.0})
+
+
+def _histories(tables, stage: str):
+    prefix = history_key(stage, "")
+    for key in tables.partitions(BATCH_TABLE):
+        if key.startswith(prefix):
+            yield key[len(prefix):], request_history(tables, stage, key[len(prefix):])
 
 
 def open_jobs(tables, stage: str) -> dict[str, list[str]]:
-    """partition -> ids of its batch jobs with requests not yet collected."""
+    """partition -> ids of its batch jobs with requests not yet collected (duplicates included)."""
     found: dict[str, list[str]] = {}
-    prefix = history_key(stage, "")
-    for key in tables.partitions(BATCH_TABLE):
-        if not key.startswith(prefix):
-            continue
-        partition = key[len(prefix):]
-        history = request_history(tables, stage, partition)
-        jobs = sorted(set(history.loc[history["state"] == SUBMITTED, "job_id"]))
+    for partition, history in _histories(tables, stage):
+        jobs = sorted(set(history.loc[history["state"].isin([SUBMITTED, DUPLICATE]), "job_id"]))
         if jobs:
             found[partition] = jobs
+    return found
+
+
+def unresolved_intents(tables, stage: str, recorded_before: datetime) -> dict[str, list[str]]:
+    """partition -> intents recorded before `recorded_before` whose job was never written down (the
+    run that sent them died or failed): a run of the partition looks for their jobs."""
+    found: dict[str, list[str]] = {}
+    for partition, history in _histories(tables, stage):
+        rows = history[history["state"] == INTENT]
+        rows = rows[pd.to_datetime(rows["submitted_at"], utc=True) < recorded_before]
+        if len(rows):
+            found[partition] = sorted(set(rows["intent"]))
     return found
 
 
@@ -121,6 +153,7 @@ class _BatchRound:
     def run(self) -> Answers:
         jobs = BatchJobs(self.client)
         self._collect_finished(jobs)
+        self._reconcile(jobs)
         to_batch, to_online = [], []
         for key, items in self.items_of.items():
             if items[0] in self.answers.results or items[0] in self.answers.pending:
@@ -129,19 +162,23 @@ class _BatchRound:
             if hit is not None:
                 self._settle(key, hit)
                 continue
-            history = [(r["state"], r["reason"], r["job_id"]) for r in self.rows if r["cache_key"] == key]
+            history = [(r["state"], r["reason"], r["job_id"], r["intent"]) for r in self.rows if r["cache_key"] == key]
             step = next_step(history, max_rounds=self.config.batch_max_rounds, fallback=self.config.batch_fallback)
-            if step.action == "pending":
-                self.answers.pending.update({item: step.job_id for item in items})
+            if step.action in ("pending", "reconcile"):  # reconcile: the provider's list could not be read now
+                self.answers.pending.update({item: step.job_id or step.intent for item in items})
             elif step.action == "give_up":
                 self._settle(key, LLMError("batch_failed", step.reason))
             else:
                 (to_batch if step.action == "batch" else to_online).append(key)
         self._ask_online(to_online)
         self._submit(jobs, to_batch)
+        self._collect_duplicates(jobs)
+        self._write()
+        return self.answers
+
+    def _write(self) -> None:
         self.tables.write(BATCH_TABLE, history_key(self.step, self.stage.partition_key),
                           pd.DataFrame(self.rows, columns=REQUEST_COLUMNS))
-        return self.answers
 
     def _collect_finished(self, jobs: BatchJobs) -> None:
         for job_id in sorted({r["job_id"] for r in self.rows if r["state"] == SUBMITTED}):
@@ -162,9 +199,33 @@ class _BatchRound:
                     outcome = LLMError("batch_expired", f"not collected: the item left the input ({status.state})")
                 row.update(state=ANSWERED if isinstance(outcome, LLMResult) else
                            EXPIRED if outcome.kind == "batch_expired" else FAILED,
-                           reason="" if isinstance(outcome, LLMResult) else str(outcome), finished_at=self.now)
+                           reason="" if isinstance(outcome, LLMResult) else str(outcome), finished_at=self.now,
+                           cost_usd=outcome.cost_usd if isinstance(outcome, LLMResult) else 0.0)
                 if row["cache_key"] in self.items_of and isinstance(outcome, LLMResult):
                     self._settle(row["cache_key"], outcome, job_id)  # a failure goes to its next round below
+
+    def _reconcile(self, jobs: BatchJobs) -> None:
+        """Intents recorded by a run that never wrote their job down: adopt the job the provider
+        lists under the intent, or forget the intent (nothing was made: its calls are sent anew)."""
+        for intent_id in sorted({r["intent"] for r in self.rows if r["state"] == INTENT}):
+            rows = [r for r in self.rows if r["state"] == INTENT and r["intent"] == intent_id]
+            calls = [self.calls[self.items_of[r["cache_key"]][0]] for r in rows if r["cache_key"] in self.items_of]
+            try:
+                job_id = jobs.adopt(Intent(intent_id, "", calls), min(pd.Timestamp(r["submitted_at"]) for r in rows))
+            except LLMError as exc:
+                self.stage.log.warning(f"batch intent {intent_id}: cannot read the provider's jobs ({exc}); "
+                                       "its items wait for the next run")
+                continue
+            if job_id is None:
+                self.rows = [r for r in self.rows if not (r["state"] == INTENT and r["intent"] == intent_id)]
+                self.stage.log.info(f"batch intent {intent_id}: no job was made; its {len(rows)} requests go out again")
+                continue
+            self.stage.log.info(f"batch intent {intent_id}: adopted job {job_id} ({len(rows)} requests), made by an "
+                                "earlier attempt that did not record it")
+            self.answers.jobs_adopted.append(job_id)
+            for row in rows:
+                row.update(state=SUBMITTED, job_id=job_id)
+                self.answers.pending.update({item: job_id for item in self.items_of.get(row["cache_key"], [])})
 
     def _ask_online(self, keys: list[str]) -> None:
         outcomes = map_concurrent(lambda k: self.client.answer(self.calls[self.items_of[k][0]]), keys,
@@ -179,30 +240,65 @@ class _BatchRound:
         if not keys:
             return
         name = f"haic {self.step} {self.stage.partition_key}"
-        try:
-            submitted = jobs.submit([self.calls[self.items_of[k][0]] for k in keys], name)
-        except LLMError as exc:
-            submitted = getattr(exc, "submitted", {})
-            sent = {call.key for calls in submitted.values() for call in calls}
-            for key in keys:
-                if key not in sent:
-                    self._settle(key, exc)
-        for job_id, calls in submitted.items():
+        intents = jobs.plan([self.calls[self.items_of[k][0]] for k in keys], name)
+        for intent in intents:
+            for call in intent.calls:
+                self._record(call.key, "", INTENT, "", intent=intent.id)
+        self._write()  # on disk before anything is sent: whoever runs next can find what this run made
+        for n, intent in enumerate(intents):
+            try:
+                job_id = jobs.submit_intent(intent)
+            except LLMError as exc:
+                # This intent may have made a job (its rows stay; the next run looks for it); later ones were not sent.
+                unsent = {i.id for i in intents[n + 1:]}
+                self.rows = [r for r in self.rows if not (r["state"] == INTENT and r["intent"] in unsent)]
+                for later in intents[n:]:
+                    for call in later.calls:
+                        self._settle(call.key, exc)
+                break
             self.answers.jobs_submitted.append(job_id)
-            for call in calls:
-                self._record(call.key, job_id, SUBMITTED, "")
-                self.answers.pending.update({item: job_id for item in self.items_of[call.key]})
-        if submitted:
-            self.stage.log.info(f"{name}: {sum(map(len, submitted.values()))} requests in batch job(s) "
-                                f"{', '.join(submitted)}; the llm_batch_sensor ingests them when they end")
+            for row in self.rows:
+                if row["state"] == INTENT and row["intent"] == intent.id:
+                    row.update(state=SUBMITTED, job_id=job_id)
+                    self.answers.pending.update({item: job_id for item in self.items_of[row["cache_key"]]})
+            self.stage.log.info(f"{intent.name}: {len(intent.calls)} requests in batch job {job_id}; "
+                                "the llm_batch_sensor ingests them when it ends")
 
-    def _record(self, key: str, job_id: str, state: str, reason: str, *, finished: bool = False) -> None:
-        round_no = 1 + sum(r["cache_key"] == key for r in self.rows)
+    def _collect_duplicates(self, jobs: BatchJobs) -> None:
+        """Record the second jobs found this run, and collect every cancelled duplicate that has
+        ended: what it answered was billed, so it is priced and counted (and cached)."""
+        for job_id, intent in jobs.duplicates.items():
+            self.answers.jobs_duplicate.append(job_id)
+            for call in intent.calls:
+                if call.key in self.items_of:
+                    self._record(call.key, job_id, DUPLICATE, "second job of one intent: cancelled", intent=intent.id)
+        for job_id in sorted({r["job_id"] for r in self.rows if r["state"] == DUPLICATE}):
+            rows = [r for r in self.rows if r["job_id"] == job_id and r["state"] == DUPLICATE]
+            try:
+                if not jobs.status(job_id).done:
+                    continue
+                keys = [r["cache_key"] for r in rows if r["cache_key"] in self.items_of]
+                collected = jobs.collect(job_id, [self.calls[self.items_of[k][0]] for k in keys])
+            except LLMError as exc:
+                self.stage.log.warning(f"duplicate batch job {job_id}: cannot read it now ({exc}); next run")
+                continue
+            for row in rows:
+                outcome = collected.get(row["cache_key"])
+                billed = outcome.cost_usd if isinstance(outcome, LLMResult) else 0.0
+                row.update(state=DUPLICATE_COLLECTED, finished_at=self.now, cost_usd=billed,
+                           reason=f"second job of one intent, cancelled: {'answered (billed)' if billed else 'not billed'}")
+                self.answers.duplicate_cost_usd += billed
+
+    def _record(self, key: str, job_id: str, state: str, reason: str, *, finished: bool = False,
+                intent: str = "") -> None:
+        rounds = [r for r in self.rows if r["cache_key"] == key and r["state"] not in DUPLICATE_STATES]
+        round_no = 1 + len(rounds) if state not in DUPLICATE_STATES else max([0, *(r["round"] for r in rounds)])
         for item in self.items_of[key][:1]:
             self.rows.append({"stage": self.step, "partition": self.stage.partition_key, "item_id": item,
                               "cache_key": key, "job_id": job_id, "round": round_no, "state": state,
                               "reason": reason, "provider": self.client.provider, "model": self.client.model,
-                              "submitted_at": self.now, "finished_at": self.now if finished else pd.NaT})
+                              "submitted_at": self.now, "finished_at": self.now if finished else pd.NaT,
+                              "intent": intent, "cost_usd": 0.0})
 
     def _settle(self, key: str, outcome: LLMResult | LLMError, job_id: str = "") -> None:
         for item in self.items_of[key]:

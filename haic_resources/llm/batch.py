@@ -9,13 +9,24 @@ its tokens at the batch price (`LLMClient.batch_discount`).
 
 Nothing here waits for a job: a caller submits, records the job id, and asks again later (the
 `llm_batch_sensor` polls; a run collects).
+
+A job is never paid twice. Each job is submitted under an *intent*: a fresh id that is the first
+word of the job's display name (OpenAI: metadata `name`), which the caller records before
+anything is sent. A create request can succeed at the provider and still fail on our side (a 503
+after the job was made, a timeout, the process killed before it wrote the job id down): before
+any resubmission, and when a caller finds an intent it never saw answered, the provider's job
+list is read and a job carrying the intent is adopted; a second one (a create that the list did
+not show yet) is cancelled and kept in `duplicates`, so what it billed is still collected and
+counted.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from haic_core.llm_batches import chunk_by_size
@@ -38,31 +49,105 @@ class BatchStatus:
         return self.state in TERMINAL_STATES
 
 
+# How far back the provider's job list is read for an intent: the intent's record time less this
+# (clocks of our hosts and the provider's differ).
+LIST_MARGIN = timedelta(minutes=30)
+
+
+def new_intent_id() -> str:
+    return f"haic-{uuid.uuid4().hex[:12]}"
+
+
+def intent_of(job_name: str) -> str:
+    """The intent id a job was submitted under (the first word of its name), or ''."""
+    first = job_name.split(" ", 1)[0]
+    return first if first.startswith("haic-") else ""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One job to be: its id (recorded before sending), its display name, its calls."""
+
+    id: str
+    name: str
+    calls: list[PreparedCall]
+
+
 class BatchJobs:
     """The batch side of one `LLMClient`: its provider, model, prices, retries and cache."""
 
     def __init__(self, client: LLMClient) -> None:
         self.client = client
+        self.duplicates: dict[str, Intent] = {}  # job id -> its intent: second jobs of one intent, cancelled
 
-    def submit(self, calls: Sequence[PreparedCall], display_name: str) -> dict[str, list[PreparedCall]]:
-        """Jobs answering `calls`: one, or several when the requests are over the provider's
-        size limit for one job; job id -> its calls. Raises `LLMError` (jobs already created
-        are returned on the error as `exc.submitted`)."""
+    def plan(self, calls: Sequence[PreparedCall], display_name: str) -> list[Intent]:
+        """The jobs `calls` make: one, or several when the requests are over the provider's size
+        limit for one job; each with a fresh intent id."""
         unique = list({call.key: call for call in calls}.values())
         groups = chunk_by_size([self.client._batch_request_bytes(c) for c in unique], self.client.batch_max_bytes)
-        jobs: dict[str, list[PreparedCall]] = {}
+        intents = []
         for n, group in enumerate(groups):
-            part = [unique[i] for i in group]
+            intent = new_intent_id()
             name = display_name if len(groups) == 1 else f"{display_name} ({n + 1}/{len(groups)})"
+            intents.append(Intent(intent, f"{intent} {name}", [unique[i] for i in group]))
+        return intents
+
+    def submit(self, calls: Sequence[PreparedCall], display_name: str) -> dict[str, list[PreparedCall]]:
+        """Jobs answering `calls` (job id -> its calls), for a caller that records nothing before
+        sending. Raises `LLMError` (jobs already created are returned on the error as `exc.submitted`)."""
+        jobs: dict[str, list[PreparedCall]] = {}
+        for intent in self.plan(calls, display_name):
             try:
-                job_id, _ = self.client._retrying(lambda: self.client._batch_submit(part, name))
+                jobs[self.submit_intent(intent)] = intent.calls
             except LLMError as exc:
                 exc.submitted = jobs  # type: ignore[attr-defined]
                 raise
-            jobs[job_id] = part
-            log.info("%s %s: batch job %s submitted with %d requests", self.client.provider, self.client.model,
-                     job_id, len(part))
         return jobs
+
+    def submit_intent(self, intent: Intent, recorded_at: datetime | None = None) -> str:
+        """The job of `intent`: created, or, when an earlier attempt (this call's, or a process's
+        that died) created it, found in the provider's job list and adopted. Every retry of the
+        create request looks first. A second job of the same intent is cancelled (`duplicates`)."""
+        since = (recorded_at or datetime.now(timezone.utc)) - LIST_MARGIN
+        tries = 0
+
+        def attempt() -> str:
+            nonlocal tries
+            tries += 1
+            found = self.find(intent.id, since) if tries > 1 or recorded_at is not None else []
+            return found[0] if found else self.client._batch_submit(intent.calls, intent.name)
+
+        job_id, _ = self.client._retrying(attempt)
+        if tries > 1 or recorded_at is not None:  # a create we did not see answered may have made a second job
+            self._cancel_others(intent, job_id, since)
+        log.info("%s %s: batch job %s (%s) holds %d requests", self.client.provider, self.client.model, job_id,
+                 intent.id, len(intent.calls))
+        return job_id
+
+    def find(self, intent_id: str, since: datetime) -> list[str]:
+        """Ids of the provider's jobs submitted under `intent_id`, oldest first."""
+        listed, _ = self.client._retrying(lambda: self.client._batch_list(since))
+        return [job_id for job_id, name, _state in reversed(listed) if intent_of(name) == intent_id]
+
+    def adopt(self, intent: Intent, recorded_at: datetime) -> str | None:
+        """The job a recorded intent made (extra ones cancelled into `duplicates`), or None: none was made."""
+        since = recorded_at - LIST_MARGIN
+        found = self.find(intent.id, since)
+        if not found:
+            return None
+        self._cancel_others(intent, found[0], since, found)
+        return found[0]
+
+    def _cancel_others(self, intent: Intent, keep: str, since: datetime, found: list[str] | None = None) -> None:
+        for job_id in (found if found is not None else self.find(intent.id, since)):
+            if job_id != keep and job_id not in self.duplicates:
+                log.warning("%s: batch job %s is a second job of %s; cancelling it (what it answered is still "
+                            "collected and counted)", self.client.provider, job_id, intent.id)
+                try:
+                    self.cancel(job_id)
+                except LLMError as exc:  # it may have ended meanwhile; it is collected and counted all the same
+                    log.warning("%s: cannot cancel batch job %s: %s", self.client.provider, job_id, exc)
+                self.duplicates[job_id] = intent
 
     def status(self, job_id: str) -> BatchStatus:
         (state, detail), _ = self.client._retrying(lambda: self.client._batch_state(job_id))

@@ -150,6 +150,11 @@ class LLMClient(ABC):
     def _batch_cancel(self, job_id: str) -> None:
         raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
 
+    def _batch_list(self, created_after: datetime) -> list[tuple[str, str, str]]:
+        """(job id, name, state) of the provider's batch jobs created after `created_after` (newest
+        first, as the providers list them; the name is the display name the job was submitted with)."""
+        raise LLMError("client_error", f"{self.provider}: batch jobs are not supported")
+
     # ---- the interface ---------------------------------------------------------------------
 
     def caption_video(

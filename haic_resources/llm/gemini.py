@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +311,19 @@ class GeminiClient(LLMClient):
             self._batch_client.batches.cancel(name=job_id)
         except Exception as exc:  # noqa: BLE001
             raise self._as_llm_error(exc, "batches.cancel") from None
+
+    def _batch_list(self, created_after: datetime) -> list[tuple[str, str, str]]:
+        found = []
+        try:
+            # The pager fetches the next page as it is read; jobs come newest first, so stop at the first older one.
+            for job in self._batch_client.batches.list(config=types.ListBatchJobsConfig(page_size=100)):
+                if job.create_time is not None and job.create_time < created_after:
+                    break
+                state = job.state.value if job.state else "JOB_STATE_UNSPECIFIED"
+                found.append((str(job.name), job.display_name or "", _BATCH_STATES.get(state, "running")))
+        except Exception as exc:  # noqa: BLE001
+            raise self._as_llm_error(exc, "batches.list") from None
+        return found
 
 
 # google-genai's job states -> ours (haic_resources/llm/batch.py).

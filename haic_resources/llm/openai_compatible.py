@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +292,18 @@ class OpenAIClient(LLMClient):
 
     def _batch_cancel(self, job_id: str) -> None:
         self._api("batches.cancel", lambda: self._batch_client.batches.cancel(job_id))
+
+    def _batch_list(self, created_after: datetime) -> list[tuple[str, str, str]]:
+        def newest_first() -> list[tuple[str, str, str]]:
+            found = []
+            for batch in self._batch_client.batches.list(limit=100):  # the pager fetches pages as they are read
+                if batch.created_at < created_after.timestamp():
+                    break
+                found.append((str(batch.id), str((batch.metadata or {}).get("name", "")),
+                              _BATCH_STATES.get(batch.status, "running")))
+            return found
+
+        return self._api("batches.list", newest_first)
 
 
 # The Batch API's statuses -> ours (haic_resources/llm/batch.py).
