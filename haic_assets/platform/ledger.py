@@ -10,7 +10,8 @@ from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from haic_core.decisions import Decision
 from haic_core.ledger import ReasonGroup, config_hash, ledger_rows, verdict_summary
-from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, ledger_counts
+from haic_core.ledger_history import DEFAULT_KEEP, kept_history
+from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, LEDGER_HISTORY, ledger_counts
 
 
 def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, config: Mapping[str, Any],
@@ -19,9 +20,14 @@ def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, c
                        code_version=code_version, run_id=run_id)
 
 
-def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame) -> None:
+def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame, keep_history: int = DEFAULT_KEEP) -> None:
     """A partition's ledger rows of one stage, and beside them their counts (the funnel sums those,
-    so no step re-reads the whole ledger). Both files replace the partition's previous ones."""
+    so no step re-reads the whole ledger). Both files replace the partition's previous ones; the
+    replaced rows join the partition's history (at most `keep_history` earlier runs; `haic diff`)."""
+    history = kept_history(tables.read(f"{LEDGER_HISTORY}/{stage}", partition) if keep_history > 0 else None,
+                           tables.read(f"{LEDGER}/{stage}", partition) if keep_history > 0 else None, keep_history)
+    if history is not None:
+        tables.write(f"{LEDGER_HISTORY}/{stage}", partition, history)
     tables.write(f"{LEDGER}/{stage}", partition, rows)
     tables.write(f"{LEDGER_COUNTS}/{stage}", partition, ledger_counts(rows))
 

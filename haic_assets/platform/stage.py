@@ -28,6 +28,7 @@ from pydantic import Field, ValidationError, create_model
 
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
+from haic_core.ledger_history import DEFAULT_KEEP
 from haic_assets.platform.deployment import k8s_op_tags
 from haic_assets.platform.ledger import decision_metadata, ledger_table, preview_table, table_metadata, write_ledger
 from haic_assets.platform.partition_lock import partition_locks, postgres_url_of
@@ -195,7 +196,8 @@ class StageSpec:
         produced, facts = {}, {}
         for key in keys:
             own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}
-            produced[key], facts[key] = self._one_partition(context, key, config, own, out_names)
+            produced[key], facts[key] = self._one_partition(context, key, config, own, out_names,
+                                                             platform.ledger_history_runs)
         for name in out_names:
             # Metadata goes on each partition's materialization only: given to the Output, Dagster
             # would store it twice (in STEP_OUTPUT and in ASSET_MATERIALIZATION).
@@ -210,8 +212,8 @@ class StageSpec:
             selected = {key.name for key in context.selected_asset_check_keys}
             yield from check_results(out_names[0], facts, platform, selected, self.columns)
 
-    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any],
-                       out_names: list[str]) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int]]:
+    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any], out_names: list[str],
+                       keep_history: int) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int]]:
         stage = StageContext(context, key, self.name)
         # A `haic retry` run re-processes only the items whose last verdict was `error`.
         retry = RetryScope.for_step(context, self.name, key, context.resources.storage.tables())
@@ -221,7 +223,7 @@ class StageSpec:
             result = self.body(stage, config, **inputs)
         except StageFailure as failure:
             if failure.decisions:
-                self._record(stage, config, failure.decisions)
+                self._record(stage, config, failure.decisions, keep_history=keep_history)
             context.resources.warehouse.refresh(context.resources.storage.tables().local_root())
             raise Failure(description=failure.message) from failure
         tables = dict(result.tables) if result.tables else {out_names[0]: result.table}
@@ -231,7 +233,7 @@ class StageSpec:
         metadata: dict[str, Any] = {}
         decisions = list(result.decisions or ())
         if self.records_decisions and result.decisions is not None:
-            metadata.update(self._record(stage, config, decisions, retry))
+            metadata.update(self._record(stage, config, decisions, retry, keep_history))
         metadata.update(table_metadata(first))
         metadata.update(result.metadata)
         if result.preview is not None:
@@ -250,15 +252,15 @@ class StageSpec:
         return out, decision_facts(decisions, list(first.columns), raw_rows)
 
     def _record(self, stage: StageContext, config: Config, decisions: list[Decision],
-                retry: RetryScope | None = None) -> dict[str, Any]:
+                retry: RetryScope | None = None, keep_history: int = DEFAULT_KEEP) -> dict[str, Any]:
         """Replace this partition's ledger rows of the stage (a retry keeps the rows of the items it
-        did not retry); log and describe them."""
+        did not retry; the replaced rows join the bounded history `haic diff` reads); log and describe them."""
         settings = config.model_dump()
         rows = ledger_table(decisions, stage=self.name, partition=stage.partition_key, config=settings,
                             code_version=self.version, run_id=stage.run_id)
         if retry is not None:
             rows = retry.merge_ledger(rows)
-        write_ledger(stage.storage.tables(), self.name, stage.partition_key, rows)
+        write_ledger(stage.storage.tables(), self.name, stage.partition_key, rows, keep_history)
         metadata, summary_line = decision_metadata(decisions, settings)
         stage.log.info(f"{self.name} [{stage.partition_key}]: {summary_line}")
         return metadata
