@@ -74,7 +74,8 @@ def test_presence_verdicts_equal_the_presence_function_with_the_new_thresholds(t
 
 def test_motion_verdicts_equal_the_motion_function_including_values_stored_rounded(tmp_path):
     rng = np.random.default_rng(3)
-    motions = [ClipMotion(float(l1), float(r), []) for l1, r in zip(rng.uniform(0, 0.4, 500), rng.uniform(0, 0.01, 500))]
+    pairs = zip(rng.uniform(0, 0.4, 500), rng.uniform(0, 0.01, 500))
+    motions = [ClipMotion(float(l1), float(r), []) for l1, r in pairs]
     motions += [ClipMotion(float("nan"), float("nan"), [])]
     # Values within rounding of the new threshold: only a full-precision copy can settle them.
     motions += [ClipMotion(0.1200000004, 0.0093, []), ClipMotion(0.3, 0.0050000001, [])]
