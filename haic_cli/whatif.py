@@ -68,8 +68,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 
 def print_report(result, flips_per_stage: int) -> None:
     print("Re-decided with:")
-    for stage, values in result.plan.settings.items():
-        print(f"  {stage}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    for stage in result.plan.stages:
+        print(f"  {stage}: " + ", ".join(f"{k}={v}" for k, v in result.plan.settings[stage].items()))
     if not result.plan.settings:
         print("  nothing: no setting given is re-decidable from stored values")
     for assignment, why in result.plan.not_redecided:

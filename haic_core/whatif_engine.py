@@ -2,7 +2,8 @@
 
 `what_if(conn, plan)` reads the `ledger` view of a warehouse connection (and, for the videos stage,
 the `metadata_filtered` table's durations), runs sql/whatif_<stage>.sql for each re-decided stage
-and sql/whatif_unchanged.sql for the others, then carries the new verdicts down the stage chain
+(each gives every row an outcome, made into predicted rows by sql/whatif_outcome.sql) and
+sql/whatif_unchanged.sql for the others, then carries the new verdicts down the stage chain
 (sql/whatif_cascade.sql, sql/whatif_newly_reached.sql). Nothing is decoded and nothing is written
 but temporary tables of the connection.
 """
@@ -22,6 +23,8 @@ from haic_core.sql_files import load_sql, quote_literal
 from haic_core.whatif import CHAIN, CHAIN_STAGES, ROUNDED_TOLERANCE, WhatIfPlan
 
 DECIDED_TABLE = "whatif_decided"
+# Stages whose SQL keeps most rows' stored verdicts and so writes the predicted rows itself.
+PASS_THROUGH = ("caption_judgement",)
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,10 @@ def what_if(conn: duckdb.DuckDBPyConnection, plan: WhatIfPlan, source: str | Non
     conn.execute(load_sql("whatif_create"))
     for position, stage in enumerate(CHAIN_STAGES):
         if stage in plan.settings:
-            sql, params = load_sql(f"whatif_{stage}"), {**plan.settings[stage]}
-            if "$tolerance" in sql:
+            decided, params = load_sql(f"whatif_{stage}"), {**plan.settings[stage]}
+            if "$tolerance" in decided:
                 params["tolerance"] = ROUNDED_TOLERANCE
+            sql = decided if stage in PASS_THROUGH else load_sql("whatif_outcome").format(decided=decided)
         else:
             sql, params = load_sql("whatif_unchanged"), {"stage": stage, "retried": position > first}
         conn.execute(f"INSERT INTO {DECIDED_TABLE} BY NAME ({sql})", params)

@@ -34,13 +34,9 @@ decided AS (
     FROM measured
 )
 SELECT
-    stage, partition, source, item_id, parent_id, item_kind,
-    verdict AS old_verdict, reason_code AS old_code, metric AS old_metric, value AS old_value, threshold AS old_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN 'unknown' WHEN outcome = 'kept' THEN 'kept' ELSE 'dropped' END AS new_verdict,
-    CASE WHEN outcome LIKE 'unknown:%' THEN NULL ELSE outcome END AS new_code,
+    *,
     CASE WHEN outcome IN ('static_keypoints', 'no_tracklet') THEN 'keypoint_l1' ELSE 'affine_residual' END AS new_metric,
     CASE outcome WHEN 'static_keypoints' THEN l1 WHEN 'no_tracklet' THEN NULL ELSE residual END AS new_value,
     CASE WHEN outcome IN ('static_keypoints', 'no_tracklet') THEN CAST($motion_l1_min AS DOUBLE)
-         ELSE CAST($affine_residual_min AS DOUBLE) END AS new_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN substr(outcome, 9) END AS note
+         ELSE CAST($affine_residual_min AS DOUBLE) END AS new_threshold
 FROM decided

@@ -46,13 +46,9 @@ decided AS (
     FROM ranked
 )
 SELECT
-    stage, partition, source, item_id, parent_id, item_kind,
-    verdict AS old_verdict, reason_code AS old_code, metric AS old_metric, value AS old_value, threshold AS old_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN 'unknown' WHEN outcome = 'kept' THEN 'kept' ELSE 'dropped' END AS new_verdict,
-    CASE WHEN outcome LIKE 'unknown:%' THEN NULL ELSE outcome END AS new_code,
+    *,
     CASE WHEN outcome = 'too_many_clips_of_video' THEN 'clips_of_video' ELSE 'clip_length_s' END AS new_metric,
     CASE WHEN outcome = 'too_many_clips_of_video' THEN CAST(rank_sure AS DOUBLE) ELSE length_s END AS new_value,
     CASE outcome WHEN 'too_many_clips_of_video' THEN CAST($max_clips_per_video AS DOUBLE)
-                 WHEN 'too_long' THEN CAST($max_length_s AS DOUBLE) ELSE CAST($min_length_s AS DOUBLE) END AS new_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN substr(outcome, 9) END AS note
+                 WHEN 'too_long' THEN CAST($max_length_s AS DOUBLE) ELSE CAST($min_length_s AS DOUBLE) END AS new_threshold
 FROM decided

@@ -29,14 +29,10 @@ decided AS (
     FROM measured
 )
 SELECT
-    stage, partition, source, item_id, parent_id, item_kind,
-    verdict AS old_verdict, reason_code AS old_code, metric AS old_metric, value AS old_value, threshold AS old_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN 'unknown' WHEN outcome = 'kept' THEN 'kept' ELSE 'dropped' END AS new_verdict,
-    CASE WHEN outcome LIKE 'unknown:%' THEN NULL ELSE outcome END AS new_code,
+    *,
     CASE WHEN outcome IN ('too_few_people', 'too_many_people') THEN 'people_count' ELSE 'box_coverage' END AS new_metric,
     CASE outcome WHEN 'too_few_people' THEN CAST(fewest AS DOUBLE) WHEN 'too_many_people' THEN CAST(most AS DOUBLE)
                  ELSE least END AS new_value,
     CASE outcome WHEN 'too_few_people' THEN CAST($min_people AS DOUBLE) WHEN 'too_many_people' THEN CAST($max_people AS DOUBLE)
-                 ELSE CAST($min_coverage AS DOUBLE) END AS new_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN substr(outcome, 9) END AS note
+                 ELSE CAST($min_coverage AS DOUBLE) END AS new_threshold
 FROM decided

@@ -27,13 +27,9 @@ decided AS (
     FROM measured
 )
 SELECT
-    stage, partition, source, item_id, parent_id, item_kind,
-    verdict AS old_verdict, reason_code AS old_code, metric AS old_metric, value AS old_value, threshold AS old_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN 'unknown' WHEN outcome = 'kept' THEN 'kept' ELSE 'dropped' END AS new_verdict,
-    CASE WHEN outcome LIKE 'unknown:%' THEN NULL ELSE outcome END AS new_code,
+    *,
     CASE WHEN outcome = 'low_resolution' THEN 'short_side_px' ELSE 'has_verb' END AS new_metric,
     CASE outcome WHEN 'low_resolution' THEN CAST(least(width, height) AS DOUBLE) WHEN 'kept' THEN 1.0 ELSE 0.0 END
         AS new_value,
-    CASE WHEN outcome = 'low_resolution' THEN CAST($min_short_side_px AS DOUBLE) ELSE 1.0 END AS new_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN substr(outcome, 9) END AS note
+    CASE WHEN outcome = 'low_resolution' THEN CAST($min_short_side_px AS DOUBLE) ELSE 1.0 END AS new_threshold
 FROM decided

@@ -32,16 +32,11 @@ decided AS (
     FROM measured
 )
 SELECT
-    stage, partition, source, item_id, parent_id, item_kind,
-    verdict AS old_verdict, reason_code AS old_code, metric AS old_metric, value AS old_value, threshold AS old_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN 'unknown' WHEN outcome = 'kept' THEN 'kept' ELSE 'dropped' END AS new_verdict,
-    CASE WHEN outcome LIKE 'unknown:%' THEN NULL WHEN outcome = 'too_long_metadata' THEN 'too_long' ELSE outcome END
-        AS new_code,
+    * REPLACE (CASE WHEN outcome = 'too_long_metadata' THEN 'too_long' ELSE outcome END AS outcome),
     CASE WHEN outcome IN ('too_long', 'too_long_metadata') THEN 'duration_s' ELSE 'short_side_px' END AS new_metric,
     CASE outcome WHEN 'too_long' THEN probed_s
                  WHEN 'too_long_metadata' THEN (CASE WHEN not_fetched THEN value ELSE metadata_s END)
                  ELSE CAST(short_px AS DOUBLE) END AS new_value,
     CASE WHEN outcome IN ('too_long', 'too_long_metadata') THEN CAST($max_duration_s AS DOUBLE)
-         ELSE CAST($min_short_side_px AS DOUBLE) END AS new_threshold,
-    CASE WHEN outcome LIKE 'unknown:%' THEN substr(outcome, 9) END AS note
+         ELSE CAST($min_short_side_px AS DOUBLE) END AS new_threshold
 FROM decided
