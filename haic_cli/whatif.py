@@ -70,8 +70,6 @@ def print_report(result, flips_per_stage: int) -> None:
     print("Re-decided with:")
     for stage in result.plan.stages:
         print(f"  {stage}: " + ", ".join(f"{k}={v}" for k, v in result.plan.settings[stage].items()))
-    if not result.plan.settings:
-        print("  nothing: no setting given is re-decidable from stored values")
     for assignment, why in result.plan.not_redecided:
         print(f"  not re-decided: {assignment}: {why}")
     print("\nFunnel before -> after:")

@@ -145,17 +145,14 @@ def plan(assignments: Iterable[Assignment], effective: Mapping[str, Mapping[str,
     refused = []
     for a in assignments:
         readers = [a.stage] + [s for s, shared in shared_from.items() if shared.get(a.setting) == a.stage]
-        honoured = False
-        for stage in readers:
-            why = why_not_redecided(stage, a.setting)
-            if why is None:
-                touched.setdefault(stage, set()).add(a.setting)
-                honoured = True
-            elif stage == a.stage:
-                refused.append((str(a), why))
-        if honoured and any(why_not_redecided(s, a.setting) for s in readers if s != a.stage):
-            refused.append((str(a), "also read by " + ", ".join(s for s in readers if s != a.stage
-                                                                 and why_not_redecided(s, a.setting))
+        why = {stage: why_not_redecided(stage, a.setting) for stage in readers}
+        honoured = [stage for stage in readers if why[stage] is None]
+        for stage in honoured:
+            touched.setdefault(stage, set()).add(a.setting)
+        if not honoured:  # the most specific reason: a stage that reads it, and what it would need
+            refused.append((str(a), next((why[s] for s in readers if (s, a.setting) in NEEDS_MORE), why[a.stage])))
+        elif len(honoured) < len(readers):
+            refused.append((str(a), "also read by " + ", ".join(s for s in readers if why[s])
                             + ", which whatif does not re-decide"))
     settings = {stage: {name: effective[stage][name] for name in REDECIDED[stage]} for stage in touched}
     return WhatIfPlan(settings=settings, not_redecided=tuple(refused))

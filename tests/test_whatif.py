@@ -181,3 +181,23 @@ def test_no_rows_for_a_partition_is_an_empty_funnel(tmp_path):
                      partition="other__x.csv")
     assert result.funnel.empty and result.flips.empty
     assert isinstance(result.funnel, pd.DataFrame)
+
+
+def test_the_command_prints_the_flips_and_writes_them_and_refuses_what_it_cannot_redecide(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from haic_cli.main import main as haic
+
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path))
+    monkeypatch.delenv("HAIC_SETTINGS", raising=False)
+    rng = np.random.default_rng(2)
+    pairs = presence_decisions(rng, 50)
+    write_ledger(tmp_path / "tables", "human_presence", [d for d, _ in pairs])
+    assert haic(["whatif", "--set", "human_presence.max_people=6", "--sheets", "0"]) == 0
+    out = capsys.readouterr().out
+    flipped = [d.item_id for d, (boxes, scores) in pairs
+               if presence_decision(d.item_id, boxes, scores, 640, 360, max_people=6).verdict != d.verdict]
+    assert flipped and f"Flips: {len(flipped)}" in out and all(item in out for item in flipped)
+    written = pd.read_csv(next((tmp_path / "exports" / "whatif").glob("*/flips.csv")))
+    assert sorted(written["item_id"]) == sorted(flipped)
+    assert haic(["whatif", "--set", "human_presence.min_person_score=0.5"]) == 2
+    assert "needs every box per frame" in capsys.readouterr().err

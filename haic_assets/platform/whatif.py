@@ -57,8 +57,12 @@ def whatif_plan(assignments: Sequence[Assignment], settings) -> WhatIfPlan:
 
 def run_whatif(conn, tables: TableStore, assignments: Sequence[Assignment], settings, source: str | None = None,
                partition: str | None = None) -> WhatIfResult:
-    return what_if(conn, whatif_plan(assignments, settings), source=source, partition=partition,
-                   tables_root=tables.local_root())
+    """The what-if over the stored ledger; ValueError when none of the assignments can be re-decided."""
+    made = whatif_plan(assignments, settings)
+    if not made.settings:
+        raise ValueError("nothing to re-decide from stored values: " + "; ".join(f"{a}: {why}"
+                                                                                  for a, why in made.not_redecided))
+    return what_if(conn, made, source=source, partition=partition, tables_root=tables.local_root())
 
 
 def flip_sheets(result: WhatIfResult, tables: TableStore, per_stage: int, log=None) -> dict[str, bytes]:
