@@ -23,7 +23,8 @@ EXPORT_DIR = "haic_train_releases"
 
 
 class HaicTrainReleaseConfig(Config):
-    name: str = Field(default="", description="the release's name: its folder exports/haic_train_releases/<name>/")
+    name: str = Field(default="latest",
+                      description="the release's name: its folder exports/haic_train_releases/<name>/")
     partitions: list[str] = Field(default=[], description="source partitions to gather (empty: every partition "
                                                           "with a HAICTrain table)")
 

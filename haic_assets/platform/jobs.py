@@ -26,8 +26,9 @@ def build_jobs(llm_configured: bool, provider: str) -> list:
                    "`haic demo` or the landing sensor).")
     if not llm_configured:
         description += f" Captions are left out of this job: {NOT_CONFIGURED}"
-    main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups), description=description,
-                            tags=provider_tags)
+    # Not the gathered HAICTrain release: a run of one shard must not gather every shard.
+    main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups)
+                            - AssetSelection.assets("haic_train_release"), description=description, tags=provider_tags)
     # HAICBench: per annotation batch (its task first, the returned captions later), then the release
     # over all batches (a job cannot mix the two).
     task = define_asset_job(name=ANNOTATION_TASK_JOB, selection=AssetSelection.assets("annotation_tasks"),
