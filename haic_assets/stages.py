@@ -8,11 +8,13 @@ from haic_assets.accumulation.metadata_filtered import metadata_filtered
 from haic_assets.accumulation.pose_tracks import pose_tracks
 from haic_assets.accumulation.raw_metadata import raw_metadata
 from haic_assets.accumulation.videos import videos
+from haic_assets.curation.threshold_whatif import threshold_whatif
 from haic_assets.evaluation.content_leakage import haicbench_content_leakage
 from haic_assets.evaluation.eval_answers import eval_answers
 from haic_assets.evaluation.eval_leaderboard import eval_leaderboard
 from haic_assets.haic_train.caption_judgement import caption_judgement
 from haic_assets.haic_train.captions import captions
+from haic_assets.haic_train.gathered_release import haic_train_release
 from haic_assets.haic_train.haic_train_release import haic_train
 from haic_assets.haicbench.annotation_tasks import annotation_tasks
 from haic_assets.haicbench.bench_captions import bench_captions
@@ -26,11 +28,13 @@ STAGES: tuple[StageSpec, ...] = (
     # 1. action video accumulation
     raw_metadata, metadata_filtered, videos, clips, human_presence, pose_tracks, action_filtered,
     # 2. HAICTrain
-    captions, caption_judgement, haic_train,
+    captions, caption_judgement, haic_train, haic_train_release,
     # 3. HAICBench
     annotation_tasks, bench_captions, qa_pairs, qa_verified, haicbench_split, dataset_statistics,
     # 4. evaluation (the paper, section 4)
     haicbench_content_leakage, eval_answers, eval_leaderboard,
+    # 5. the curator's tools over the ledger
+    threshold_whatif,
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 

@@ -9,6 +9,8 @@
     haic partitions list | rm KEY [--dry-run]   the partitions; remove a mistaken one with its data
     haic funnel [--source S]  kept / dropped / error per stage and source
     haic why ITEM_ID          an item's trail through the stages, with reasons, values, thresholds
+    haic whatif --set S.K=V   what new thresholds would keep and drop, from the ledger (no decoding)
+    haic diff [PARTITION]     the items whose verdict, reason or value changed between two runs
     haic home                 where everything lives
     haic plan --videos N      core-hours, GPU-hours, tokens and dollars for a whole source
     haic people FILE          the pose model's people, count and coverage in an image or a clip
@@ -27,13 +29,13 @@ import os
 import sys
 
 from haic_cli import __version__
-from haic_cli import (annotate, checks, evaluate, instance, lineage, partitions, people, plan, recurate, retry, run,
-                      sources)
+from haic_cli import (annotate, checks, diff, evaluate, instance, lineage, partitions, people, plan, recurate, retry,
+                      run, sources, whatif)
 from haic_cli.common import UserError
 
 # In the order `haic --help` lists them.
-COMMAND_GROUPS = (sources, instance, run, recurate, retry, partitions, lineage, plan, people, checks, annotate,
-                  evaluate)
+COMMAND_GROUPS = (sources, instance, run, recurate, retry, partitions, lineage, whatif, diff, plan, people, checks,
+                  annotate, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ ASSETS = {"landing_file", "raw_metadata", "metadata_filtered", "videos", "clips"
           "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train", "annotation_tasks",
           "bench_captions",
           "qa_pairs", "qa_verified", "haicbench_split", "dataset_statistics", "haicbench_content_leakage",
-          "eval_answers", "eval_results", "eval_leaderboard"}
+          "eval_answers", "eval_results", "eval_leaderboard", "haic_train_release", "threshold_whatif"}
 
 
 def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
@@ -23,11 +23,13 @@ def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
     ours = [w for w in caught if "haic_" in str(w.filename)]
     assert ours == [], [str(w.message) for w in ours]
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
-    assert {"curate_source", "annotation_task", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job"} <= jobs
+    assert {"curate_source", "annotation_task", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job",
+            "whatif", "train_release"} <= jobs
     assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor", "llm_batch_sensor", "qa_batch_sensor",
                                            "eval_batch_sensor"}
     assert {s.name for s in defs.schedules} == {"recuration_schedule"}
-    per_item = ASSETS - {"haicbench_split", "dataset_statistics", "haicbench_content_leakage", "eval_leaderboard"}
+    per_item = ASSETS - {"haicbench_split", "dataset_statistics", "haicbench_content_leakage", "eval_leaderboard",
+                         "haic_train_release", "threshold_whatif"}
     assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys()
                if k.to_user_string() in per_item)
 

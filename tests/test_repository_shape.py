@@ -53,7 +53,8 @@ def test_every_stage_module_is_in_the_registry_in_its_domain_folder():
     declared = []
     for path in SOURCES:
         parts = path.relative_to(REPO_ROOT).with_suffix("").parts
-        if parts[0] != "haic_assets" or parts[1] not in ("accumulation", "haic_train", "haicbench", "evaluation"):
+        if parts[0] != "haic_assets" or parts[1] not in ("accumulation", "haic_train", "haicbench", "evaluation",
+                                                                   "curation"):
             continue
         module = importlib.import_module(".".join(parts))
         declared += [v for v in vars(module).values() if isinstance(v, StageSpec) and v.body.__module__ == module.__name__]

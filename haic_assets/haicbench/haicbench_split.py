@@ -5,6 +5,7 @@ import pandas as pd
 from dagster import AllPartitionMapping, AssetIn, Config, MetadataValue
 from pydantic import Field
 
+from haic_core.haic_train.export import portable_uri
 from haic_core.haicbench.export import (LMMS_EVAL_FOLDER, SPLIT_JSONL, TASK_NAME, benchmark_records,
                                         haicbench_release_files)
 from haic_core.haicbench.qa import CATEGORIES, QA
@@ -76,7 +77,7 @@ def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verifi
     cut = stage.storage.tables().read_all("action_filtered")
     clip_keys = dict(zip(cut["clip_id"], cut["clip_key"])) if len(cut) and "clip_key" in cut else {}
     split_clips = {r["clip_id"]: r["video"] for r in records}
-    clip_uris = {c: f"{media.uri}/{clip_keys[c]}" for c in split_clips if c in clip_keys}
+    clip_uris = {c: portable_uri(media.uri, clip_keys[c]) for c in split_clips if c in clip_keys}
     for name, data in haicbench_release_files(records, split.videos, clip_uris=clip_uris).items():
         exports.put_bytes(f"{EXPORT_DIR}/{name}", data)
     copied = 0

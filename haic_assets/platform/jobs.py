@@ -15,6 +15,8 @@ MAIN_JOB = "curate_source"
 HAICBENCH_BATCH_JOB = "haicbench_batch"
 ANNOTATION_TASK_JOB = "annotation_task"
 HAICBENCH_RELEASE_JOB = "haicbench_release"
+WHATIF_JOB = "whatif"
+TRAIN_RELEASE_JOB = "train_release"
 
 
 def build_jobs(llm_configured: bool, provider: str) -> list:
@@ -24,9 +26,10 @@ def build_jobs(llm_configured: bool, provider: str) -> list:
                    "`haic demo` or the landing sensor).")
     if not llm_configured:
         description += f" Captions are left out of this job: {NOT_CONFIGURED}"
-    # The landing files are observed, never materialized: the job makes everything after them.
-    main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups) - AssetSelection.assets("landing_file"),
-                            description=description,
+    # The landing files are observed, never materialized, and the gathered HAICTrain release is not a
+    # shard's: a run of one shard makes everything between them.
+    main = define_asset_job(name=MAIN_JOB, selection=AssetSelection.groups(*groups)
+                            - AssetSelection.assets("landing_file", "haic_train_release"), description=description,
                             tags=provider_tags)
     # HAICBench: per annotation batch (its task first, the returned captions later), then the release
     # over all batches (a job cannot mix the two).
@@ -43,4 +46,10 @@ def build_jobs(llm_configured: bool, provider: str) -> list:
                                description="The HAICBench test split from all batches, less clips whose footage is in "
                                            "HAICTrain under another id (with its checks and exports), and the "
                                            "dataset statistics.")
-    return [main, task, batch, release]
+    whatif = define_asset_job(name=WHATIF_JOB, selection=AssetSelection.assets("threshold_whatif"),
+                              description="What new thresholds would keep and drop: every stored item re-decided "
+                                          "from the ledger (no decoding). Give the thresholds in the config.")
+    train_release = define_asset_job(name=TRAIN_RELEASE_JOB, selection=AssetSelection.assets("haic_train_release"),
+                                     description="One HAICTrain release gathered from chosen partitions (config: "
+                                                 "name, partitions): one folder LLaVA-NeXT trains on.")
+    return [main, task, batch, release, whatif, train_release]

@@ -10,7 +10,8 @@ from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from haic_core.decisions import Decision
 from haic_core.ledger import ReasonGroup, config_hash, ledger_rows, verdict_summary
-from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, ledger_counts
+from haic_core.ledger_history import DEFAULT_KEEP, kept_history
+from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, LEDGER_HISTORY, ledger_counts
 
 
 def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, config: Mapping[str, Any],
@@ -19,15 +20,23 @@ def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, c
                        code_version=code_version, run_id=run_id)
 
 
-def ledger_files(stage: str, partition: str, rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
-    """The files of a partition's ledger rows of one stage: the rows, and beside them their counts
-    (the funnel sums those, so no step re-reads the whole ledger)."""
-    return {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows)}
+def ledger_files(tables, stage: str, partition: str, rows: pd.DataFrame, keep_history: int = DEFAULT_KEEP
+                 ) -> dict[tuple[str, str], pd.DataFrame]:
+    """The files of a partition's ledger rows of one stage, written together: the rows; beside them
+    their counts (the funnel sums those, so no step re-reads the whole ledger); and the rows they
+    replace, joined to the partition's history (at most `keep_history` earlier runs; `haic diff`)."""
+    files = {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows)}
+    if keep_history > 0:
+        history = kept_history(tables.read(f"{LEDGER_HISTORY}/{stage}", partition),
+                               tables.read(f"{LEDGER}/{stage}", partition), keep_history)
+        if history is not None:
+            files[(f"{LEDGER_HISTORY}/{stage}", partition)] = history
+    return files
 
 
-def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame) -> None:
-    """Replace a partition's ledger rows of one stage and their counts, together."""
-    tables.write_together(f"ledger__{stage}__{partition}", ledger_files(stage, partition, rows))
+def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame, keep_history: int = DEFAULT_KEEP) -> None:
+    """Replace a partition's ledger rows of one stage, their counts and its history, together."""
+    tables.write_together(f"ledger__{stage}__{partition}", ledger_files(tables, stage, partition, rows, keep_history))
 
 
 def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

@@ -65,6 +65,9 @@ class PlatformSettings(BaseModel):
     yield_band_pct: tuple[float, float] = Field(
         default=(0.31, 1.3), description="action_filtered's check warns when the accumulation keeps a share of the "
                                          "shard's raw_metadata rows outside this band (the paper: 0.31-1.3 %)")
+    ledger_history_runs: int = Field(
+        default=2, ge=0, description="earlier runs whose ledger rows are kept per stage and partition beside the "
+                                     "current ones, for `haic diff` (0: none); older ones are dropped")
     min_caption_format_pass_rate: float = Field(
         default=0.5, ge=0.0, le=1.0, description="caption_judgement's check warns when fewer captions pass")
     landing_complete_after_s: float = Field(

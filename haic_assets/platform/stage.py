@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError, create_model
 
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
+from haic_core.ledger_history import DEFAULT_KEEP
 from haic_assets.platform.deployment import k8s_op_tags
 from haic_assets.platform.io_manager import mark_stored
 from haic_assets.platform.ledger import (decision_metadata, ledger_files, ledger_table, preview_table, table_metadata,
@@ -213,9 +214,11 @@ class StageSpec:
         produced, facts, ledgers = {}, {}, {}
         for key in keys:
             own = {name: (value[key] if isinstance(value, PartitionTables) else value) for name, value in inputs.items()}
-            produced[key], facts[key], ledgers[key] = self._one_partition(context, key, config, own, out_names)
+            produced[key], facts[key], ledgers[key] = self._one_partition(context, key, config, own, out_names,
+                                                                          platform.ledger_history_runs)
         for key in keys:
-            self._commit(context, key, {name: produced[key][name][0] for name in out_names}, ledgers[key])
+            self._commit(context, key, {name: produced[key][name][0] for name in out_names}, ledgers[key],
+                         platform.ledger_history_runs)
         for name in out_names:
             # Metadata goes on each partition's materialization only: given to the Output, Dagster
             # would store it twice (in STEP_OUTPUT and in ASSET_MATERIALIZATION).
@@ -234,14 +237,15 @@ class StageSpec:
         """The name of this stage's commits of one partition (its partition lock guards it)."""
         return f"{self.name}__{key}"
 
-    def _commit(self, context, key: str, frames: Mapping[str, pd.DataFrame | None], ledger: pd.DataFrame | None):
+    def _commit(self, context, key: str, frames: Mapping[str, pd.DataFrame | None], ledger: pd.DataFrame | None,
+                keep_history: int = DEFAULT_KEEP):
         """A partition's tables and ledger rows, written together: a reader (`haic why`, the warehouse,
         the next stage) sees all of them new or all of them old, never a ledger that disagrees with
         its table (tables/<stage>/…, ledger/<stage>/…, ledger_counts/<stage>/…)."""
+        tables = context.resources.storage.tables()
         files = {(name, key): frame for name, frame in frames.items() if frame is not None}
         if ledger is not None:
-            files.update(ledger_files(self.name, key, ledger))
-        tables = context.resources.storage.tables()
+            files.update(ledger_files(tables, self.name, key, ledger, keep_history))
         try:
             uris = tables.write_together(self._writer(key), files)
         except OSError as exc:
@@ -254,7 +258,8 @@ class StageSpec:
             if frame is not None:
                 mark_stored(frame, uris[(name, key)])
 
-    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any], out_names: list[str]
+    def _one_partition(self, context, key: str, config: Config, inputs: dict[str, Any], out_names: list[str],
+                       keep_history: int = DEFAULT_KEEP
                        ) -> tuple[dict[str, tuple[pd.DataFrame, dict]], dict[str, int], pd.DataFrame | None]:
         """The body's result for one partition: per output its table and metadata, the facts the
         checks read, and the ledger rows to write with the tables (None: the stage records none)."""
@@ -267,7 +272,8 @@ class StageSpec:
             result = self.body(stage, config, **inputs)
         except StageFailure as failure:
             if failure.decisions:  # the partition's own failure, recorded; its table stays as it was
-                write_ledger(stage.storage.tables(), self.name, key, self._ledger_rows(stage, config, failure.decisions))
+                write_ledger(stage.storage.tables(), self.name, key, self._ledger_rows(stage, config, failure.decisions),
+                             keep_history)
             context.resources.warehouse.refresh(context.resources.storage.tables().local_root())
             raise Failure(description=failure.message) from failure
         tables = dict(result.tables) if result.tables else {out_names[0]: result.table}

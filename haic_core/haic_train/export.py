@@ -190,10 +190,11 @@ def dataset_card_markdown(
 
 def release_table(judged_captions: pd.DataFrame, media_uri: str) -> pd.DataFrame:
     """The HAICTrain rows (RELEASE_COLUMNS) of the captions that passed the judgement; a clip's
-    uri is its key under the media store's uri."""
+    uri is its key under the media store's uri when that store is remote (s3://…), else the key
+    alone: an export holds no local path (`portable_uri`)."""
     return pd.DataFrame({
         "clip_id": judged_captions["clip_id"],
-        "clip_uri": [f"{media_uri}/{key}" for key in judged_captions["clip_key"]],
+        "clip_uri": [portable_uri(media_uri, key) for key in judged_captions["clip_key"]],
         "caption": judged_captions["caption"],
         "original_description": judged_captions["description"],
         "video_id": judged_captions["video_id"],
@@ -201,6 +202,12 @@ def release_table(judged_captions: pd.DataFrame, media_uri: str) -> pd.DataFrame
         "model": judged_captions["model"],
         "prompt_version": judged_captions["prompt_version"],
     }, columns=RELEASE_COLUMNS)
+
+
+def portable_uri(store_uri: str, key: str) -> str:
+    """Where a stored object is, fit for an export: its object-store URI when the store is remote
+    (s3://…), else its key inside the store (an absolute local path means nothing elsewhere)."""
+    return f"{store_uri.rstrip('/')}/{key}" if "://" in store_uri else key
 
 
 def captioned_clips(release: pd.DataFrame, provenance: Mapping[str, Any]) -> list[CaptionedClip]:

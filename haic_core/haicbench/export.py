@@ -149,30 +149,103 @@ def clip_manifest(records: list[dict[str, Any]], clip_uris: Mapping[str, str] | 
 
 
 def lmms_eval_readme(task_name: str = TASK_NAME, data_file: str = RELATIVE_DATA_FILE) -> str:
+    """The task's README in lmms-eval's conventions (Paper, Citation, Groups and Tasks, Checklist, as the
+    tasks in lmms_eval/tasks/ have them), with how to run it on a local model and on an API model."""
     return "\n".join([
-        f"# {task_name}: the HAICBench test split as an lmms-eval task",
+        "# HAICBench",
         "",
-        "Standard protocol of the HAIC paper: the clip and a question with lettered options; the model "
-        "answers with a letter (greedy decoding). Accuracy per category and on average (the mean of the "
-        "five category accuracies).",
+        "### Paper",
         "",
-        "## Run",
+        "Title: `HAIC: Improving Human Action Understanding and Generation with Better Captions for Multi-modal "
+        "Large Language Models` (ACL 2025)",
         "",
-        "From the release root (the folder that holds `lmms_eval/` and `videos/`):",
+        "Abstract: https://aclanthology.org/2025.acl-long.501/ (arXiv: https://arxiv.org/abs/2502.20811)",
+        "",
+        "HAICBench measures how well a multi-modal model understands human actions and interactions in short "
+        "video clips: multiple-choice questions in five categories (action details, action sequence, "
+        "interaction, count, attribute), generated from human-written captions, checked by two annotators "
+        "and corrected where wrong; options shuffled, correct answers spread evenly over positions. The test "
+        "split has 412 videos and 2,000 questions, 400 per category.",
+        "",
+        "Homepage: https://huggingface.co/datasets/KuaishouHAIC/HAIC",
+        "",
+        "### Citation",
+        "",
+        "```bibtex",
+        "@inproceedings{wang-etal-2025-haic,",
+        "    title = {{HAIC}: Improving Human Action Understanding and Generation with Better Captions for "
+        "Multi-modal Large Language Models},",
+        "    author = {Wang, Xiao and Hua, Jingyun and Lin, Weihong and Zhang, Yuanxing and Zhang, Fuzheng and "
+        "Wu, Jianlong and Zhang, Di and Nie, Liqiang},",
+        "    booktitle = {Proceedings of the 63rd Annual Meeting of the Association for Computational Linguistics "
+        "(Volume 1: Long Papers)},",
+        "    year = {2025},",
+        "    pages = {10158--10181},",
+        "    doi = {10.18653/v1/2025.acl-long.501}",
+        "}",
+        "```",
+        "",
+        "### Groups and Tasks",
+        "",
+        "#### Groups",
+        "",
+        "- Not part of a group yet",
+        "",
+        "#### Tasks",
+        "",
+        f"- `{task_name}`: the paper's standard protocol. The model sees the clip and the question with lettered "
+        "options (A-D, or A-E for action sequence and count) and answers with a letter, greedy decoding. "
+        "Metrics: accuracy (%) per category (`interaction_accuracy`, `action_details_accuracy`, "
+        "`action_sequence_accuracy`, `count_accuracy`, `attribute_accuracy`) and `average_accuracy`, the mean "
+        "of the five. An answer is read as a bare letter, a leading or stated letter (\"The answer is B\"), "
+        "or the text of exactly one option; an unreadable answer counts as wrong.",
+        "",
+        "### Data",
+        "",
+        f"- `{data_file}` in `{task_name}.yaml` is relative to the working directory (the `datasets` library "
+        "resolves `data_files` there): run from the release root (the folder that holds `lmms_eval/` and "
+        "`videos/`), or edit that path.",
+        f"- Each question's `video` is `videos/<clip>.mp4` relative to `$HAICBENCH_VIDEO_ROOT`, or to the working "
+        "directory when it is unset. A missing clip stops the run with an error naming the clip, the question "
+        f"and the path looked at. `{MANIFEST_FILE}` lists every clip with its file and where it came from.",
+        "- `utils.py` needs only the Python standard library.",
+        "",
+        "### Run",
+        "",
+        "A local model:",
         "",
         "```bash",
         "cd <release root>",
-        f"lmms-eval --model llava_vid --model_args pretrained=<model> --tasks {task_name} \\",
-        "    --include_path lmms_eval --batch_size 1 --log_samples --output_path ./logs",
+        "python -m lmms_eval --model llava_vid --model_args pretrained=<model>,max_frames_num=64 \\",
+        f"    --tasks {task_name} --include_path lmms_eval --batch_size 1 --log_samples --output_path ./logs",
         "```",
         "",
-        f"- `{data_file}` in `{task_name}.yaml` is relative to the working directory (the `datasets` "
-        "library resolves `data_files` there), so run from the release root or edit that path.",
-        f"- Each question's `video` is `videos/<clip>.mp4` relative to `$HAICBENCH_VIDEO_ROOT`, or to the "
-        "working directory when it is unset. A missing clip stops the run with an error naming the clip, "
-        f"the question and the path looked at. `{MANIFEST_FILE}` lists every clip with its file and, "
-        "where known, the object-store URI to fetch it from.",
-        "- `utils.py` needs only the Python standard library.",
+        "A model behind an OpenAI-compatible server (vLLM, SGLang, a provider's API), through lmms-eval's `openai` "
+        "model, which sends `max_frames_num` uniformly sampled frames (read with decord) as images:",
+        "",
+        "```bash",
+        "cd <release root>",
+        f"python -m lmms_eval --model openai --model_args model_version=<served model>,base_url=http://<host>:8000/v1,"
+        f"max_frames_num=64 \\",
+        f"    --tasks {task_name} --include_path lmms_eval --batch_size 1 --log_samples --output_path ./logs",
+        "```",
+        "",
+        "(`OPENAI_API_KEY` is read from the environment when `api_key` is not given.)",
+        "",
+        "### Checklist",
+        "",
+        "For adding novel benchmarks/datasets to the library:",
+        "* [x] Is the task an existing benchmark in the literature?",
+        "  * [x] Have you referenced the original paper that introduced the task?",
+        "  * [ ] If yes, does the original paper provide a reference implementation? If so, have you checked "
+        "against the reference implementation and documented how to run such a test?",
+        "    (The paper publishes its prompts and results, not an evaluation harness: the prompt here is the "
+        "LLaVA-1.5 multiple-choice prompt the paper names; results were not compared with the paper's.)",
+        "",
+        "If other tasks on this dataset are already supported:",
+        "* [ ] Is the \"Main\" variant of this task clearly denoted?",
+        "* [ ] Have you provided a short sentence in a README on what each new variant adds / evaluates?",
+        "* [ ] Have you noted which, if any, published evaluation setups are matched by this variant?",
         "",
     ])
 

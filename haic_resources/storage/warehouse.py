@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 LEDGER = "ledger"
 # Per-partition counts written beside each ledger file (tables/ledger_counts/<stage>/<partition>.parquet).
 LEDGER_COUNTS = "ledger_counts"
-NESTED_TABLES = (LEDGER, LEDGER_COUNTS)  # one folder per stage, one file per partition
+# Each partition's replaced ledger rows of its last few runs (haic_core.ledger_history), for `haic diff`.
+LEDGER_HISTORY = "ledger_history"
+NESTED_TABLES = (LEDGER, LEDGER_COUNTS, LEDGER_HISTORY)  # one folder per stage, one file per partition
 # Views over the ledger, made once: they read whatever files exist when they are queried.
 AGGREGATE_VIEWS: tuple[str, ...] = ("funnel",)
 # Which SQL each aggregate view was made from (its sha256; sql/create_view_versions.sql).

@@ -1,0 +1,1 @@
+"""Tools a curator runs over the ledger: what-if thresholds."""
