@@ -10,6 +10,7 @@ from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from haic_core.decisions import Decision
 from haic_core.ledger import ReasonGroup, config_hash, ledger_rows, verdict_summary
+from haic_resources.storage.ledger_index import index_files
 from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, ledger_counts
 
 
@@ -20,9 +21,11 @@ def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, c
 
 
 def ledger_files(stage: str, partition: str, rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
-    """The files of a partition's ledger rows of one stage: the rows, and beside them their counts
-    (the funnel sums those, so no step re-reads the whole ledger)."""
-    return {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows)}
+    """The files of a partition's ledger rows of one stage: the rows, beside them their counts (the
+    funnel sums those, so no step re-reads the whole ledger) and their keys for the ledger's index
+    (`haic why` reads only the partitions that hold an item)."""
+    return {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows),
+            **index_files(stage, partition, rows)}
 
 
 def write_ledger(tables, stage: str, partition: str, rows: pd.DataFrame) -> None:
