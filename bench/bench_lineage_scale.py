@@ -6,13 +6,14 @@ writes them (raw_metadata and metadata_filtered: 20,000 videos; videos and clips
 children of videos; human_presence, pose_tracks, action_filtered: 10,000 clips), each file written
 with its counts and its ledger-index delta as the stage factory writes them, then the index merged
 as writers merge it. In the same run, on the same files:
-- `why, index`: what `haic why` does now (haic_assets/platform/why_trail.py: the ledger index, then
+- `why, index`: what `haic why` does now (haic_resources/storage/ledger_trail.py: the ledger index, then
   only the partitions it names);
 - `why, scan`: what it did before (a view over every ledger file, the recursive walk over all of it);
   measured only up to --scan-max-partitions (it grows with the ledger: at 100 M rows it takes minutes);
-- `funnel`: the funnel view over the per-partition count files.
-Each measurement runs in a fresh process (wall time and its peak RSS), --repeat times; the median is
-reported. Results: bench/results/lineage_scale.json.
+- `funnel`: the funnel view over the per-partition count files;
+- `haic why`: the whole command in a fresh process (its start-up, imports and the walk).
+Each measurement runs in a fresh process (the query's seconds after the imports, and the process's
+peak RSS), --repeat times; the median is reported. Results: bench/results/lineage_scale.json.
 
 Run: .venv/bin/python bench/bench_lineage_scale.py [--partitions 20 1000] [--rows 100000] [--home DIR]
 """
@@ -47,15 +48,17 @@ STAGES = {"raw_metadata": (0.2, "video"), "metadata_filtered": (0.2, "video"), "
           "clips": (0.15, "clip"), "human_presence": (0.1, "clip"), "pose_tracks": (0.1, "clip"),
           "action_filtered": (0.1, "clip")}
 
+# One measurement in a fresh process: the query's seconds (after the imports, which every command
+# pays alike) and the process's peak RSS.
 WHY = """
 import sys, resource, time
 from pathlib import Path
-start = time.perf_counter()
 root, item, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 sys.path.insert(0, sys.argv[4])
-from haic_assets.platform.why_trail import indexed_trail, trail_of
-from haic_resources.storage.warehouse import in_memory_warehouse
 from haic_core.sql_files import load_sql
+from haic_resources.storage.ledger_trail import indexed_trail, trail_of
+from haic_resources.storage.warehouse import in_memory_warehouse
+start = time.perf_counter()
 if mode == "index":
     trail, _ = indexed_trail(root, item)
 elif mode == "scan":
@@ -116,6 +119,24 @@ def measure(root: Path, item: str, mode: str, repeat: int) -> dict:
             "peak_rss_mb": round(statistics.median(r[2] for r in runs) / 2**20, 1)}
 
 
+def command(home: Path, item: str, repeat: int) -> dict:
+    """`haic why ITEM` as a user runs it: wall seconds and peak RSS of the whole process."""
+    import os
+
+    # A fresh wrapper per run: its RUSAGE_CHILDREN peak is the command's alone.
+    wrapper = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+               "done = subprocess.run(sys.argv[1:], capture_output=True); assert done.returncode == 0, done.stderr; "
+               "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "haic_cli", "why", item], cwd=REPO,
+                             capture_output=True, text=True, check=True, env={**os.environ, "HAIC_HOME": str(home)})
+        seconds, rss_kb = out.stdout.split()
+        runs.append((float(seconds), int(rss_kb)))
+    return {"seconds": round(statistics.median(r[0] for r in runs), 2),
+            "peak_rss_mb": round(max(r[1] for r in runs) / 1024, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--partitions", type=int, nargs="+", default=[20, 1000])
@@ -134,6 +155,7 @@ def main() -> None:
         size = {"partitions": partitions, "ledger_rows": partitions * args.rows, "build_s": round(built_s, 1),
                 "why_index": measure(root, item, "index", args.repeat),
                 "funnel": measure(root, item, "funnel", args.repeat)}
+        size["haic_why_command"] = command(root.parent, item, args.repeat)
         if partitions <= args.scan_max_partitions:
             size["why_scan"] = measure(root, item, "scan", args.repeat)
             size["scan_over_index"] = round(size["why_scan"]["seconds"] / size["why_index"]["seconds"], 1)

@@ -49,7 +49,7 @@ def cmd_funnel(args: argparse.Namespace) -> int:
 
 def cmd_why(args: argparse.Namespace) -> int:
     from haic_assets.platform.resources import build_resources
-    from haic_assets.platform.why_trail import indexed_trail
+    from haic_resources.storage.ledger_trail import indexed_trail
     from haic_assets.stages import STAGE_NAMES
     from haic_resources.storage.ledger_index import ensure_built
 

@@ -1,4 +1,4 @@
-"""`haic why`'s walk: an item's rows, then its ancestors' back to the source metadata row, then
+"""An item's trail through the ledger (`haic why`'s walk): an item's rows, then its ancestors' back to the source metadata row, then
 its descendants'.
 
 The ledger links each item to its parent (a QA to its clip, a clip to its video), so a QA of the
