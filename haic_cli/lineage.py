@@ -10,8 +10,8 @@ import argparse
 
 import pandas as pd
 
-from haic_cli.common import EMPTY_LEDGER, has_ledger, print_frame, views, warehouse
-from haic_core.sql_files import load_sql
+from haic_cli.common import EMPTY_LEDGER, has_ledger, print_frame, warehouse
+from haic_core.sql_files import load_sql, quote_literal
 from haic_resources.storage.home import haic_home
 
 
@@ -48,19 +48,29 @@ def cmd_funnel(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    conn = warehouse()
-    if not has_ledger(conn):
+    from haic_assets.platform.resources import build_resources
+    from haic_resources.storage.ledger_trail import indexed_trail
+    from haic_assets.stages import STAGE_NAMES
+    from haic_resources.storage.ledger_index import ensure_built
+
+    tables = build_resources()["storage"].tables()
+    root = tables.local_root()
+    if not (root / "ledger").is_dir():
         print(EMPTY_LEDGER)
         return 1
-    from haic_assets.platform.why_trail import trail_of
-
-    trail = trail_of(conn, args.item_id)
+    ensure_built(tables, root)  # a home whose ledger was written before the index: indexed once
+    trail, conn = indexed_trail(root, args.item_id, STAGE_NAMES)
     if trail.empty:
         print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
               "`haic funnel` lists the stages.")
         return 1
     sheets = {}
-    if "contact_sheets" in views(conn):
+    sheet_files = [root / "contact_sheets" / f"{stage}__{partition}.parquet"
+                   for stage, partition in set(zip(trail["stage"], trail["partition"]))]
+    sheet_files = [str(f) for f in sheet_files if f.is_file()]
+    if sheet_files:
+        conn.execute("CREATE VIEW contact_sheets AS SELECT * FROM read_parquet(["
+                     + ", ".join(quote_literal(f) for f in sheet_files) + "], union_by_name = true)")
         for sheet in conn.execute(load_sql("contact_sheets_of"), [sorted(set(trail["item_id"]))]).df().itertuples():
             sheets[(sheet.stage, sheet.item_id)] = sheet.uri
     print(f"Trail of {args.item_id}:")

@@ -53,7 +53,7 @@ def test_every_ledger_row_has_a_reason_code_and_the_codes_are_the_papers_tests(d
     codes.update({(r.stage, r.item_id): r.reason_code for r in book.itertuples() if r.stage != "raw_metadata"})
     assert codes[("metadata_filtered", "webvid_sample:1003")] == "low_resolution"
     assert codes[("metadata_filtered", "webvid_sample:1004")] == "no_verb"
-    assert codes[("raw_metadata", "webvid_sample:1001")] == "duplicate_id"
+    assert codes[("raw_metadata", "webvid_sample:results_sample.csv#row7")] == "duplicate_id"
     assert codes[("human_presence", PRESENCE_DROP)] == "low_box_coverage"
     assert codes[("human_presence", KEPT_CLIP)] == "kept"
     assert codes[("action_filtered", KEPT_CLIP)] == "kept"

@@ -11,6 +11,7 @@ from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 from haic_core.decisions import Decision
 from haic_core.ledger import ReasonGroup, config_hash, ledger_rows, verdict_summary
 from haic_core.ledger_history import DEFAULT_KEEP, kept_history
+from haic_resources.storage.ledger_index import index_files
 from haic_resources.storage.warehouse import LEDGER, LEDGER_COUNTS, LEDGER_HISTORY, ledger_counts
 
 
@@ -23,9 +24,11 @@ def ledger_table(decisions: Sequence[Decision], *, stage: str, partition: str, c
 def ledger_files(tables, stage: str, partition: str, rows: pd.DataFrame, keep_history: int = DEFAULT_KEEP
                  ) -> dict[tuple[str, str], pd.DataFrame]:
     """The files of a partition's ledger rows of one stage, written together: the rows; beside them
-    their counts (the funnel sums those, so no step re-reads the whole ledger); and the rows they
+    their counts (the funnel sums those, so no step re-reads the whole ledger); their keys for the
+    ledger's index (`haic why` reads only the partitions that hold an item); and the rows they
     replace, joined to the partition's history (at most `keep_history` earlier runs; `haic diff`)."""
-    files = {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows)}
+    files = {(f"{LEDGER}/{stage}", partition): rows, (f"{LEDGER_COUNTS}/{stage}", partition): ledger_counts(rows),
+             **index_files(stage, partition, rows)}
     if keep_history > 0:
         history = kept_history(tables.read(f"{LEDGER_HISTORY}/{stage}", partition),
                                tables.read(f"{LEDGER}/{stage}", partition), keep_history)

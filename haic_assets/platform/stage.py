@@ -31,6 +31,8 @@ from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_core.ledger_history import DEFAULT_KEEP
 from haic_assets.platform.deployment import k8s_op_tags
+from haic_resources.storage.ledger_index import MERGE_AFTER_DELTAS, delta_count
+from haic_resources.storage.ledger_index import merge as merge_ledger_index
 from haic_assets.platform.io_manager import mark_stored
 from haic_assets.platform.ledger import (decision_metadata, ledger_files, ledger_table, preview_table, table_metadata,
                                          write_ledger)
@@ -219,6 +221,8 @@ class StageSpec:
         for key in keys:
             self._commit(context, key, {name: produced[key][name][0] for name in out_names}, ledgers[key],
                          platform.ledger_history_runs)
+        if any(ledger is not None for ledger in ledgers.values()):
+            self._merge_ledger_index_if_due(context)
         for name in out_names:
             # Metadata goes on each partition's materialization only: given to the Output, Dagster
             # would store it twice (in STEP_OUTPUT and in ASSET_MATERIALIZATION).
@@ -232,6 +236,18 @@ class StageSpec:
         if self.records_decisions:
             selected = {key.name for key in context.selected_asset_check_keys}
             yield from check_results(out_names[0], facts, platform, selected, self.columns)
+
+    def _merge_ledger_index_if_due(self, context) -> None:
+        """Once many partitions have written ledger rows since the last merge, one step merges their
+        index deltas (haic_resources/storage/ledger_index.py); the others go on."""
+        tables = context.resources.storage.tables()
+        if delta_count(tables) <= MERGE_AFTER_DELTAS:
+            return
+        with partition_locks(context.resources.storage.layout.root, ["ledger_index/merge"],
+                             f"run {context.run.run_id} step {self.name}", context.log, postgres_url_of(context.instance)):
+            if delta_count(tables) > MERGE_AFTER_DELTAS:  # nobody merged them while this step waited
+                merged = merge_ledger_index(tables, tables.local_root())
+                context.log.info(f"merged {merged} ledger index deltas into the main index")
 
     def _writer(self, key: str) -> str:
         """The name of this stage's commits of one partition (its partition lock guards it)."""

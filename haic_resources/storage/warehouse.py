@@ -38,6 +38,7 @@ LEDGER_COUNTS = "ledger_counts"
 # Each partition's replaced ledger rows of its last few runs (haic_core.ledger_history), for `haic diff`.
 LEDGER_HISTORY = "ledger_history"
 NESTED_TABLES = (LEDGER, LEDGER_COUNTS, LEDGER_HISTORY)  # one folder per stage, one file per partition
+INTERNAL_FOLDERS = ("ledger_index",)  # the ledger's index (ledger_index.py): no view of its own
 # Views over the ledger, made once: they read whatever files exist when they are queried.
 AGGREGATE_VIEWS: tuple[str, ...] = ("funnel",)
 # Which SQL each aggregate view was made from (its sha256; sql/create_view_versions.sql).
@@ -54,7 +55,8 @@ def table_views(tables_root: Path, known: Sequence[str] = ()) -> dict[str, str]:
     views: dict[str, str] = {}
     if not tables_root.is_dir():
         return views
-    for folder in sorted(p for p in tables_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(p for p in tables_root.iterdir()
+                         if p.is_dir() and not p.name.startswith(".") and p.name not in INTERNAL_FOLDERS):
         glob = table_glob(tables_root, folder.name)
         if folder.name in known or any(folder.glob("*/*.parquet" if folder.name in NESTED_TABLES else "*.parquet")):
             views[folder.name] = glob
