@@ -97,8 +97,6 @@ def register_tool_commands(sub) -> None:
 
 
 def cmd_annotate_status(args: argparse.Namespace) -> int:
-    from haic_cli.common import UserError
-from haic_core.partition_keys import checked_key
     from haic_assets.haicbench.annotation_tool_sync import sign_offs_required
     from haic_assets.platform.resources import annotation_tool_resource
     from haic_core.haicbench.annotation_tool import STEPS, step_progress

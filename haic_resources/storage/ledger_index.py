@@ -36,7 +36,8 @@ def delta_name(stage: str, partition: str) -> str:
 
 def index_frame(ledger_rows: pd.DataFrame, partition: str) -> pd.DataFrame:
     """The keys of a partition's ledger rows of one stage (item ids and parent ids), with the partition."""
-    keys = pd.concat([ledger_rows["item_id"], ledger_rows["parent_id"]], ignore_index=True).dropna()
+    columns = [c for c in ("item_id", "parent_id") if c in ledger_rows.columns]  # old ledgers may lack parents
+    keys = pd.concat([ledger_rows[c] for c in columns], ignore_index=True).dropna()
     keys = pd.Series(keys.astype(str).unique(), name="key")
     return pd.DataFrame({"key": keys.sort_values(ignore_index=True), "partition": partition}).astype(str)
 
@@ -115,7 +116,7 @@ def ensure_built(tables, tables_root: Path) -> int:
         name = delta_name(stage, partition)
         if tables.store.exists(f"{DELTAS}/{name}.parquet"):
             continue
-        rows = pd.read_parquet(ledger_file, columns=["item_id", "parent_id"])
+        rows = pd.read_parquet(ledger_file)
         tables.write(DELTAS, name, index_frame(rows, partition))
         indexed += 1
     if indexed:
