@@ -39,16 +39,17 @@ def test_a_mistaken_partition_is_removed_with_its_tables_ledger_and_history(tmp_
     # (the warehouse file is remade from the tables after a removal: its views are what changes)
     kept_files = {k: v for k, v in hashes(home).items() if mistake not in k and k != "warehouse.duckdb"}
     mistaken_files = sorted(k for k in hashes(home) if mistake in k and not k.startswith("landing/"))
-    assert mistaken_files == sorted(f"tables/{t}/{mistake}.parquet" for t in (
+    assert mistaken_files == sorted([f"tables/{t}/{mistake}.parquet" for t in (
         "raw_metadata", "metadata_filtered", "ledger/raw_metadata", "ledger/metadata_filtered",
-        "ledger_counts/raw_metadata", "ledger_counts/metadata_filtered"))
+        "ledger_counts/raw_metadata", "ledger_counts/metadata_filtered")] + [
+        f"tables/ledger_index/delta/{stage}__{mistake}.parquet" for stage in ("raw_metadata", "metadata_filtered")])
 
     capsys.readouterr()
     assert main(["partitions", "rm", mistake, "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{mistake}: would remove its registration (source_shards), 6 files and the history of 2 assets"
-    assert sorted(line.strip() for line in out[1:7]) == [f.replace("tables/", "tables/", 1) for f in mistaken_files]
-    assert out[7:] == ["  history: metadata_filtered", "  history: raw_metadata"]
+    assert out[0] == f"{mistake}: would remove its registration (source_shards), 8 files and the history of 2 assets"
+    assert sorted(line.strip() for line in out[1:9]) == mistaken_files
+    assert out[9:] == ["  history: metadata_filtered", "  history: raw_metadata"]
     assert sorted(k for k in hashes(home) if mistake in k and not k.startswith("landing/")) == mistaken_files
 
     assert main(["partitions", "rm", mistake]) == 0
