@@ -3,9 +3,10 @@
 Runs the configured people model (PoseResource from HAIC_POSE_*, `--backend` to try another) as
 the human_presence stage does: a clip is probed and sampled at its 16 uniform instants in a
 killable child, each frame resized to the model's input long side; an image is resized the same
-way. Per frame it prints the people that count (score ≥ the presence stage's `min_person_score`),
-their count and box coverage; `--json` prints the same as one JSON document with boxes and
-keypoints in the file's own pixels; `--sheet PATH` writes a contact sheet of the frames.
+way. Per frame it prints the people that count (as the presence stage counts them: score and a body of
+confident keypoints), their count and box coverage (union; the sum beside it), and the boxes that are not
+people; `--json` prints the same as one JSON document with boxes and keypoints in the file's own pixels;
+`--sheet PATH` writes a contact sheet of the frames.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from haic_core.accumulation.presence import box_coverage
+from haic_core.accumulation.presence import frame_people, person_mask
 from haic_core.accumulation.sampling import uniform_timestamps
-from haic_resources.pose.estimator import POSE_BACKENDS, Person, boxes_of
+from haic_resources.pose.estimator import POSE_BACKENDS, Person, boxes_of, keypoint_scores_of, scores_of
 from haic_resources.pose.settings import PoseSettings, make_estimator
 from haic_resources.video.item_error import ItemError
 
@@ -39,17 +40,29 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_people)
 
 
+# The backends that read an ONNX person detector from `detector_model` (mmpose reads it too, unless an mmdet
+# config is set: then it is an mmdet checkpoint), and those that read an RTMPose ONNX from `pose_model`.
+ONNX_DETECTOR_BACKENDS = ("detector_movenet", "onnx", "batched", "mmpose")
+RTMPOSE_ONNX_BACKENDS = ("onnx", "batched")
+
+
 def configured_pose(backend: str | None) -> PoseSettings:
-    """The deployment's people model settings (HAIC_POSE_*), with `backend` chosen instead if given."""
+    """The deployment's people model settings (HAIC_POSE_*), with `backend` chosen instead if given.
+
+    Another backend keeps the deployment's model files where it reads the same kind of file
+    (HAIC_POSE_DETECTOR_MODEL for every backend with an ONNX detector, HAIC_POSE_MODEL between the RTMPose
+    backends) and drops them where it would misread them (an mmpose checkpoint is no RTMPose ONNX)."""
     from haic_assets.platform.resources import build_resources
 
     settings = build_resources()["pose"].settings()
     if backend is None or backend == settings.backend:
         return settings
-    # Another backend does not inherit this one's model files (e.g. an RTMPose path).
-    return dataclasses.replace(settings, backend=backend,
-                               detector_model=None if backend != "onnx" else settings.detector_model,
-                               pose_model=None if backend != "onnx" else settings.pose_model)
+    onnx_detector = settings.detector_model if settings.detector_config is None else None
+    return dataclasses.replace(
+        settings, backend=backend,
+        detector_model=onnx_detector if backend in ONNX_DETECTOR_BACKENDS else None,
+        pose_model=settings.pose_model if {backend, settings.backend} <= set(RTMPOSE_ONNX_BACKENDS) else None,
+        pose_config=settings.pose_config if backend == "mmpose" else None, detector_config=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,14 +125,21 @@ def cmd_people(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, RuntimeError, ItemError) as exc:  # a missing model, an unreadable file
         print(f"haic people: {exc}", file=sys.stderr)
         return 2
-    report = []
+    report, counted_people = [], []
+    rule = dict(min_person_score=presence.min_person_score, min_person_keypoints=presence.min_person_keypoints,
+                person_keypoint_score=presence.person_keypoint_score)
     for frame in frames:
-        counted = [p for p in frame.people if p.score >= presence.min_person_score]
-        coverage = box_coverage(boxes_of(counted), frame.width, frame.height, presence.coverage_mode)
+        scores, keypoint_scores = scores_of(frame.people), keypoint_scores_of(frame.people)
+        counted = [p for p, is_person in zip(frame.people, person_mask(scores, keypoint_scores, **rule)) if is_person]
+        seen = frame_people(boxes_of(frame.people), scores, frame.width, frame.height, keypoint_scores,
+                            coverage_mode=presence.coverage_mode, **rule)
+        counted_people.append(counted)
         sx, sy = file_w / frame.width, file_h / frame.height  # model frame → file pixels
         report.append({
             "time_s": None if frame.time_s is None else round(frame.time_s, 3),
-            "count": len(counted), "coverage": round(coverage, 4),
+            "count": seen.count, "coverage": round(seen.coverage, 4),
+            "coverage_union": round(seen.coverage_union, 4), "coverage_sum": round(seen.coverage_sum, 4),
+            "not_people": [{"score": n[0], "confident_keypoints": n[1], "box_coverage": n[2]} for n in seen.not_people],
             "people": [{"box": [round(float(v), 1) for v in p.box * [sx, sy, sx, sy]], "score": round(p.score, 3),
                         "keypoints": [[round(float(x * sx), 1), round(float(y * sy), 1), round(float(s), 3)]
                                       for (x, y), s in zip(p.keypoints, p.keypoint_scores)]}
@@ -128,24 +148,24 @@ def cmd_people(args: argparse.Namespace) -> int:
     if args.sheet:
         from haic_resources.pose.contact_sheet import contact_sheet
 
-        caption = (f"{args.file.name}  {pose.backend}  people with score >= {presence.min_person_score}  "
-                   f"counts={[r['count'] for r in report]}")
+        caption = (f"{args.file.name}  {pose.backend}  people: score >= {presence.min_person_score} and "
+                   f">= {presence.min_person_keypoints} keypoints  counts={[r['count'] for r in report]}")
         labels = [("" if r["time_s"] is None else f"{r['time_s']:.1f}s ") + f"n={r['count']} cov={r['coverage']:.2f}"
                   for r in report]
-        contact_sheet([f.image for f in frames],
-                      [[p for p in f.people if p.score >= presence.min_person_score] for f in frames],
-                      caption, labels=labels, columns=4 if len(frames) > 1 else 1,
+        contact_sheet([f.image for f in frames], counted_people, caption, labels=labels, columns=4 if len(frames) > 1 else 1,
                       tile_width=320 if len(frames) > 1 else 640, path=args.sheet)
     if args.json:
-        print(json.dumps({"file": str(args.file), "backend": pose.backend, "frames": report}))
+        print(json.dumps({"file": str(args.file), "backend": pose.backend, "detector_model": pose.detector_model,
+                          "frames": report}))
         return 0
-    print(f"{args.file.name}: {pose.backend}, people with score >= {presence.min_person_score}, "
-          f"{file_w}x{file_h} px")
+    print(f"{args.file.name}: {pose.backend}, people: score >= {presence.min_person_score} and >= "
+          f"{presence.min_person_keypoints} keypoints scored >= {presence.person_keypoint_score}, {file_w}x{file_h} px")
     for r in report:
         when = "image" if r["time_s"] is None else f"{r['time_s']:7.2f} s"
         boxes = "  ".join(f"[{b[0]:.0f},{b[1]:.0f},{b[2]:.0f},{b[3]:.0f}] {p['score']:.2f}"
                           for p in r["people"] for b in [p["box"]])
-        print(f"{when}  count {r['count']:2d}  coverage {r['coverage']:.3f}  {boxes}")
+        nobody = f"  + {len(r['not_people'])} without a body" if r["not_people"] else ""
+        print(f"{when}  count {r['count']:2d}  coverage {r['coverage']:.3f} (sum {r['coverage_sum']:.3f})  {boxes}{nobody}")
     if args.sheet:
         print(f"contact sheet: {args.sheet}")
     return 0

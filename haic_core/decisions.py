@@ -130,9 +130,9 @@ def pending(item_id: str, job_id: str, **kw: Any) -> Decision:
                     detail={"batch_job": job_id}, **kw)
 
 
-def teaching_examples(decisions: Iterable[Decision], per_group: int) -> list[Decision]:
-    """The decisions worth a picture: up to `per_group` kept ones and, for each drop code, up to
-    `per_group` drops, each group nearest the threshold first (the borderline cases show what a
+def teaching_examples(decisions: Iterable[Decision], per_group: int, kept: int | None = None) -> list[Decision]:
+    """The decisions worth a picture: up to `kept` (default `per_group`) kept ones and, for each drop
+    code, up to `per_group` drops, each group nearest the threshold first (the borderline cases show what a
     threshold does; a drop far from the line, e.g. a video with nobody in it, teaches little).
     Errors and pending items have no frames to show and are left out. Stable: ties keep the decisions' order."""
     groups: dict[tuple[str, str], list[Decision]] = {}
@@ -141,5 +141,6 @@ def teaching_examples(decisions: Iterable[Decision], per_group: int) -> list[Dec
             groups.setdefault((d.verdict, d.code), []).append(d)
     chosen = []
     for (verdict, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "kept", kv[0][1])):
-        chosen += sorted(group, key=Decision.margin)[:max(0, per_group)]
+        limit = kept if verdict == "kept" and kept is not None else per_group
+        chosen += sorted(group, key=Decision.margin)[:max(0, limit)]
     return chosen

@@ -72,3 +72,21 @@ def test_a_missing_file_or_model_is_refused(home, media_dir, capsys):
     # the ONNX path has no default model files: it says so instead of downloading anything
     assert main(["people", str(media_dir / "images/coco/000000000785.jpg"), "--backend", "onnx"]) == 2
     assert "haic people:" in capsys.readouterr().err
+
+
+def test_another_backend_keeps_the_deployments_detector_file(home, media_dir, models_dir, monkeypatch, capsys):
+    image = media_dir / "images/coco/000000000785.jpg"
+    monkeypatch.setenv("HAIC_POSE_BACKEND", "movenet")  # the deployment runs MoveNet; its detector file is set
+    copy = home / "detectors" / "people.onnx"
+    copy.parent.mkdir()
+    copy.write_bytes((models_dir / "yolox_nano.onnx").read_bytes())
+    monkeypatch.setenv("HAIC_POSE_DETECTOR_MODEL", str(copy))
+    found = people_json(capsys, image, "--backend", "detector_movenet")
+    assert (found["backend"], found["detector_model"]) == ("detector_movenet", str(copy))
+    assert found["frames"][0]["count"] == 1
+    monkeypatch.setenv("HAIC_POSE_DETECTOR_MODEL", str(home / "detectors" / "missing.onnx"))
+    assert main(["people", str(image), "--backend", "detector_movenet"]) == 2
+    assert f"pose model file not found: {home / 'detectors' / 'missing.onnx'}" in capsys.readouterr().err
+    monkeypatch.delenv("HAIC_POSE_DETECTOR_MODEL")
+    shipped = people_json(capsys, image, "--backend", "detector_movenet")  # none set: the shipped YOLOX-nano
+    assert shipped["detector_model"] is None and shipped["frames"][0]["count"] == 1

@@ -61,7 +61,8 @@ def test_kept_images_are_shrunk_but_people_stay_in_model_pixels(video, pose):
     full = sample_people(task("juggle", clip, pose, keep_images=True))
     small = sample_people(task("juggle", clip, pose, keep_images=True, image_long_side=160))
     assert_same_people(small, full)
-    assert (full.width, full.height) == (576, 324) and full.images[0].shape == (324, 576, 3)  # read for 2 × 2 tiles
+    # The default people model reads frames at long side 640 (the detector's tiles and MoveNet's crops come from it).
+    assert (full.width, full.height) == (640, 360) and full.images[0].shape == (360, 640, 3)
     assert small.images[0].shape == (90, 160, 3) and len(small.images) == len(full.times)
 
 

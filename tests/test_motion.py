@@ -28,7 +28,9 @@ def track(poses, scores=None, track_id=0):
     poses = np.asarray(poses, dtype=float)
     if scores is None:
         scores = np.ones(poses.shape[:2])
-    return Track(track_id, np.arange(len(poses)), np.zeros((len(poses), 4)), poses, np.asarray(scores, float))
+    # The whole frame as the box: these tests are about the keypoints (joints in the box: test_hidden_joints).
+    return Track(track_id, np.arange(len(poses)), np.tile([0.0, 0.0, 1.0, 1.0], (len(poses), 1)), poses,
+                 np.asarray(scores, float))
 
 
 def affine(points, a, t):
@@ -176,3 +178,21 @@ def test_decision_records_both_values_and_thresholds():
     assert d.item_kind == "clip" and d.parent_id == "video-7"
     assert d.detail["min_l1"] == 0.085 and d.detail["min_residual"] == 0.0016
     assert d.detail["tracks"][0]["pair_l1"] == [pytest.approx(0.1)]
+
+
+# ---------------------------------------------------------------- hidden joints
+def test_a_joint_outside_its_persons_box_is_not_motion():
+    # A person standing still behind a table (box: the visible upper body, y 0.3-0.6); the model draws a
+    # hip it cannot see at the table's edge, below the box, and it wanders 0.05 between the samples.
+    p = star_pose()
+    q = p.copy()
+    hip = 1  # star_pose's (0.6, 0.5): moved below the box in both samples
+    p[hip], q[hip] = [0.55, 0.65], [0.60, 0.65]
+    boxes = np.array([[0.25, 0.25, 0.75, 0.6]] * 2)
+    inside = (p[:, 1] <= 0.6)
+    t = Track(0, np.arange(2), boxes, np.array([p, q]), np.ones((2, 17)))
+    counted = measure_clip([t], joints_in_box=False)
+    assert counted.l1 == pytest.approx(0.05) and counted.tracks[0].valid_keypoints == [17]
+    boxed = measure_clip([t])  # the default reading
+    assert boxed.settings["joints_in_box"] is True
+    assert boxed.l1 == 0.0 and boxed.tracks[0].valid_keypoints == [int(inside.sum())]

@@ -64,8 +64,8 @@ def test_haic_why_prints_the_code_the_numbers_and_the_contact_sheet(demo):
     done = haic(home, "why", PRESENCE_DROP, timeout=300)
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if "human_presence" in x)
-    assert line.split(None, 3)[3] == ("DROPPED  low_box_coverage: box_coverage=0.0852 < 0.1 in 6/16 sampled frames  "
-                                      "[box_coverage=0.0851817, threshold 0.1]")
+    assert line.split(None, 3)[3] == ("DROPPED  low_box_coverage: box_coverage=0.0851 < 0.1 in 7/16 sampled frames  "
+                                      "[box_coverage=0.0851032, threshold 0.1]")
     sheet = re.search(r"contact sheet: (\S+)", done.stdout).group(1)
     expected = (home / "exports" / "previews" / "human_presence" / SAMPLE_PARTITION / "sheets"
                 / "webvid_sample_1002-07770f0cba.png")
@@ -77,12 +77,12 @@ def test_drops_are_grouped_by_code_with_the_nearest_item_and_its_numbers(instanc
     metadata = instance.get_latest_materialization_event(AssetKey("human_presence")).asset_materialization.metadata
     rows = [r.data for r in metadata["dropped_by_reason"].records]
     assert rows == [{"verdict": "dropped", "reason_code": "low_box_coverage", "items": 1, "nearest_item": PRESENCE_DROP,
-                     "value": "0.08518", "threshold": "0.1",
-                     "reason": "box_coverage=0.0852 < 0.1 in 6/16 sampled frames"}]
+                     "value": "0.0851", "threshold": "0.1",
+                     "reason": "box_coverage=0.0851 < 0.1 in 7/16 sampled frames"}]
     sheets = metadata["contact_sheets"].value
-    # One sheet per kept clip and per drop code (contact_sheets = 2, but one item of each here).
+    # One sheet per kept clip and per drop code (kept_contact_sheets = 8, contact_sheets = 2; one item of each here).
     assert sheets.count("data:image/jpeg;base64,") == 2
-    assert "**dropped · low_box_coverage** webvid_sample:1002-07770f0cba: box_coverage=0.0852 < 0.1" in sheets
+    assert "**dropped · low_box_coverage** webvid_sample:1002-07770f0cba: box_coverage=0.0851 < 0.1" in sheets
 
 
 def test_metadata_is_stored_once_and_only_thumbnails_of_pictures(demo):

@@ -118,14 +118,31 @@ def test_the_resource_and_a_child_build_the_model_from_the_same_settings(tmp_pat
     assert pickle.loads(pickle.dumps(settings)) == settings
     assert pose.estimator() is make_estimator(settings)  # built once per process and settings
     assert isinstance(pose.estimator(), DetectorMoveNet) and settings.nms_iou == 0.45
-    assert pose.describe() == f"detector_movenet {detector} + MoveNet (long side 640, cpu)"
-    assert PoseResource(cache_dir=str(tmp_path)).describe() == "movenet + 2×2 tiles for crowds (long side 576, cpu)"
-    assert PoseResource(cache_dir=str(tmp_path), movenet_tiles=1).describe() == "movenet (long side 384, cpu)"
+    assert pose.describe() == f"detector_movenet {detector}, 2×2 tiles for crowds + MoveNet (long side 640, cpu)"
+    assert PoseResource(cache_dir=str(tmp_path)).describe() == ("detector_movenet shipped YOLOX-nano, 2×2 tiles for "
+                                                                "crowds + MoveNet (long side 640, cpu)")
+    assert PoseResource(cache_dir=str(tmp_path), backend="movenet").describe() == ("movenet + 2×2 tiles for crowds "
+                                                                                   "(long side 576, cpu)")
+    assert PoseResource(cache_dir=str(tmp_path), backend="movenet", movenet_tiles=1).describe() == (
+        "movenet (long side 384, cpu)")
 
 
-def test_the_detector_backend_without_a_model_file_says_how_to_give_one(tmp_path):
-    with pytest.raises(ValueError, match="set HAIC_POSE_DETECTOR_MODEL to a YOLOX or RTMDet .onnx"):
-        make_estimator(PoseSettings(cache_dir=str(tmp_path), backend="detector_movenet"))
+def test_the_default_people_model_is_the_shipped_detector_verified_by_its_hash(tmp_path, monkeypatch):
+    from haic_resources.pose import detector_movenet
+
+    model = make_estimator(PoseSettings(cache_dir=str(tmp_path)))
+    assert isinstance(model, DetectorMoveNet) and (model.tile_grid, model.tile_from_people) == (2, 2)
+    assert model.detector.model_path == detector_movenet.SHIPPED_DETECTOR
+    assert detector_movenet.sha256_file(detector_movenet.SHIPPED_DETECTOR) == (
+        (detector_movenet.SHIPPED_DETECTOR.parent / "yolox_nano.onnx.sha256").read_text().split()[0])
+    damaged = tmp_path / "yolox_nano.onnx"
+    damaged.write_bytes(detector_movenet.SHIPPED_DETECTOR.read_bytes()[:-1])
+    monkeypatch.setattr(detector_movenet, "SHIPPED_DETECTOR", damaged)
+    with pytest.raises(ValueError, match="refusing to run an unverified model"):
+        DetectorMoveNet(tmp_path)
+    monkeypatch.setattr(detector_movenet, "SHIPPED_DETECTOR", tmp_path / "gone.onnx")
+    with pytest.raises(FileNotFoundError, match="set HAIC_POSE_DETECTOR_MODEL"):
+        DetectorMoveNet(tmp_path)
 
 
 # ---------------------------------------------------------------- duplicate suppression

@@ -152,7 +152,8 @@ def test_nvdec_processes_and_torch_give_the_cpu_engines_presence_verdicts(video,
         for outcome in sample_clips_batched(clips, model, read_frames_host, decode_processes=processes,
                                             decode_threads=2, clips_per_batch=3):
             assert outcome.people is not None, outcome.error
-            d = human_filter_chain(outcome.people, outcome.clip_id)["presence"]
+            # RTMPose with random weights gives meaningless keypoint scores: people count on their score alone.
+            d = human_filter_chain(outcome.people, outcome.clip_id, min_person_keypoints=0)["presence"]
             verdicts.setdefault(outcome.clip_id, {})[label] = (d.verdict, d.metric, d.threshold)
     print(verdicts)
     # measured (bench/GPU_NOTES.md): the juggler is kept; nobody in the basketball clip's blurred last

@@ -63,7 +63,7 @@ def test_round_trip_from_people_to_tracks():
     detections = pd.DataFrame(detection_rows("c", TIMES, PEOPLE, [0, 1, 3], [0, 2, 3], WIDTH, HEIGHT),
                               columns=DETECTION_COLUMNS)
     tracked = detections[detections["pose_sample"] & (detections["score"] >= 0.2)]
-    rows, lengths = clip_track_rows("c", [0.0, 1.0, 2.0], tracked, min_iou=0.1)
+    rows, lengths, _ = clip_track_rows("c", [0.0, 1.0, 2.0], tracked, min_iou=0.1)
     assert [(r["track_id"], r["sample"], r["t"]) for r in rows] == [(0, 0, 0.0), (0, 1, 1.0), (0, 2, 2.0), (1, 2, 2.0)]
     assert lengths == {0: 3, 1: 1}
     assert set(rows[0]) == set(TRACK_COLUMNS)
@@ -84,3 +84,20 @@ def test_round_trip_from_people_to_tracks():
 def test_no_rows_no_tracks():
     assert tracks_from_rows(None) == []
     assert tracks_from_rows(pd.DataFrame(columns=TRACK_COLUMNS)) == []
+
+
+def test_track_rows_record_the_identity_switches_the_assignment_avoided():
+    from tests.test_tracklets import WALKERS_AT_8, WALKERS_AT_9
+
+    def rows_at(t, boxes):
+        return [{"clip_id": "c", "t": t, "pose_sample": True, "person": k, "score": 0.9,
+                 "box": (np.asarray(b) / [640, 480, 640, 480]).round(6).tolist(),
+                 "keypoints": [0.5] * 34, "keypoint_scores": [0.9] * 17} for k, b in enumerate(boxes)]
+
+    detections = pd.DataFrame(rows_at(8.05, WALKERS_AT_8) + rows_at(9.05, WALKERS_AT_9))
+    rows, lengths, linked = clip_track_rows("c", [8.05, 9.05], detections, min_iou=0.1)
+    assert linked.as_detail() == {"linking": "assignment", "switches_avoided": 1, "switches_avoided_at": [1],
+                                  "keypoint_tiebreaks": 0}
+    assert lengths == {0: 2, 1: 2, 2: 1, 3: 2, 4: 2, 5: 1}
+    _, greedy_lengths, greedy = clip_track_rows("c", [8.05, 9.05], detections, min_iou=0.1, linking="greedy")
+    assert greedy.as_detail()["switches_avoided"] == 0 and len(greedy_lengths) == 7

@@ -113,3 +113,39 @@ def test_the_people_model_is_part_of_human_presences_code_version_and_the_device
     tiled_more = version()
     monkeypatch.setenv("HAIC_POSE_BACKEND", "onnx")
     assert len({default, tiled_more, version()}) == 3
+
+
+def test_the_default_detector_tiles_a_crowd_and_looks_once_at_a_lone_person(tmp_path, video):
+    from haic_resources.pose.settings import PoseSettings, make_estimator
+    from haic_resources.video.frame_reader import read_frames_at
+
+    model = make_estimator(PoseSettings(cache_dir=str(tmp_path)))  # the shipped YOLOX-nano + MoveNet crops
+    assert (model.tile_grid, model.input_long_side) == (2, 640)
+    looks = []
+    detect = model.detector.detect
+    model.detector.detect = lambda frame: looks.append(frame.shape) or detect(frame)
+    try:
+        lone = read_frames_at(video("sam2_juggle_1p.mp4"), [2.0], 0.0, 10.0, long_side=640).frames[0].image
+        assert len(model.estimate_one(lone)) == 1 and looks == [(360, 640, 3)]
+        looks.clear()
+        crowd = read_frames_at(video("opencv_vtest_pedestrians_first20s.mp4"), [14.375], 0.0, 20.0,
+                               long_side=640).frames[0].image
+        tiled = model.detect(crowd)[0]
+        assert looks == [(480, 640, 3)] + [(320, 427, 3)] * 4  # the whole frame, then four overlapping tiles
+    finally:
+        del model.detector.detect  # the model is cached per settings
+    whole_only = model.detector.detect(crowd)[0]
+    assert len(whole_only) < len(tiled)
+
+
+def test_the_detectors_tile_grid_is_a_deployment_setting(tmp_path, monkeypatch):
+    from haic_assets.platform.resources import build_resources
+
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HAIC_POSE_BACKEND", raising=False)
+    assert build_resources()["pose"].settings().detector_tiles == 2
+    monkeypatch.setenv("HAIC_POSE_DETECTOR_TILES", "1")
+    assert build_resources()["pose"].settings().detector_tiles == 1
+    monkeypatch.setenv("HAIC_POSE_DETECTOR_TILES", "two")
+    with pytest.raises(ValueError, match=r"^HAIC_POSE_DETECTOR_TILES='two' is not an integer$"):
+        build_resources()

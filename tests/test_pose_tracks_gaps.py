@@ -19,7 +19,7 @@ def detection(t, dx):
 def test_an_empty_sample_splits_the_track_and_no_pair_spans_it():
     # The same person at 0.5 s and 2.5 s, nobody at 1.5 s: in the detections only as a gap.
     detections = pd.DataFrame([detection(0.5, 0.0), detection(2.5, 0.01)])
-    rows, lengths = clip_track_rows("c", [0.5, 1.5, 2.5], detections, min_iou=0.1)
+    rows, lengths, _ = clip_track_rows("c", [0.5, 1.5, 2.5], detections, min_iou=0.1)
     assert [(r["sample"], r["track_id"]) for r in rows] == [(0, 0), (2, 1)]
     assert lengths == {0: 1, 1: 1}
     motion = measure_clip(tracks_from_rows(pd.DataFrame(rows, columns=TRACK_COLUMNS)))
@@ -28,7 +28,7 @@ def test_an_empty_sample_splits_the_track_and_no_pair_spans_it():
 
 def test_adjacent_samples_of_one_person_make_one_measured_pair():
     detections = pd.DataFrame([detection(0.5, 0.0), detection(1.5, 0.01)])
-    rows, lengths = clip_track_rows("c", [0.5, 1.5], detections, min_iou=0.1)
+    rows, lengths, _ = clip_track_rows("c", [0.5, 1.5], detections, min_iou=0.1)
     assert lengths == {0: 2}
     motion = measure_clip(tracks_from_rows(pd.DataFrame(rows, columns=TRACK_COLUMNS)))
     # Every one of the 34 coordinates (17 keypoints, x and y) moved by 0.01: L1 = 34 * 0.01.

@@ -146,3 +146,17 @@ def test_haic_why_reads_a_ledger_written_before_reason_codes(tmp_path, monkeypat
     assert capsys.readouterr().out.splitlines()[1].split() == [
         "metadata_filtered", "video", "webvid:1", "DROPPED", "low", "resolution", "10x10", "[short_side_px=10,",
         "threshold", "240]"]
+
+
+def test_kept_items_get_their_own_number_of_contact_sheets():
+    from haic_assets.accumulation.action_filtered import ActionFilterConfig
+    from haic_assets.accumulation.human_presence import HumanPresenceConfig
+
+    decisions = [kept(f"ok{i}", "fine", metric="box_coverage", value=0.1 + i / 100, threshold=0.1) for i in range(10)]
+    decisions += [dropped(f"low{i}", "low", metric="box_coverage", value=0.05 + i / 100, threshold=0.1)
+                  for i in range(3)]
+    chosen = [d.item_id for d in teaching_examples(decisions, 2, kept=8)]
+    assert chosen == [f"ok{i}" for i in range(8)] + ["low2", "low1"]
+    # The stages' defaults: 8 kept clips (enough to see what a filter keeps), 2 drops per reason code.
+    for config in (HumanPresenceConfig(), ActionFilterConfig()):
+        assert (config.kept_contact_sheets, config.contact_sheets) == (8, 2)

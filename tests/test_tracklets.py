@@ -1,9 +1,10 @@
-"""Linking people across adjacent 1 fps samples by maximal IoU."""
+"""Linking people across adjacent 1 fps samples by maximal (total) IoU."""
 
 import numpy as np
 import pytest
 
-from haic_core.accumulation.tracklets import build_tracks, greedy_iou_matches, iou_matrix, link_tracklets
+from haic_core.accumulation.tracklets import (assignment_matches, build_tracks, greedy_iou_matches, iou_matrix,
+                                              keypoint_similarity_matrix, link_people, link_tracklets)
 
 
 def crossing_people():
@@ -61,3 +62,70 @@ def test_build_tracks_gathers_keypoints_per_id():
     assert tracks[1].frame_indices.tolist() == [0, 1, 2, 3, 4]
     assert tracks[1].keypoints[:, 0, 0].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert tracks[0].boxes[4].tolist() == [60.0, 0.0, 100.0, 100.0]
+
+
+# Two pedestrians walking side by side, a man then a woman, at 8.05 s and 9.05 s of
+# opencv_vtest_pedestrians_first20s.mp4 (YOLOX-nano boxes, 640 px frames; tests/test_people_real.py
+# measures them): with three others around them.
+WALKERS_AT_8 = np.array([[470, 156, 500, 236], [395, 143, 418, 207], [214, 145, 240, 205], [371, 143, 396, 208],
+                         [310, 148, 332, 218]], dtype=float)  # 1: the woman, 3: the man
+WALKERS_AT_9 = np.array([[409, 135, 433, 194], [475, 143, 499, 215], [312, 148, 337, 215], [245, 156, 268, 217],
+                         [384, 133, 410, 194]], dtype=float)  # 0: the woman, 4: the man
+
+
+def test_greedy_gives_the_woman_the_mans_identity_and_the_assignment_keeps_both():
+    ious = iou_matrix(WALKERS_AT_8, WALKERS_AT_9)
+    # The woman's box overlaps the man's next box most (0.335): greedy takes it first and the man is lost.
+    assert greedy_iou_matches(WALKERS_AT_8, WALKERS_AT_9) == [(4, 2), (0, 1), (1, 4)]
+    assert assignment_matches(ious) == [(0, 1), (1, 0), (3, 4), (4, 2)]
+    assert ious[1, 4] + 0 < ious[1, 0] + ious[3, 4]  # 0.335 < 0.196 + 0.230: the larger total
+    linked = link_people([WALKERS_AT_8, WALKERS_AT_9])
+    assert [i.tolist() for i in linked.ids_per_frame] == [[0, 1, 2, 3, 4], [1, 0, 4, 5, 3]]
+    assert linked.switches_avoided == [(1, 1)]
+    assert linked.as_detail() == {"linking": "assignment", "switches_avoided": 1, "switches_avoided_at": [1],
+                                  "keypoint_tiebreaks": 0}
+    greedy = link_people([WALKERS_AT_8, WALKERS_AT_9], method="greedy")
+    assert [i.tolist() for i in greedy.ids_per_frame] == [[0, 1, 2, 3, 4], [5, 0, 4, 6, 1]]
+    assert greedy.switches_avoided == [] and greedy.as_detail()["linking"] == "greedy"
+
+
+def test_the_assignment_never_links_under_min_iou():
+    ious = np.array([[0.9, 0.8], [0.85, 0.05]])
+    assert greedy_iou_matches(np.array([[0, 0, 1, 1.0]]), np.array([[0, 0, 1, 1.0]])) == [(0, 0)]
+    assert assignment_matches(ious, min_iou=0.1) == [(0, 1), (1, 0)]  # 1.65 > 0.9 + 0.05
+    assert assignment_matches(ious, min_iou=0.82) == [(0, 0)]  # only 0.9 and 0.85 may link, and not both
+    assert assignment_matches(np.zeros((2, 3))) == [] and assignment_matches(np.zeros((0, 2))) == []
+
+
+def pose(offset):
+    """17 keypoints on a vertical line, shifted sideways by `offset` (normalized units)."""
+    return np.column_stack([np.full(17, 0.5 + offset), np.linspace(0.2, 0.8, 17)])
+
+
+def test_keypoint_similarity_breaks_a_tie_of_identical_boxes():
+    # Two people one in front of the other: the same box at both samples, every IoU 1. Their keypoints differ.
+    box = np.array([[0.3, 0.1, 0.7, 0.9]] * 2)
+    before, after = np.array([pose(-0.1), pose(0.1)]), np.array([pose(0.1), pose(-0.1)])
+    scores = np.ones((2, 17))
+    similarity = keypoint_similarity_matrix(box, before, scores, box, after, scores)
+    assert similarity[0, 1] == similarity[1, 0] == 1.0 and similarity[0, 0] == similarity[1, 1] < 0.1
+    linked = link_people([box, box], keypoints_per_frame=[before, after], keypoint_scores_per_frame=[scores, scores])
+    assert [i.tolist() for i in linked.ids_per_frame] == [[0, 1], [1, 0]]
+    assert linked.tiebreaks == [(1, 2)]
+    # Without keypoints (or with the tie-break off) IoU alone decides, lowest indices first.
+    assert [i.tolist() for i in link_tracklets([box, box])] == [[0, 1], [0, 1]]
+    assert [i.tolist() for i in link_tracklets([box, box], keypoints_per_frame=[before, after],
+                                               keypoint_scores_per_frame=[scores, scores],
+                                               keypoint_tiebreak=0.0)] == [[0, 1], [0, 1]]
+
+
+def test_keypoints_under_the_score_cut_are_not_compared():
+    box = np.array([[0.3, 0.1, 0.7, 0.9]])
+    sure, unsure = np.ones((1, 17)), np.full((1, 17), 0.2)
+    assert keypoint_similarity_matrix(box, pose(0)[None], unsure, box, pose(0)[None], sure).tolist() == [[0.0]]
+    assert keypoint_similarity_matrix(box, pose(0)[None], sure, box, pose(0)[None], sure).tolist() == [[1.0]]
+
+
+def test_a_linking_method_that_does_not_exist_is_refused():
+    with pytest.raises(ValueError, match="linking must be 'assignment' or 'greedy'"):
+        link_people([np.zeros((0, 4))], method="hungarian")

@@ -220,12 +220,12 @@ def test_an_asset_page_shows_row_count_preview_reasons_with_numbers_and_contact_
     expect(page.get_by_role("cell", name="webvid_sample:1001-6233393577", exact=True)).to_be_visible()
     # The drops grouped by code, with the nearest item's numbers.
     expect(page.get_by_role("cell", name="low_box_coverage", exact=True)).to_be_visible()
-    expect(page.get_by_role("cell", name="box_coverage=0.0852 < 0.1 in 6/16 sampled frames", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="box_coverage=0.0851 < 0.1 in 7/16 sampled frames", exact=True)).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "asset_page.png"), full_page=True)
     # The contact sheets: a thumbnail per kept clip and per drop code, each a real picture.
     page.get_by_text("[Show Markdown]").first.click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("webvid_sample:1002-07770f0cba: box_coverage=0.0852 < 0.1 in 6/16 sampled frames",
+    expect(dialog.get_by_text("webvid_sample:1002-07770f0cba: box_coverage=0.0851 < 0.1 in 7/16 sampled frames",
                               exact=False)).to_be_visible()
     images = dialog.locator("img")
     expect(images).to_have_count(2)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from haic_core.decisions import error, teaching_examples
 from haic_core.haic_train.export import clip_file_name
-from haic_core.accumulation.motion import (MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
+from haic_core.accumulation.motion import (JOINTS_IN_BOX, MIN_KEYPOINT_SCORE, MIN_L1, MIN_RESIDUAL, MIN_TRACK_PAIRS,
                                            MIN_VALID_KEYPOINTS, NUM_KEYPOINTS, measure_clip, motion_decision)
 from haic_core.accumulation.pose_rows import TRACK_COLUMNS, tracks_from_rows
 from haic_resources.pose.clip_people import PeopleTask, sample_people
@@ -39,9 +39,15 @@ class ActionFilterConfig(Config):
     min_valid_keypoints: int = Field(default=MIN_VALID_KEYPOINTS, ge=0, le=NUM_KEYPOINTS,
                                      description="a pair with fewer valid keypoints (of 17) is skipped")
     min_track_pairs: int = Field(default=MIN_TRACK_PAIRS, ge=0)
+    joints_in_box: bool = Field(default=JOINTS_IN_BOX,
+                                description="a keypoint counts only inside its person's box in both samples: a "
+                                            "joint hidden behind a table, drawn at the table's edge, is not motion")
     crf: int = Field(default=DEFAULT_CRF, ge=0, le=51, description="x264 quality of the cut clips (0-51)")
-    contact_sheets: int = Field(default=2, ge=0, description="contact sheets of this many kept clips and, for each drop "
-                                                       "reason code, of this many drops nearest the threshold")
+    kept_contact_sheets: int = Field(default=8, ge=0, description="contact sheets of this many kept clips (nearest "
+                                                                  "the thresholds first): enough to see what the "
+                                                                  "filter keeps")
+    contact_sheets: int = Field(default=2, ge=0, description="contact sheets, for each drop reason code, of this many "
+                                                             "drops nearest the threshold")
     sheet_timeout_s: float = Field(default=300.0, gt=0.0, description="hard limit for decoding one contact sheet's frames")
     cache_max_bytes: int = Field(default=DEFAULT_CACHE_MAX_BYTES, gt=0, description="setting shared with videos")
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
@@ -64,7 +70,7 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
     for clip in human_presence.itertuples(index=False):
         motion = measure_clip(tracks_from_rows(tracks_by_clip.get(clip.clip_id)), config.pair_aggregate,
                               config.track_aggregate, config.residual_track_aggregate, config.min_keypoint_score,
-                              config.min_valid_keypoints, config.min_track_pairs)
+                              config.min_valid_keypoints, config.min_track_pairs, config.joints_in_box)
         motions[clip.clip_id] = motion
         measured[clip.clip_id] = motion_decision(clip.clip_id, motion, config.motion_l1_min,
                                                  config.affine_residual_min, parent_id=clip.video_id)
@@ -122,7 +128,7 @@ def _contact_sheets(stage: StageContext, config, human_presence, tracks_by_clip,
     nearest the threshold."""
     clips = human_presence.set_index("clip_id")
     chosen = [d.item_id for d in teaching_examples([d for c, d in decisions.items() if c in clips.index],
-                                                   config.contact_sheets)]
+                                                   config.contact_sheets, kept=config.kept_contact_sheets)]
     tasks = [PeopleTask(clip_id=c, path=clips.loc[c].local_path, start_s=clips.loc[c].start_s,
                         end_s=clips.loc[c].end_s, pose=stage.pose.settings(), keep_images=True,
                         only=tuple(clips.loc[c].pose_times)) for c in chosen]

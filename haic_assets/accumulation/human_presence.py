@@ -13,10 +13,10 @@ from pydantic import Field
 
 from haic_core.decisions import error, teaching_examples
 from haic_core.accumulation.pose_rows import DETECTION_COLUMNS, detection_rows
-from haic_core.accumulation.presence import presence_decision
+from haic_core.accumulation.presence import MIN_PERSON_KEYPOINTS, PERSON_KEYPOINT_SCORE, presence_decision
 from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
-from haic_resources.pose.estimator import boxes_of, scores_of
+from haic_resources.pose.estimator import boxes_of, keypoint_scores_of, scores_of
 from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
 from haic_resources.video.isolation import IsolatedResult, run_isolated
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
@@ -30,12 +30,22 @@ class HumanPresenceConfig(Config):
     min_people: int = Field(default=1, ge=0, description="paper: at least 1 person per frame")
     max_people: int = Field(default=5, ge=0, validate_default=True, description="paper: at most 5 people per frame")
     min_coverage: float = Field(default=0.10, ge=0.0, description="paper: people's boxes cover at least 10 % of the frame")
-    coverage_mode: str = Field(default="sum", description="sum of clipped box areas (our reading) or union")
+    coverage_mode: str = Field(default="union", description="union of the people's clipped boxes (our reading; "
+                                                            "never above 1) or sum (overlaps count twice); both are "
+                                                            "recorded")
     min_person_score: float = Field(default=0.2, ge=0.0, le=1.0, description="a detection counts as a person from this score")
+    min_person_keypoints: int = Field(default=MIN_PERSON_KEYPOINTS, ge=0, le=17,
+                                      description="and with this many confident keypoints (a body: a third of it, "
+                                                  "what the motion filters need); fewer is recorded as not a "
+                                                  "person (0 = score alone)")
+    person_keypoint_score: float = Field(default=PERSON_KEYPOINT_SCORE, ge=0.0, le=1.0,
+                                         description="a keypoint is confident from this score (the motion filters' cut)")
     pose_fps: float = Field(default=1.0, gt=0.0, description="paper: keypoints at 1 frame per second (decoded in the same "
                                                      "pass; setting shared with pose_tracks)")
-    contact_sheets: int = Field(default=2, ge=0, description="contact sheets of this many kept clips and, for each drop "
-                                                       "reason code, of this many drops nearest the threshold")
+    kept_contact_sheets: int = Field(default=8, ge=0, description="contact sheets of this many kept clips (nearest the "
+                                                                  "threshold first): enough to see what the filter keeps")
+    contact_sheets: int = Field(default=2, ge=0, description="contact sheets, for each drop reason code, of this many "
+                                                             "drops nearest the threshold")
     workers: int = Field(default=1, ge=1, description="clips decoded and posed at once (each in its own process); "
                                                 "batched backend: decoder processes ahead of the shared models")
     timeout_s: float = Field(default=300.0, gt=0.0, description="hard limit for decoding + posing one clip (the child is killed)")
@@ -45,6 +55,10 @@ class HumanPresenceConfig(Config):
     people_range = not_below("min_people", "max_people")
 
 
+# The sampled frames are kept only for contact sheets (160 px tiles): kept small, a partition's clips do not
+# hold every frame at the model's input size in memory.
+SHEET_IMAGE_LONG_SIDE = 320
+
 OUTPUTS = {
     "human_presence": "Clips whose 16 uniformly sampled frames all show 1–5 people covering ≥ 10 % of the frame.",
     "person_detections": "Every sampled instant's people (box, 17 keypoints, scores; normalized by frame size).",
@@ -52,10 +66,13 @@ OUTPUTS = {
 
 
 # version 2: duplicate boxes suppressed (NMS) on every backend; MoveNet stays the default people model.
+# version 3: a person needs a body (confident keypoints), boxes without one are recorded; coverage is the union of
+# the people's boxes (the sum is recorded beside it); the default people model is the shipped YOLOX-nano detector
+# (tiled for crowds) + MoveNet keypoints on each person's crop.
 # The configured people model is part of the code version too (pose_version): the default's 2 × 2 tiles for
 # crowds, another backend or model file make the partitions stale.
 @partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
-                   resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="2",
+                   resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="3",
                    fingerprint=lambda config: pose_version())
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
     pose = stage.pose
@@ -65,7 +82,7 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
     all_clips, clips = clips, clips[~clips["video_id"].isin(lost)]
     tasks = [PeopleTask(clip_id=c.clip_id, path=c.local_path, start_s=c.start_s, end_s=c.end_s,
                         presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
-                        keep_images=True) for c in clips.itertuples(index=False)]
+                        keep_images=True, image_long_side=SHEET_IMAGE_LONG_SIDE) for c in clips.itertuples(index=False)]
     if pose.backend == "batched":  # many clips per network call; decoders in killable worker processes
         results = _batched_people(pose, tasks, config, stage.progress("people"))
     else:
@@ -84,9 +101,11 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
         at = sample.presence_index
         decision = presence_decision(
             clip.clip_id, [boxes_of(sample.people[i]) for i in at], [scores_of(sample.people[i]) for i in at],
-            sample.width, sample.height, min_people=config.min_people, max_people=config.max_people,
-            min_coverage=config.min_coverage, min_person_score=config.min_person_score,
-            coverage_mode=config.coverage_mode, timestamps=[sample.times[i] for i in at], parent_id=clip.video_id)
+            sample.width, sample.height, keypoint_scores_per_frame=[keypoint_scores_of(sample.people[i]) for i in at],
+            min_people=config.min_people, max_people=config.max_people, min_coverage=config.min_coverage,
+            min_person_score=config.min_person_score, min_person_keypoints=config.min_person_keypoints,
+            person_keypoint_score=config.person_keypoint_score, coverage_mode=config.coverage_mode,
+            timestamps=[sample.times[i] for i in at], parent_id=clip.video_id)
         decisions.append(decision)
         detections += detection_rows(clip.clip_id, sample.times, sample.people, sample.presence_index,
                                      sample.pose_index, sample.width, sample.height)
@@ -98,7 +117,7 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
                               "coverage_min": min(detail["coverage_per_frame"]),
                               "pose_times": [float(sample.times[i]) for i in sample.pose_index]})
     sheets = {d.item_id: _presence_sheet(d.item_id, d, samples[d.item_id])
-              for d in teaching_examples(decisions, config.contact_sheets)}
+              for d in teaching_examples(decisions, config.contact_sheets, kept=config.kept_contact_sheets)}
     table = pd.DataFrame(kept_rows, columns=[*clips.columns, "people_min", "people_max", "coverage_min", "pose_times"])
     release_sources(stage, all_clips.loc[~all_clips["video_id"].isin(set(table["video_id"])), "local_path"],
                     config.mirror_sources)
@@ -133,7 +152,8 @@ def _presence_sheet(clip_id: str, decision, sample) -> bytes:
     detail = decision.detail
     caption = (f"{clip_id}  {decision.verdict.upper()} {decision.code}  {decision.reason}  "
                f"people/frame={detail['people_per_frame']}")
-    labels = [f"{sample.times[i]:.1f}s n={n} cov={c:.2f}"
-              for i, n, c in zip(at, detail["people_per_frame"], detail["coverage_per_frame"])]
+    labels = [f"{sample.times[i]:.1f}s n={n} cov={c:.2f}" + (f" +{len(nots)} no body" if nots else "")
+              for i, n, c, nots in zip(at, detail["people_per_frame"], detail["coverage_per_frame"],
+                                       detail["not_people_per_frame"])]
     return contact_sheet([sample.images[i] for i in at], [sample.people[i] for i in at], caption, labels=labels,
-                         columns=8, tile_width=160)
+                         columns=8, tile_width=160, people_width=sample.width)

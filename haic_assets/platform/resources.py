@@ -60,10 +60,12 @@ def annotation_tool_resource() -> LabelStudioResource:
 
 
 def pose_resource(cache_dir: str, s3_endpoint_url: str | None = None, s3_region: str | None = None) -> PoseResource:
-    """The people model from HAIC_POSE_* (defaults: the embedded MoveNet, tiled for crowds, on the CPU)."""
-    return PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "movenet"),
+    """The people model from HAIC_POSE_* (defaults: the shipped YOLOX-nano, tiled for crowds, + MoveNet keypoints
+    on each person's crop, on the CPU)."""
+    return PoseResource(backend=env_setting("HAIC_POSE_BACKEND", "detector_movenet"),
                         nms_iou=env_number("HAIC_POSE_NMS_IOU", None, float),
                         movenet_tiles=env_number("HAIC_POSE_MOVENET_TILES", "2", int),
+                        detector_tiles=env_number("HAIC_POSE_DETECTOR_TILES", "2", int),
                         detector_model=env_setting("HAIC_POSE_DETECTOR_MODEL"),
                         pose_model=env_setting("HAIC_POSE_MODEL"),
                         device=env_setting("HAIC_POSE_DEVICE", "cpu"),

@@ -5,8 +5,8 @@ Three shapes of the same people travel between the human-filter stages:
 - detection rows (`DETECTION_COLUMNS`): every person at every sampled instant of a clip, box
   and keypoints normalized by the frame's width and height, so later stages never need the
   frame size or the video again;
-- track rows (`TRACK_COLUMNS`): the 1 fps detections linked into tracklets by maximal IoU,
-  with keypoints as 17 x (x, y, score);
+- track rows (`TRACK_COLUMNS`): the 1 fps detections linked into tracklets by maximal total IoU
+  (keypoint similarity breaking ties), with keypoints as 17 x (x, y, score);
 - `Track`s: one tracklet's arrays, what `haic_core.accumulation.motion` measures.
 
 Pure functions over plain data (lists of dicts, DataFrames); no I/O.
@@ -19,7 +19,8 @@ from typing import Protocol, Sequence
 import numpy as np
 import pandas as pd
 
-from haic_core.accumulation.tracklets import Track, build_tracks, link_tracklets
+from haic_core.accumulation.tracklets import (KEYPOINT_TIEBREAK, Linking, LinkingMethod, Track, build_tracks,
+                                              link_people)
 
 NUM_KEYPOINTS = 17
 
@@ -63,28 +64,38 @@ def detection_rows(clip_id: str, times: Sequence[float], people: Sequence[Sequen
     return rows
 
 
-def clip_track_rows(clip_id: str, pose_times: list[float], detections: pd.DataFrame,
-                    min_iou: float) -> tuple[list[dict], dict[int, int]]:
-    """Tracklet rows of one clip (`TRACK_COLUMNS`), and each tracklet's length in samples.
+def clip_track_rows(clip_id: str, pose_times: list[float], detections: pd.DataFrame, min_iou: float, *,
+                    linking: LinkingMethod = "assignment",
+                    keypoint_tiebreak: float = KEYPOINT_TIEBREAK) -> tuple[list[dict], dict[int, int], Linking]:
+    """Tracklet rows of one clip (`TRACK_COLUMNS`), each tracklet's length in samples, and the linking
+    (where it avoided the greedy reading's identity switches).
 
-    `detections` are the clip's detection rows to track (1 fps samples, confident people).
+    `detections` are the clip's detection rows to track (1 fps samples, people only).
     Every 1 fps sample takes part, an empty one included: a sample where nobody was detected
     ends the tracklets, so two samples two seconds apart are never taken for adjacent ones.
     `sample` is the position in `pose_times`, which the motion tests use for adjacency.
     """
     at_time = dict(tuple(detections.groupby("t", sort=False)))
     frames = [at_time.get(t, detections.iloc[0:0]) for t in pose_times]
-    ids = link_tracklets([np.array(f["box"].tolist(), dtype=np.float64).reshape(-1, 4) for f in frames],
-                         min_iou=min_iou)
+    linked = link_people([_column(f, "box", 4) for f in frames], min_iou,
+                         keypoints_per_frame=[_column(f, "keypoints", 34).reshape(-1, NUM_KEYPOINTS, 2) for f in frames],
+                         keypoint_scores_per_frame=[_column(f, "keypoint_scores", NUM_KEYPOINTS) for f in frames],
+                         method=linking, keypoint_tiebreak=keypoint_tiebreak)
     rows, lengths = [], {}
-    for sample, (t, frame, frame_ids) in enumerate(zip(pose_times, frames, ids)):
+    for sample, (t, frame, frame_ids) in enumerate(zip(pose_times, frames, linked.ids_per_frame)):
         for det, track_id in zip(frame.itertuples(index=False), frame_ids):
             xy = np.asarray(det.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 2)
             keypoints = np.column_stack([xy, np.asarray(det.keypoint_scores, dtype=np.float64)])
             rows.append({"clip_id": clip_id, "track_id": int(track_id), "sample": sample, "t": float(t),
                          "box": list(det.box), "keypoints": keypoints.round(6).tolist(), "score": det.score})
             lengths[int(track_id)] = lengths.get(int(track_id), 0) + 1
-    return rows, lengths
+    return rows, lengths, linked
+
+
+def _column(frame: pd.DataFrame, name: str, width: int) -> np.ndarray:
+    """A list column of one sample's detection rows as an (N, width) array (a Parquet round trip gives
+    arrays of arrays: list() first)."""
+    return np.array([np.asarray(list(v), dtype=np.float64) for v in frame[name]], dtype=np.float64).reshape(-1, width)
 
 
 def tracks_from_rows(rows: pd.DataFrame | None) -> list[Track]:

@@ -1,5 +1,5 @@
-"""The people model as a Dagster resource: MoveNet (default), a YOLOX/RTMDet detector + MoveNet, YOLOX/RTMDet +
-RTMPose (ONNX, or batched on a GPU), mmpose."""
+"""The people model as a Dagster resource: a YOLOX/RTMDet detector + MoveNet (default: the shipped YOLOX-nano),
+MoveNet alone, YOLOX/RTMDet + RTMPose (ONNX, or batched on a GPU), mmpose."""
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -10,11 +10,11 @@ from haic_resources.storage.s3 import S3Settings
 
 
 class PoseResource(ConfigurableResource):
-    backend: str = Field(default="movenet",
-                         description="movenet (embedded default: MoveNet MultiPose, whole frame and, for crowds, "
-                                     "tiles; see movenet_tiles) | "
-                                     "detector_movenet (a YOLOX/RTMDet detector file counts the people, crowds "
-                                     "included; MoveNet gives each one's keypoints) | onnx (YOLOX/RTMDet + "
+    backend: str = Field(default="detector_movenet",
+                         description="detector_movenet (default: a YOLOX/RTMDet detector counts the people, crowds "
+                                     "included, on tiles; MoveNet gives each one's keypoints on its crop; the "
+                                     "detector file ships: YOLOX-nano) | movenet (MoveNet MultiPose alone, whole "
+                                     "frame and, for crowds, tiles; see movenet_tiles) | onnx (YOLOX/RTMDet + "
                                      "RTMPose, as in the paper) | batched (the same, many clips per "
                                      "network call, on a GPU) | mmpose")
     input_long_side: int | None = Field(default=None, description="model input long side; empty = backend default")
@@ -24,8 +24,12 @@ class PoseResource(ConfigurableResource):
     movenet_tiles: int = Field(default=2, description="movenet: on frames where the whole frame shows 2 people or "
                                                       "more, also look at N × N overlapping tiles, so that a crowd's "
                                                       "small people are counted (1 = whole frame only)")
+    detector_tiles: int = Field(default=2, description="detector_movenet: on frames where the whole frame shows 2 "
+                                                       "people or more, the detector also looks at N × N "
+                                                       "overlapping tiles (1 = whole frame only)")
     detector_model: str | None = Field(default=None, description="onnx, detector_movenet: detector .onnx (path or "
-                                                                 "s3://), e.g. YOLOX-nano")
+                                                                 "s3://), e.g. YOLOX-nano; detector_movenet: empty "
+                                                                 "= the shipped YOLOX-nano")
     pose_model: str | None = Field(default=None, description="onnx, batched: RTMPose .onnx; mmpose: checkpoint "
                                                              "(path or s3://)")
     detector_kind: str = Field(default="yolox", description="onnx: yolox | rtmdet")
@@ -45,7 +49,7 @@ class PoseResource(ConfigurableResource):
         return PoseSettings(cache_dir=self.cache_dir, backend=self.backend, input_long_side=self.input_long_side,
                             min_person_score=self.min_person_score,
                             nms_iou=NMS_IOU if self.nms_iou is None else self.nms_iou,
-                            movenet_tiles=self.movenet_tiles,
+                            movenet_tiles=self.movenet_tiles, detector_tiles=self.detector_tiles,
                             detector_model=self.detector_model,
                             pose_model=self.pose_model, detector_kind=self.detector_kind, device=self.device,
                             engine=self.engine, half=self.half, pose_config=self.pose_config,
@@ -59,7 +63,8 @@ class PoseResource(ConfigurableResource):
         if self.backend in ("onnx", "batched"):
             models = f" {self.detector_model} + {self.pose_model}"
         elif self.backend == "detector_movenet":
-            models = f" {self.detector_model} + MoveNet"
+            tiles = f", {self.detector_tiles}×{self.detector_tiles} tiles for crowds" if self.detector_tiles > 1 else ""
+            models = f" {self.detector_model or 'shipped YOLOX-nano'}{tiles} + MoveNet"
         elif self.backend == "movenet" and self.movenet_tiles > 1:
             models = f" + {self.movenet_tiles}×{self.movenet_tiles} tiles for crowds"
         else:

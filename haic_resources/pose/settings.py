@@ -20,11 +20,12 @@ class PoseSettings:
     """Everything needed to build one pose model (see `PoseResource` for what each field means)."""
 
     cache_dir: str
-    backend: str = "movenet"
+    backend: str = "detector_movenet"
     input_long_side: int | None = None
     min_person_score: float = 0.2
     nms_iou: float = NMS_IOU
     movenet_tiles: int = 2                 # movenet: tile grid side for crowds (1 = whole frame only)
+    detector_tiles: int = 2                # detector_movenet: the detector's tile grid side for crowds (1 = none)
     detector_model: str | None = None
     pose_model: str | None = None
     detector_kind: str = "yolox"
@@ -51,7 +52,7 @@ def make_estimator(settings: PoseSettings) -> PoseEstimator:
                        detector_kind=settings.detector_kind, device=settings.device, s3=settings.s3)
     elif settings.backend == "detector_movenet":
         options.update(detector_path=settings.detector_model, detector_kind=settings.detector_kind,
-                       device=settings.device, s3=settings.s3)
+                       device=settings.device, s3=settings.s3, tile_grid=settings.detector_tiles)
     elif settings.backend == "batched":
         options.update(detector_path=settings.detector_model, pose_path=settings.pose_model, device=settings.device,
                        engine=settings.engine, half=settings.half, s3=settings.s3)

@@ -55,16 +55,35 @@ def overlap_of_smaller(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter_w * inter_h / np.maximum(np.minimum(area, areas), 1e-9)
 
 
+def new_tile_finds(whole_boxes: np.ndarray, tiles: list[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]],
+                   height: int, width: int, nms_iou: float,
+                   overlap_threshold: float = OVERLAP_THRESHOLD) -> list[tuple[int, int]]:
+    """(tile, index) of the tile finds that are nobody already counted, best first.
+
+    `tiles` are (window, boxes in frame pixels, scores); a find cut by its tile is dropped, finds seen in
+    two tiles are one (NMS at `nms_iou`), and a find mostly inside a whole-frame box or an earlier kept find
+    is that person."""
+    candidates = [(t, k) for t, (window, boxes, _) in enumerate(tiles) for k, box in enumerate(boxes)
+                  if not cut_by_tile(box, window, height, width)]
+    if not candidates:
+        return []
+    boxes = np.array([tiles[t][1][k] for t, k in candidates], dtype=np.float64).reshape(-1, 4)
+    scores = np.array([tiles[t][2][k] for t, k in candidates], dtype=np.float64)
+    kept_boxes = list(np.asarray(whole_boxes, dtype=np.float64).reshape(-1, 4))
+    found = []
+    for i in nms(boxes, scores, nms_iou):  # best first
+        if not kept_boxes or overlap_of_smaller(boxes[i], np.array(kept_boxes)).max() < overlap_threshold:
+            kept_boxes.append(boxes[i])
+            found.append(candidates[i])
+    return found
+
+
 def merge_tile_people(whole: list[Person], tiles: list[tuple[tuple[int, int, int, int], list[Person]]],
                       height: int, width: int, nms_iou: float,
                       overlap_threshold: float = OVERLAP_THRESHOLD) -> list[Person]:
     """The whole frame's people, then the tile people (frame pixels) that are nobody already counted."""
-    candidates = [p for window, people in tiles for p in people if not cut_by_tile(p.box, window, height, width)]
-    if candidates:
-        keep = nms(np.array([p.box for p in candidates]), np.array([p.score for p in candidates]), nms_iou)
-        candidates = [candidates[i] for i in keep]  # best first
-    merged = list(whole)
-    for person in candidates:
-        if not merged or overlap_of_smaller(person.box, np.array([p.box for p in merged])).max() < overlap_threshold:
-            merged.append(person)
-    return merged
+    as_boxes = [(window, np.array([p.box for p in people]).reshape(-1, 4), np.array([p.score for p in people]))
+                for window, people in tiles]
+    found = new_tile_finds(np.array([p.box for p in whole]).reshape(-1, 4), as_boxes, height, width, nms_iou,
+                           overlap_threshold)
+    return list(whole) + [tiles[t][1][k] for t, k in found]
