@@ -67,7 +67,9 @@ def main() -> None:
                 out["repeatability"] = checks.repeatability(unique + [c for c in (workloads.ClipWindow(
                     Path(p).name, p, 0.5, 17.5) for p in webvid[:4])], args.threads, 4)
                 save()
-                out["nvdec_equals_cpu"] = checks.nvdec_equals_cpu(webvid[:4] + [c.path for c in unique], unique)
+                if workloads.HAVE_PYAV:
+                    out["nvdec_equals_cpu"] = checks.nvdec_equals_cpu(webvid + [c.path for c in unique], unique,
+                                                                       workers=workers)
             elif phase == "cuts":
                 out["cuts"] = checks.cuts_against_detect(shared + webvid, workers)
             elif phase == "limit":

@@ -12,7 +12,7 @@ mode=${1:-probe}
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD HAIC_TEST_MEDIA=$PWD/shared/media HAIC_TEST_MODELS=$PWD/shared/models
 mkdir -p /tmp/site
 for t in deps/*.tar.xz; do [ -f "$t" ] && tar xJf "$t" -C /tmp/site; done
-if [ -f ../.whl/stage_deps.tar.xz ] && [ ! -d /tmp/site/dagster ]; then tar xJf ../.whl/stage_deps.tar.xz -C /tmp/site; fi
+[ -d /tmp/site/dagster ] || for t in ../.whl/*.tar.xz; do [ -f "$t" ] && tar xJf "$t" -C /tmp/site; done
 # torchcodec finds FFmpeg 8 by its usual names: PyAV's copies, under them
 mkdir -p /tmp/ffmpeg8
 for lib in avutil avcodec avformat avdevice avfilter swscale swresample; do
@@ -48,13 +48,16 @@ deps)
   ;;
 main)
   python3 -c "import av" 2>/dev/null || echo "NO PyAV here: the stage's packages did not survive (new machine)"
+  timeout 60 python3 bench/nvdec_probe.py shared/media/videos/mmaction2_basketball_2p.mp4 \
+    shared/media/videos/sam2_dog_1p.mp4 webvid_shaped/webvid_00.mp4 > "$OUT/probe.txt" 2>&1
+  grep -v "demuxer:\|frame:\|^Error importing\|^System\|^Python version\|^LD_LIBRARY" "$OUT/probe.txt" | cut -c1-300 | tail -14
   BENCH_PHASES=${BENCH_PHASES:-checks,cuts,limit,b,a}
   timeout "${BENCH_S:-420}" python3 bench/bench_issue25.py --media shared/media --webvid webvid_shaped \
     --models shared/models --out "$OUT/issue25.json" --phases "$BENCH_PHASES" > "$OUT/bench.log" 2>&1
   tail -30 "$OUT/bench.log" | cut -c1-600
   timeout "${TESTS_S:-90}" python3 -m pytest -q -m gpu tests/test_gpu_decode.py tests/test_pose_batched.py \
-    -p no:cacheprovider -x > "$OUT/pytest.log" 2>&1
-  tail -5 "$OUT/pytest.log" | cut -c1-400
+    -p no:cacheprovider -rfEs > "$OUT/pytest.log" 2>&1
+  grep -E "passed|failed|FAILED|ERROR|SKIPPED" "$OUT/pytest.log" | cut -c1-300 | tail -12
   if [ -n "${STAGE_S:-}" ]; then
     timeout "$STAGE_S" python3 bench/stage_run_issue25.py --media shared/media --webvid webvid_shaped \
       --models shared/models --out "$OUT/stage.json" > "$OUT/stage.log" 2>&1

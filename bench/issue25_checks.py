@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import threading
 import time
@@ -69,8 +70,16 @@ def repeatability(clips, threads: int, repeats: int, long_side: int = 416) -> di
         vpass = decode_pass(c.path, PassSettings(long_side=long_side), "cuda")
         return vpass.reader, [np.asarray(vpass.scores), vpass.kept_frames.cpu().numpy()]
 
-    for name, fn in (("nvdec_nv12_own_conversion", ours), ("nvdec_rgb_pynvvideocodec", theirs),
-                     ("single_pass_nv12", single)):
+    def safe(fn):
+        def call(c):
+            try:
+                return fn(c)
+            except Exception as exc:  # a file NVDEC refuses, with no CPU reader here
+                return f"error: {type(exc).__name__}: {exc}"[:200], []
+        return call
+
+    for name, fn in (("nvdec_nv12_own_conversion", safe(ours)), ("nvdec_rgb_pynvvideocodec", safe(theirs)),
+                     ("single_pass_nv12", safe(single))):
         try:
             reference = {c.path: fn(c) for c in clips}
             work = [c for c in clips for _ in range(repeats)]
@@ -94,23 +103,31 @@ def repeatability(clips, threads: int, repeats: int, long_side: int = 416) -> di
     return out
 
 
-def nvdec_equals_cpu(paths: list[str], clips, long_side: int = 416) -> dict:
-    """Single pass: NVDEC + torch vs PyAV + numpy, byte for byte. Instants reader: ours vs the CPU reader."""
+def _cpu_pass(path: str, long_side: int):
+    vpass = decode_pass(path, PassSettings(long_side=long_side), "cpu")
+    return vpass.times, vpass.scores, vpass.kept_frames, list(vpass.cuts.cut_frames)
+
+
+def nvdec_equals_cpu(paths: list[str], clips, long_side: int = 416, workers: int = 16) -> dict:
+    """Single pass: NVDEC + torch vs PyAV + numpy (in processes), byte for byte. Instants reader: ours vs the CPU
+    reader."""
     from haic_resources.video.frame_reader import read_frames_at
 
     videos = {}
-    for path in paths:
-        try:
-            gpu = decode_pass(path, PassSettings(long_side=long_side), "cuda")
-            cpu = decode_pass(path, PassSettings(long_side=long_side), "cpu")
-            same_frames = gpu.kept_frames is not None and cpu.kept_frames is not None and \
-                np.array_equal(gpu.kept_frames.cpu().numpy(), cpu.kept_frames)
-            videos[Path(path).name] = {"gpu_reader": gpu.reader, "frames": len(gpu.times),
-                                       "cpu_frames": len(cpu.times), "scores_equal": gpu.scores == cpu.scores,
-                                       "kept_frames_equal": bool(same_frames), "times_equal": gpu.times == cpu.times,
-                                       "cuts_gpu": list(gpu.cuts.cut_frames), "cuts_cpu": list(cpu.cuts.cut_frames)}
-        except Exception as exc:
-            videos[Path(path).name] = {"failed": f"{type(exc).__name__}: {exc}"[:400]}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        cpu_passes = {p: pool.submit(_cpu_pass, p, long_side) for p in paths}
+        for path in paths:
+            try:
+                gpu = decode_pass(path, PassSettings(long_side=long_side), "cuda")
+                times, scores, frames, cuts = cpu_passes[path].result()
+                same_frames = gpu.kept_frames is not None and frames is not None and \
+                    np.array_equal(gpu.kept_frames.cpu().numpy(), frames)
+                videos[Path(path).name] = {"gpu_reader": gpu.reader, "frames": len(gpu.times), "cpu_frames": len(times),
+                                           "scores_equal": gpu.scores == scores, "kept_frames_equal": bool(same_frames),
+                                           "times_equal": gpu.times == times, "cuts_gpu": list(gpu.cuts.cut_frames),
+                                           "cuts_cpu": cuts}
+            except Exception as exc:
+                videos[Path(path).name] = {"failed": f"{type(exc).__name__}: {exc}"[:400]}
     readers = {}
     for c in clips:
         try:
@@ -137,7 +154,7 @@ def _detect_cuts(path: str) -> tuple[list[int], list[float]]:
 
 def cuts_against_detect(paths: list[str], workers: int = 16) -> dict:
     """For every video: the single pass's cut frames (GPU) and `scenedetect.detect()`'s (OpenCV, CPU processes)."""
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         reference = dict(zip(paths, pool.map(_detect_cuts, paths)))
     rows, worst, unmatched = {}, 0, 0
     for path in paths:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import queue
 import threading
 import time
@@ -26,6 +27,9 @@ from haic_resources.video.gpu_split import iter_passes
 from haic_resources.video.isolation import close_workers, run_isolated
 from haic_resources.video.scene_detect import SplitTask, split_into_clips
 from haic_resources.video.single_pass import PassSettings, decode_pass, split_pass
+
+
+HAVE_PYAV = importlib.util.find_spec("av") is not None
 
 
 def _nvdec_host(path, times, start, end, side):
@@ -76,8 +80,9 @@ def workload_a(clips: list[ClipWindow], models: dict, threads: int, processes: i
             out[name] = {"failed": traceback.format_exc()[-1500:]}
     del decoded, frames
     pool: list = []
-    runs = [("end_to_end_fp16_nvdec_threads", True, _nvdec_host, 0), ("end_to_end_fp32_nvdec_threads", False, _nvdec_host, 0),
-            ("end_to_end_fp32_cpu_processes", False, read_cpu, processes)]
+    runs = [("end_to_end_fp16_nvdec_threads", True, _nvdec_host, 0), ("end_to_end_fp32_nvdec_threads", False, _nvdec_host, 0)]
+    if HAVE_PYAV:  # the stage's CPU shape: PyAV in decoder processes
+        runs.append(("end_to_end_fp32_cpu_processes", False, read_cpu, processes))
     verdicts: dict[str, dict] = {}
     for name, half, read, procs in runs:
         try:
@@ -191,35 +196,52 @@ def workload_b(videos: list[str], repeat: int, cpu_subset: int, models: dict, th
                                     ("gpu_path_fp32", False, True)):
         try:
             with Utilisation() as util:
+                cpu0 = _cpu_seconds()
                 t0 = time.perf_counter()
                 rows, totals = _gpu_video_path(work, models[half], threads, batch, long_side, with_models)
                 seconds = time.perf_counter() - t0
+                cpu_s = _cpu_seconds() - cpu0
             if with_models:
                 gpu_rows[name] = rows
             out[name] = {"videos_per_s": _rate(len(work), seconds), "clips_per_s": _rate(totals["clips"], seconds),
                          "frames_decoded_per_s": round(totals["frames"] / seconds), "seconds": round(seconds, 2),
+                         "cpu_core_s_per_video": round(cpu_s / len(work), 3),
                          "clips": totals["clips"], "kept": sum(v == "kept" for v in rows.values()),
                          "errors": totals["errors"], **{k: v for k, v in totals.items() if k == "failure"},
                          **util.summary()}
         except Exception:
             out[name] = {"failed": traceback.format_exc()[-1500:]}
+    if not HAVE_PYAV:
+        out["cpu_path_onnxruntime"] = {"skipped": "no PyAV on this machine in this call"}
+        return out
     cpu_videos = (videos * (cpu_subset // len(videos) + 1))[:cpu_subset]
     pose = PoseSettings(cache_dir="/tmp/haic_models", backend="onnx", detector_model=str(models_dir / "yolox_nano.onnx"),
                         pose_model=str(models_dir / "rtmpose_t_random.onnx"), device="cpu", input_long_side=long_side)
     try:
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         cpu_rows = _cpu_video_path(cpu_videos, workers, pose, long_side)
         seconds = time.perf_counter() - t0
+        cpu_s = _cpu_seconds() - cpu0
         frames = out.get("pass_alone_no_models", {}).get("frames_decoded_per_s")
         out["cpu_path_onnxruntime"] = {"videos": len(cpu_videos), "workers": workers,
                                        "videos_per_s": _rate(len(cpu_videos), seconds), "clips": len(cpu_rows),
                                        "clips_per_s": _rate(len(cpu_rows), seconds), "seconds": round(seconds, 2),
-                                       "kept": sum(v == "kept" for v in cpu_rows.values())}
+                                       "kept": sum(v == "kept" for v in cpu_rows.values()),
+                                       "cpu_core_s_per_video": round(cpu_s / len(cpu_videos), 3)}
         out["verdicts"] = _compare(gpu_rows, cpu_rows, len(videos))
         del frames
     except Exception:
         out["cpu_path_onnxruntime"] = {"failed": traceback.format_exc()[-1500:]}
     return out
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (the decoder/model workers)."""
+    import os
+
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _compare(gpu_rows: dict, cpu_rows: dict, unique: int) -> dict:

@@ -33,6 +33,7 @@ import threading
 
 from haic_resources.video import frame_math as fm
 from haic_resources.video.frame_reader import FrameSample, SampledFrame, read_frames_at, resized_size
+from haic_resources.video.yuv_sources import plane_view
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class NvdecReader:
             frames = fetch(decoder, unique)
         if len(frames) != len(unique):
             raise ValueError(f"{path}: NVDEC returned {len(frames)} of {len(unique)} frames")
-        nv12 = torch.stack([_plane_view(f if isinstance(f, torch.Tensor) else torch.from_dlpack(f)) for f in frames])
+        nv12 = torch.stack([plane_view(f if isinstance(f, torch.Tensor) else torch.from_dlpack(f)) for f in frames])
         y, u, v = fm.nv12_planes(nv12)  # (N, H, W) luma: NVDEC's 4:2:0 output, 8-bit
         height, width = int(y.shape[1]), int(y.shape[2])
         out_w, out_h = resized_size(width, height, long_side)
@@ -165,11 +166,6 @@ class NvdecReader:
         by_index = {index: images[k] for k, index in enumerate(unique)}
         sampled = [SampledFrame(t, i / fps, by_index[i], width, height) for t, i in zip(targets, indices)]
         return FrameSample(sampled, width, height, len(unique))
-
-
-def _plane_view(frame):
-    """An NV12 frame as one (H * 3/2, W) uint8 plane, whatever shape its DLPack view has."""
-    return frame.reshape(frame.shape[0], -1) if frame.dim() == 3 else frame
 
 
 _readers: dict[tuple[int, str], NvdecReader | None] = {}

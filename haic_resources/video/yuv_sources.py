@@ -77,10 +77,7 @@ class NvdecSource:
         torch = self.torch
         for packet in self.demuxer:
             for frame in self.decoder.Decode(packet):
-                view = torch.from_dlpack(frame)
-                if view.dim() == 3:
-                    view = view.reshape(view.shape[0], -1)
-                yield int(frame.getPTS()), view
+                yield int(frame.getPTS()), plane_view(torch.from_dlpack(frame))
 
     def batches(self, size: int = 32) -> Iterator[YuvBatch]:
         """Frames in display order, `size` at a time, copied out of the decoder's surfaces on this source's
@@ -145,6 +142,13 @@ class PyavSource:
                 yield _stacked(times, planes)
         finally:
             self.container.close()
+
+
+def plane_view(frame):
+    """An NV12 frame's DLPack view as one (H * 3/2, W) uint8 plane, whichever unit axis it carries."""
+    if frame.dim() == 3:
+        return frame.squeeze(-1) if frame.shape[-1] == 1 else frame.squeeze(0)
+    return frame
 
 
 def yuv420_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
