@@ -76,6 +76,8 @@ def main() -> None:
                 files = {"1080p": str(args.webvid / "limit_1080p.mp4"), "720p": str(args.webvid / "limit_720p.mp4"),
                          "336p": webvid[0]}
                 out["nvdec_limit"] = checks.nvdec_limit(files, seconds=args.limit_seconds)
+            elif phase == "scale":
+                out["pass_scaling"] = workloads.pass_scaling(webvid * 2)
             elif phase in ("a", "b"):
                 models = out_models(args.models)
                 if phase == "a":
@@ -118,6 +120,8 @@ def summary(out: dict) -> str:
                      f"{out['cuts'].get('cuts_not_within_one_frame')}")
     if "nvdec_limit" in out:
         lines.append(f"NVDEC limit frames/s: {json.dumps(out['nvdec_limit'])}")
+    if "pass_scaling" in out:
+        lines.append(f"pass scaling: {json.dumps(out['pass_scaling'])[:800]}")
     for key in ("workload_a", "workload_b"):
         for name, row in out.get(key, {}).items():
             if isinstance(row, dict) and ("clips_per_s" in row or "failed" in row):

@@ -4,6 +4,7 @@
 #   probe  the first, short call: unpack the carried packages, versions, bench/nvdec_probe.py, imports
 #   deps   unpack the stage's packages (carried in ../.whl) into /tmp/site, for the next call on the same machine
 #   main   the bench (bench/bench_issue25.py), the GPU tests, the stage run (bench/stage_run_issue25.py)
+#   pyav   after `deps`: the stage run and the PyAV-dependent bench parts (the CPU path beside the GPU path)
 # Packages: deps/*.tar.xz here (PyNvVideoCodec without its CUDA 12 module, onnx2torch, scenedetect; torchcodec;
 # pandas when the device's is older) and ../.whl/stage_deps.tar.xz (Dagster, DuckDB, PyAV, boto3, ...: too big to
 # travel with the media, so a call of its own before `main`, on the same warm machine).
@@ -63,5 +64,19 @@ main)
       --models shared/models --out "$OUT/stage.json" > "$OUT/stage.log" 2>&1
     tail -15 "$OUT/stage.log" | cut -c1-600
   fi
+  ;;
+pyav)
+  # the parts that need PyAV and Dagster (unpacked by `deps` on this machine): the stage run first, then the
+  # bench phases with the CPU path beside the GPU path, then the GPU tests
+  python3 -c "import av, dagster" || exit 1
+  timeout "${STAGE_S:-200}" python3 bench/stage_run_issue25.py --media shared/media --webvid webvid_shaped \
+    --models shared/models --out "$OUT/stage.json" > "$OUT/stage.log" 2>&1
+  tail -12 "$OUT/stage.log" | cut -c1-700
+  timeout "${BENCH_S:-250}" python3 bench/bench_issue25.py --media shared/media --webvid webvid_shaped \
+    --models shared/models --out "$OUT/issue25_pyav.json" --phases "${BENCH_PHASES:-b,checks}" > "$OUT/bench_pyav.log" 2>&1
+  tail -25 "$OUT/bench_pyav.log" | cut -c1-600
+  timeout "${TESTS_S:-80}" python3 -m pytest -q -m gpu tests/test_gpu_decode.py -p no:cacheprovider -rfEs \
+    > "$OUT/pytest_pyav.log" 2>&1
+  grep -E "passed|failed|FAILED|ERROR|SKIPPED" "$OUT/pytest_pyav.log" | cut -c1-300 | tail -12
   ;;
 esac

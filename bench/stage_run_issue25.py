@@ -43,7 +43,7 @@ def ledger(home: Path) -> list[dict]:
     from haic_resources.storage.warehouse import in_memory_warehouse
 
     con = in_memory_warehouse(home / "tables")
-    rows = con.execute("SELECT stage, item_id, verdict, code, value, detail FROM ledger ORDER BY stage, item_id").fetchall()
+    rows = con.execute("SELECT stage, item_id, verdict, metric AS code, value, detail FROM ledger ORDER BY stage, item_id").fetchall()
     return [dict(zip(("stage", "item_id", "verdict", "code", "value", "detail"), r)) for r in rows]
 
 

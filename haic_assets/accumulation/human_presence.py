@@ -116,7 +116,7 @@ def _batched_people(pose, tasks: list[PeopleTask], config: HumanPresenceConfig, 
     would hold a CUDA context of its own, and the GPU time-slices between contexts (H200, bench/GPU_NOTES.md
     run 4: 10 clips/s with 4 to 14 NVDEC processes, the GPU 98 % busy; OpenCV threads alone decoded 21.5).
     With HAIC_VIDEO_DECODER=nvdec the clips stage's single pass left each clip's frames in the frame cache:
-    threads take them (or decode a clip with NVDEC, repeatable, when it left none)."""
+    threads take them (and decode on the CPU a clip it left none for)."""
     estimator = pose.estimator()
     windows = [ClipWindow(t.clip_id, t.path, t.start_s, t.end_s) for t in tasks]
     read, processes = read_cpu, config.workers

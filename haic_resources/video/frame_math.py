@@ -69,6 +69,9 @@ class _Numpy:
         return x.sum(axis=(1, 2))
 
 
+_DEVICE_CONSTANTS: dict = {}
+
+
 class _Torch:
     name = "torch"
 
@@ -85,7 +88,15 @@ class _Torch:
         return x.to(self.t.uint8)
 
     def const(self, values, like, dtype=None):
-        return self.t.as_tensor(np.asarray(values), device=like.device, dtype=dtype or self.t.int64)
+        """A small constant (indices, weights, tables) on `like`'s device, made once per value and device: a
+        copy from pageable host memory per batch would wait on the stream, and copies of that kind share one
+        staging path between threads."""
+        values = np.ascontiguousarray(values)
+        key = (values.tobytes(), values.dtype.str, values.shape, str(like.device), dtype)
+        found = _DEVICE_CONSTANTS.get(key)
+        if found is None:
+            found = _DEVICE_CONSTANTS[key] = self.t.as_tensor(values, device=like.device, dtype=dtype or self.t.int64)
+        return found
 
     def stack(self, xs, axis):
         return self.t.stack(xs, dim=axis)

@@ -137,11 +137,12 @@ def iter_passes(paths: list[str], fn: Callable, threads: int) -> Iterator:
 
 
 def cached_reader(cache_dir: str):
-    """human_presence's reader on the GPU path: the clips stage's cached frames, else NVDEC (repeatable), else
-    the CPU reader."""
+    """human_presence's reader on the GPU path: the clips stage's cached frames, else the CPU reader. Not the NVDEC
+    instants reader: fetching frames by index, it gave one long-GOP video (the slideshow) other frames when 12
+    threads decoded it beside other files (bench/GPU_NOTES.md, issue 25), where the single pass stayed repeatable."""
     import functools
 
-    from haic_resources.video import nvdec_reader
+    from haic_resources.pose.clip_batch import read_cpu
     from haic_resources.video.frame_cache import cached_or_read
 
-    return functools.partial(cached_or_read, cache_dir=cache_dir, fallback=nvdec_reader.read_frames_host)
+    return functools.partial(cached_or_read, cache_dir=cache_dir, fallback=read_cpu)

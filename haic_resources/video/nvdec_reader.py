@@ -19,10 +19,12 @@ stream the decoders' resizes and the models' kernels queue behind one another. M
 `read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and
 says which reader produced the frames.
 
-Repeatable in threads because the colour conversion is ours: PyNvVideoCodec 2.2.4's RGB output is not
-(threads decoding different files at once got frames up to about 20 levels apart, bench/GPU_NOTES.md run 6):
-its NV12→RGB kernel takes the colour matrix from one `__constant__` array (`matYuv2Rgb`) that each decoder
-rewrites for its own stream before converting. NV12 is NVDEC's exact output, the same bytes as FFmpeg's.
+The colour conversion is ours: PyNvVideoCodec 2.2.4's RGB output is not repeatable in threads (likely cause, from
+its library's symbols: its NV12→RGB kernels read the colour matrix from one `__constant__` array, `matYuv2Rgb`,
+that `SetMatYuv2Rgb` rewrites through `cudaMemcpyToSymbol` for each stream's matrix; on the H100, 13 of 19 files got 2–4 different frame sets over 4 repeats in 12
+threads, up to 20 levels apart: bench/GPU_NOTES.md, issue 25). With NV12 and our conversion 18 of 19 were
+repeatable; the 19th, the long-GOP slideshow, got another frame (187 levels off) in one repeat: fetching by index
+is not yet repeatable there, so the stages use the single pass (`single_pass`, 19 of 19) and the CPU reader.
 """
 
 from __future__ import annotations

@@ -90,29 +90,21 @@ def decode_pass(path: str | os.PathLike, settings: PassSettings = PassSettings()
         source, refused = open_source(path, gpu=torch is not None, stream=stream)
     except Exception as exc:  # PyAV cannot open it either
         raise SceneDetectError(f"cannot open video: {exc}"[:300])
-    width, height = source.width, source.height
-    if width <= 0 or height <= 0:
-        raise SceneDetectError(f"implausible resolution {width}x{height}")
-    aw, ah = fm.detect_analysis_size(width, height)
-    mw, mh = fm.scaled_size(width, height, settings.long_side)
-    times: list[float] = []
-    sums, kept, previous = [], [], None
-    keep = settings.long_side is not None
     try:
-        for batch in source.batches(settings.batch):
-            y, u, v = batch.y, batch.u, batch.v
-            if torch is not None and not isinstance(y, torch.Tensor):  # PyAV's planes onto the GPU
-                y, u, v = (torch.from_numpy(np.ascontiguousarray(p)).to(device, non_blocking=True) for p in (y, u, v))
-            hsv = fm.bgr_to_hsv_cv2(fm.yuv420_to_bgr_linear(y, u, v, source.colour, ah, aw))
-            sums.append(fm.hsv_delta_sums(hsv, previous))
-            previous = hsv[-1]
-            if keep and len(times) + len(batch.times) <= settings.max_kept_frames:
-                kept.append(fm.area_resize(fm.yuv420_to_rgb(y, u, v, source.colour), mh, mw))
-            elif keep:
-                keep, kept = False, []
-            times += batch.times
+        times, sums, kept, keep = _scan(source, settings, torch, device)
     except Exception as exc:
-        raise SceneDetectError(f"decoding failed ({source.reader}): {type(exc).__name__}: {exc}"[:300])
+        if source.reader != "nvdec":
+            raise SceneDetectError(f"decoding failed ({source.reader}): {type(exc).__name__}: {exc}"[:300])
+        # NVDEC refused the stream once decoding began (measured: 4:4:4 H.264 passes the demuxer's checks and
+        # fails at the sequence header, "Codec not supported on this GPU"): the whole pass again on the CPU
+        refused = f"NVDEC: {type(exc).__name__}: {exc}"[:300]
+        try:
+            source = open_source(path, gpu=False)[0]
+            times, sums, kept, keep = _scan(source, settings, torch, device)
+        except Exception as again:
+            raise SceneDetectError(f"decoding failed (cpu): {type(again).__name__}: {again}"[:300])
+    width, height = source.width, source.height
+    aw, ah = fm.detect_analysis_size(width, height)
     if not times:
         raise SceneDetectError("no decodable video frames")
     decoded = time.perf_counter()
@@ -131,6 +123,31 @@ def decode_pass(path: str | os.PathLike, settings: PassSettings = PassSettings()
         frames = torch.cat(kept) if torch is not None else np.concatenate(kept)
     return VideoPass(cuts, times, scores, frames, source.reader, refused,
                      {"decode_s": decoded - started, "total_s": time.perf_counter() - started})
+
+
+def _scan(source, settings: PassSettings, torch, device: str):
+    """Every frame of `source`: times, ContentDetector's per-channel sums, and the model-size frames (if kept)."""
+    width, height = source.width, source.height
+    if width <= 0 or height <= 0:
+        raise ValueError(f"implausible resolution {width}x{height}")
+    aw, ah = fm.detect_analysis_size(width, height)
+    mw, mh = fm.scaled_size(width, height, settings.long_side)
+    times: list[float] = []
+    sums, kept, previous = [], [], None
+    keep = settings.long_side is not None
+    for batch in source.batches(settings.batch):
+        y, u, v = batch.y, batch.u, batch.v
+        if torch is not None and not isinstance(y, torch.Tensor):  # PyAV's planes onto the GPU
+            y, u, v = (torch.from_numpy(np.ascontiguousarray(p)).to(device, non_blocking=True) for p in (y, u, v))
+        hsv = fm.bgr_to_hsv_cv2(fm.yuv420_to_bgr_linear(y, u, v, source.colour, ah, aw))
+        sums.append(fm.hsv_delta_sums(hsv, previous))
+        previous = hsv[-1]
+        if keep and len(times) + len(batch.times) <= settings.max_kept_frames:
+            kept.append(fm.area_resize(fm.yuv420_to_rgb(y, u, v, source.colour), mh, mw))
+        elif keep:
+            keep, kept = False, []
+        times += batch.times
+    return times, sums, kept, keep
 
 
 def find_cuts(times: list[float], scores: list[float], fps, settings: PassSettings) -> list[float]:

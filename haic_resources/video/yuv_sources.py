@@ -2,9 +2,9 @@
 
 The GPU path decodes each video once, front to back, and needs the planes (not RGB) so that its own
 integer colour conversion (`frame_math`) makes the pixels: the same bytes on the GPU and the CPU, in any
-number of threads. (PyNvVideoCodec's own RGB output is not repeatable in threads: its NV12→RGB kernel
-reads the colour matrix from one `__constant__` array that every decoder thread rewrites for its own
-stream, `SetMatYuv2Rgb` in its library; bench/GPU_NOTES.md run 6 measured frames off by up to 22 levels.)
+number of threads. (PyNvVideoCodec's own RGB output is not repeatable in threads: measured, bench/GPU_NOTES.md runs 6 and
+issue 25; likely cause, from its library's symbols: the NV12→RGB kernels read the colour matrix from one
+`__constant__` array, `matYuv2Rgb`, that `SetMatYuv2Rgb` rewrites for each decoder's stream.)
 
 - `NvdecSource` (PyNvVideoCodec's demuxer and decoder, native NV12 output, device memory, on the calling
   thread's CUDA stream). Only what NVDEC decodes exactly: H.264, HEVC, VP9, AV1 at 8-bit 4:2:0 within
