@@ -160,7 +160,7 @@ def cuts_against_detect(paths: list[str], workers: int = 16) -> dict:
     for path in paths:
         try:
             vpass = decode_pass(path, PassSettings(long_side=None), "cuda")
-            ours, (theirs, theirs_s) = list(vpass.cuts.cut_frames), reference[path]
+            ours, theirs = list(vpass.cuts.cut_frames), reference[path][0]
             pairs = [min((abs(a - b) for b in theirs), default=None) for a in ours]
             missing = [b for b in theirs if all(abs(a - b) > 1 for a in ours)]
             extra = [a for a, d in zip(ours, pairs) if d is None or d > 1]
