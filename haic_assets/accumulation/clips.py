@@ -12,6 +12,7 @@ from pydantic import Field
 from haic_core.decisions import error
 from haic_core.accumulation.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S
 from haic_resources.video.isolation import run_isolated
+from haic_resources.video import gpu_split
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_resources.video.scene_detect import (DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for,
                                                pixels_to_decode, split_into_clips)
@@ -65,8 +66,13 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
                    f"{decode_threads or 'auto'} decoder thread(s) each")
     by_video = videos.set_index("video_id")
     decode_cost = {v.video_id: pixels_to_decode(v) for v in videos.itertuples(index=False)}
-    results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
-                           cost=lambda task: decode_cost[task.video_id], progress=stage.progress("scene detection"))
+    if gpu_split.configured_decoder() == "nvdec" and not any(map(gpu_split.unsupported_setting, tasks)):
+        # One decode per video on the GPU: cuts, and each kept clip's frames cached for human_presence.
+        results = gpu_split.split_videos(tasks, threads=config.workers, cache_dir=str(stage.storage.layout.cache),
+                                         long_side=gpu_split.sample_long_side(), progress=stage.progress("scene detection"))
+    else:
+        results = run_isolated(split_into_clips, tasks, workers=config.workers, timeout_s=config.timeout_s,
+                               cost=lambda task: decode_cost[task.video_id], progress=stage.progress("scene detection"))
     rows, scenes = [], 0
     for result in results:
         video_id = result.item.video_id

@@ -18,6 +18,7 @@ from haic_resources.pose.clip_people import PeopleTask, sample_people
 from haic_resources.pose.contact_sheet import contact_sheet
 from haic_resources.pose.estimator import boxes_of, keypoint_scores_of, scores_of
 from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
+from haic_resources.video import gpu_split
 from haic_resources.video.isolation import IsolatedResult, run_isolated
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.resources import pose_version
@@ -84,7 +85,7 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
                         presence_samples=config.samples, pose_fps=config.pose_fps, pose=pose.settings(),
                         keep_images=True, image_long_side=SHEET_IMAGE_LONG_SIDE) for c in clips.itertuples(index=False)]
     if pose.backend == "batched":  # many clips per network call; decoders in killable worker processes
-        results = _batched_people(pose, tasks, config, stage.progress("people"))
+        results = _batched_people(pose, tasks, config, stage.progress("people"), str(stage.storage.layout.cache))
     else:
         results = run_isolated(sample_people, tasks, workers=config.workers, timeout_s=config.timeout_s,
                                reuse_workers=True, progress=stage.progress("people"))
@@ -129,16 +130,22 @@ def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.D
         output_metadata={"person_detections": {"clips": int(detections_table["clip_id"].nunique())}})
 
 
-def _batched_people(pose, tasks: list[PeopleTask], config: HumanPresenceConfig, progress) -> list[IsolatedResult]:
+def _batched_people(pose, tasks: list[PeopleTask], config: HumanPresenceConfig, progress,
+                    cache_dir: str) -> list[IsolatedResult]:
     """The tasks' `ClipPeople` from the batched backend (`sample_clips_batched`): the models stay in this
     process (on the GPU when there is one) and take many clips per call, `config.workers` decoder
     processes decode ahead on the CPU, each clip killable at its deadline. Not with NVDEC: each process
     would hold a CUDA context of its own, and the GPU time-slices between contexts (H200, bench/GPU_NOTES.md
-    run 4: 10 clips/s with 4 to 14 NVDEC processes, the GPU 98 % busy; OpenCV threads alone decoded 21.5)."""
+    run 4: 10 clips/s with 4 to 14 NVDEC processes, the GPU 98 % busy; OpenCV threads alone decoded 21.5).
+    With HAIC_VIDEO_DECODER=nvdec the clips stage's single pass left each clip's frames in the frame cache:
+    threads take them (and decode on the CPU a clip it left none for)."""
     estimator = pose.estimator()
     windows = [ClipWindow(t.clip_id, t.path, t.start_s, t.end_s) for t in tasks]
+    read, processes = read_cpu, config.workers
+    if gpu_split.configured_decoder() == "nvdec":
+        read, processes = gpu_split.cached_reader(cache_dir), 0
     outcomes = {}
-    for outcome in sample_clips_batched(windows, estimator, read_cpu, decode_processes=config.workers,
+    for outcome in sample_clips_batched(windows, estimator, read, decode_processes=processes,
                                         timeout_s=config.timeout_s, presence_samples=config.samples,
                                         pose_fps=config.pose_fps, keep_images=True):
         outcomes[outcome.clip_id] = outcome

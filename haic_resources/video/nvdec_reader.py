@@ -3,8 +3,8 @@ to given instants, with the CPU reader (`frame_reader.read_frames_at`, PyAV) as 
 
 The same contract as the CPU reader: a `FrameSample` of RGB uint8 frames resized once to the pose
 model's long side. The frames are decoded on the GPU (the decoder seeks to the keyframe before each
-wanted frame and decodes forward), converted to RGB there, resized there (area averaging when
-shrinking, as the CPU reader's swscale AREA), and copied to the host small.
+wanted frame and decodes forward) in NVDEC's own NV12, converted to RGB and resized (area average)
+there by `frame_math`'s integer code, and copied to the host small (or left on the GPU).
 
 Instants map to frame indices through the decoder's own time→index lookup when it has one, else
 index = round(t × average fps) (constant-rate streams; AVI is). `frames_decoded` counts the frames
@@ -19,10 +19,12 @@ stream the decoders' resizes and the models' kernels queue behind one another. M
 `read_frames` falls back to the CPU reader when PyNvVideoCodec, a GPU or the codec is missing, and
 says which reader produced the frames.
 
-Not repeatable in threads: with PyNvVideoCodec 2.2.4, threads decoding different files at once get frames
-that differ from one thread's by up to about 20 levels (bench/GPU_NOTES.md, run 6; one file in many threads,
-or any files in one thread, is repeatable). So no stage decodes with NVDEC; the batched stage decodes on the
-CPU in its worker processes.
+The colour conversion is ours: PyNvVideoCodec 2.2.4's RGB output is not repeatable in threads (likely cause, from
+its library's symbols: its NV12→RGB kernels read the colour matrix from one `__constant__` array, `matYuv2Rgb`,
+that `SetMatYuv2Rgb` rewrites through `cudaMemcpyToSymbol` for each stream's matrix; on the H100, 13 of 19 files got 2–4 different frame sets over 4 repeats in 12
+threads, up to 20 levels apart: bench/GPU_NOTES.md, issue 25). With NV12 and our conversion 18 of 19 were
+repeatable; the 19th, the long-GOP slideshow, got another frame (187 levels off) in one repeat: fetching by index
+is not yet repeatable there, so the stages use the single pass (`single_pass`, 19 of 19) and the CPU reader.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ import logging
 import os
 import threading
 
+from haic_resources.video import frame_math as fm
 from haic_resources.video.frame_reader import FrameSample, SampledFrame, read_frames_at, resized_size
+from haic_resources.video.yuv_sources import plane_view
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class NvdecReader:
             except Exception:  # another codec: a fresh decoder
                 self._local.decoder = None
         decoder = self.nvc.SimpleDecoder(path, gpu_id=self.gpu_id, use_device_memory=True,
-                                         output_color_type=self.nvc.OutputColorType.RGB,
+                                         output_color_type=self.nvc.OutputColorType.NATIVE,
                                          max_width=MAX_SIDE, max_height=MAX_SIDE)
         self._local.decoder = decoder
         return decoder
@@ -89,6 +93,19 @@ class NvdecReader:
                 index = int(round(t * fps))
             out.append(min(max(index, 0), last))
         return out, fps
+
+    def _colour(self, path: str) -> fm.Colour:
+        """The stream's matrix and range (from its demuxer, once per file and thread)."""
+        cache = getattr(self._local, "colours", None)
+        if cache is None:
+            cache = self._local.colours = {}
+        if path not in cache:
+            demuxer = self.nvc.CreateDemuxer(filename=path)
+            if "420" not in str(demuxer.ChromaFormat()) or int(demuxer.BitDepth()) != 8:
+                raise ValueError(f"{demuxer.ChromaFormat()} {demuxer.BitDepth()}-bit: not 8-bit 4:2:0 (NV12)")
+            cache[path] = fm.Colour("bt709" if "709" in str(demuxer.ColorSpace()) else "bt601",
+                                    "JPEG" in str(demuxer.ColorRange()).upper())
+        return cache[path]
 
     @staticmethod
     def _frames_by_index(decoder, unique: list[int]) -> list:
@@ -129,6 +146,7 @@ class NvdecReader:
 
     def _read(self, path, targets: list[float], long_side: int | None, on_gpu: bool) -> FrameSample:
         torch = self.torch
+        colour = self._colour(str(path))  # before decoding: a file NVDEC gives no NV12 for goes to the CPU
         decoder = self._decoder(str(path))
         indices, fps = self.frame_indices(decoder, targets)
         unique = sorted(set(indices))
@@ -141,14 +159,11 @@ class NvdecReader:
             frames = fetch(decoder, unique)
         if len(frames) != len(unique):
             raise ValueError(f"{path}: NVDEC returned {len(frames)} of {len(unique)} frames")
-        stack = torch.stack([f if isinstance(f, torch.Tensor) else torch.from_dlpack(f) for f in frames])  # (N, H, W, 3) uint8 on the GPU
-        height, width = int(stack.shape[1]), int(stack.shape[2])
+        nv12 = torch.stack([plane_view(f if isinstance(f, torch.Tensor) else torch.from_dlpack(f)) for f in frames])
+        y, u, v = fm.nv12_planes(nv12)  # (N, H, W) luma: NVDEC's 4:2:0 output, 8-bit
+        height, width = int(y.shape[1]), int(y.shape[2])
         out_w, out_h = resized_size(width, height, long_side)
-        if (out_w, out_h) != (width, height):
-            mode = "area" if out_w < width else "bilinear"
-            x = stack.permute(0, 3, 1, 2).float()
-            x = torch.nn.functional.interpolate(x, size=(out_h, out_w), mode=mode)
-            stack = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        stack = fm.area_resize(fm.yuv420_to_rgb(y, u, v, colour), out_h, out_w)
         images = stack if on_gpu else stack.cpu().numpy()
         by_index = {index: images[k] for k, index in enumerate(unique)}
         sampled = [SampledFrame(t, i / fps, by_index[i], width, height) for t, i in zip(targets, indices)]
