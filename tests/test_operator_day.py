@@ -123,3 +123,16 @@ def test_the_run_prints_its_progress_as_plain_lines_when_not_at_a_terminal(demo)
     assert any(re.fullmatch(r"\[7/7\] action_filtered done \(\d+\.\d s\)", x) for x in lines)
     assert any(re.fullmatch(r"    human_presence \[webvid_sample__results_sample.csv\] people: 2/2 \(100 %\), .*", x)
                for x in lines)
+
+
+def test_haic_why_lists_a_videos_stages_and_then_its_clips_in_one_order(demo):
+    """Issue 29: one order, the pipeline's: the video's stages, then each clip's, as the job ran them."""
+    home, _ = demo
+    done = haic(home, "why", "webvid_sample:1001", timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split()[:3] for line in done.stdout.splitlines()[1:] if not line.strip().startswith("contact sheet")]
+    assert [(stage, item) for stage, _, item in rows] == [
+        ("raw_metadata", "webvid_sample:1001"), ("metadata_filtered", "webvid_sample:1001"),
+        ("videos", "webvid_sample:1001"), ("clips", KEPT_CLIP), ("human_presence", KEPT_CLIP),
+        ("pose_tracks", KEPT_CLIP), ("action_filtered", KEPT_CLIP),
+        ("raw_metadata", "webvid_sample:results_sample.csv#row7")]  # the shard's repeated row of this video

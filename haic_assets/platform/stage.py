@@ -39,7 +39,7 @@ from haic_assets.platform.ledger import (decision_metadata, ledger_files, ledger
 from haic_assets.platform.partition_lock import partition_locks, postgres_url_of
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, checked_partition_key, source_shards
 from haic_assets.platform.previews import png_metadata, sheet_metadata
-from haic_assets.platform.progress import ProgressLog
+from haic_assets.platform.progress import ProgressLog, engine_event_reporter
 from haic_assets.platform.retry import RetryScope
 from haic_assets.platform.stage_checks import YIELD_BAND, check_results, decision_facts, stage_check_specs
 
@@ -90,13 +90,15 @@ class StageContext:
         self.run_id = context.run.run_id
         self.instance = context.instance
         self.resources = context.resources
+        self._report = engine_event_reporter(context)
 
     def __getattr__(self, name: str) -> Any:  # stage.storage, stage.pose, stage.llm, ...
         return getattr(self.resources, name)
 
     def progress(self, what: str) -> ProgressLog:
-        """A `progress(done, total)` callback that logs how far `what` is (e.g. "scene detection")."""
-        return ProgressLog(self.log, f"{self.stage} [{self.partition_key}] {what}")
+        """A `progress(done, total)` callback that reports how far `what` is (e.g. "scene detection")
+        as a structured event of the run (haic_assets/platform/progress.py)."""
+        return ProgressLog(self._report, self.stage, self.partition_key, what)
 
 
 @dataclass(frozen=True)
