@@ -116,8 +116,8 @@ def test_a_failed_partition_keeps_its_decisions_and_fails_with_the_reason(tmp_pa
 def test_the_registry_lists_the_paper_stages_in_order_and_shared_settings_once():
     assert STAGE_NAMES == ("raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "pose_tracks",
                            "action_filtered", "captions", "caption_judgement", "haic_train", "haic_train_release",
-                           "annotation_tasks", "bench_captions", "qa_pairs", "qa_verified", "haicbench_split",
-                           "dataset_statistics", "haicbench_content_leakage", "eval_answers", "eval_leaderboard",
+                           "annotation_tasks", "bench_captions", "qa_pairs", "qa_verified", "haicbench_content_leakage",
+                           "haicbench_split", "dataset_statistics", "eval_answers", "eval_leaderboard",
                            "threshold_whatif")
     fields = settings_fields()
     assert "min_short_side_px" in fields["metadata_filtered"] and "min_short_side_px" not in fields["videos"]
