@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from haic_resources.llm.cache import ResponseCache, cache_key
-from haic_resources.llm.client import extract_json_text
+from haic_core.json_text import json_text
 from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.retry import RetryPolicy, backoff_delay_s, call_with_retries, parse_retry_after
 from haic_resources.llm.types import GenerationSettings, LLMError, TokenPrices
@@ -115,11 +115,15 @@ def test_cache_round_trip_and_damaged_entry_is_a_miss(tmp_path) -> None:
     assert cache.get("ab" * 32) is None
 
 
-def test_json_answers_are_unfenced_and_validated() -> None:
-    assert extract_json_text('```json\n{"a": 1}\n```') == '{"a": 1}'
-    assert extract_json_text(' [1, 2] ') == "[1, 2]"
-    with pytest.raises(ValueError):
-        extract_json_text("not json")
+def test_json_answers_are_unfenced_mended_and_validated() -> None:
+    assert json_text('```json\n{"a": 1}\n```') == '{"a": 1}'
+    assert json_text(' [1, 2] ') == "[1, 2]"
+    assert json_text('```json\n```json\n{"a": 1}\n```\n```') == '{"a": 1}'  # a fence in a fence
+    assert json_text("Here it is:\n```\n{'a': 'x', 'b': [1, 2,],}\n```\nThanks.") == '{"a": "x", "b": [1, 2]}'
+    assert json_text('""') == '""'
+    for prose in ("not json", "B", "The caption does not mention it.", "", "```python\nx = 1\n```"):
+        with pytest.raises(ValueError):
+            json_text(prose)
 
 
 def test_server_retry_after_is_honoured_end_to_end(tmp_path) -> None:
