@@ -110,8 +110,10 @@ def test_haic_why_names_stage_reason_value_and_threshold(home, capsys):
     assert "[short_side_px=144, threshold 240]" in out
     assert cli.main(["funnel"]) == 0
     funnel = capsys.readouterr().out
-    assert "webvid_sample      raw_metadata metadata_row     4        4      0      8" in funnel
-    assert "webvid_sample metadata_filtered metadata_row     2        2      0      4" in funnel
+    # a row without an id, and a repeated one, are metadata rows: the videos are counted apart
+    assert "webvid_sample      raw_metadata        video     4        2      0      6" in funnel
+    assert "webvid_sample      raw_metadata metadata_row     0        2      0      2" in funnel
+    assert "webvid_sample metadata_filtered        video     2        2      0      4" in funnel
 
 
 @pytest.mark.parametrize("content, reason", [

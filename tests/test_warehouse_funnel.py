@@ -19,7 +19,7 @@ from tests.helpers import REPO_ROOT
 ORDER = ["raw_metadata", "metadata_filtered", "videos"]
 
 
-def rows(partition: str, stage: str, verdicts: str, kind: str = "metadata_row") -> pd.DataFrame:
+def rows(partition: str, stage: str, verdicts: str, kind: str = "video") -> pd.DataFrame:
     """Ledger rows, one per letter: k kept, d dropped, e error, p pending (in an LLM batch job)."""
     names = {"k": "kept", "d": "dropped", "e": "error", "p": "pending"}
     return pd.DataFrame({"item_id": [f"{partition}:{kind}{i}" for i in range(len(verdicts))], "item_kind": kind,
@@ -34,9 +34,9 @@ def land(tables: TableStore) -> None:
     write_ledger(tables, "raw_metadata", "omega__c.parquet", rows("omega__c.parquet", "raw_metadata", "d"))
 
 
-EXPECTED = [("omega", "raw_metadata", "metadata_row", 0, 1, 0, 1, 0),
-            ("webvid", "raw_metadata", "metadata_row", 5, 1, 1, 7, 0),
-            ("webvid", "metadata_filtered", "metadata_row", 1, 2, 0, 3, 0)]
+EXPECTED = [("omega", "raw_metadata", "video", 0, 1, 0, 1, 0),
+            ("webvid", "raw_metadata", "video", 5, 1, 1, 7, 0),
+            ("webvid", "metadata_filtered", "video", 1, 2, 0, 3, 0)]
 
 
 def funnel(conn) -> list[tuple]:
@@ -101,9 +101,9 @@ def test_haic_funnel_prints_the_same_table_as_before(tmp_path):
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1:] == [
-        "source             stage    item_kind  kept  dropped  error  total",
-        "webvid      raw_metadata metadata_row     5        1      1      7",
-        "webvid metadata_filtered metadata_row     1        2      0      3",
+        "source             stage item_kind  kept  dropped  error  total",
+        "webvid      raw_metadata     video     5        1      1      7",
+        "webvid metadata_filtered     video     1        2      0      3",
     ]
 
 
