@@ -172,5 +172,7 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
 
     storage = build_definitions().resources["storage"]
     funnel = in_memory_warehouse(storage.tables().local_root()).execute(
-        "SELECT stage, kept, dropped, error FROM funnel WHERE source = 'webvid_sample' ORDER BY stage").fetchall()
-    assert funnel == [("metadata_filtered", 2, 2, 0), ("raw_metadata", 4, 4, 0)]
+        "SELECT stage, item_kind, kept, dropped, error FROM funnel WHERE source = 'webvid_sample' "
+        "ORDER BY stage, item_kind").fetchall()
+    assert funnel == [("metadata_filtered", "video", 2, 2, 0), ("raw_metadata", "metadata_row", 0, 2, 0),
+                      ("raw_metadata", "video", 4, 2, 0)]

@@ -111,7 +111,7 @@ def instance_logs(home, run_id):
 def test_tables_written_through_the_warehouse_survive_a_refresh(tmp_path):
     warehouse = WarehouseResource(database=str(tmp_path / "w.duckdb"))
     (tmp_path / "tables" / "ledger" / "s").mkdir(parents=True)
-    pd.DataFrame({"source": ["x"], "stage": ["s"], "item_id": ["a"], "verdict": ["kept"]}).to_parquet(
+    pd.DataFrame({"source": ["x"], "stage": ["s"], "item_id": ["a"], "item_kind": ["clip"], "verdict": ["kept"]}).to_parquet(
         tmp_path / "tables" / "ledger" / "s" / "p.parquet")
     with warehouse.connect() as conn:  # e.g. dataset_statistics' stats_* tables
         conn.execute("CREATE TABLE stats_demo AS SELECT 7 AS n")
@@ -125,5 +125,5 @@ def test_tables_written_through_the_warehouse_survive_a_refresh(tmp_path):
     with read_only_connect(tmp_path / "w.duckdb") as conn:
         assert conn.execute("SELECT n FROM stats_demo").fetchone() == (7,)
         assert conn.execute("SELECT item_id FROM ledger").fetchall() == [("a",)]
-        assert conn.execute("SELECT * FROM funnel").fetchall() == [("x", "s", 1, 0, 0, 1, 0)]
+        assert conn.execute("SELECT * FROM funnel").fetchall() == [("x", "s", "clip", 1, 0, 0, 1, 0)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tables", "w.duckdb", "w.duckdb.writer.lock"]

@@ -120,6 +120,7 @@ class StageSpec:
     fingerprint: Callable[[Config], str] | None = None  # more code-version parts (e.g. prompt versions)
     records_decisions: bool = True
     columns: tuple[str, ...] = ()  # the table's required columns (checked by required_columns_present)
+    column_docs: Mapping[str, str] = field(default_factory=dict)  # column -> what it holds (the column schema)
     checks: tuple[str, ...] = ()  # optional checks of stage_checks (yield_within_band, caption_format_pass_rate)
 
     def config_with_settings(self, settings) -> type[Config]:
@@ -306,7 +307,7 @@ class StageSpec:
             summary, line = decision_metadata(decisions, config.model_dump())
             metadata.update(summary)
             stage.log.info(f"{self.name} [{key}]: {line}")
-        metadata.update(table_metadata(first))
+        metadata.update(table_metadata(first, self.column_docs))
         metadata.update(result.metadata)
         if result.preview is not None:
             metadata["preview"] = preview_table(first, result.preview)
@@ -316,7 +317,8 @@ class StageSpec:
                                            self.name, key, dict(result.sheets), decisions))
         out = {out_names[0]: (first, metadata)}
         for name in out_names[1:]:
-            out[name] = (tables[name], {**table_metadata(tables[name]), **result.output_metadata.get(name, {})})
+            out[name] = (tables[name], {**table_metadata(tables[name], self.column_docs),
+                                        **result.output_metadata.get(name, {})})
         raw_rows = None
         if YIELD_BAND in self.checks:  # the accumulation's yield is over the shard's rows
             raw = context.resources.storage.tables().read("ledger/raw_metadata", key)
@@ -337,7 +339,8 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
                       deps: Sequence[str | AssetDep] = (), settings_from: Mapping[str, str] | None = None,
                       fingerprint: Callable[[Config], str] | None = None, records_decisions: bool = True,
                       group: str | None = None, description: str | None = None, columns: Sequence[str] = (),
-                      checks: Sequence[str] = ()) -> Callable[[Callable[..., StageResult]], StageSpec]:
+                      column_docs: Mapping[str, str] | None = None, checks: Sequence[str] = ()
+                      ) -> Callable[[Callable[..., StageResult]], StageSpec]:
     """Declare a stage. Its group is the folder of the body's module (accumulation, haic_train,
     haicbench) unless `group` is given; its description is the body's docstring.
 
@@ -346,7 +349,9 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
     stage produces; kind: decode | gpu | llm (op tags, pools, model in the code version);
     resources: resource keys beyond storage and warehouse; settings_from: config fields whose
     deployment setting lives under another stage; fingerprint: more code-version parts; columns: the
-    table's required columns; checks: optional asset checks (see stage_checks).
+    table's required columns; column_docs: column -> what it holds, for every output's column schema in
+    the catalog (a column name means one thing in all of a stage's tables); checks: optional asset
+    checks (see stage_checks).
     """
     if kind is not None and kind not in STEP_KINDS:
         raise ValueError(f"stage {name}: kind {kind!r} is not one of {STEP_KINDS}")
@@ -359,6 +364,6 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
                          ins=named_ins, outs=dict(outs) if outs else {name: doc}, partitions=partitions, kind=kind,
                          resources=tuple(resources), deps=tuple(deps), settings_from=dict(settings_from or {}),
                          fingerprint=fingerprint, records_decisions=records_decisions, columns=tuple(columns),
-                         checks=tuple(checks))
+                         column_docs=dict(column_docs or {}), checks=tuple(checks))
 
     return declare
