@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dagster import executor
-from dagster._core.definitions.executor_definition import multi_or_in_process_executor
+from dagster import executor, multi_or_in_process_executor
 
 FORK_SERVER_CHILDREN = "haic_resources.fork_server_children"
 STEPS_FROM_FORK_SERVER = {"forkserver": {"preload_modules": [FORK_SERVER_CHILDREN]}}
