@@ -17,6 +17,7 @@ from dagster import AssetKey, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, ledger, without_llm
+from tests.timing import limit
 
 pytestmark = pytest.mark.slow  # one `haic demo` (the sample through the main job) for the module
 
@@ -28,7 +29,7 @@ KEPT_CLIP = "webvid_sample:1001-6233393577"
 def haic(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "OPENAI_API_KEY", "HAIC_LLM_PROVIDER")}
     return subprocess.run([sys.executable, "-m", "haic_cli", *args], env={**env, "HAIC_HOME": str(home)},
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=limit(timeout))
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 from haic_resources.storage.home import prepare_dagster_home
 from haic_resources.storage.warehouse import in_memory_warehouse
 from tests.helpers import SAMPLE_CSV, SAMPLE_MEDIA, SAMPLE_PARTITION
+from tests.timing import limit
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
@@ -61,7 +62,7 @@ def postgres():
         shutil.chown(root / "pwfile", "postgres")
 
     def pg(tool: str, *args: str) -> None:
-        subprocess.run([*as_postgres, str(bindir / tool), *args], check=True, capture_output=True, timeout=60)
+        subprocess.run([*as_postgres, str(bindir / tool), *args], check=True, capture_output=True, timeout=limit(60))
 
     try:
         pg("initdb", "-D", str(data), "-U", PG_USER, f"--pwfile={root / 'pwfile'}",

@@ -15,6 +15,7 @@ from haic_resources.storage.object_store import LocalObjectStore
 from haic_resources.storage.tables import TableStore
 from haic_resources.storage.warehouse import in_memory_warehouse, read_only_connect, refresh_warehouse
 from tests.helpers import REPO_ROOT
+from tests.timing import limit
 
 ORDER = ["raw_metadata", "metadata_filtered", "videos"]
 
@@ -98,7 +99,7 @@ def test_haic_funnel_prints_the_same_table_as_before(tmp_path):
     land(TableStore(LocalObjectStore(home / "tables"), tmp_path / "mirror"))
     env = dict(os.environ, HAIC_HOME=str(home))
     out = subprocess.run([sys.executable, "-m", "haic_cli", "funnel", "--source", "webvid"],
-                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=limit(120))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1:] == [
         "source             stage item_kind  kept  dropped  error  total",
