@@ -47,6 +47,8 @@ def snapshot(home: Path) -> dict[str, pd.DataFrame]:
     """Every Parquet file under tables/ as a frame (ledger rows without their run's id and time)."""
     frames = {}
     for path in sorted((home / "tables").rglob("*.parquet")):
+        if path.relative_to(home / "tables").parts[0] == "ledger_history":
+            continue  # the rows the second run replaced: only a re-run has them
         frame = pd.read_parquet(path)
         frame = frame.drop(columns=sorted(RUN_DEPENDENT & set(frame.columns)))
         frames[path.relative_to(home / "tables").as_posix()] = frame.reset_index(drop=True)

@@ -166,9 +166,11 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
     conn.close()
 
     assert bucket_keys(s3_server, "tables/") == sorted(
-        f"tables/{table}/{SAMPLE_PARTITION}.parquet"
-        for table in ("raw_metadata", "metadata_filtered", "ledger/raw_metadata", "ledger/metadata_filtered",
-                      "ledger_counts/raw_metadata", "ledger_counts/metadata_filtered"))
+        [f"tables/{table}/{SAMPLE_PARTITION}.parquet"
+         for table in ("raw_metadata", "metadata_filtered", "ledger/raw_metadata", "ledger/metadata_filtered",
+                       "ledger_counts/raw_metadata", "ledger_counts/metadata_filtered")]
+        + [f"tables/ledger_index/delta/{stage}__{SAMPLE_PARTITION}.parquet"  # the ledger's index, same commit
+           for stage in ("raw_metadata", "metadata_filtered")])
     assert not (home / "tables").exists(), "tables were written under HAIC_HOME instead of S3"
 
     storage = build_definitions().resources["storage"]

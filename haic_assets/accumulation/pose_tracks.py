@@ -1,6 +1,7 @@
 """pose_tracks: people at 1 fps linked into tracklets by maximal total IoU between adjacent samples (an
 assignment; keypoint similarity breaks ties), recording the identity switches the greedy reading would have made."""
 
+import numpy as np
 import pandas as pd
 from dagster import Config
 from pydantic import Field
@@ -51,7 +52,8 @@ def pose_tracks(stage: StageContext, config: PoseTracksConfig, human_presence: p
     people = person_mask(person_detections["score"].to_numpy(),
                          [list(k) for k in person_detections["keypoint_scores"]] if len(person_detections) else None,
                          config.min_person_score, config.min_person_keypoints, config.person_keypoint_score)
-    tracked = person_detections[person_detections["pose_sample"].to_numpy() & people]
+    # .loc with a boolean array: a plain [] with an empty mask would select columns, not rows.
+    tracked = person_detections.loc[person_detections["pose_sample"].to_numpy(dtype=bool) & np.asarray(people, dtype=bool)]
     by_clip = dict(tuple(tracked.groupby("clip_id", sort=False)))
     rows, decisions = [], []
     for clip in human_presence.itertuples(index=False):

@@ -59,8 +59,10 @@ class SplitOutcome:
 def _device_and_streams(device: str):
     if not device.startswith("cuda"):
         return None
-    import torch
-
+    try:  # the gpu extra; without it (or without a GPU) the same path runs on PyAV's frames
+        import torch
+    except ImportError:
+        return None
     if not torch.cuda.is_available():
         return None
     return torch
