@@ -25,31 +25,38 @@ setting) is one line on stderr and a non-zero exit; HAIC_DEBUG=1 shows the trace
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from haic_cli import __version__
-from haic_cli import (annotate, checks, diff, evaluate, instance, lineage, partitions, people, plan, recurate, retry,
-                      run, sources, whatif)
-from haic_cli.common import UserError
 
-# In the order `haic --help` lists them.
-COMMAND_GROUPS = (sources, instance, run, recurate, retry, partitions, lineage, whatif, diff, plan, people, checks,
-                  annotate, evaluate)
+# Each command group's module (haic_cli/<name>.py) and the commands it adds, in the order `haic --help`
+# lists them. A command imports only its own group: `haic why` does not pay for importing Dagster.
+COMMAND_GROUPS = {
+    "sources": ("add-shard", "demo"), "instance": ("ui", "home"), "run": ("run",), "recurate": ("recurate",),
+    "retry": ("retry",), "partitions": ("partitions",), "lineage": ("funnel", "why"), "whatif": ("whatif",),
+    "diff": ("diff",), "plan": ("plan",), "people": ("people",), "checks": ("check-qa", "check-caption"),
+    "annotate": ("annotation-task", "annotate"), "evaluate": ("evaluate",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the group of the command `argv` names, or with every group (help, a typo)."""
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    groups = [g for g, commands in COMMAND_GROUPS.items() if command in commands] or list(COMMAND_GROUPS)
     parser = argparse.ArgumentParser(prog="haic", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"haic {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in COMMAND_GROUPS:
-        group.register(sub)
+    for group in groups:
+        importlib.import_module(f"haic_cli.{group}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into one line
@@ -66,6 +73,8 @@ def user_error_line(exc: BaseException) -> str | None:
     Our validators raise ValueError with a message meant for the operator (a partition key, a
     settings file, a number that is no number); files that are missing or unreadable and a full
     disk are the machine's state, said with the path."""
+    from haic_cli.common import UserError
+
     if isinstance(exc, UserError):
         return str(exc)
     full = disk_full_line(exc)
