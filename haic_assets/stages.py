@@ -9,7 +9,6 @@ from haic_assets.accumulation.pose_tracks import pose_tracks
 from haic_assets.accumulation.raw_metadata import raw_metadata
 from haic_assets.accumulation.videos import videos
 from haic_assets.curation.threshold_whatif import threshold_whatif
-from haic_assets.evaluation.content_leakage import haicbench_content_leakage
 from haic_assets.evaluation.eval_answers import eval_answers
 from haic_assets.evaluation.eval_leaderboard import eval_leaderboard
 from haic_assets.haic_train.caption_judgement import caption_judgement
@@ -18,6 +17,7 @@ from haic_assets.haic_train.gathered_release import haic_train_release
 from haic_assets.haic_train.haic_train_release import haic_train
 from haic_assets.haicbench.annotation_tasks import annotation_tasks
 from haic_assets.haicbench.bench_captions import bench_captions
+from haic_assets.haicbench.content_leakage import haicbench_content_leakage
 from haic_assets.haicbench.dataset_statistics import dataset_statistics
 from haic_assets.haicbench.haicbench_split import haicbench_split
 from haic_assets.haicbench.qa_pairs import qa_pairs
@@ -29,10 +29,11 @@ STAGES: tuple[StageSpec, ...] = (
     raw_metadata, metadata_filtered, videos, clips, human_presence, pose_tracks, action_filtered,
     # 2. HAICTrain
     captions, caption_judgement, haic_train, haic_train_release,
-    # 3. HAICBench
-    annotation_tasks, bench_captions, qa_pairs, qa_verified, haicbench_split, dataset_statistics,
+    # 3. HAICBench (the content-leakage guard runs before the split it guards)
+    annotation_tasks, bench_captions, qa_pairs, qa_verified, haicbench_content_leakage, haicbench_split,
+    dataset_statistics,
     # 4. evaluation (the paper, section 4)
-    haicbench_content_leakage, eval_answers, eval_leaderboard,
+    eval_answers, eval_leaderboard,
     # 5. the curator's tools over the ledger
     threshold_whatif,
 )

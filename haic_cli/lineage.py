@@ -1,6 +1,6 @@
 """`haic funnel` and `haic why`: lineage questions answered from the decision ledger.
 
-    haic funnel [--source S]    kept / dropped / error per stage and source
+    haic funnel [--source S]    kept / dropped / error per source, stage and kind of item
     haic why ITEM_ID [-v]       an item's trail through the stages, with reasons, values, thresholds
 """
 
@@ -17,7 +17,9 @@ from haic_resources.storage.home import haic_home
 
 def register(sub) -> None:
     p = sub.add_parser("funnel", help="kept/dropped/error per stage and source",
-                       description="Kept, dropped and error counts per stage and source, from the ledger.")
+                       description="Kept, dropped and error counts per source, stage and kind of item, from "
+                                   "the ledger: a stage that decides on videos and on QA (haicbench_split) has "
+                                   "a row for each, never their sum.")
     p.add_argument("--source", help="only this source")
     p.set_defaults(func=cmd_funnel)
     p = sub.add_parser("why", help="an item's trail through the stages",

@@ -1,9 +1,12 @@
 """A run's progress at the terminal for `haic run` / `haic demo`: stage by stage and, inside a
-stage, its items (the stages' progress log lines), read from the run's own events.
+stage, its items, read from the run's own structured events: step events, the stages' progress
+reports (engine events whose metadata `haic/progress` holds done and total:
+haic_assets/platform/progress.py) and each stage's materialization (its kept / dropped / error
+counts). Warnings and errors of the run are printed too (the console logger shows none).
 
-At a terminal one line is redrawn (a bar of stages done, the running stage, its items) and each
-stage's summary is printed above it; elsewhere (a log file, CI) plain lines: one per stage
-started and finished, and the stages' progress lines as they come.
+At a terminal a `rich` progress bar (stages done, the running stage, its items) is redrawn and
+each stage's summary is printed above it; elsewhere (a log file, CI) plain lines: one per stage
+started and finished, and the stages' progress reports as they come.
 """
 
 from __future__ import annotations
@@ -12,21 +15,18 @@ import logging
 import re
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from dagster import DagsterEventType
 
-# "<stage> [<partition>] <what>: 3/4 (75 %), 0.25/s, about 4 s left" (platform/progress.py)
-_ITEMS = re.compile(r"^(?P<stage>\w+) \[[^\]]*\] (?P<what>[^:]+): (?P<done>\d+)/(?P<total>\d+) ")
-# "<stage> [<partition>]: 2 kept, ..." (the stage factory's summary of a partition's decisions)
-_SUMMARY = re.compile(r"^\w+ \[[^\]]*\]: \d+ kept")
+from haic_assets.platform.progress import PROGRESS_KEY, ProgressReport
+
 _STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
                 DagsterEventType.STEP_SKIPPED}
-BAR_WIDTH = 20
 # Dagster's error for each step after a failed one: the failed step's line already says why.
 _SKIPPED_STEP = re.compile(r"^Dependencies for step \S+ failed: .* Not executing\.$")
+COUNTS = ("kept", "dropped", "errors", "pending")
 
 
 @dataclass
@@ -43,40 +43,66 @@ class RunProgress:
     def see(self, entry, plain: bool) -> None:
         event = entry.dagster_event
         step = entry.step_key or ""
-        if event is not None and event.event_type in _STEP_EVENTS:
-            n = len(self.finished) + (1 if event.event_type == DagsterEventType.STEP_START else 0)
-            if event.event_type == DagsterEventType.STEP_START:
-                self.running, self.items = step, ""
-                self.started_at[step] = entry.timestamp
-                if plain:
-                    self.lines.append(f"[{n}/{self.total_steps}] {step} started")
-            else:
-                self.finished.append(step)
-                if self.running == step:
-                    self.running, self.items = None, ""
-                took = entry.timestamp - self.started_at.get(step, entry.timestamp)
-                verb = {DagsterEventType.STEP_SUCCESS: "done", DagsterEventType.STEP_FAILURE: "FAILED",
-                        DagsterEventType.STEP_SKIPPED: "skipped"}[event.event_type]
-                reason = step_failure_reason(event) if event.event_type == DagsterEventType.STEP_FAILURE else ""
-                self.lines.append(f"[{len(self.finished)}/{self.total_steps}] {step} {verb} ({took:.1f} s)"
-                                  + (f": {reason}" if reason else ""))
-            return
-        message = entry.user_message or ""
-        if event is None and (match := _ITEMS.match(message)):
-            self.items = f"{match['what']} {match['done']}/{match['total']}"
+        event_type = event.event_type if event is not None else None
+        if event_type in _STEP_EVENTS:
+            self._step(entry, event, step, plain)
+        elif event_type == DagsterEventType.ENGINE_EVENT and (report := progress_report(event)) is not None:
+            self.items = f"{report.what} {report.done}/{report.total}"
             if plain:
-                self.lines.append(f"    {message}")
-        elif event is None and _SUMMARY.match(message):
-            self.lines.append(f"    {message}")
-        elif event is None and _level(entry) >= logging.WARNING and not _SKIPPED_STEP.match(message):
+                self.lines.append(f"    {report.line()}")
+        elif event_type == DagsterEventType.ASSET_MATERIALIZATION and (line := summary_line(event)):
+            self.lines.append(f"    {line}")
+        elif event is None and _level(entry) >= logging.WARNING and not _SKIPPED_STEP.match(entry.user_message or ""):
             # The console logger shows none of the run's messages: its warnings and errors come here.
-            self.lines.append(f"    {logging.getLevelName(_level(entry)).lower()}: {message}")
+            self.lines.append(f"    {logging.getLevelName(_level(entry)).lower()}: {entry.user_message}")
 
-    def bar(self) -> str:
-        done = len(self.finished)
-        filled = round(BAR_WIDTH * done / self.total_steps) if self.total_steps else BAR_WIDTH
-        now = f" {self.running}" + (f" · {self.items}" if self.items else "") if self.running else ""
-        return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{self.total_steps} stages{now}"
+    def _step(self, entry, event, step: str, plain: bool) -> None:
+        if event.event_type == DagsterEventType.STEP_START:
+            self.running, self.items = step, ""
+            self.started_at[step] = entry.timestamp
+            if plain:
+                self.lines.append(f"[{len(self.finished) + 1}/{self.total_steps}] {step} started")
+            return
+        self.finished.append(step)
+        if self.running == step:
+            self.running, self.items = None, ""
+        took = entry.timestamp - self.started_at.get(step, entry.timestamp)
+        verb = {DagsterEventType.STEP_SUCCESS: "done", DagsterEventType.STEP_FAILURE: "FAILED",
+                DagsterEventType.STEP_SKIPPED: "skipped"}[event.event_type]
+        reason = step_failure_reason(event) if event.event_type == DagsterEventType.STEP_FAILURE else ""
+        self.lines.append(f"[{len(self.finished)}/{self.total_steps}] {step} {verb} ({took:.1f} s)"
+                          + (f": {reason}" if reason else ""))
+
+    def now(self) -> str:
+        """The running stage and its items, for the bar's label."""
+        return (self.running or "") + (f" · {self.items}" if self.running and self.items else "")
+
+
+def progress_report(event) -> ProgressReport | None:
+    """The stage's progress report an engine event carries (None: another engine event)."""
+    data = getattr(event, "event_specific_data", None)
+    metadata = getattr(data, "metadata", None) or {}
+    value = metadata.get(PROGRESS_KEY)
+    return ProgressReport(**value.value) if value is not None else None
+
+
+def summary_line(event) -> str:
+    """"<stage> [<partition>]: 2 kept, 1 dropped, 0 error" from a stage's materialization metadata
+    (per item kind where a stage decides on several); "" for an output that records no decisions."""
+    materialization = event.event_specific_data.materialization
+    metadata = {k: v.value for k, v in (materialization.metadata or {}).items()}
+    kinds = sorted({k.split("_", 1)[1] for k in metadata if k.startswith("kept_")})
+    parts = []
+    for suffix in ([f"_{kind}" for kind in kinds] or [""]):
+        if f"kept{suffix}" not in metadata:
+            continue
+        counts = {name: int(metadata.get(f"{name}{suffix}", 0)) for name in COUNTS}
+        parts.append(f"{counts['kept']} kept, {counts['dropped']} dropped, {counts['errors']} error"
+                     + (f", {counts['pending']} pending" if counts["pending"] else "")
+                     + (f" ({suffix[1:]})" if suffix else ""))
+    if not parts:
+        return ""
+    return f"{materialization.asset_key.to_user_string()} [{materialization.partition}]: {'; '.join(parts)}"
 
 
 def _level(entry) -> int:
@@ -125,33 +151,60 @@ def run_with_progress(instance, run_id: str, total_steps: int, execute: Callable
             outcome["error"] = exc
 
     worker = threading.Thread(target=work, name=f"run-{run_id[:8]}", daemon=True)
-    worker.start()
-    cursor, shown = None, ""
-    while True:
-        finished = not worker.is_alive()
-        while True:  # the events since the last poll
-            batch = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
-            for record in batch.records:
-                progress.see(record.event_log_entry, plain)
-            cursor = batch.cursor
-            if not batch.has_more:
+    with _Display(out, plain, total_steps) as display:
+        worker.start()
+        cursor = None
+        while True:
+            finished = not worker.is_alive()
+            while True:  # the events since the last poll
+                batch = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
+                for record in batch.records:
+                    progress.see(record.event_log_entry, plain)
+                cursor = batch.cursor
+                if not batch.has_more:
+                    break
+            display.show(progress)
+            if finished:
                 break
-        text = "" if plain or finished else progress.bar()
-        if progress.lines or text != shown:  # redrawn only when something changed
-            if shown:
-                out.write("\r" + " " * len(shown) + "\r")
-            for line in progress.lines:
-                out.write(line + "\n")
-            progress.lines.clear()
-            out.write(text)
-            shown = text
-            out.flush()
-        if finished:
-            break
-        worker.join(poll_s)
+            worker.join(poll_s)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["result"]
+
+
+class _Display:
+    """Lines as they come; at a terminal, under them, rich's bar of the run's stages."""
+
+    def __init__(self, out: TextIO, plain: bool, total_steps: int):
+        self.out, self.plain = out, plain
+        if not plain:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(BarColumn(), MofNCompleteColumn(), TextColumn("stages {task.description}"),
+                                TimeElapsedColumn(), console=Console(file=out), transient=True)
+            self.task = self.bar.add_task("", total=total_steps)
+
+    def __enter__(self):
+        if not self.plain:
+            self.bar.start()
+        return self
+
+    def show(self, progress: RunProgress) -> None:
+        for line in progress.lines:
+            if self.plain:
+                self.out.write(line + "\n")
+            else:
+                self.bar.console.print(line, markup=False, highlight=False)
+        progress.lines.clear()
+        if self.plain:
+            self.out.flush()
+        else:
+            self.bar.update(self.task, completed=len(progress.finished), description=progress.now())
+
+    def __exit__(self, *exc) -> None:
+        if not self.plain:
+            self.bar.stop()
 
 
 def step_count(job_def, asset_selection=None) -> int:

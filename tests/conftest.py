@@ -39,3 +39,19 @@ def models_dir() -> Path:
     if not SHARED_MODELS.is_dir():
         pytest.fail(f"model files not found at {SHARED_MODELS}; set HAIC_TEST_MODELS")
     return SHARED_MODELS
+
+
+def pytest_collection_modifyitems(config, items):
+    """pytest-timeout's limit of every test (its own marker's, else the suite's `timeout`) times
+    HAIC_TEST_TIME_SCALE (tests/timing.py)."""
+    from tests.timing import TIME_SCALE
+
+    if TIME_SCALE == 1:
+        return
+    default = config.getvalue("timeout") or config.getini("timeout")
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        kwargs = dict(marker.kwargs) if marker is not None else {}
+        base = (marker.args[0] if marker is not None and marker.args else kwargs.pop("timeout", None)) or default
+        if base:
+            item.add_marker(pytest.mark.timeout(float(base) * TIME_SCALE, **kwargs), append=False)

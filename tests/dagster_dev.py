@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -17,8 +16,9 @@ from typing import Iterator
 
 import pytest
 
-from haic_cli.instance import DEV_SUPERSEDED_NOTICE
+from haic_cli.instance import dev_command
 from tests.helpers import REPO_ROOT, wait_until
+from tests.timing import limit
 
 LOCATION = "haic"
 REPOSITORY = "__repository__"
@@ -81,7 +81,7 @@ class DagsterDev:
         request = urllib.request.Request(f"{self.base_url}/graphql", data=json.dumps(
             {"query": query, "variables": variables or {}}).encode(), headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=limit(30)) as response:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"GraphQL answered {exc.code}: {exc.read()[:2000]!r}") from None
@@ -125,6 +125,25 @@ class DagsterDev:
                                f"run {run_id} to finish")
 
 
+def wait_until_loaded(server: DagsterDev, process: subprocess.Popen, startup_timeout_s: float = 120) -> None:
+    """Until the webserver answers GraphQL with the code location loaded (`process`: the `dagster dev`
+    or `haic ui` serving it; its exit fails the test at once, with its log)."""
+    def location_loaded():
+        if process.poll() is not None:
+            pytest.fail(f"the server process exited with {process.returncode}:\n{server.log.read_text()[-3000:]}")
+        try:
+            entries = server.graphql(LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+        if entries and entries[0]["loadStatus"] == "LOADED":
+            loaded = entries[0]["locationOrLoadError"]
+            assert loaded["__typename"] == "RepositoryLocation", loaded
+            return True
+        return False
+
+    server.wait_until(location_loaded, startup_timeout_s, "the code location to load in dagster dev", 1.0)
+
+
 @contextmanager
 def dagster_dev(dagster_home: Path, log: Path, startup_timeout_s: float = 120) -> Iterator[DagsterDev]:
     """`dagster dev` with DAGSTER_HOME=`dagster_home` (and the caller's HAIC_HOME), on a free port,
@@ -132,26 +151,11 @@ def dagster_dev(dagster_home: Path, log: Path, startup_timeout_s: float = 120) -
     port = free_port()
     env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-W", f"ignore:{DEV_SUPERSEDED_NOTICE}", "-m", "dagster", "dev", "-h", "127.0.0.1",
-             "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")],
-            cwd=dagster_home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(dev_command("127.0.0.1", port), cwd=dagster_home, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     server = DagsterDev(f"http://127.0.0.1:{port}", log, process)
     try:
-        def location_loaded():
-            if process.poll() is not None:
-                pytest.fail(f"dagster dev exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                entries = server.graphql(LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                return False
-            if entries and entries[0]["loadStatus"] == "LOADED":
-                loaded = entries[0]["locationOrLoadError"]
-                assert loaded["__typename"] == "RepositoryLocation", loaded
-                return True
-            return False
-
-        server.wait_until(location_loaded, startup_timeout_s, "the code location to load in dagster dev", 1.0)
+        wait_until_loaded(server, process, startup_timeout_s)
         yield server
     finally:
         stop_process_group(process)
@@ -161,11 +165,11 @@ def stop_process_group(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=limit(20))
         except subprocess.TimeoutExpired:
             pass
     try:  # children that outlived dagster dev (or all of them, if it would not stop)
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    process.wait(timeout=10)
+    process.wait(timeout=limit(10))

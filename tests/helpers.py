@@ -15,6 +15,7 @@ from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from haic_resources.storage.warehouse import in_memory_warehouse
+from tests.timing import limit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO_ROOT / "samples" / "webvid_sample" / "results_sample.csv"
@@ -91,7 +92,9 @@ def run_sample(home: Path, monkeypatch):
 
 
 def wait_until(predicate, timeout_s: float, what: str, log: Path | None = None, interval_s: float = 1.0):
-    """Poll `predicate` until it returns something truthy; fail with `what` (and the log's tail) after timeout."""
+    """Poll `predicate` until it returns something truthy; fail with `what` (and the log's tail) after
+    `timeout_s` (scaled by HAIC_TEST_TIME_SCALE, tests/timing.py)."""
+    timeout_s = limit(timeout_s)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()

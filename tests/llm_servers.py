@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from haic_resources.llm.retry import RetryPolicy
+from tests.timing import limit
 
 # How the LLM tests build their clients: retries fast enough for a test, a clip small enough to
 # send inline.
@@ -680,9 +681,11 @@ def prompt_text_of(body: dict[str, Any]) -> str:
 
 
 def client_options(api_key: str, cache_dir: Any, **overrides: Any) -> dict[str, Any]:
-    """The constructor arguments every LLM test client shares: the key, a short timeout, fast
-    retries, the cache at `cache_dir`; `overrides` win."""
-    return {"api_key": api_key, "timeout_s": 2.0, "retry": FAST_RETRY, "cache_dir": str(cache_dir), **overrides}
+    """The constructor arguments every LLM test client shares: the key, a short timeout (a request
+    that outlives it is retried, and counted again by the server), fast retries, the cache at
+    `cache_dir`; `overrides` win."""
+    return {"api_key": api_key, "timeout_s": limit(2.0), "retry": FAST_RETRY, "cache_dir": str(cache_dir),
+            **overrides}
 
 
 def assert_secret_absent_after_batch(secret: str, outcomes: list, *, caplog: Any, capfd: Any, cache_dir: Any) -> None:

@@ -18,6 +18,7 @@ from tests.test_caption_corpus import EXPECTED as CAPTION_EXPECTED
 from tests.test_qa_corpus import CORPUS as ANSWERS
 from tests.test_qa_corpus import EXPECTED as QA_EXPECTED
 from tests.test_qa_corpus import comparable, expected_report
+from tests.timing import limit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ def haic(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HAIC_HOME": str(home)}
     env.pop("HAIC_SETTINGS", None)
     return subprocess.run([sys.executable, "-m", "haic_cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=limit(120))
 
 
 def json_lines(out: str) -> dict[str, dict]:

@@ -8,17 +8,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.helpers import REPO_ROOT, SAMPLE_CSV
+from tests.helpers import REPO_ROOT, SAMPLE_CSV, wait_until
+from tests.timing import limit
 
 
 def haic(home, *args, timeout=120):
     env = {**os.environ, "HAIC_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "haic_cli", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=limit(timeout))
 
 
 def test_add_shard_of_a_missing_file_says_so_and_writes_nothing(tmp_path):
@@ -63,14 +63,14 @@ def test_funnel_of_an_unknown_source_says_which_sources_have_rows(tmp_path):
 def wait_for_server(port: int, timeout_s: float = 120.0) -> None:
     import urllib.request
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                return
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=limit(2)):
+                return True
         except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"the UI did not answer on port {port}")
+            return False
+
+    wait_until(answers, timeout_s, f"the UI to answer on port {port}", interval_s=0.5)
 
 
 def free_port() -> int:
@@ -88,15 +88,13 @@ def test_a_second_ui_on_one_home_is_refused_and_ctrl_c_stops_the_first_cleanly(t
                              env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (home / "dagster" / ".haic-ui.lock").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: (home / "dagster" / ".haic-ui.lock").exists(), 60, "the first UI's lock", interval_s=0.2)
         second = haic(home, "ui", "--port", str(free_port()))
         assert second.returncode == 1
         assert "another `haic ui` is already running on" in second.stderr
         wait_for_server(port)  # a person presses Ctrl-C on a UI that is up
         os.killpg(first.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
-        stdout, stderr = first.communicate(timeout=90)
+        stdout, stderr = first.communicate(timeout=limit(90))
         assert "Traceback" not in stderr
         assert first.returncode == 0
         # The start greets with no warnings of ours: no `dagster dev` supersession notice, no

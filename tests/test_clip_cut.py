@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from haic_resources.video.clip_cut import ClipCutError, cut_clip, frame_size
+from tests.timing import limit
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -97,7 +98,7 @@ def test_two_cuts_of_one_clip_at_once_both_succeed_on_their_own_temporary_files(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(100)
+        thread.join(limit(100))
     assert errors == [] and [r.frame_count for r in results] == [61, 61]
     assert [p.name for p in dst.parent.iterdir()] == ["clip.mp4"]
     assert len(frames(dst)) == 61

@@ -19,6 +19,7 @@ from dagster import DagsterEventType, DagsterRunStatus
 
 from haic_cli.run import RANGE_END, RANGE_START
 from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample, wait_until
+from tests.timing import limit
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # generous: a loaded 2-core machine took 8-10 min
 
@@ -114,7 +115,7 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
                                      interval_s=0.1)
             assert pid in {w.pid for w in workers}  # the step runs in a worker, not in `haic run`
             os.kill(pid, signal.SIGKILL)
-            assert run.wait(timeout=900) == 0, (cluster / "haic_run.log").read_text()[-3000:]
+            assert run.wait(timeout=limit(900)) == 0, (cluster / "haic_run.log").read_text()[-3000:]
             assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
             starts = [e for e in step_events(instance, run_id, DagsterEventType.STEP_START) if e.step_key == KILLED_STEP]
             successes = [e for e in step_events(instance, run_id, DagsterEventType.STEP_SUCCESS)
@@ -128,7 +129,7 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
             if process.poll() is None:
                 process.terminate()
                 try:
-                    process.wait(timeout=20)
+                    process.wait(timeout=limit(20))
                 except subprocess.TimeoutExpired:
                     process.kill()
 

@@ -20,6 +20,7 @@ from haic_assets.evaluation.runner import clip_video, evaluate, model_client
 from haic_resources.llm.openai_compatible import OpenAIClient
 from tests.llm_servers import SMALL_CLIP, FakeGeminiServer, FakeOpenAIServer, client_options, prompt_text_of
 from tests.qa_pool_synth import synthetic_verified_qa_pool
+from tests.timing import limit
 
 OPTIONS = ["He waves", "He jumps", "A man sits down", "She claps"]
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "HAIC_LLM_PROVIDER", "HAIC_LLM_MODEL")
@@ -118,7 +119,7 @@ def test_caption_protocol_records_the_judges_refusals(tmp_path, monkeypatch, vid
     with FakeGeminiServer("There is 1 subject in the video. A person stands.", output_tokens=12) as model_server, \
             FakeOpenAIServer(judge_reply, output_tokens=8) as judge_server:
         spec = EvalModel(model="gemini-2.5-pro", provider="gemini", protocol="caption", base_url=model_server.base_url)
-        client = model_client(spec, tmp_path / "cache", concurrency=4, timeout_s=5)
+        client = model_client(spec, tmp_path / "cache", concurrency=4, timeout_s=limit(5))
         judge = OpenAIClient(**client_options("judge-key", tmp_path / "cache", base_url=f"{judge_server.base_url}/v1",
                                               model="judge-model"))
         answers = evaluate(spec, split.to_dict("records"), locate, client, judge)
@@ -174,7 +175,7 @@ def test_a_missing_clip_and_an_unreadable_reply_count_as_wrong_and_are_recorded(
     with FakeOpenAIServer("A man is moving his arms.", output_tokens=6) as server:
         spec = EvalModel(model="vague", base_url=f"{server.base_url}/v1", frames=2)
         answers = evaluate(spec, split.to_dict("records"), lambda clip_id: clip_video(root, clip_id),
-                           model_client(spec, tmp_path / "cache", timeout_s=5))
+                           model_client(spec, tmp_path / "cache", timeout_s=limit(5)))
     lost = answers[answers["clip_id"] == missing]
     assert set(lost["verdict"]) == {"error"} and lost["note"].str.contains("clip video not found").all()
     assert set(answers.loc[answers["clip_id"] != missing, "verdict"]) == {"unparsed"}  # not option A

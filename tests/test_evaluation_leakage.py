@@ -63,3 +63,13 @@ def test_clips_cut_from_byte_identical_source_files_pair_up_by_the_videos_sha256
                              {"webvid:1-0": "f00d", "webvid:1-1": "f00d", "webvid:2-0": "cafe"})
     assert [(p.bench_clip_id, p.train_clip_id, p.matched_share, p.method) for p in pairs] == [
         ("omega:a-0", "webvid:1-0", 1.0, "source_sha256"), ("omega:a-0", "webvid:1-1", 1.0, "source_sha256")]
+
+
+def test_the_leakage_guard_is_in_the_group_of_the_split_it_guards(tmp_path, monkeypatch):
+    """The catalog shows haicbench_content_leakage beside haicbench_split (group haicbench), and the
+    split depends on it."""
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path))
+    graph = build_definitions().resolve_asset_graph()
+    leakage, split = graph.get(AssetKey("haicbench_content_leakage")), graph.get(AssetKey("haicbench_split"))
+    assert leakage.group_name == split.group_name == "haicbench"
+    assert AssetKey("haicbench_content_leakage") in split.parent_keys

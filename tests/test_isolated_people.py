@@ -13,6 +13,7 @@ from haic_resources.pose.contact_sheet import draw_people
 from haic_resources.pose.estimator import Person
 from haic_resources.pose.settings import PoseSettings, make_estimator
 from haic_resources.video.isolation import run_isolated
+from tests.timing import limit
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def test_isolated_people_equal_in_process_people_and_a_fifo_times_out(video, pos
     fifo = tmp_path / "never_written.mp4"
     os.mkfifo(fifo)  # opening it blocks forever: no writer will come
     tasks = [task("juggle", clip, pose), task("fifo", fifo, pose)]
-    results = run_isolated(sample_people, tasks, workers=2, timeout_s=10, reuse_workers=reuse_workers)
+    results = run_isolated(sample_people, tasks, workers=2, timeout_s=limit(10), reuse_workers=reuse_workers)
     expected = sample_clip_people(str(clip), *WINDOW, make_estimator(pose), presence_samples=16, pose_fps=1.0)
     assert results[0].ok, results[0].error
     assert sum(len(people) for people in results[0].value.people) > 0

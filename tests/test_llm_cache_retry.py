@@ -3,6 +3,11 @@ concurrency bound, the response cache and cost accounting."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -11,11 +16,12 @@ from email.utils import format_datetime
 import pytest
 
 from haic_resources.llm.cache import ResponseCache, cache_key
-from haic_resources.llm.client import extract_json_text
+from haic_core.json_text import json_text
 from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.retry import RetryPolicy, backoff_delay_s, call_with_retries, parse_retry_after
 from haic_resources.llm.types import GenerationSettings, LLMError, TokenPrices
 from haic_resources.llm.gemini import GeminiClient
+from tests.helpers import REPO_ROOT
 from tests.llm_servers import Fault, FakeGeminiServer
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -115,11 +121,56 @@ def test_cache_round_trip_and_damaged_entry_is_a_miss(tmp_path) -> None:
     assert cache.get("ab" * 32) is None
 
 
-def test_json_answers_are_unfenced_and_validated() -> None:
-    assert extract_json_text('```json\n{"a": 1}\n```') == '{"a": 1}'
-    assert extract_json_text(' [1, 2] ') == "[1, 2]"
-    with pytest.raises(ValueError):
-        extract_json_text("not json")
+# A child process that stores answers in the cache, one after another, saying which it has stored.
+CACHE_WRITER = """
+import sys
+from haic_resources.llm.cache import ResponseCache
+cache = ResponseCache(sys.argv[1])
+for i in range(100000):
+    cache.put(f"{i:064x}", {"text": "answer " + str(i) * 500, "input_tokens": i})
+    print(i, flush=True)
+"""
+
+
+def test_an_answer_stored_before_a_kill_9_is_read_by_another_process_and_not_paid_again(tmp_path) -> None:
+    """The rule "never pay twice": every answer a writer stored survives its SIGKILL mid-stream
+    (a write cut short is a miss, never a damaged hit), and a second process reads them all."""
+    writer = subprocess.Popen([sys.executable, "-c", CACHE_WRITER, str(tmp_path / "llm")], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    stored = -1
+    for line in writer.stdout:  # the writer says each answer it stored; it is killed while writing more
+        stored = int(line)
+        if stored == 300:
+            break
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=60)
+    writer.stdout.close()
+    reader = subprocess.run([sys.executable, "-c", "import sys, json\n"
+                             "from haic_resources.llm.cache import ResponseCache\n"
+                             "cache = ResponseCache(sys.argv[1])\n"
+                             "print(json.dumps([cache.get(f'{i:064x}') for i in range(int(sys.argv[2]) + 1)]))",
+                             str(tmp_path / "llm"), str(stored)], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert reader.returncode == 0, reader.stderr
+    answers = json.loads(reader.stdout)
+    assert answers == [{"text": "answer " + str(i) * 500, "input_tokens": i} for i in range(stored + 1)]
+    # At most the write the kill cut short is left, under its temporary name; its answer is a miss
+    # (asked again) or whole, never half.
+    assert len(list((tmp_path / "llm").rglob(".tmp-*"))) <= 1
+    cut = stored + 1
+    assert ResponseCache(tmp_path / "llm").get(f"{cut:064x}") in (None, {"text": "answer " + str(cut) * 500,
+                                                                         "input_tokens": cut})
+
+
+def test_json_answers_are_unfenced_mended_and_validated() -> None:
+    assert json_text('```json\n{"a": 1}\n```') == '{"a": 1}'
+    assert json_text(' [1, 2] ') == "[1, 2]"
+    assert json_text('```json\n```json\n{"a": 1}\n```\n```') == '{"a": 1}'  # a fence in a fence
+    assert json_text("Here it is:\n```\n{'a': 'x', 'b': [1, 2,],}\n```\nThanks.") == '{"a": "x", "b": [1, 2]}'
+    assert json_text('""') == '""'
+    for prose in ("not json", "B", "The caption does not mention it.", "", "```python\nx = 1\n```"):
+        with pytest.raises(ValueError):
+            json_text(prose)
 
 
 def test_server_retry_after_is_honoured_end_to_end(tmp_path) -> None:

@@ -15,6 +15,7 @@ from haic_resources.llm.retry import RetryPolicy
 from haic_resources.llm.types import GenerationSettings, LLMError, TokenPrices
 from tests.llm_servers import (SMALL_CLIP, FakeGeminiServer, Fault, assert_secret_absent_after_batch, client_options,
                                prompt_text_of)
+from tests.timing import limit
 
 SECRET = "AIzaTEST-secret-key-9f8e7d6c5b4a"
 CAPTION = "There is 1 subject in the video. The subject is a man with short hair, wearing a red shirt. He juggles."
@@ -66,11 +67,11 @@ def test_batch_survives_429_500_503_timeouts_and_a_malformed_body(video, tmp_pat
     prompts = [f"Describe clip-{i} please." for i in range(8)]
     http_date = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=0), usegmt=True)
     with FakeGeminiServer(lambda body: f"caption for {prompt_text_of(body).split()[1]}") as server:
-        client = make_client(server, tmp_path / "cache", timeout_s=0.5, concurrency=4)
+        client = make_client(server, tmp_path / "cache", timeout_s=limit(0.5), concurrency=4)
         server.script_for("clip-1", Fault.status_code(429, retry_after="0"), Fault.status_code(429, retry_after=http_date))
         server.script_for("clip-2", Fault.status_code(500))
-        server.script_for("clip-3", Fault.status_code(503), Fault.timeout(1.0))
-        server.script_for("clip-4", Fault.timeout(1.0))
+        server.script_for("clip-3", Fault.status_code(503), Fault.timeout(limit(1.0)))
+        server.script_for("clip-4", Fault.timeout(limit(1.0)))
         server.script_for("clip-6", Fault.malformed())
         outcomes = map_concurrent(lambda p: client.caption_video(clip, p), prompts, limit=4)
         first_run_requests = server.total_requests
@@ -86,7 +87,7 @@ def test_batch_survives_429_500_503_timeouts_and_a_malformed_body(video, tmp_pat
         assert first_run_requests == 8 + 6  # one per item, plus one per retry
 
         # A second run over the answered items sends nothing: the server's own count proves it.
-        rerun = make_client(server, tmp_path / "cache", timeout_s=0.5)
+        rerun = make_client(server, tmp_path / "cache", timeout_s=limit(0.5))
         again = map_concurrent(lambda p: rerun.caption_video(clip, p), list(results), limit=4)
         assert server.total_requests == first_run_requests
         assert all(o.value.cached and o.value.attempts == 0 for o in again)

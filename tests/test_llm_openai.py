@@ -15,6 +15,7 @@ from haic_resources.llm.openai_compatible import OpenAIClient, sample_frames_jpe
 from haic_resources.llm.types import LLMError, TokenPrices
 from tests.llm_servers import (SMALL_CLIP, FakeOpenAIServer, Fault, assert_secret_absent_after_batch, client_options,
                                prompt_text_of)
+from tests.timing import limit
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 CAPTION = "There is 1 subject in the video. The subject is a woman with long hair, wearing a coat. She waves."
@@ -67,12 +68,12 @@ def test_batch_survives_429_500_503_timeouts_and_a_malformed_body(tmp_path, capl
     caplog.set_level(logging.DEBUG)
     prompts = [f'Return JSON for item-{i}.' for i in range(10)]
     with FakeOpenAIServer(lambda body: '{"item": "%s"}' % prompt_text_of(body).split()[-1].rstrip(".")) as server:
-        client = make_client(server, tmp_path / "cache", timeout_s=0.5, concurrency=4)
+        client = make_client(server, tmp_path / "cache", timeout_s=limit(0.5), concurrency=4)
         server.script_for("item-0", Fault.status_code(429, retry_after="0"))
         server.script_for("item-2", Fault.status_code(500), Fault.status_code(503))
-        server.script_for("item-5", Fault.timeout(1.0))
+        server.script_for("item-5", Fault.timeout(limit(1.0)))
         server.script_for("item-7", Fault.malformed())
-        server.script_for("item-9", Fault.status_code(429, retry_after="0"), Fault.timeout(1.0))
+        server.script_for("item-9", Fault.status_code(429, retry_after="0"), Fault.timeout(limit(1.0)))
         outcomes = map_concurrent(lambda p: client.complete_json(p), prompts, limit=4)
         first_run_requests = server.total_requests
         assert server.max_in_flight <= 4
@@ -84,7 +85,7 @@ def test_batch_survives_429_500_503_timeouts_and_a_malformed_body(tmp_path, capl
         assert [results[prompts[i]].retries for i in (0, 1, 2, 5, 9)] == [1, 0, 2, 1, 2]
         assert client.usage.retries == 6 and first_run_requests == 10 + 6
 
-        rerun = make_client(server, tmp_path / "cache", timeout_s=0.5)
+        rerun = make_client(server, tmp_path / "cache", timeout_s=limit(0.5))
         again = map_concurrent(lambda p: rerun.complete_json(p), list(results), limit=4)
         assert server.total_requests == first_run_requests  # zero requests on the second run
         assert all(o.value.cached for o in again) and rerun.usage.requests_sent == 0

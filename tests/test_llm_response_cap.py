@@ -20,6 +20,7 @@ from haic_resources.llm.response_cap import DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.llm.types import GenerationSettings, LLMError
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.llm_servers import FakeGeminiServer, FakeOpenAIServer, client_options
+from tests.timing import limit
 
 SECRET = "sk-test-cap-0123456789"
 MB = 1024 * 1024
@@ -60,7 +61,7 @@ def test_a_50_mb_answer_is_refused_unread_and_not_cached(kind, tmp_path):
         tracemalloc.stop()
     finally:
         parent.send("done")
-        process.join(10)
+        process.join(limit(10))
     assert raised.value.kind == "too_large" and not raised.value.retryable
     assert f"over max_response_bytes {MB}" in raised.value.reason
     assert raised.value.attempts == 1  # not retried

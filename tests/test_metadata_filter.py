@@ -115,6 +115,7 @@ def test_the_stage_logs_how_far_its_verb_test_is(tmp_path, monkeypatch):
     from dagster import AssetKey
 
     from haic_assets.definitions import build_definitions
+    from haic_cli.progress import progress_report
     from tests.helpers import dagster_instance, home_without_llm, land_sample, run_partition
 
     home = home_without_llm(tmp_path, monkeypatch)
@@ -123,9 +124,12 @@ def test_the_stage_logs_how_far_its_verb_test_is(tmp_path, monkeypatch):
         run = run_partition(build_definitions(), instance, partition,
                             selection=[AssetKey("raw_metadata"), AssetKey("metadata_filtered")])
         assert run.success
-        said = [r.event_log_entry.user_message for r in instance.get_records_for_run(run.run_id, limit=10000).records
-                if r.event_log_entry.dagster_event is None]
+        records = instance.get_records_for_run(run.run_id, limit=10000).records
+        said = [r.event_log_entry.user_message for r in records if r.event_log_entry.dagster_event is None]
+        reports = [report for r in records if r.event_log_entry.dagster_event is not None
+                   and (report := progress_report(r.event_log_entry.dagster_event)) is not None]
     kept_by_raw_metadata = 4  # the sample's rows with an id, a duration, a unique id and an allowed uri
     assert f"metadata_filtered [{partition}]: {kept_by_raw_metadata} rows to filter" in said
-    done = [m for m in said if " verb test (distinct descriptions): " in m]
-    assert done[-1].startswith(f"metadata_filtered [{partition}] verb test (distinct descriptions): 4/4 (100 %), ")
+    done = [r for r in reports if r.what == "verb test (distinct descriptions)"]
+    assert (done[-1].stage, done[-1].partition, done[-1].done, done[-1].total) == ("metadata_filtered", partition, 4, 4)
+    assert done[-1].line().startswith(f"metadata_filtered [{partition}] verb test (distinct descriptions): 4/4 (100 %), ")

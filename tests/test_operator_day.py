@@ -17,6 +17,7 @@ from dagster import AssetKey, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, ledger, without_llm
+from tests.timing import limit
 
 pytestmark = pytest.mark.slow  # one `haic demo` (the sample through the main job) for the module
 
@@ -28,7 +29,7 @@ KEPT_CLIP = "webvid_sample:1001-6233393577"
 def haic(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "OPENAI_API_KEY", "HAIC_LLM_PROVIDER")}
     return subprocess.run([sys.executable, "-m", "haic_cli", *args], env={**env, "HAIC_HOME": str(home)},
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=limit(timeout))
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,16 @@ def test_the_run_prints_its_progress_as_plain_lines_when_not_at_a_terminal(demo)
     assert any(re.fullmatch(r"\[7/7\] action_filtered done \(\d+\.\d s\)", x) for x in lines)
     assert any(re.fullmatch(r"    human_presence \[webvid_sample__results_sample.csv\] people: 2/2 \(100 %\), .*", x)
                for x in lines)
+
+
+def test_haic_why_lists_a_videos_stages_and_then_its_clips_in_one_order(demo):
+    """Issue 29: one order, the pipeline's: the video's stages, then each clip's, as the job ran them."""
+    home, _ = demo
+    done = haic(home, "why", "webvid_sample:1001", timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split()[:3] for line in done.stdout.splitlines()[1:] if not line.strip().startswith("contact sheet")]
+    assert [(stage, item) for stage, _, item in rows] == [
+        ("raw_metadata", "webvid_sample:1001"), ("metadata_filtered", "webvid_sample:1001"),
+        ("videos", "webvid_sample:1001"), ("clips", KEPT_CLIP), ("human_presence", KEPT_CLIP),
+        ("pose_tracks", KEPT_CLIP), ("action_filtered", KEPT_CLIP),
+        ("raw_metadata", "webvid_sample:results_sample.csv#row7")]  # the shard's repeated row of this video

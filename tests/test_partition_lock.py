@@ -16,6 +16,7 @@ import pytest
 
 from haic_assets.platform.partition_lock import partition_locks
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, without_llm
+from tests.timing import limit
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def test_locks_are_exclusive_between_threads_and_name_the_holder(tmp_path):
         waiter.start()
         time.sleep(0.5)
         order.append("first done")
-    waiter.join(10)
+    waiter.join(limit(10))
     assert order == ["first done", "second in"]
     # A lock file says who holds it (the second holder now), for the log line of the next waiter.
     assert sorted(p.read_text().split(" (pid")[0] for p in (tmp_path / "locks").iterdir()) == [
@@ -61,7 +62,7 @@ def test_haic_run_waits_for_the_partition_being_written_then_writes_it(tmp_path,
         _wait_for(lambda: (home / "tables" / "raw_metadata" / f"{SAMPLE_PARTITION}.parquet").exists(), 180)
     finally:
         proc.kill()
-        proc.wait(30)
+        proc.wait(limit(30))
     rows = ledger(home).query("stage == 'raw_metadata'")
     golden = pd.read_csv(REPO_ROOT / "tests" / "golden" / "ledger_sample.csv").query("stage == 'raw_metadata'")
     assert sorted((r.item_id, r.verdict, r.reason) for r in rows.itertuples()) == sorted(
@@ -79,7 +80,7 @@ def test_haic_run_waits_for_the_partition_being_written_then_writes_it(tmp_path,
 
 
 def _wait_for(condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + limit(timeout_s)
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("timed out")

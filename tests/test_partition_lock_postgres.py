@@ -22,6 +22,7 @@ from haic_resources.storage.home import haic_home, prepare_dagster_home
 from haic_resources.storage.postgres_lock import lock_key
 from tests.helpers import REPO_ROOT
 from tests.test_production_profile import PG_DB, PG_PASSWORD, PG_USER, postgres  # noqa: F401 (fixture)
+from tests.timing import limit
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
@@ -80,16 +81,16 @@ def test_a_second_worker_on_another_host_waits_for_the_partition_and_gets_it_whe
             # The first holds videos/; the second holds clips/ (taken first: sorted order) and waits for videos/.
             assert [r[0] for r in cur.fetchall()] == ["run first step videos", "run second step videos"]
         first.send_signal(signal.SIGKILL)  # a dead worker's session ends, and its lock with it
-        first.wait(10)
+        first.wait(limit(10))
         assert second.stdout.readline() == "in\n"
         go(second)
-        assert second.wait(20) == 0
+        assert second.wait(limit(20)) == 0
         assert PG_PASSWORD not in second.stderr.read()
     finally:
         for proc in (first, second):
             if proc.poll() is None:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(limit(10))
     # Nothing is held now: the lock of web__a is free for anyone.
     with psycopg2.connect(host=host, port=port, user=PG_USER, password=PG_PASSWORD, dbname=PG_DB) as conn:
         cur = conn.cursor()

@@ -11,6 +11,7 @@ import pytest
 
 from haic_core.plan import Figure, Layout, Prices, SourceSize, UnitCosts, cost_lines, plan
 from tests.helpers import REPO_ROOT
+from tests.timing import limit
 
 COSTS = UnitCosts(metadata_cpu_s_per_video=0.001, probe_cpu_s_per_video=0.02, scene_cpu_s_per_video_s_per_mp=0.1,
                   candidate_clips_per_video=1.5, presence_pose_cpu_s_per_clip=2.0, presence_pose_gpu_s_per_clip=0.2,
@@ -39,7 +40,7 @@ def haic_plan(*args: str, env_extra: dict | None = None) -> subprocess.Completed
     for name in ("HAIC_LLM_INPUT_PRICE", "HAIC_LLM_OUTPUT_PRICE", "HAIC_LLM_BATCH_DISCOUNT"):
         env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "haic_cli", "plan", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=limit(120))
 
 
 # What bench/bench_plan_inputs.py measures, in round figures.

@@ -16,6 +16,7 @@ from haic_assets.platform.resources import build_resources
 from haic_assets.platform.settings import Settings
 from haic_assets.stages import STAGE_NAMES
 from tests.helpers import ledger
+from tests.timing import limit
 
 pytestmark = pytest.mark.slow
 PARTITION = "phone__uploads.csv"
@@ -34,12 +35,12 @@ def test_a_clip_that_hangs_the_decoder_is_an_error_at_its_timeout(tmp_path, monk
     monkeypatch.setenv("HAIC_HOME", str(tmp_path / "home"))
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(source_shards.name, [PARTITION])
-    settings = Settings(stages={"human_presence": {"timeout_s": 20.0}})
+    settings = Settings(stages={"human_presence": {"timeout_s": limit(20.0)}})
     result = materialize([stub_clips, human_presence.build(settings)], instance=instance, partition_key=PARTITION,
                          resources=build_resources(STAGE_NAMES), selection=["clips", "human_presence",
                                                                             "person_detections"])
     assert result.success
     book = ledger(tmp_path / "home").set_index("item_id")
     assert book.loc["phone:hangs-0000000002", "verdict"] == "error"
-    assert book.loc["phone:hangs-0000000002", "reason"] == "sampling frames: timed out after 20 s"
+    assert book.loc["phone:hangs-0000000002", "reason"] == f"sampling frames: timed out after {limit(20):g} s"
     assert book.loc["phone:juggle-0000000001", "verdict"] == "kept"

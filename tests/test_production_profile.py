@@ -25,6 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 from haic_resources.storage.home import prepare_dagster_home
 from haic_resources.storage.warehouse import in_memory_warehouse
 from tests.helpers import SAMPLE_CSV, SAMPLE_MEDIA, SAMPLE_PARTITION
+from tests.timing import limit
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
@@ -61,7 +62,7 @@ def postgres():
         shutil.chown(root / "pwfile", "postgres")
 
     def pg(tool: str, *args: str) -> None:
-        subprocess.run([*as_postgres, str(bindir / tool), *args], check=True, capture_output=True, timeout=60)
+        subprocess.run([*as_postgres, str(bindir / tool), *args], check=True, capture_output=True, timeout=limit(60))
 
     try:
         pg("initdb", "-D", str(data), "-U", PG_USER, f"--pwfile={root / 'pwfile'}",
@@ -172,5 +173,7 @@ def test_a_shard_landed_in_s3_is_curated_with_runs_in_postgres_and_tables_in_s3(
 
     storage = build_definitions().resources["storage"]
     funnel = in_memory_warehouse(storage.tables().local_root()).execute(
-        "SELECT stage, kept, dropped, error FROM funnel WHERE source = 'webvid_sample' ORDER BY stage").fetchall()
-    assert funnel == [("metadata_filtered", 2, 2, 0), ("raw_metadata", 4, 4, 0)]
+        "SELECT stage, item_kind, kept, dropped, error FROM funnel WHERE source = 'webvid_sample' "
+        "ORDER BY stage, item_kind").fetchall()
+    assert funnel == [("metadata_filtered", "video", 2, 2, 0), ("raw_metadata", "metadata_row", 0, 2, 0),
+                      ("raw_metadata", "video", 4, 2, 0)]

@@ -111,25 +111,55 @@ def test_the_funnel_plot_draws_no_bar_for_a_stage_that_kept_nothing_and_labels_d
 
 
 class Entry:
-    def __init__(self, step, timestamp, event_type=None, message=""):
+    """A run's event as the event log returns it (step events, an engine event with metadata, a
+    materialization with metadata), built from Dagster's own event data classes."""
+
+    def __init__(self, step, timestamp, event_type=None, data=None, message=""):
         self.step_key, self.timestamp, self.user_message = step, timestamp, message
-        self.dagster_event = type("E", (), {"event_type": event_type})() if event_type else None
+        self.dagster_event = (type("E", (), {"event_type": event_type, "event_specific_data": data})()
+                              if event_type else None)
 
 
-def test_run_progress_reads_stages_and_items_from_the_run_events():
+def progress_event(step, timestamp, report):
+    from dagster import MetadataValue
+    from dagster._core.events import EngineEventData
+
+    from haic_assets.platform.progress import PROGRESS_KEY
+
+    return Entry(step, timestamp, DagsterEventType.ENGINE_EVENT,
+                 EngineEventData(metadata={PROGRESS_KEY: MetadataValue.json(report.as_metadata())}), report.line())
+
+
+def materialized(step, timestamp, partition, **counts):
+    from dagster import AssetMaterialization
+    from dagster._core.events import StepMaterializationData
+
+    return Entry(step, timestamp, DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(
+        AssetMaterialization(asset_key=step, partition=partition, metadata=counts)))
+
+
+def test_run_progress_reads_stages_items_and_summaries_from_the_run_events():
+    from haic_assets.platform.progress import ProgressReport
+
     progress = RunProgress(total_steps=2)
     progress.see(Entry("videos", 0.0, DagsterEventType.STEP_START), plain=False)
-    progress.see(Entry("videos", 3.0, message="videos [src__a.csv] fetch and probe: 3/8 (38 %), 1.00/s, about 5 s left"),
-                 plain=False)
-    assert progress.bar() == "[--------------------] 0/2 stages videos · fetch and probe 3/8"
-    progress.see(Entry("videos", 9.0, message="videos [src__a.csv]: 8 kept, 0 dropped, 0 error"), plain=False)
+    progress.see(progress_event("videos", 3.0, ProgressReport("videos", "src__a.csv", "fetch and probe", 3, 8, 1.0,
+                                                              5.0)), plain=False)
+    assert progress.now() == "videos · fetch and probe 3/8"
+    progress.see(materialized("videos", 9.0, "src__a.csv", items=8, kept=8, dropped=0, errors=0), plain=False)
     progress.see(Entry("videos", 9.5, DagsterEventType.STEP_SUCCESS), plain=False)
-    assert progress.bar() == "[##########----------] 1/2 stages"
+    assert progress.now() == "" and progress.finished == ["videos"]
     assert progress.lines == ["    videos [src__a.csv]: 8 kept, 0 dropped, 0 error", "[1/2] videos done (9.5 s)"]
     plain = RunProgress(total_steps=2)
     plain.see(Entry("clips", 0.0, DagsterEventType.STEP_START), plain=True)
-    plain.see(Entry("clips", 1.0, message="clips [src__a.csv] scene detection: 1/2 (50 %), 1.00/s"), plain=True)
-    assert plain.lines == ["[1/2] clips started", "    clips [src__a.csv] scene detection: 1/2 (50 %), 1.00/s"]
+    plain.see(progress_event("clips", 1.0, ProgressReport("clips", "src__a.csv", "scene detection", 1, 2, 1.0, None)),
+              plain=True)
+    plain.see(materialized("haicbench_split", 2.0, "all", kept_qa=2, dropped_qa=1, errors_qa=0, kept_video=1,
+                           dropped_video=1, errors_video=0), plain=True)
+    plain.see(Entry("clips", 2.5, message="a warning of the stage"), plain=True)
+    assert plain.lines == ["[1/2] clips started", "    clips [src__a.csv] scene detection: 1/2 (50 %), 1.00/s",
+                           "    haicbench_split [all]: 2 kept, 1 dropped, 0 error (qa); 1 kept, 1 dropped, 0 error "
+                           "(video)"]
 
 
 def test_haic_why_reads_a_ledger_written_before_reason_codes(tmp_path, monkeypatch, capsys):

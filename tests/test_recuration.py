@@ -17,6 +17,7 @@ from tests.helpers import (run_sample, REPO_ROOT, SAMPLE_PARTITION, dagster_inst
                            without_llm)
 from tests.llm_servers import FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION, SECRET
+from tests.timing import limit
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def materializations(instance) -> dict[str, int]:
 def haic(*args, env) -> subprocess.CompletedProcess:
     # A new process, like a reloaded code location: settings are read when definitions load.
     return subprocess.run([sys.executable, "-m", "haic_cli", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=limit(600))
 
 
 def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependents(tmp_path, monkeypatch):

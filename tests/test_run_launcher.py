@@ -15,6 +15,7 @@ from dagster._core.launcher import WorkerStatus
 from dagster._core.test_utils import create_run_for_test
 
 from haic_assets.platform.run_launcher import process_start_ticks, worker_health
+from tests.timing import limit
 
 
 @pytest.fixture
@@ -23,9 +24,12 @@ def instance():
         yield instance
 
 
+SLEEPER = [sys.executable, "-c", f"import time; time.sleep({limit(120)})"]  # a worker that lives through the test
+
+
 @pytest.fixture
 def worker():
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    process = subprocess.Popen(SLEEPER)
     yield process
     process.kill()
     process.wait()
@@ -50,7 +54,7 @@ def test_a_live_worker_is_running_and_remembered_by_its_start_ticks(instance, wo
 def test_a_re_execution_is_judged_by_its_own_worker_not_its_parents(instance, worker):
     parent, seen = started_run(instance, worker.pid, time.time()), {}
     assert worker_health(instance, parent, seen).status == WorkerStatus.RUNNING
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) as second:
+    with subprocess.Popen(SLEEPER) as second:
         try:
             child = started_run(instance, second.pid, time.time(), tags=parent.tags)
             assert worker_health(instance, child, seen).status == WorkerStatus.RUNNING

@@ -8,6 +8,7 @@ from haic_core.accumulation.scenes import split_video_into_clips
 from haic_resources.video.scene_detect import (DetectionSettings, SceneDetectError, _Shrinker, analysis_size,
                                                build_detector, decode_threads_for, detect_scenes)
 from tests.conftest import SHARED_MEDIA
+from tests.timing import limit
 
 pytestmark = pytest.mark.timeout(120)
 # Collected from the one configured media folder; an empty folder fails (video() asserts), never skips.
@@ -146,4 +147,4 @@ def test_not_a_video_is_a_clear_error(tmp_path):
     bad = tmp_path / "x.mp4"
     bad.write_text("not a video")
     with pytest.raises(SceneDetectError, match="cannot open video"):
-        detect_scenes(bad, timeout_s=30)
+        detect_scenes(bad, timeout_s=limit(30))

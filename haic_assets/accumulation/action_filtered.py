@@ -20,6 +20,7 @@ from haic_resources.pose.estimator import Person
 from haic_resources.storage.files import atomic_write_bytes
 from haic_resources.video.clip_cut import CLIP_FILE_MODE, DEFAULT_CRF, ClipCutError, cut_clip, frame_size
 from haic_resources.video.isolation import run_isolated
+from haic_assets.accumulation.clips import CLIP_COLUMNS
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 from haic_assets.platform.stage_checks import YIELD_BAND
@@ -53,12 +54,22 @@ class ActionFilterConfig(Config):
     mirror_sources: bool = Field(default=False, description="setting shared with videos")
 
 
-FILTERED_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "length_s", "fps", "width", "height", "description",
-                    "keypoint_l1", "affine_residual", "clip_key", "clip_path", "clip_bytes"]
+FILTERED_COLUMNS = {
+    **{name: CLIP_COLUMNS[name] for name in ("clip_id", "video_id", "start_s", "end_s", "length_s", "fps")},
+    "width": "the cut clip's width in pixels",
+    "height": "the cut clip's height in pixels",
+    "description": CLIP_COLUMNS["description"],
+    "keypoint_l1": "the clip's keypoint L1 between adjacent 1-per-second frames (kept: > 0.085)",
+    "affine_residual": "the clip's residual of the affine fit between adjacent frames (kept: > 0.0016)",
+    "clip_key": "key of the cut clip (MP4) in the media store",
+    "clip_path": "the cut clip's local file",
+    "clip_bytes": "size of the cut clip",
+}
 
 
 @partitioned_stage("action_filtered", ActionFilterConfig, ins=("human_presence", "pose_tracks"), kind="decode",
-                   resources=("pose",), settings_from=SHARED_SETTINGS, columns=FILTERED_COLUMNS, checks=(YIELD_BAND,))
+                   resources=("pose",), settings_from=SHARED_SETTINGS, columns=FILTERED_COLUMNS, column_docs=FILTERED_COLUMNS,
+                   checks=(YIELD_BAND,))
 def action_filtered(stage: StageContext, config: ActionFilterConfig, human_presence: pd.DataFrame,
                     pose_tracks: pd.DataFrame) -> StageResult:
     """The filtered set: clips whose people move (keypoint L1) and not only as a rigid whole (affine
@@ -91,11 +102,11 @@ def action_filtered(stage: StageContext, config: ActionFilterConfig, human_prese
             if stage.storage.media_uri and media.size(key) != size:
                 media.put_file(key, path)
             width, height = frame_size(path)  # upright: a rotated source's sides are swapped in its clip
-            rows.append({**{c: getattr(clip, c) for c in FILTERED_COLUMNS[:9]}, "width": width, "height": height,
+            rows.append({**{c: getattr(clip, c) for c in list(FILTERED_COLUMNS)[:9]}, "width": width, "height": height,
                          "keypoint_l1": motion.l1, "affine_residual": motion.residual, "clip_key": key,
                          "clip_path": str(path), "clip_bytes": size})
         decisions.append(decision)
-    table = pd.DataFrame(rows, columns=FILTERED_COLUMNS)
+    table = pd.DataFrame(rows, columns=list(FILTERED_COLUMNS))
     manifest_key = f"manifests/{stage.partition_key}.jsonl"
     records = table.drop(columns=["clip_path"]).to_dict(orient="records")
     media.put_bytes(manifest_key, "".join(json.dumps(r, default=float) + "\n" for r in records).encode())

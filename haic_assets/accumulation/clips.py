@@ -16,6 +16,7 @@ from haic_resources.video import gpu_split
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_resources.video.scene_detect import (DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for,
                                                pixels_to_decode, split_into_clips)
+from haic_assets.accumulation.videos import VIDEO_COLUMNS
 from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
@@ -44,12 +45,26 @@ class SceneSplitConfig(Config):
     length_range = not_below("min_length_s", "max_length_s")
 
 
-CLIP_COLUMNS = ["clip_id", "video_id", "start_s", "end_s", "start_frame", "end_frame", "fps", "length_s",
-                "local_path", "width", "height", "description", "uri"]
+CLIP_COLUMNS = {
+    "clip_id": "'<video_id>-<hash of the window>': the clip's id in every later table and the ledger",
+    "video_id": VIDEO_COLUMNS["video_id"],
+    "start_s": "where the single-scene window starts in the video, seconds",
+    "end_s": "where it ends, seconds (exclusive)",
+    "start_frame": "first frame of the window",
+    "end_frame": "frame after the last one (exclusive)",
+    "fps": VIDEO_COLUMNS["fps"],
+    "length_s": "end_s - start_s (kept: 5 to 20 s)",
+    "local_path": VIDEO_COLUMNS["local_path"],
+    "width": VIDEO_COLUMNS["width"],
+    "height": VIDEO_COLUMNS["height"],
+    "description": VIDEO_COLUMNS["description"],
+    "uri": VIDEO_COLUMNS["uri"],
+}
 
 
 # 2: the detector sees FFmpeg point-sampled frames (closer to PySceneDetect's)
-@partitioned_stage("clips", SceneSplitConfig, ins=("videos",), kind="decode", version="2", settings_from=SHARED_SETTINGS)
+@partitioned_stage("clips", SceneSplitConfig, ins=("videos",), kind="decode", version="2", settings_from=SHARED_SETTINGS,
+                   column_docs=CLIP_COLUMNS)
 def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -> StageResult:
     """Single-scene windows of 5–20 s (PySceneDetect ContentDetector by default)."""
     lost = restage(stage, videos, config.cache_max_bytes)
@@ -88,7 +103,7 @@ def clips(stage: StageContext, config: SceneSplitConfig, videos: pd.DataFrame) -
                  for c in result.value["clips"] if c["clip_id"] in kept_ids]
     with_clips = {row["video_id"] for row in rows}
     release_sources(stage, videos.loc[~videos["video_id"].isin(with_clips), "local_path"], config.mirror_sources)
-    return StageResult(pd.DataFrame(rows, columns=CLIP_COLUMNS), decisions,
+    return StageResult(pd.DataFrame(rows, columns=list(CLIP_COLUMNS)), decisions,
                        metadata={"scenes": scenes, "videos": len(tasks)},
                        preview=["clip_id", "video_id", "start_s", "end_s", "length_s", "fps"])
 

@@ -20,6 +20,7 @@ from haic_resources.pose.estimator import boxes_of, keypoint_scores_of, scores_o
 from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_batched
 from haic_resources.video import gpu_split
 from haic_resources.video.isolation import IsolatedResult, run_isolated
+from haic_assets.accumulation.clips import CLIP_COLUMNS
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.resources import pose_version
 from haic_assets.platform.settings import not_below
@@ -60,6 +61,25 @@ class HumanPresenceConfig(Config):
 # hold every frame at the model's input size in memory.
 SHEET_IMAGE_LONG_SIDE = 320
 
+PRESENCE_COLUMNS = {
+    **CLIP_COLUMNS,
+    "people_min": "fewest people on one of the 16 sampled frames (kept: 1 to 5 on every one)",
+    "people_max": "most people on one sampled frame",
+    "coverage_min": "smallest share of a sampled frame the people's boxes cover (kept: >= 0.10)",
+    "pose_times": "the clip's instants, in seconds, at which pose_tracks reads keypoints (1 per second)",
+    # person_detections
+    "t": "instant of the sampled frame in the clip, seconds",
+    "presence_sample": "one of the 16 frames the presence rule counts",
+    "pose_sample": "one of the 1-per-second frames pose_tracks links",
+    "person": "the person's index on that frame",
+    "score": "the detector's confidence in the person",
+    "box": "x1, y1, x2, y2 of the person's box, divided by the frame's width and height",
+    "keypoints": "17 COCO keypoints as x, y pairs (34 numbers), divided by the frame's width and height",
+    "keypoint_scores": "the 17 keypoints' confidences",
+    "frame_width": "the sampled frame's width in pixels",
+    "frame_height": "the sampled frame's height in pixels",
+}
+
 OUTPUTS = {
     "human_presence": "Clips whose 16 uniformly sampled frames all show 1–5 people covering ≥ 10 % of the frame.",
     "person_detections": "Every sampled instant's people (box, 17 keypoints, scores; normalized by frame size).",
@@ -74,7 +94,7 @@ OUTPUTS = {
 # crowds, another backend or model file make the partitions stale.
 @partitioned_stage("human_presence", HumanPresenceConfig, ins=("clips",), outs=OUTPUTS, kind="gpu",
                    resources=("pose",), settings_from={"pose_fps": "pose_tracks", **SHARED_SETTINGS}, version="3",
-                   fingerprint=lambda config: pose_version())
+                   fingerprint=lambda config: pose_version(), column_docs=PRESENCE_COLUMNS)
 def human_presence(stage: StageContext, config: HumanPresenceConfig, clips: pd.DataFrame) -> StageResult:
     pose = stage.pose
     backend = pose.describe()

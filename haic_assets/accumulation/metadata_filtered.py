@@ -5,7 +5,11 @@ from dagster import Config
 from pydantic import Field
 
 from haic_core.accumulation.metadata_filter import ResolutionRule, filter_metadata
+from haic_assets.accumulation.raw_metadata import RAW_METADATA_COLUMNS
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+
+FILTERED_METADATA_COLUMNS = {**RAW_METADATA_COLUMNS, "resolution_deferred": "the metadata gives no resolution: the "
+                                                                             "videos stage applies the rule to the probe"}
 
 
 class MetadataFilterConfig(Config):
@@ -14,7 +18,8 @@ class MetadataFilterConfig(Config):
     min_long_side_px: int = Field(default=320, ge=0, description="drop videos whose longer side is below this")
 
 
-@partitioned_stage("metadata_filtered", MetadataFilterConfig, ins=("raw_metadata",), resources=("spacy_nlp",))
+@partitioned_stage("metadata_filtered", MetadataFilterConfig, ins=("raw_metadata",), resources=("spacy_nlp",),
+                   column_docs=FILTERED_METADATA_COLUMNS)
 def metadata_filtered(stage: StageContext, config: MetadataFilterConfig, raw_metadata: pd.DataFrame) -> StageResult:
     """Videos whose resolution is high enough (or unknown: deferred to the probe) and whose description
     contains a verb."""

@@ -11,6 +11,16 @@ from haic_core.accumulation.presence import MIN_PERSON_KEYPOINTS, PERSON_KEYPOIN
 from haic_core.accumulation.tracklets import KEYPOINT_TIEBREAK, MIN_IOU
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
+TRACK_COLUMN_DOCS = {
+    "clip_id": "the clip (clips.clip_id)",
+    "track_id": "the tracklet: one person followed across the clip's 1-per-second frames by maximal IoU",
+    "sample": "index of the 1-per-second frame",
+    "t": "its instant in the clip, seconds",
+    "box": "x1, y1, x2, y2 of the person's box, divided by the frame's width and height",
+    "keypoints": "17 COCO keypoints as [x, y, score], x and y divided by the frame's width and height",
+    "score": "the detector's confidence in the person",
+}
+
 
 class PoseTracksConfig(Config):
     min_iou: float = Field(default=MIN_IOU, ge=0.0, le=1.0, description="two detections in adjacent 1 fps samples are one person "
@@ -31,7 +41,7 @@ class PoseTracksConfig(Config):
                                          description="(setting shared with human_presence)")
 
 
-@partitioned_stage("pose_tracks", PoseTracksConfig, ins=("human_presence", "person_detections"),
+@partitioned_stage("pose_tracks", PoseTracksConfig, ins=("human_presence", "person_detections"), column_docs=TRACK_COLUMN_DOCS,
                    settings_from={name: "human_presence" for name in ("min_person_score", "min_person_keypoints",
                                                                       "person_keypoint_score")})
 def pose_tracks(stage: StageContext, config: PoseTracksConfig, human_presence: pd.DataFrame,

@@ -19,13 +19,29 @@ from haic_assets.platform.stage import StageContext, StageFailure, StageResult, 
 
 LANDING_VERSION = "landing_version"  # ledger detail and materialization metadata
 SUPERSEDED = "superseded"
+# What each column of the normalized metadata holds (the catalog's column schema; later stages reuse these).
+RAW_METADATA_COLUMNS = {
+    "video_id": "'<source>:<native id>': the video's id in every table and the ledger",
+    "native_id": "the video's id in its source (WebVid videoid, YouTube id, ...)",
+    "source": "the source's name (landing/<source>/)",
+    "shard": "the metadata file the row came from",
+    "description": "the source's text about the video (WebVid's `name`): the verb test reads it",
+    "uri": "where the video is: a local path, file://, s3://, http(s):// or a yt-dlp page",
+    "width": "width in pixels as the metadata says (empty: unknown, the probe decides)",
+    "height": "height in pixels as the metadata says (empty: unknown, the probe decides)",
+    "duration_s": "duration in seconds as the metadata says (WebVid: ISO-8601 PT..H..M..S)",
+    "fps": "frame rate as the metadata says",
+    "start_s": "start of the video's section in seconds (Omega-style rows; empty: the whole video)",
+    "end_s": "end of the video's section in seconds (empty: the whole video)",
+    "extra": "the row's other columns, as JSON",
+}
 
 
 class RawMetadataConfig(Config):
     """Ingestion has no thresholds; adapters and column mappings come from landing/<source>/source.yaml."""
 
 
-@partitioned_stage("raw_metadata", RawMetadataConfig, deps=("landing_file",))
+@partitioned_stage("raw_metadata", RawMetadataConfig, deps=("landing_file",), column_docs=RAW_METADATA_COLUMNS)
 def raw_metadata(stage: StageContext, config: RawMetadataConfig) -> StageResult:
     """One metadata shard of one source, normalized: video_id = '<source>:<native id>', description, uri,
     width, height, duration_s, fps, the rest as JSON."""

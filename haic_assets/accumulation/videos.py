@@ -9,6 +9,7 @@ from haic_core.accumulation.metadata_filter import ResolutionRule, probed_resolu
 from haic_resources.video import media_fetch
 from haic_resources.video.acquire import AcquireTask, acquire_and_probe
 from haic_resources.video.isolation import run_isolated
+from haic_assets.accumulation.raw_metadata import RAW_METADATA_COLUMNS
 from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, release_sources
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
@@ -37,13 +38,35 @@ class VideoStageConfig(Config):
                                                             "store) instead of releasing them after the decode steps")
 
 
-VIDEO_COLUMNS = ["video_id", "description", "source_uri", "media_key", "local_path", "sha256", "size_bytes",
-                 "container", "codec", "width", "height", "fps", "is_vfr", "duration_s", "frame_count",
-                 "frame_count_exact", "has_audio", "rotation_deg", "fetched", "in_place", "uri",
-                 "window_start_s", "window_end_s"]
+VIDEO_COLUMNS = {
+    "video_id": RAW_METADATA_COLUMNS["video_id"],
+    "description": RAW_METADATA_COLUMNS["description"],
+    "source_uri": "the source's uri, credentials removed",
+    "media_key": "key of the video in the media store (only with mirror_sources)",
+    "local_path": "the file the decode steps read: the source itself, or its staged copy in the media cache",
+    "sha256": "sha256 of the video's bytes",
+    "size_bytes": "size of the video file",
+    "container": "container format as PyAV reads it",
+    "codec": "video codec",
+    "width": "width in pixels, as decoded (rotation applied)",
+    "height": "height in pixels, as decoded (rotation applied)",
+    "fps": "frame rate of the video stream",
+    "is_vfr": "variable frame rate (packet timestamps step unevenly)",
+    "duration_s": "duration in seconds, probed",
+    "frame_count": "number of frames (counted, or estimated from duration and rate)",
+    "frame_count_exact": "frame_count was counted, not estimated",
+    "has_audio": "the file has an audio stream",
+    "rotation_deg": "display rotation, counter-clockwise (portrait phone video: 90 or 270)",
+    "fetched": "downloaded by this run (false: read in place or already staged)",
+    "in_place": "a local or mounted source read where it is, never copied",
+    "uri": RAW_METADATA_COLUMNS["uri"],
+    "window_start_s": "start of the section the scene split keeps to (empty: the whole video)",
+    "window_end_s": "end of the section the scene split keeps to (empty: the whole video)",
+}
 
 
 @partitioned_stage("videos", VideoStageConfig, ins=("metadata_filtered",), kind="decode", columns=VIDEO_COLUMNS,
+                   column_docs=VIDEO_COLUMNS,
                    settings_from={"min_short_side_px": "metadata_filtered", "min_long_side_px": "metadata_filtered"})
 def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.DataFrame) -> StageResult:
     """Every video that passed the metadata filter, read in place (local path, file://) or staged in the bounded
@@ -97,7 +120,7 @@ def videos(stage: StageContext, config: VideoStageConfig, metadata_filtered: pd.
                      "window_start_s": window[0] if window else None, "window_end_s": window[1] if window else None,
                      **{k: probe[k] for k in VIDEO_COLUMNS if k in probe}})
     release_sources(stage, not_needed, config.mirror_sources)
-    table = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
+    table = pd.DataFrame(rows, columns=list(VIDEO_COLUMNS))
     return StageResult(table, decisions,
                        metadata={"fetched_now": int(table["fetched"].sum()),
                                  "bytes": int(table["size_bytes"].sum()) if len(table) else 0},

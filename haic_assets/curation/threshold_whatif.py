@@ -13,6 +13,19 @@ from haic_assets.platform.ledger import preview_table
 from haic_assets.platform.settings import load_settings
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 from haic_assets.platform.whatif import flip_sheets, run_whatif
+
+FLIP_COLUMNS = {
+    "stage": "the stage whose decision flips", "partition": "the item's partition", "source": "the item's source",
+    "item_id": "the item (video, clip, caption)", "parent_id": "the item it came from (a clip's video)",
+    "item_kind": "video, clip, caption, ...",
+    "old_verdict": "the ledger's verdict", "new_verdict": "the verdict under the new thresholds",
+    "old_code": "the ledger's reason code", "new_code": "the new reason code",
+    "old_metric": "the measured value's name in the ledger", "old_value": "the stored measured value",
+    "old_threshold": "the threshold the ledger's decision used",
+    "metric": "the measured value the new decision reads", "value": "its stored value",
+    "new_threshold": "the new threshold",
+    "margin": "distance of the value from the new threshold, relative to it (small: nearly undecided)",
+}
 from haic_resources.storage.warehouse import in_memory_warehouse
 
 
@@ -26,7 +39,7 @@ class ThresholdWhatIfConfig(Config):
 
 
 @partitioned_stage("threshold_whatif", ThresholdWhatIfConfig, partitions=None, records_decisions=False,
-                   deps=("action_filtered", "caption_judgement"))
+                   deps=("action_filtered", "caption_judgement"), column_docs=FLIP_COLUMNS)
 def threshold_whatif(stage: StageContext, config: ThresholdWhatIfConfig) -> StageResult:
     """What new thresholds would keep and drop, re-decided from the ledger's stored values without decoding:
     the items that flip, the funnel before and after per source and stage, and what cannot be re-decided."""

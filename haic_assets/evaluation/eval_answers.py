@@ -15,6 +15,38 @@ from haic_assets.platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.partitions import UNPARTITIONED
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
+EVAL_COLUMN_DOCS = {
+    "eval_model": "the model's key in the eval_models registry (the partition)",
+    "model": "the evaluated model's name at its provider",
+    "provider": "gemini or openai (an OpenAI-compatible server)",
+    "protocol": "standard (clip + lettered question) or caption (its caption + a judge LLM)",
+    "frames": "frames per clip sent to an OpenAI-compatible server (Gemini takes the whole video)",
+    "qa_set": "which questions: split (the HAICBench test split) or verified:<batch> (a batch's verified QA)",
+    "qa_id": "the question (haicbench_split.qa_id)",
+    "clip_id": "the clip the question is about",
+    "category": "interaction, action_details, action_sequence, count or attribute",
+    "question": "the question",
+    "options": "the options, shown as A, B, C, ...",
+    "answer_index": "0-based position of the correct option",
+    "answer": "the correct option's letter",
+    "prompt": "the prompt the model saw",
+    "reply": "the model's raw reply (standard protocol)",
+    "caption": "the model's caption (caption protocol)",
+    "judge_model": "the LLM that answered from the caption (caption protocol)",
+    "judge_reply": "the judge's raw answer",
+    "predicted": "the option letter read from the reply (empty: none)",
+    "verdict": "correct, wrong, refused (the caption does not mention it), unparsed or error",
+    "note": "why a reply was unparsed or an error",
+    "correct": "the verdict is correct (eval_results: how many are)",
+    "cached": "the answer came from the response cache",
+    # eval_results
+    "n": "questions of the category",
+    "refused": "questions the judge said the caption does not mention (counted wrong)",
+    "unparsed": "replies from which no option could be read (counted wrong)",
+    "errors": "questions whose call failed (counted wrong)",
+    "accuracy": "correct over n, in %",
+}
+
 
 class EvalAnswersConfig(BatchSettings):
     video_root: str = Field(default="", description="folder holding <clip_id>.mp4 (or videos/<clip_id>.mp4) for "
@@ -79,7 +111,7 @@ def video_locator(stage: StageContext, video_root: str):
                                          "refused, unparsed, error).",
                          "eval_results": "Per category and on average: n, correct, refused, unparsed, errors and "
                                          "accuracy (%) of this model under its protocol."},
-                   fingerprint=lambda config: "+".join(prompt_versions().values()))
+                   fingerprint=lambda config: "+".join(prompt_versions().values()), column_docs=EVAL_COLUMN_DOCS)
 def eval_answers(stage: StageContext, config: EvalAnswersConfig) -> StageResult:
     """A model from the eval_models registry answers the HAICBench questions (standard: clip +
     lettered question; caption: its caption + a judge LLM). Every call is cached."""

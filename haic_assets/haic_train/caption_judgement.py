@@ -10,6 +10,7 @@ from haic_core.haic_train.caption_format import (DEFAULT_MAX_WORDS, DEFAULT_MIN_
 from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings
+from haic_assets.haic_train.captions import CAPTION_COLUMNS
 from haic_assets.platform.stage_checks import CAPTION_PASS_RATE
 from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
@@ -28,7 +29,8 @@ class CaptionJudgementConfig(Config):
 
 
 @partitioned_stage("caption_judgement", CaptionJudgementConfig, ins=("captions",), kind="llm", resources=("llm",),
-                   fingerprint=lambda config: load_template(JUDGE_PROMPT)[1], checks=(CAPTION_PASS_RATE,))
+                   fingerprint=lambda config: load_template(JUDGE_PROMPT)[1], checks=(CAPTION_PASS_RATE,),
+                   column_docs=CAPTION_COLUMNS)
 def caption_judgement(stage: StageContext, config: CaptionJudgementConfig, captions: pd.DataFrame) -> StageResult:
     """Captions that pass the rule-based format check (declared subject count = paragraphs,
     attributes then actions, no audio or 'frames', length bounds, no refusal) and, optionally,

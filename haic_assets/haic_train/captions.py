@@ -9,6 +9,7 @@ from pydantic import Field
 from haic_core.decisions import error, kept, pending
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings, LLMError
+from haic_assets.accumulation.action_filtered import FILTERED_COLUMNS
 from haic_assets.platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
 
@@ -20,13 +21,24 @@ class CaptionConfig(BatchSettings):
                                  description="template file in haic_resources/llm/prompts/")
 
 
-CAPTION_COLUMNS = ["clip_id", "video_id", "clip_key", "clip_path", "description", "caption", "raw_response",
-                   "provider", "model", "prompt_version", "input_tokens", "output_tokens", "cost_usd", "cached",
-                   "attempts", "batch_job"]
+CAPTION_COLUMNS = {
+    **{name: FILTERED_COLUMNS[name] for name in ("clip_id", "video_id", "clip_key", "clip_path", "description")},
+    "caption": "the model's caption in the standardized format (subjects, then a paragraph per subject)",
+    "raw_response": "the provider's whole answer, as JSON (the API key never in it)",
+    "provider": "gemini or openai (an OpenAI-compatible server)",
+    "model": "the model that wrote the caption",
+    "prompt_version": "version of the caption prompt template (part of the cache key)",
+    "input_tokens": "tokens the request used (video and prompt)",
+    "output_tokens": "tokens of the answer",
+    "cost_usd": "what the call cost at the configured prices (0 for an answer from the cache)",
+    "cached": "answered from the response cache: no request, nothing paid",
+    "attempts": "requests the call took (1 + retries; 0 from the cache)",
+    "batch_job": "the batch job that answered it (empty: answered online)",
+}
 
 
 @partitioned_stage("captions", CaptionConfig, ins=("action_filtered",), kind="llm", resources=("llm",),
-                   fingerprint=lambda config: load_template(config.prompt_template)[1])
+                   fingerprint=lambda config: load_template(config.prompt_template)[1], column_docs=CAPTION_COLUMNS)
 def captions(stage: StageContext, config: CaptionConfig, action_filtered: pd.DataFrame) -> StageResult:
     """Standardized multi-person captions of the filtered clips (Gemini or an OpenAI-compatible
     model), online or through batch jobs (`llm_mode`). Needs an LLM backend; responses are cached
@@ -68,7 +80,7 @@ def captions(stage: StageContext, config: CaptionConfig, action_filtered: pd.Dat
                      "model": result.model, "prompt_version": version, "input_tokens": result.input_tokens,
                      "output_tokens": result.output_tokens, "cost_usd": result.cost_usd, "cached": result.cached,
                      "attempts": result.attempts, "batch_job": job})
-    table = pd.DataFrame(rows, columns=CAPTION_COLUMNS)
+    table = pd.DataFrame(rows, columns=list(CAPTION_COLUMNS))
     usage = client.usage_snapshot()
     stage.log.info(f"LLM usage: {usage}; {answers.summary()}")
     return StageResult(table, decisions, preview=["clip_id", "caption", "cached"], metadata={

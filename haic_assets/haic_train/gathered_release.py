@@ -16,7 +16,7 @@ from haic_core.haic_train.export import clip_file_name
 from haic_core.haic_train.gathered_release import (DATA_YAML, gathered_release_files, gathered_table,
                                                    llava_next_samples, portable_uri)
 from haic_resources.video.av_open import open_input
-from haic_assets.haic_train.haic_train_release import _copy
+from haic_assets.haic_train.haic_train_release import HAIC_TRAIN_COLUMNS, _copy
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EXPORT_DIR = "haic_train_releases"
@@ -30,7 +30,10 @@ class HaicTrainReleaseConfig(Config):
 
 
 @partitioned_stage("haic_train_release", HaicTrainReleaseConfig, partitions=None, records_decisions=False,
-                   deps=(AssetDep("haic_train", partition_mapping=AllPartitionMapping()),))
+                   deps=(AssetDep("haic_train", partition_mapping=AllPartitionMapping()),),
+                   column_docs={**HAIC_TRAIN_COLUMNS, "video": "the clip's file in the release, relative to its folder",
+                                "source_partition": "the haic_train partition the clip comes from",
+                                "clip_source": HAIC_TRAIN_COLUMNS["clip_uri"]})
 def haic_train_release(stage: StageContext, config: HaicTrainReleaseConfig) -> StageResult:
     """One HAICTrain release of chosen partitions: one videos/ root, one LLaVA-Video JSON, a LLaVA-NeXT data
     yaml, Parquet and a card, checked by LLaVA-NeXT's loading rules (every video exists and decodes)."""

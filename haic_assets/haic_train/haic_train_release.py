@@ -12,7 +12,16 @@ from pydantic import Field
 from haic_core.haic_train.export import (captioned_clips, count_by_reason_class, dataset_card_markdown,
                                          export_video_path, release_files, release_table)
 from haic_resources.storage.object_store import ObjectStore
+from haic_assets.haic_train.captions import CAPTION_COLUMNS
 from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+
+HAIC_TRAIN_COLUMNS = {
+    "clip_id": CAPTION_COLUMNS["clip_id"],
+    "clip_uri": "the clip in the media store (s3:// or relative to it): an export holds no local path",
+    "caption": "the judged caption (HAICTrain's text)",
+    "original_description": "the source's description of the video, which the caption prompt saw",
+    **{name: CAPTION_COLUMNS[name] for name in ("video_id", "provider", "model", "prompt_version")},
+}
 
 
 class HaicTrainConfig(Config):
@@ -23,7 +32,8 @@ class HaicTrainConfig(Config):
                                                        "only clips_manifest.jsonl says where each clip is")
 
 
-@partitioned_stage("haic_train", HaicTrainConfig, ins=("caption_judgement",), records_decisions=False)
+@partitioned_stage("haic_train", HaicTrainConfig, ins=("caption_judgement",), records_decisions=False,
+                   column_docs=HAIC_TRAIN_COLUMNS)
 def haic_train(stage: StageContext, config: HaicTrainConfig, caption_judgement: pd.DataFrame) -> StageResult:
     """HAICTrain rows (clip, clip uri, caption, original description, provenance), exported to
     exports/haic_train/<partition>/ as JSONL, Parquet, LLaVA-Video conversation JSON (video paths

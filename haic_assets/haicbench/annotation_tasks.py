@@ -21,7 +21,14 @@ from haic_core.haicbench.annotation_tasks import (PAPER_CHECKERS, PAPER_WRITERS,
 from haic_resources.annotation.label_studio import AnnotationToolError
 from haic_assets.haicbench.annotation_tool_sync import push_writing_tasks
 from haic_assets.platform.partitions import annotation_batches
+from haic_assets.accumulation.action_filtered import FILTERED_COLUMNS
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+
+TASK_COLUMN_DOCS = {
+    **FILTERED_COLUMNS,
+    "source_partition": "the source partition whose action_filtered kept the clip",
+    "video": "the clip's file in the task folder, for the caption writers",
+}
 
 EXPORT_DIR = "annotation_tasks"
 
@@ -41,7 +48,7 @@ class AnnotationTaskConfig(Config):
 @partitioned_stage("annotation_tasks", AnnotationTaskConfig, partitions=annotation_batches,
                    deps=(AssetDep("action_filtered", partition_mapping=AllPartitionMapping()),),
                    settings_from={"writers_required": "bench_captions", "checkers_required": "bench_captions"},
-                   resources=("annotation_tool",))
+                   resources=("annotation_tool",), column_docs=TASK_COLUMN_DOCS)
 def annotation_tasks(stage: StageContext, config: AnnotationTaskConfig) -> StageResult:
     """The clips one annotation batch checks and captions: the kept clips (action_filtered) of the chosen
     source partitions, with a manifest of their facts, in exports/annotation_tasks/<batch>/."""

@@ -21,6 +21,16 @@ from haic_assets.platform.partitions import annotation_batches
 from haic_assets.platform.settings import not_below
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
+BENCH_CAPTION_DOCS = {
+    "clip_id": "the clip (action_filtered.clip_id)",
+    "video_id": "the video the clip was cut from",
+    "video_id_source": "where video_id came from: the annotation task, or the captions file",
+    "caption": "the human-written caption in the standardized format",
+    "writer": "who wrote it (1 writer per caption in the paper)",
+    "checkers": "who signed it off (3 checkers in the paper)",
+    "subject_count": "the subjects the caption declares (no interaction QA for one)",
+}
+
 
 class BenchCaptionConfig(Config):
     min_words: int = Field(default=DEFAULT_MIN_WORDS, ge=0)
@@ -32,7 +42,8 @@ class BenchCaptionConfig(Config):
     words_range = not_below("min_words", "max_words")
 
 
-@partitioned_stage("bench_captions", BenchCaptionConfig, partitions=annotation_batches, ins=("annotation_tasks",))
+@partitioned_stage("bench_captions", BenchCaptionConfig, partitions=annotation_batches, ins=("annotation_tasks",),
+                   column_docs=BENCH_CAPTION_DOCS)
 def bench_captions(stage: StageContext, config: BenchCaptionConfig, annotation_tasks: pd.DataFrame) -> StageResult:
     """Human-written HAICBench captions of one annotation batch (annotations/<batch>/captions.{jsonl,csv})
     of clips of its annotation task, with their sign-offs, that pass the standardized-format check; the

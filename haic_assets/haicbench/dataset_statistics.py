@@ -26,7 +26,10 @@ class DatasetStatisticsConfig(Config):
 
 
 @partitioned_stage("dataset_statistics", DatasetStatisticsConfig, partitions=None, records_decisions=False,
-                   deps=("action_filtered", "captions", "bench_captions", "qa_pairs", "qa_verified", "haicbench_split"))
+                   deps=("action_filtered", "captions", "bench_captions", "qa_pairs", "qa_verified", "haicbench_split"),
+                   column_docs={"statistic": "what is counted (yield_pct_of_source, clips, caption_<measure>, qa, ...)",
+                                "subject": "of what: a partition and stage, a corpus, a QA table and category",
+                                "value": "the number"})
 def dataset_statistics(stage: StageContext, config: DatasetStatisticsConfig) -> StageResult:
     """Dataset statistics (funnel and yield per source, clip durations, caption lengths, QA per category,
     word frequencies) as stats_* tables in the DuckDB warehouse, with histograms and word clouds.

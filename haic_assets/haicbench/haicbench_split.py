@@ -14,6 +14,7 @@ from haic_core.haicbench.split import (PAPER_CATEGORY_QUOTA, PAPER_N_QA, PAPER_N
                                        SplitParams, select_haicbench_split, split_decisions)
 from haic_core.haicbench.split_pool import haic_train_ids, latest_verified, without_haic_train, without_leaked_content
 from haic_assets.platform.partitions import UNPARTITIONED
+from haic_assets.haicbench.qa_verified import VERIFIED_COLUMN_DOCS
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EXPORT_DIR = "haicbench"
@@ -48,7 +49,11 @@ class HaicbenchSplitConfig(Config):
 
 @partitioned_stage("haicbench_split", HaicbenchSplitConfig,
                    ins={"qa_verified": AssetIn(partition_mapping=AllPartitionMapping())}, partitions=None,
-                   deps=("haicbench_content_leakage",))
+                   deps=("haicbench_content_leakage",),
+                   column_docs={**VERIFIED_COLUMN_DOCS,
+                                "selection_rank": "the order in which the selection took the QA's video",
+                                "picked_as": "anchor (the chosen video's first QA, so every video keeps one) or fill "
+                                             "(taken to reach the category's quota)"})
 def haicbench_split(stage: StageContext, config: HaicbenchSplitConfig, qa_verified: pd.DataFrame) -> StageResult:
     """The HAICBench test split chosen from the verified QA of all annotation batches (deterministic for
     a seed; sql/haicbench_*.sql), exported to exports/haicbench/ (JSONL, Parquet, lmms-eval task)."""

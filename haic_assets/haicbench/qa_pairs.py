@@ -26,6 +26,25 @@ from haic_assets.platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.partitions import annotation_batches
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
+QA_COLUMN_DOCS = {
+    "qa_id": "the question's id: clip, category and a hash of the question",
+    "clip_id": "the clip the caption is about",
+    "video_id": "the video the clip was cut from",
+    "category": "interaction, action_details, action_sequence, count or attribute",
+    "question": "the question",
+    "options": "the options in the order shown (shuffled by QA id after generation)",
+    "answer_index": "0-based position of the correct option, after the shuffle",
+    "answer_text": "the correct option's text",
+    "generated_answer_index": "0-based position where the LLM put the correct option, before the shuffle",
+    "flags": "the paper's soft rules the QA breaks (measured, not rejected by default)",
+    "rule_values": "every soft rule's measured value and limit, as JSON",
+    "model": "the LLM that wrote the QA",
+    "prompt_version": "version of the category's QA prompt template",
+    "subject_count": "subjects the human caption declares",
+    "source": "llm (asked now) or raw_files (answers imported from the batch's qa_raw/ folder)",
+    "cached": "the LLM's answer came from the response cache",
+}
+
 
 class QAPairsConfig(BatchSettings):
     source: Literal["llm", "raw_files"] = Field(
@@ -64,7 +83,7 @@ def _prompt_versions(config: QAPairsConfig) -> str:
 
 
 @partitioned_stage("qa_pairs", QAPairsConfig, ins=("bench_captions",), partitions=annotation_batches, kind="llm",
-                   resources=("llm",), fingerprint=_prompt_versions)
+                   resources=("llm",), fingerprint=_prompt_versions, column_docs=QA_COLUMN_DOCS)
 def qa_pairs(stage: StageContext, config: QAPairsConfig, bench_captions: pd.DataFrame) -> StageResult:
     """QA pairs of one annotation batch in the five categories (LLM answers, or imported raw answers),
     normalized, rule-checked (rejections in the ledger) and with options shuffled by QA id."""

@@ -12,7 +12,15 @@ from pydantic import Field
 from haic_core.haicbench.annotations import REVIEWS_FILE, read_reviews
 from haic_core.haicbench.qa_verification import verified_table
 from haic_assets.platform.partitions import annotation_batches
+from haic_assets.haicbench.qa_pairs import QA_COLUMN_DOCS
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+
+VERIFIED_COLUMN_DOCS = {
+    **QA_COLUMN_DOCS,
+    "review": "why it entered: approved by which reviewers, or corrected by whom (and their note)",
+    "corrected": "a reviewer corrected the QA (the corrected version is this row)",
+    "batch": "the annotation batch the QA was reviewed in",
+}
 
 
 class QAVerifiedConfig(Config):
@@ -20,7 +28,8 @@ class QAVerifiedConfig(Config):
                                                            "(paper: 2)")
 
 
-@partitioned_stage("qa_verified", QAVerifiedConfig, ins=("qa_pairs",), partitions=annotation_batches)
+@partitioned_stage("qa_verified", QAVerifiedConfig, ins=("qa_pairs",), partitions=annotation_batches,
+                   column_docs=VERIFIED_COLUMN_DOCS)
 def qa_verified(stage: StageContext, config: QAVerifiedConfig, qa_pairs: pd.DataFrame) -> StageResult:
     """QA of one batch that reviewers approved (two distinct approvals) or corrected, from
     annotations/<batch>/reviews.csv; rejected and under-reviewed QA are in the ledger with the reason."""

@@ -1,6 +1,7 @@
 """Where a run's steps execute: the executor of every job, chosen by settings.
 
-- `multiprocess` (default): each step in a child process of the run, on the run's machine.
+- `multiprocess` (default): each step in a child process of the run, on the run's machine; the
+  steps die with the run's process (platform/run_bound_steps.py).
 - `dask`: each step a task on the workers of a Dask `distributed` scheduler (dagster-dask, the
   extra `dask`). Workers are plain processes on any machine that reaches the scheduler over TCP
   and shares HAIC_HOME's storage (S3 or a shared mount) and the Dagster instance (PostgreSQL, or
@@ -47,11 +48,13 @@ def dask_executor_config(address: str) -> dict[str, Any]:
     return {"cluster": {"existing": {"address": address}}}
 
 
-def job_executor(platform) -> ExecutorDefinition | None:
-    """The executor of every job (None: Dagster's default, multiprocess)."""
+def job_executor(platform) -> ExecutorDefinition:
+    """The executor of every job."""
     name = executor_name(platform)
     if name == "multiprocess":
-        return None
+        from haic_assets.platform.run_bound_steps import run_bound_multiprocess_executor
+
+        return run_bound_multiprocess_executor
     try:
         if name == "dask":
             from haic_assets.platform.dask_steps import haic_dask_executor

@@ -72,9 +72,12 @@ def decision_metadata(decisions: Sequence[Decision], config: Mapping[str, Any]) 
     return metadata, line
 
 
-def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
-    """Dagster's own keys, which the catalog shows without custom code: row count and column schema."""
-    schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
+def table_metadata(frame: pd.DataFrame, column_docs: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Dagster's own keys, which the catalog shows without custom code: row count and column schema,
+    each column with its type and, where the stage describes it (`column_docs=`), what it holds."""
+    docs = column_docs or {}
+    schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype), description=docs.get(str(name)))
+                                  for name, dtype in frame.dtypes.items()])
     return {"rows": len(frame), "dagster/row_count": len(frame), "dagster/column_schema": MetadataValue.table_schema(schema)}
 
 

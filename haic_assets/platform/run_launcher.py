@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import MutableMapping
 
 from dagster import DagsterEventType
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._core.storage.dagster_run import DagsterRun
+
+from haic_resources.processes import proc_stat
 
 # A process that started more than this long after the run's RUN_START event is not the run's
 # worker but a newer process that reuses its pid. Generous, because the two times come from
@@ -39,15 +40,10 @@ REMEMBERED_WORKERS = 10_000
 
 
 def process_start_ticks(pid: int) -> int | None:
-    """Process `pid`'s start time in clock ticks after boot, or None when there is no such live process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-    if fields[0] in ("Z", "X"):  # a zombie or dead process: it will write nothing more
-        return None
-    return int(fields[19])
+    """Process `pid`'s start time in clock ticks after boot, or None when there is no such live process
+    (a zombie writes nothing more)."""
+    stat = proc_stat(pid)
+    return stat.start_ticks if stat is not None and stat.alive else None
 
 
 def process_age_s(start_ticks: int) -> float:

@@ -41,7 +41,7 @@ from haic_assets.platform.ledger import (decision_metadata, ledger_files, ledger
 from haic_assets.platform.partition_lock import partition_locks, postgres_url_of
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, checked_partition_key, source_shards
 from haic_assets.platform.previews import png_metadata, sheet_metadata
-from haic_assets.platform.progress import ProgressLog
+from haic_assets.platform.progress import ProgressLog, engine_event_reporter
 from haic_assets.platform.retry import RetryScope
 from haic_assets.platform.stage_checks import YIELD_BAND, check_results, decision_facts, stage_check_specs
 
@@ -92,13 +92,15 @@ class StageContext:
         self.run_id = context.run.run_id
         self.instance = context.instance
         self.resources = context.resources
+        self._report = engine_event_reporter(context)
 
     def __getattr__(self, name: str) -> Any:  # stage.storage, stage.pose, stage.llm, ...
         return getattr(self.resources, name)
 
     def progress(self, what: str) -> ProgressLog:
-        """A `progress(done, total)` callback that logs how far `what` is (e.g. "scene detection")."""
-        return ProgressLog(self.log, f"{self.stage} [{self.partition_key}] {what}")
+        """A `progress(done, total)` callback that reports how far `what` is (e.g. "scene detection")
+        as a structured event of the run (haic_assets/platform/progress.py)."""
+        return ProgressLog(self._report, self.stage, self.partition_key, what)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class StageSpec:
     fingerprint: Callable[[Config], str] | None = None  # more code-version parts (e.g. prompt versions)
     records_decisions: bool = True
     columns: tuple[str, ...] = ()  # the table's required columns (checked by required_columns_present)
+    column_docs: Mapping[str, str] = field(default_factory=dict)  # column -> what it holds (the column schema)
     checks: tuple[str, ...] = ()  # optional checks of stage_checks (yield_within_band, caption_format_pass_rate)
 
     def config_with_settings(self, settings) -> type[Config]:
@@ -308,7 +311,7 @@ class StageSpec:
             summary, line = decision_metadata(decisions, config.model_dump())
             metadata.update(summary)
             stage.log.info(f"{self.name} [{key}]: {line}")
-        metadata.update(table_metadata(first))
+        metadata.update(table_metadata(first, self.column_docs))
         metadata.update(result.metadata)
         if result.preview is not None:
             metadata["preview"] = preview_table(first, result.preview)
@@ -318,7 +321,8 @@ class StageSpec:
                                            self.name, key, dict(result.sheets), decisions))
         out = {out_names[0]: (first, metadata)}
         for name in out_names[1:]:
-            out[name] = (tables[name], {**table_metadata(tables[name]), **result.output_metadata.get(name, {})})
+            out[name] = (tables[name], {**table_metadata(tables[name], self.column_docs),
+                                        **result.output_metadata.get(name, {})})
         raw_rows = None
         if YIELD_BAND in self.checks:  # the accumulation's yield is over the shard's rows
             raw = context.resources.storage.tables().read("ledger/raw_metadata", key)
@@ -339,7 +343,8 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
                       deps: Sequence[str | AssetDep] = (), settings_from: Mapping[str, str] | None = None,
                       fingerprint: Callable[[Config], str] | None = None, records_decisions: bool = True,
                       group: str | None = None, description: str | None = None, columns: Sequence[str] = (),
-                      checks: Sequence[str] = ()) -> Callable[[Callable[..., StageResult]], StageSpec]:
+                      column_docs: Mapping[str, str] | None = None, checks: Sequence[str] = ()
+                      ) -> Callable[[Callable[..., StageResult]], StageSpec]:
     """Declare a stage. Its group is the folder of the body's module (accumulation, haic_train,
     haicbench) unless `group` is given; its description is the body's docstring.
 
@@ -348,7 +353,9 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
     stage produces; kind: decode | gpu | llm (op tags, pools, model in the code version);
     resources: resource keys beyond storage and warehouse; settings_from: config fields whose
     deployment setting lives under another stage; fingerprint: more code-version parts; columns: the
-    table's required columns; checks: optional asset checks (see stage_checks).
+    table's required columns; column_docs: column -> what it holds, for every output's column schema in
+    the catalog (a column name means one thing in all of a stage's tables); checks: optional asset
+    checks (see stage_checks).
     """
     if kind is not None and kind not in STEP_KINDS:
         raise ValueError(f"stage {name}: kind {kind!r} is not one of {STEP_KINDS}")
@@ -361,6 +368,6 @@ def partitioned_stage(name: str, config_class: type[Config], *, ins: Sequence[st
                          ins=named_ins, outs=dict(outs) if outs else {name: doc}, partitions=partitions, kind=kind,
                          resources=tuple(resources), deps=tuple(deps), settings_from=dict(settings_from or {}),
                          fingerprint=fingerprint, records_decisions=records_decisions, columns=tuple(columns),
-                         checks=tuple(checks))
+                         column_docs=dict(column_docs or {}), checks=tuple(checks))
 
     return declare

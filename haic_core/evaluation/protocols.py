@@ -10,13 +10,12 @@ Pure: prompt templates come in as text, replies as text; no I/O, no Dagster.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from string import Template
 from typing import Any, Mapping, Sequence
 
 from haic_core.haicbench.lmms_eval_utils import LETTERS, extract_choice
-from haic_core.json_text import unfenced
+from haic_core.json_text import json_value
 
 # Verdicts of one QA. Only "correct" scores; the others are wrong for different reasons.
 CORRECT, WRONG, REFUSED, UNPARSED, ERROR = "correct", "wrong", "refused", "unparsed", "error"
@@ -76,7 +75,7 @@ def is_refusal(text: str) -> bool:
 def judge_answer_text(reply: str) -> str:
     """The judge's answer field: from its JSON object when it wrote one, else the reply itself."""
     try:
-        value: Any = json.loads(unfenced(reply))
+        value: Any = json_value(reply)
     except ValueError:
         return reply
     if isinstance(value, Mapping):

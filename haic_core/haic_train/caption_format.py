@@ -36,13 +36,12 @@ Heuristics, and why they are what they are:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from haic_core.decisions import Decision, dropped, kept
-from haic_core.json_text import fenced_blocks
+from haic_core.json_text import json_value
 
 # Paper does not give bounds; ours: a one-subject caption in the format needs ~40 words, and
 # anything past 600 words is usually a model looping. Both are settings.
@@ -286,22 +285,14 @@ class JudgeParseError(ValueError):
 def parse_judge_score(text: str) -> JudgeScore:
     """{"score": 1-10, "reasons": [...]} from the judge's answer.
 
-    Accepts a bare object, one in the first code fence (```json or another tag), or one
-    embedded in prose (the first `{...}` span); a score given as "7" or 7.0 is accepted,
-    anything else raises `JudgeParseError` with the reason.
+    Accepts a bare object, one in a code fence (```json or another tag) or in prose, read by
+    `haic_core.json_text`; a score given as "7" or 7.0 is accepted, anything else raises
+    `JudgeParseError` with the reason.
     """
-    candidates = fenced_blocks(text)[:1]
-    candidates.append(text)
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start : end + 1])
-    data: Any = None
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate.strip())
-            break
-        except ValueError:
-            continue
+    try:
+        data: Any = json_value(text)
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
         raise JudgeParseError(f"judge answer is not a JSON object: {text.strip()[:80]!r}")
     if "score" not in data:

@@ -15,7 +15,6 @@ the cache, even if a server echoes it back.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from haic_core.json_text import unfenced
+from haic_core.json_text import json_text
 from haic_resources.llm.cache import ResponseCache, cache_key
 from haic_resources.llm.retry import RetryPolicy, call_with_retries
 from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
@@ -35,16 +34,6 @@ from haic_resources.storage.files import sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def extract_json_text(text: str) -> str:
-    """The JSON document inside a model's answer (bare, or in a ```json fence); validated.
-
-    Raises ValueError when there is none.
-    """
-    json_text = unfenced(text)
-    json.loads(json_text)  # raises ValueError (JSONDecodeError) when not JSON
-    return json_text
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -240,11 +229,11 @@ class LLMClient(ABC):
         batch job), cached under the call's key. Raises `LLMError` for an answer that is unusable."""
         if call.json_output:
             try:
-                json_text = extract_json_text(reply.text)
+                read = json_text(reply.text)  # fences and prose skipped, syntax mended (raw_response keeps the original)
             except ValueError:
                 raise LLMError("invalid_json",
                                f"model answer is not JSON (first 80 chars: {reply.text[:80]!r})") from None
-            reply = ProviderReply(json_text, reply.raw_response, reply.model, reply.input_tokens, reply.output_tokens)
+            reply = ProviderReply(read, reply.raw_response, reply.model, reply.input_tokens, reply.output_tokens)
         cost = self.prices.cost_usd(reply.input_tokens, reply.output_tokens)
         if batch:
             cost *= 1.0 - self.batch_discount

@@ -4,6 +4,13 @@ Exponential backoff with full jitter, honouring ``Retry-After`` (seconds or an H
 5xx, timeouts and dropped connections; every attempt is counted. The provider modules turn
 their SDK's exceptions into typed `LLMError`s with `status_error` and `sdk_error`, so that both
 providers classify failures the same way.
+
+The loop is tenacity's. The SDKs' own retries stay off (`max_retries=0`, `HttpRetryOptions(attempts=1)`):
+neither says how many attempts a failed call took (google-genai only logs them, openai tells only on
+success), so retries could not be counted per partition; google-genai ignores Retry-After and openai
+gives up on one over 2 minutes; the two back off differently (and from our policy); and a retry inside
+the SDK holds our concurrency slot while it sleeps. bench/bench_libraries.py: the same attempts, sleeps
+and counts as our old loop, at 15 µs a call instead of 0.2 µs, next to an LLM call of seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TypeVar
+
+import tenacity
 
 from haic_resources.llm.types import ErrorKind, LLMError
 
@@ -91,18 +100,29 @@ def call_with_retries(
     error that finally escapes carries the number of attempts made.
     """
     attempts = 0
-    while True:
+
+    def counted() -> T:
+        nonlocal attempts
         attempts += 1
         try:
-            return attempt(), attempts
+            return attempt()
         except LLMError as exc:
             exc.attempts = attempts
-            if not exc.retryable or attempts >= policy.max_attempts:
-                raise
-            delay = backoff_delay_s(attempts, policy, retry_after_s=exc.retry_after_s, rng=rng)
-            if on_retry is not None:
-                on_retry(attempts, exc, delay)
-            sleep(delay)
+            raise
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception()
+        return backoff_delay_s(state.attempt_number, policy, retry_after_s=exc.retry_after_s, rng=rng)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if on_retry is not None:
+            on_retry(state.attempt_number, state.outcome.exception(), state.upcoming_sleep)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, LLMError) and exc.retryable),
+        stop=tenacity.stop_after_attempt(policy.max_attempts), wait=wait, sleep=sleep,
+        before_sleep=before_sleep, reraise=True)
+    return retrying(counted), attempts
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ its descendants'.
 The ledger links each item to its parent (a QA to its clip, a clip to its video), so a QA of the
 split walks haicbench_split -> qa_verified -> qa_pairs (the QA), bench_captions -> annotation_tasks
 -> action_filtered -> ... -> clips (its clip), videos -> metadata_filtered -> raw_metadata (its
-source video). sql/why.sql finds the rows; this module orders them stage by stage backwards.
+source video). sql/why.sql finds the rows; this module puts them in one order, the pipeline's:
+the oldest ancestor first, each item's stages in pipeline order, the descendants last.
 
 It reads only the ledger files of the partitions that hold the trail's items, found in the
 ledger's index (haic_resources/storage/ledger_index.py): the item's partitions first, then those
@@ -25,11 +26,8 @@ MAX_ROUNDS = 12  # a trail reaches 5 generations each way: more rounds mean a cy
 
 
 def trail_of(conn, item_id: str) -> pd.DataFrame:
-    """The item's trail (sql/why.sql's columns) over the `ledger` view of `conn`: the item and its
-    ancestors, latest stage first and back to the source (depth 0, -1, -2, ...), then its
-    descendants in pipeline order."""
-    rows = conn.execute(load_sql("why"), [item_id]).df()
-    return order_back_to_source(rows)
+    """The item's trail (sql/why.sql's columns) over the `ledger` view of `conn`, in pipeline order."""
+    return pipeline_order(conn.execute(load_sql("why"), [item_id]).df())
 
 
 def indexed_trail(tables_root: Path, item_id: str, stage_order=()) -> tuple[pd.DataFrame, duckdb.DuckDBPyConnection]:
@@ -63,10 +61,10 @@ def indexed_trail(tables_root: Path, item_id: str, stage_order=()) -> tuple[pd.D
     return trail, conn
 
 
-def order_back_to_source(rows: pd.DataFrame) -> pd.DataFrame:
+def pipeline_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """One order for every trail, the order things happened in: generations from the oldest
+    ancestor (depth -N) to the descendants, each item's stages in pipeline order. A video's own
+    stages and then its clips' read as the pipeline ran."""
     if rows.empty:
         return rows
-    back = rows[rows["depth"] <= 0].sort_values(["depth", "position", "decided_at"], ascending=[False, False, False],
-                                                kind="stable")
-    forward = rows[rows["depth"] > 0].sort_values(["depth", "item_id", "position", "decided_at"], kind="stable")
-    return pd.concat([back, forward], ignore_index=True)
+    return rows.sort_values(["depth", "item_id", "position", "decided_at"], kind="stable").reset_index(drop=True)

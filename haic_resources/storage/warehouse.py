@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -109,6 +110,8 @@ def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order:
             sql = load_sql(aggregate)
             digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
             if aggregate not in current or not counts_from_files or made_from.get(aggregate) != digest:
+                if counts_from_files:  # count files older than the funnel's columns are remade with it, once
+                    write_missing_counts(tables_root, remake_older=True)
                 if aggregate not in current:
                     conn.execute(f"DROP TABLE IF EXISTS {aggregate}")  # a warehouse from before: a table
                 conn.execute(f"CREATE OR REPLACE VIEW {aggregate} AS " + sql)
@@ -116,14 +119,26 @@ def build_views(conn: duckdb.DuckDBPyConnection, tables_root: Path, stage_order:
     return list(views)
 
 
-def write_missing_counts(tables_root: Path) -> int:
-    """Count files for the ledger files that have none (a home from before they existed)."""
+# The columns a count file has had since the funnel counted kinds of item apart (issue 29).
+COUNT_COLUMNS = ("source", "stage", "partition", "item_kind", "kept", "dropped", "error", "total")
+
+
+def write_missing_counts(tables_root: Path, remake_older: bool = False) -> int:
+    """Count files for the ledger files that have none (a home from before they existed); with
+    `remake_older`, also for those whose count file lacks a column of `COUNT_COLUMNS` (written before
+    the funnel counted videos and QA apart). A ledger file that cannot be read keeps its counts."""
     written = 0
     for ledger_file in sorted((tables_root / LEDGER).glob("*/*.parquet")):
         target = tables_root / LEDGER_COUNTS / ledger_file.parent.name / ledger_file.name
-        if target.exists():
+        if target.exists() and not (remake_older and _older_counts(target)):
             continue
-        rows = pd.read_parquet(ledger_file)
+        try:
+            rows = pd.read_parquet(ledger_file)
+        except (OSError, ValueError) as exc:
+            if not target.exists():
+                raise
+            log.warning("count file %s kept as it was: its ledger file cannot be read (%s)", target, exc)
+            continue
         rows["partition"] = ledger_file.stem  # where the rows are filed is their partition
         counts = ledger_counts(rows)
         buffer = io.BytesIO()
@@ -131,6 +146,15 @@ def write_missing_counts(tables_root: Path) -> int:
         atomic_write_bytes(target, buffer.getvalue())
         written += 1
     return written
+
+
+def _older_counts(path: Path) -> bool:
+    """Whether a count file was written before one of `COUNT_COLUMNS` (reads its footer only)."""
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, ValueError):
+        return True
+    return not set(COUNT_COLUMNS) <= names
 
 
 def in_memory_warehouse(tables_root: Path, stage_order: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:

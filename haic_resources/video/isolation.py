@@ -4,6 +4,8 @@ Decoders meet hostile input (a truncated upload, an HTML page saved as `.mp4`, a
 claims a 100000-pixel frame). Every step that decodes media runs its per-item work through
 `run_isolated` (many items, a bounded pool, a deadline per item) or `call_isolated` (one call):
 a hang becomes a timeout error for that item, a crash an error value, never a stuck partition.
+Every child ends with the process that started it (`exit_with_parent`): a step killed with
+kill -9 leaves no decoder behind, blocked on a hostile file or working on for nobody.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from haic_resources.processes import exit_with_parent
 from haic_resources.video.item_error import ItemError
 
 class IsolationTimeout(TimeoutError):
@@ -59,6 +62,7 @@ def _send_outcome(conn: multiprocessing.connection.Connection, outcome: tuple[st
 
 def _child_main(conn: multiprocessing.connection.Connection, fn: Callable, args: tuple,
                 kwargs: dict) -> None:
+    exit_with_parent()
     try:
         _send_outcome(conn, _outcome(fn, args, kwargs))
     finally:
@@ -68,6 +72,7 @@ def _child_main(conn: multiprocessing.connection.Connection, fn: Callable, args:
 def _worker_main(conn: multiprocessing.connection.Connection, fn: Callable) -> None:
     """A reused worker: runs ``fn(item)`` for each item it receives, answering each in turn, until
     the parent closes its end of the pipe."""
+    exit_with_parent()
     try:
         while True:
             item = conn.recv()

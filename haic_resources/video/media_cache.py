@@ -7,6 +7,12 @@ longest. A decode step that finds its video evicted fetches it again (`fetch_med
 
 Several processes share the cache: eviction removes whole files (a reader that already has one
 open keeps reading it), and the bound holds for the stored files, not for downloads in flight.
+
+Ours, not diskcache (issue 29, bench/bench_libraries.py): a staged video is renamed into place from
+its finished download, at the path the videos table records and every decode step opens, while
+diskcache copies a large value into a file it names itself (a 256 MB video: seconds of copying
+against a rename), updates SQLite on every read for its LRU, and, in 5.6.3 (unmaintained since
+2023), unpickles what it reads (CVE-2025-69872, no fix).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ class FrameRateConfig(Config):
     min_fps: float = Field(default=15.0, description="slide shows and time-lapses below this are not action video")
 
 
-@partitioned_stage("frame_rate_filtered", FrameRateConfig, ins=("videos",), group="accumulation")
+@partitioned_stage("frame_rate_filtered", FrameRateConfig, ins=("videos",), group="accumulation",
+                   column_docs={"video_id": "'<source>:<native id>'", "fps": "frame rate of the video stream"})
 def frame_rate_filtered(stage: StageContext, config: FrameRateConfig, videos: pd.DataFrame) -> StageResult:
     """Videos whose probed frame rate is at least `min_fps`."""
     decisions = []

@@ -18,7 +18,13 @@ from haic_resources.video.probe import probe_video_in_process
 from haic_assets.evaluation.runner import clip_video
 from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
-LEAKAGE_COLUMNS = ["bench_clip_id", "train_clip_id", "matched_share", "median_bits", "method"]
+LEAKAGE_COLUMNS = {
+    "bench_clip_id": "the candidate HAICBench clip (left out of the split)",
+    "train_clip_id": "the HAICTrain clip that shows the same footage",
+    "matched_share": "share of the benchmark clip's sampled frames that match a frame of the training clip",
+    "median_bits": "median difference-hash distance of the matched frames, of 64 bits",
+    "method": "how the pair was found: frame hashes, or the same source file (sha256)",
+}
 
 
 class ContentLeakageConfig(Config):
@@ -58,7 +64,7 @@ def frame_hashes(task: tuple[str, str, int]) -> list[int]:
 
 
 @partitioned_stage("haicbench_content_leakage", ContentLeakageConfig, partitions=None,
-                   deps=("qa_verified", "haic_train"))
+                   deps=("qa_verified", "haic_train"), column_docs=LEAKAGE_COLUMNS)
 def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig) -> StageResult:
     """Candidate HAICBench clips (verified QA of every batch) that show the same footage as a HAICTrain clip
     (re-uploads, re-cuts under another id): one row per suspect pair, one ledger row per benchmark clip.
@@ -73,10 +79,10 @@ def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig)
     bench_ids = sorted(set(split["clip_id"]))
     train_ids = sorted(set(train["clip_id"])) if len(train) else []
     if not train_ids:  # nothing to compare with: no frame is decoded
-        return StageResult(pd.DataFrame(columns=LEAKAGE_COLUMNS),
+        return StageResult(pd.DataFrame(columns=list(LEAKAGE_COLUMNS)),
                            [kept(c, "no HAICTrain clips to compare with", item_kind="clip") for c in bench_ids],
                            metadata={"leaked_clips": 0, "bench_clips_compared": 0, "train_clips_compared": 0},
-                           preview=LEAKAGE_COLUMNS)
+                           preview=list(LEAKAGE_COLUMNS))
 
     def located(clip_id: str, bench: bool) -> str | None:
         if clip_id in paths and Path(paths[clip_id]).is_file():
@@ -115,11 +121,11 @@ def haicbench_content_leakage(stage: StageContext, config: ContentLeakageConfig)
                                      metric="matched_share", value=pair.matched_share, threshold=config.min_share,
                                      detail={"method": pair.method}))
     table = pd.DataFrame([(p.bench_clip_id, p.train_clip_id, p.matched_share, p.median_bits, p.method)
-                          for p in pairs], columns=LEAKAGE_COLUMNS)
+                          for p in pairs], columns=list(LEAKAGE_COLUMNS))
     table = table.drop_duplicates(["bench_clip_id", "train_clip_id"]).reset_index(drop=True)
     stage.log.info(f"content leakage: {len(first_match)} of {len(hashes['bench'])} benchmark clips share footage "
                    f"with HAICTrain ({len(hashes['train'])} training clips compared)")
     return StageResult(table, decisions, metadata={"leaked_clips": len(first_match),
                                                    "bench_clips_compared": len(hashes["bench"]),
                                                    "train_clips_compared": len(hashes["train"])},
-                       preview=LEAKAGE_COLUMNS)
+                       preview=list(LEAKAGE_COLUMNS))
