@@ -78,6 +78,7 @@ class Staleness:
         self._queryer = view.get_inner_queryer_for_back_compat()
         self._reasons: dict[tuple[AssetKey, str], tuple[str, str] | None] = {}
         self._landed: dict[str, str] | None = None
+        self._held: dict[AssetKey, bool] = {}
 
     # -- the event log -----------------------------------------------------------------------
 
@@ -116,6 +117,17 @@ class Staleness:
 
     def automated(self, key: AssetKey) -> bool:
         return self.graph.has(key) and self.graph.get(key).automation_condition is not None
+
+    def held(self, key: AssetKey) -> bool:
+        """Whether re-curation cannot request `key` in this deployment (an LLM stage without a backend):
+        its staleness then does not carry over, since re-running what is made from it would read the
+        same data."""
+        if key not in self._held:
+            self._held[key] = _needs_llm(self.graph.get(key).automation_condition) and not _llm_configured()
+        return self._held[key]
+
+    def parent_stale(self, parent: AssetKey, partition: str) -> bool:
+        return not self.held(parent) and self.reason(parent, partition) is not None
 
     def parents(self, key: AssetKey) -> list[AssetKey]:
         """The upstream assets whose staleness carries over: those re-curation manages, by name."""
@@ -161,7 +173,7 @@ class Staleness:
             found = ("landing", text)
         else:
             for parent in self.parents(key):
-                if self.reason(parent, partition) is not None:
+                if self.parent_stale(parent, partition):
                     found = ("upstream_stale", f"upstream {parent.to_user_string()} is stale")
                     break
                 if (text := self.newer_upstream(key, partition, parent)) is not None:
@@ -169,6 +181,17 @@ class Staleness:
                     break
         self._reasons[(key, partition)] = found
         return found
+
+
+def _needs_llm(condition) -> bool:
+    return condition is not None and (isinstance(condition, LLMBackendConfigured)
+                                      or any(_needs_llm(child) for child in condition.children))
+
+
+def _llm_configured() -> bool:
+    from haic_assets.platform.resources import llm_resource  # the one reader of the LLM settings
+
+    return llm_resource().configured
 
 
 _current: list = [None, None]  # (the AssetGraphView of the evaluation in progress, its Staleness)
@@ -263,7 +286,7 @@ class UpstreamStale(PartitionFact):
 
     def fact(self, staleness, key, partition):
         return next((f"upstream {parent.to_user_string()} is stale" for parent in staleness.parents(key)
-                     if staleness.reason(parent, partition) is not None), None)
+                     if staleness.parent_stale(parent, partition)), None)
 
 
 class LandingFileObserved(AutomationCondition[AssetKey]):
@@ -312,8 +335,6 @@ class LLMBackendConfigured(AutomationCondition[AssetKey]):
         return "an LLM backend is configured (HAIC_LLM_PROVIDER, GEMINI_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL)"
 
     def evaluate(self, context: AutomationContext) -> AutomationResult:
-        from haic_assets.platform.resources import llm_resource  # the one reader of the LLM settings
-
-        configured = llm_resource().configured
+        configured = _llm_configured()
         return AutomationResult(context=context,
                                 true_subset=context.candidate_subset if configured else context.get_empty_subset())
