@@ -1,4 +1,4 @@
-"""The code location: every asset, job, sensor, schedule and resource of the platform.
+"""The code location: every asset, job, sensor and resource of the platform.
 
 Built when the code location loads (the UI's code server, each run's process, a test), not at
 import: that is when $HAIC_HOME/settings.yaml and the HAIC_* environment are read.
@@ -16,7 +16,7 @@ from haic_assets.platform.deployment import llm_run_tags
 from haic_assets.platform.executors import job_executor
 from haic_assets.platform.jobs import build_jobs
 from haic_assets.platform.llm_batch_sensor import llm_batch_sensor, qa_batch_sensor
-from haic_assets.platform.recuration import build_recuration_schedule
+from haic_assets.platform.automation import build_recuration_sensor
 from haic_assets.platform.resources import build_resources, llm_version
 from haic_assets.accumulation.landing_file import landing_file
 from haic_assets.platform.sensors import build_landing_sensor
@@ -33,14 +33,14 @@ def build_definitions() -> Definitions:
     resources = build_resources(stage_order=STAGE_NAMES)
     llm = resources["llm"]
     if not llm.configured:
-        log.info("main job without captions: %s", NOT_CONFIGURED)
+        log.info("shard runs and re-curation leave the caption stages out: %s", NOT_CONFIGURED)
+    provider_tags = llm_run_tags(llm.provider) if llm.configured else {}
     return Definitions(
         assets=[landing_file, *(stage.build(settings, llm.provider, llm_version(llm)) for stage in STAGES)],
         asset_checks=HAICBENCH_CHECKS,
-        jobs=build_jobs(llm.configured, llm.provider) + build_evaluation_jobs(
-            llm_run_tags(llm.provider) if llm.configured else {}),
-        sensors=[build_landing_sensor(settings.platform), annotation_sensor, llm_batch_sensor, qa_batch_sensor, eval_batch_sensor],
-        schedules=[build_recuration_schedule(settings.platform)],
+        jobs=build_jobs(provider_tags) + build_evaluation_jobs(provider_tags),
+        sensors=[build_landing_sensor(settings.platform), build_recuration_sensor(provider_tags), annotation_sensor,
+                 llm_batch_sensor, qa_batch_sensor, eval_batch_sensor],
         resources=resources,
         executor=job_executor(settings.platform),  # multiprocess, dask or k8s (platform/executors.py)
     )

@@ -42,18 +42,28 @@ def instance_and_definitions():
 def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
     """Run the main job for one partition in this process, as a run the UI can re-execute
     (haic_assets/platform/run_origin.py), showing its progress (a bar at a terminal, plain lines
-    elsewhere); print and return whether it succeeded."""
+    elsewhere); print and return whether it succeeded. No `asset_selection`: a whole shard's run
+    (without an LLM backend, less the caption stages)."""
     import uuid
 
     from haic_assets.platform.jobs import MAIN_JOB
     from haic_assets.platform.run_origin import execute_with_origin
     from haic_cli.progress import run_with_progress, step_count
 
+    if asset_selection is None:
+        asset_selection = shard_selection(defs)
     job, run_id = defs.resolve_job_def(MAIN_JOB), str(uuid.uuid4())
     _, success = run_with_progress(instance, run_id, step_count(job, asset_selection), lambda: execute_with_origin(
         instance, MAIN_JOB, partition_key, asset_selection, tags, PROGRESS_CONSOLE, run_id=run_id))
     print(f"{partition_key}: run {run_id} {'SUCCESS' if success else 'FAILURE'}")
     return success
+
+
+def shard_selection(defs):
+    """What a whole shard's run materializes in this deployment (None: the whole main job)."""
+    from haic_assets.platform.jobs import shard_run_selection
+
+    return shard_run_selection(defs.resolve_asset_graph(), defs.resources["llm"].configured)
 
 
 def execute_job(defs, instance, job_name: str, partition_key: str | None = None, ops: dict | None = None):

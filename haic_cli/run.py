@@ -14,7 +14,7 @@ import argparse
 import os
 
 from haic_assets.platform.executors import EXECUTORS
-from haic_cli.common import QUIET_CONSOLE, UserError, execute_main_job, instance_and_definitions
+from haic_cli.common import QUIET_CONSOLE, UserError, execute_main_job, instance_and_definitions, shard_selection
 from haic_resources.storage.home import REPO_ROOT, prepare_dagster_home
 from haic_resources.storage.landing import closest_keys, list_shards, shard_of_partition
 
@@ -73,14 +73,15 @@ def run_on_executor(partitions: list[str], executor: str, scheduler: str | None 
         os.environ["HAIC_DASK_SCHEDULER"] = scheduler
     with instance_and_definitions() as (instance, defs):
         tags = partition_tags(instance, partitions)
+        selection = shard_selection(defs)
         if executor == IN_PROCESS:
             result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
-                instance=instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False)
+                instance=instance, tags=tags, run_config=QUIET_CONSOLE, raise_on_error=False, asset_selection=selection)
         else:
             repository = ReconstructableRepository.for_module("haic_assets.definitions", "defs",
                                                               working_directory=str(REPO_ROOT))
             result = execute_job(repository.get_reconstructable_job(MAIN_JOB), instance=instance, tags=tags,
-                                 run_config=QUIET_CONSOLE, raise_on_error=False)
+                                 run_config=QUIET_CONSOLE, raise_on_error=False, asset_selection=selection)
     print(f"{', '.join(partitions)}: run {result.run_id} on {executor} {'SUCCESS' if result.success else 'FAILURE'}")
     return result.success
 

@@ -47,6 +47,10 @@ def run_partition(defs, instance: DagsterInstance, partition: str, selection=Non
 
     if not instance.has_dynamic_partition(source_shards.name, partition):
         instance.add_dynamic_partitions(source_shards.name, [partition])
+    if selection is None:  # a whole shard, as `haic run` runs it (without an LLM backend, less the captions)
+        from haic_assets.platform.jobs import shard_run_selection
+
+        selection = shard_run_selection(defs.resolve_asset_graph(), defs.resources["llm"].configured)
     job = defs.resolve_job_def("curate_source")
     return job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False,
                                   asset_selection=selection)

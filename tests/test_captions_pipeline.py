@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from dagster import AssetKey, materialize
+from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
+from haic_assets.platform.jobs import shard_run_selection
 from haic_resources.llm.resource import NOT_CONFIGURED
 from tests.helpers import run_sample, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.llm_servers import FakeGeminiServer, Fault
@@ -43,17 +44,19 @@ def accumulated(tmp_path, monkeypatch):
     return home, run_sample(home, monkeypatch)
 
 
-def test_without_a_backend_the_main_job_leaves_captions_out_and_they_fail_fast(accumulated):
+def test_without_a_backend_captions_are_defined_left_out_of_shard_runs_and_fail_fast(accumulated):
     home, defs = accumulated
     job = defs.resolve_job_def("curate_source")
-    assert NOT_CONFIGURED in job.description
-    assert "captions" not in {n.name for n in job.nodes_in_topological_order}
+    assert "captions" in {n.name for n in job.nodes_in_topological_order}  # the UI can launch it anywhere
+    assert "HAIC_LLM_PROVIDER, GEMINI_API_KEY, OPENAI_API_KEY / OPENAI_BASE_URL" in job.description
+    shard_run = shard_run_selection(defs.resolve_asset_graph(), llm_configured=False)
+    assert AssetKey("captions") not in shard_run and AssetKey("action_filtered") in shard_run
     with dagster_instance(home) as instance:
-        result = materialize(list(defs.assets), instance=instance,
-                             partition_key=SAMPLE_PARTITION, resources=defs.resources, raise_on_error=False,
-                             selection=[AssetKey("captions")])
+        result = job.execute_in_process(partition_key=SAMPLE_PARTITION, instance=instance, raise_on_error=False,
+                                        asset_selection=[AssetKey("captions")])
     assert not result.success
-    failure = [e for e in result.all_events if e.is_step_failure][0]
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "captions"
     assert NOT_CONFIGURED in str(failure.step_failure_data.error)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 
+from haic_assets.platform.jobs import shard_run_selection
 from haic_cli.run import RANGE_END, RANGE_START
 from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample, wait_until
 from tests.timing import limit
@@ -75,8 +76,10 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
 
     with dagster_instance(home) as instance:
         instance.add_dynamic_partitions(source_shards.name, partitions)
-        reference_run = build_definitions().resolve_job_def("curate_source").execute_in_process(
-            instance=instance, tags={RANGE_START: partitions[0], RANGE_END: partitions[1]})
+        defs = build_definitions()
+        reference_run = defs.resolve_job_def("curate_source").execute_in_process(  # a shard's run, as `haic run`
+            instance=instance, tags={RANGE_START: partitions[0], RANGE_END: partitions[1]},
+            asset_selection=shard_run_selection(defs.resolve_asset_graph(), llm_configured=False))
         assert reference_run.success
     reference = snapshot(home)
     assert {k for k in reference if k.startswith("ledger/clips/")} == {f"ledger/clips/{p}.parquet" for p in partitions}

@@ -25,9 +25,14 @@ def test_definitions_load_without_warnings_from_our_code(tmp_path, monkeypatch):
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
     assert {"curate_source", "annotation_task", "haicbench_batch", "haicbench_release", "evaluate_model", "eval_leaderboard_job",
             "whatif", "train_release"} <= jobs
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "annotation_sensor", "llm_batch_sensor", "qa_batch_sensor",
-                                           "eval_batch_sensor"}
-    assert {s.name for s in defs.schedules} == {"recuration_schedule"}
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "recuration_sensor", "annotation_sensor",
+                                           "llm_batch_sensor", "qa_batch_sensor", "eval_batch_sensor"}
+    assert not list(defs.schedules or [])  # re-curation is the assets' automation conditions (recuration_sensor)
+    # Every stage of a source shard carries its re-curation condition, the caption stages too (defined
+    # with or without an LLM backend: here there is none).
+    automated = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).automation_condition}
+    assert automated == {"raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
+                         "pose_tracks", "action_filtered", "captions", "caption_judgement", "haic_train"}
     per_item = ASSETS - {"haicbench_split", "dataset_statistics", "haicbench_content_leakage", "eval_leaderboard",
                          "haic_train_release", "threshold_whatif"}
     assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys()
@@ -56,3 +61,24 @@ def test_raw_metadata_reads_the_observed_landing_files(tmp_path, monkeypatch):
     assert not graph.get(AssetKey("landing_file")).is_materializable
     job_keys = defs.resolve_job_def("curate_source").asset_layer.selected_asset_keys
     assert AssetKey("landing_file") not in job_keys and AssetKey("raw_metadata") in job_keys
+
+
+def test_the_definitions_are_the_same_with_and_without_an_llm_backend(tmp_path, monkeypatch):
+    """The caption stages are defined, in the main job and under automation, in every environment: what
+    the backend changes is only whether their conditions request them (platform/automation.py)."""
+    from tests.helpers import without_llm
+
+    monkeypatch.setenv("HAIC_HOME", str(tmp_path))
+    without_llm(monkeypatch)
+
+    def shape():
+        defs = build_definitions()
+        graph = defs.resolve_asset_graph()
+        main = defs.resolve_job_def("curate_source").asset_layer.selected_asset_keys
+        return ({k.to_user_string() for k in graph.get_all_asset_keys()}, {k.to_user_string() for k in main},
+                {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).automation_condition})
+
+    without = shape()
+    monkeypatch.setenv("GEMINI_API_KEY", "AIzaTEST-definitions-0123456789")
+    assert shape() == without
+    assert {"captions", "caption_judgement", "haic_train"} <= without[1] & without[2]

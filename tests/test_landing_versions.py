@@ -1,8 +1,9 @@
 """Issue 23 item 2: data that changes after it landed. A shard replaced or appended after it was
 curated is curated again, the old rows keep their lineage, and a shard still being written is not
 read until it is complete. Driven as the daemon drives it: the landing sensor's ticks (at chosen
-times: a tick is a function of the landing zone and the clock), runs of the requests it returns,
-and `haic recurate --dry-run` in a subprocess."""
+times: a tick is a function of the landing zone and the clock) and the observations they report,
+the recuration_sensor's ticks (its automation conditions see a new version), runs of the requests
+they return, and `haic recurate --dry-run` in a subprocess."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from haic_assets.platform.settings import PlatformSettings
 from tests.helpers import REPO_ROOT, SAMPLE_MEDIA, dagster_instance, ledger, without_llm
 
 SPINE = [AssetKey("raw_metadata"), AssetKey("metadata_filtered")]
+# A shard's run without an LLM backend: the accumulation stages, in pipeline order.
+ACCUMULATION = ["raw_metadata", "metadata_filtered", "videos", "clips", "human_presence", "person_detections",
+                "pose_tracks", "action_filtered"]
 HEADER = "videoid,contentUrl,duration,page_dir,name,width,height\n"
 PARTITION = "webvid_land__r.csv"
 
@@ -47,13 +51,22 @@ def aged(path: Path, seconds: float) -> float:
 
 
 def tick(defs, instance, cursor, now_s: float, platform=PlatformSettings()):
-    with build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as context:
+    with build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor, definitions=defs) as context:
         return landing_tick(context, defs.resources["storage"], platform, now_s)
 
 
+def recuration_tick(defs, instance, cursor):
+    """One tick of the recuration_sensor, evaluated as the daemon evaluates it (in the code location)."""
+    with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+        return defs.resolve_sensor_def("recuration_sensor").evaluate_tick(context)
+
+
 def run_requests(defs, instance, result) -> None:
-    for request in result.dynamic_partitions_requests:
+    """What the daemon does with a tick's result: partitions, observations, then the runs (here of the spine)."""
+    for request in getattr(result, "dynamic_partitions_requests", None) or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for event in getattr(result, "asset_events", None) or []:
+        instance.report_runless_asset_event(event)
     for request in result.run_requests:
         run = defs.resolve_job_def("curate_source").execute_in_process(
             partition_key=request.partition_key, tags=request.tags, instance=instance, asset_selection=SPINE,
@@ -83,29 +96,39 @@ def test_a_replaced_shard_is_curated_again_and_the_old_rows_keep_their_lineage(t
     defs = build_definitions()
     with dagster_instance(home) as instance:
         first = tick(defs, instance, None, time.time())
-        assert [r.partition_key for r in first.run_requests] == [PARTITION]
+        assert [(r.partition_key, r.run_key) for r in first.run_requests] == [
+            (PARTITION, f"landing:{PARTITION}:{first.asset_events[0].tags['dagster/data_version']}")]
+        # No LLM backend here: the new shard's run is the accumulation, not the caption stages.
+        assert sorted(k.to_user_string() for k in first.run_requests[0].asset_selection) == sorted(ACCUMULATION)
         (observed,) = first.asset_events
         old_version = observed.tags["dagster/data_version"]
         assert old_version.startswith("sha256:") and len(old_version) == len("sha256:") + 64
         run_requests(defs, instance, first)
+        automation = recuration_tick(defs, instance, None)
+        assert not automation.run_requests  # a new shard is the landing sensor's run, never a second one
         assert not tick(defs, instance, first.cursor, time.time()).run_requests  # nothing new: nothing to do
         assert spine_staleness(haic(home, "recurate", "--dry-run").stdout) == []
 
         shard.write_text(HEADER + rows(range(101, 107)))  # the provider re-delivers the shard
         aged(shard, 120)
-        dry = haic(home, "recurate", "--dry-run")
-        assert dry.returncode == 0, dry.stderr
         second = tick(defs, instance, first.cursor, time.time())
         (observed,) = second.asset_events
         new_version = observed.tags["dagster/data_version"]
         assert new_version != old_version
+        assert not second.run_requests and not second.dynamic_partitions_requests  # re-curation's, not the sensor's
+        run_requests(defs, instance, second)  # the daemon records the observation of the new version
+        dry = haic(home, "recurate", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
         assert spine_staleness(dry.stdout) == [
             f"  raw_metadata: landing file changed since it was read ({old_version} -> {new_version})",
             "  metadata_filtered: upstream raw_metadata is stale"]
-        assert [(r.partition_key, r.run_key) for r in second.run_requests] == [
-            (PARTITION, f"landing:{PARTITION}:{new_version}")]
-        assert not second.dynamic_partitions_requests
-        run_requests(defs, instance, second)
+        # The recuration_sensor's next tick re-curates the shard at once (no scheduled pass needed):
+        # raw_metadata for the new version, and every stage after it in the same run.
+        automation = recuration_tick(defs, instance, automation.cursor)
+        assert [(r.partition_key, sorted(k.to_user_string() for k in r.asset_selection))
+                for r in automation.run_requests] == [(PARTITION, sorted(ACCUMULATION))]
+        run_requests(defs, instance, automation)
+        assert not recuration_tick(defs, instance, automation.cursor).run_requests  # once per version
         assert spine_staleness(haic(home, "recurate", "--dry-run").stdout) == []
 
     book = ledger(home)

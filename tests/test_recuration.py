@@ -4,17 +4,17 @@ depends on it; every other asset keeps its materialization and the caption comes
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 import os
 import subprocess
 import sys
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, build_schedule_context
+from dagster import AssetKey, AssetRecordsFilter, evaluate_automation_conditions
 
 from haic_assets.definitions import build_definitions
-from tests.helpers import (run_sample, REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition,
-                           without_llm)
+from tests.helpers import (LLM_SETTINGS, REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger,
+                           run_partition, run_sample, without_llm)
 from tests.llm_servers import FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION, SECRET
 from tests.timing import limit
@@ -57,12 +57,17 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
         requests_before = server.total_requests
         assert requests_before == 1
 
+        # The same answer in a shell without the LLM variables, less what the backend enables (issue 29).
+        no_llm = {name: value for name, value in env.items() if name not in LLM_SETTINGS}
         assert "Nothing is stale." in haic("recurate", "--dry-run", env=env).stdout
+        assert "Nothing is stale." in haic("recurate", "--dry-run", env=no_llm).stdout
         (home / "settings.yaml").write_text("action_filtered:\n  motion_l1_min: 0.1\n")
         dry = haic("recurate", "--dry-run", env=env)
         assert dry.returncode == 0, dry.stderr[-2000:]
         stale = [line.strip().split(":")[0] for line in dry.stdout.splitlines() if line.startswith("  ")]
         assert stale == RECURATED
+        dry_no_llm = haic("recurate", "--dry-run", env=no_llm).stdout
+        assert [line.strip().split(":")[0] for line in dry_no_llm.splitlines() if line.startswith("  ")] == RECURATED[:1]
         assert "action_filtered: code version" in dry.stdout
 
         run = haic("recurate", env=env)
@@ -79,19 +84,24 @@ def test_a_new_motion_threshold_recurates_only_the_filtered_set_and_its_dependen
     assert json.loads(final["detail"].iloc[0])["min_l1"] == 0.1  # the new threshold is on record
 
 
-def test_the_schedule_requests_exactly_the_assets_downstream_of_new_data(tmp_path, monkeypatch):
+def test_the_scheduled_pass_requests_exactly_the_assets_downstream_of_new_data(tmp_path, monkeypatch):
+    """The assets' automation conditions, evaluated as the daemon's ticks evaluate them, at chosen times:
+    stale partitions wait for the pass (settings.yaml platform.recuration_cron, Mondays 03:00); the
+    pass requests exactly them, once; without an LLM backend, never the caption stages."""
     home = tmp_path / "home"
     defs = run_sample(home, monkeypatch)
     with dagster_instance(home) as instance:
 
-        def tick():
-            with build_schedule_context(instance=instance, repository_def=defs.get_repository_def(), resources=defs.resources,
-                                        scheduled_execution_time=TICK) as context:
-                return defs.resolve_schedule_def("recuration_schedule").evaluate_tick(context)
+        def tick(at, cursor=None):
+            return evaluate_automation_conditions(defs, instance, evaluation_time=at, cursor=cursor)
 
-        assert tick().skip_message == "nothing is stale"
+        quiet = tick(TICK - timedelta(hours=1))
+        assert quiet.total_requested == 0
         assert run_partition(defs, instance, SAMPLE_PARTITION, selection=[AssetKey("raw_metadata")]).success
-        requests = tick().run_requests
-        assert [r.partition_key for r in requests] == [SAMPLE_PARTITION]
-        assert requests[0].run_key == f"recurate:{TICK.isoformat()}:{SAMPLE_PARTITION}"
-        assert sorted(k.to_user_string() for k in requests[0].asset_selection) == sorted(UPSTREAM[1:] + RECURATED[:1])
+        before_pass = tick(TICK - timedelta(minutes=30), quiet.cursor)
+        assert before_pass.total_requested == 0  # stale, but the pass is not due yet
+        at_pass = tick(TICK + timedelta(seconds=30), before_pass.cursor)
+        requested = {k.to_user_string(): sorted(at_pass.get_requested_partitions(k))
+                     for k in defs.resolve_asset_graph().get_all_asset_keys() if at_pass.get_num_requested(k)}
+        assert requested == {name: [SAMPLE_PARTITION] for name in UPSTREAM[1:] + RECURATED[:1]}
+        assert tick(TICK + timedelta(minutes=1), at_pass.cursor).total_requested == 0  # once per pass

@@ -4,10 +4,13 @@ Each tick lists the landing zone once. A shard is taken only when it is complete
 quiet for `platform.landing_complete_after_s`; haic_resources/storage/landing.py). A complete
 shard whose version the sensor has not seen is reported as an observation of `landing_file`
 (data version = its version); then
-- a new shard becomes a source_shards partition with a run of the main job;
-- a partition whose raw_metadata was made from another version of its file gets a run of the
-  main job (run key = partition + version: each version is curated once). Unchanged LLM calls
-  come from the cache, so re-curating a changed shard pays only for its new rows.
+- a new shard becomes a source_shards partition with a run of the main job (without an LLM
+  backend, less the caption stages);
+- a partition whose raw_metadata was made from another version of its file is re-curated by the
+  recuration_sensor, whose raw_metadata condition sees the new observation
+  (platform/automation.py): it requests raw_metadata and every stage after it in one run, once per
+  version. Unchanged LLM calls come from the cache, so re-curating a changed shard pays only for its
+  new rows.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from haic_assets.accumulation.landing_file import LANDING_FILE
 from haic_assets.accumulation.raw_metadata import LANDING_VERSION
-from haic_assets.platform.jobs import MAIN_JOB
+from haic_assets.platform.jobs import MAIN_JOB, shard_run_selection
 from haic_assets.platform.partitions import source_shards
+from haic_resources.llm.resource import LLMResource
 from haic_resources.storage.landing import LandingVersions, list_landed, waiting_reason
 from haic_resources.storage.resource import StorageResource
 
@@ -33,15 +37,17 @@ def build_landing_sensor(platform):
     @sensor(name="landing_sensor", job_name=MAIN_JOB, minimum_interval_seconds=30,
             default_status=DefaultSensorStatus.RUNNING,
             description="Watches landing/<source>/ (a folder under HAIC_HOME, or HAIC_LANDING_URI in S3): each new "
-                        "complete metadata file becomes a source_shards partition and a curate_source run; a shard "
-                        "replaced or appended after it was curated is curated again.")
-    def landing_sensor(context: SensorEvaluationContext, storage: StorageResource):
-        return landing_tick(context, storage, platform, time.time())
+                        "complete metadata file becomes a source_shards partition and a curate_source run; each "
+                        "complete version of a shard is observed as landing_file, so a shard replaced or appended "
+                        "after it was curated is re-curated (recuration_sensor).")
+    def landing_sensor(context: SensorEvaluationContext, storage: StorageResource, llm: LLMResource):
+        return landing_tick(context, storage, platform, time.time(), llm.configured)
 
     return landing_sensor
 
 
-def landing_tick(context: SensorEvaluationContext, storage: StorageResource, platform, now_s: float):
+def landing_tick(context: SensorEvaluationContext, storage: StorageResource, platform, now_s: float,
+                 llm_configured: bool = False):
     """One evaluation of the landing sensor at `now_s` (seconds since the epoch)."""
     cursor = _read_cursor(context.cursor)
     seen: dict[str, str] = cursor["versions"]
@@ -51,6 +57,9 @@ def landing_tick(context: SensorEvaluationContext, storage: StorageResource, pla
             context.log.warning(f"landing/{key} ignored: {problem}")
     versions = LandingVersions(storage.landing(), storage.layout.cache / "landing_versions.json")
     existing = set(context.instance.get_dynamic_partitions(source_shards.name))
+    # (A context built without its repository, as a test may build one, asks for the whole job.)
+    repository = context.repository_def
+    selection = shard_run_selection(repository.asset_graph, llm_configured) if repository is not None else None
     new_keys, requests, observations, waiting = [], [], [], []
     for item in landed:
         key = item.shard.partition_key
@@ -66,13 +75,12 @@ def landing_tick(context: SensorEvaluationContext, storage: StorageResource, pla
         seen[key] = version
         observations.append(AssetObservation(asset_key=LANDING_FILE, partition=key, tags={DATA_VERSION_TAG: version},
                                              metadata={"size_bytes": item.stat.size, "version": version}))
-        request = RunRequest(partition_key=key, run_key=f"landing:{key}:{version}")
         if key not in existing:
             new_keys.append(key)
-            requests.append(request)
+            requests.append(RunRequest(partition_key=key, run_key=f"landing:{key}:{version}", asset_selection=selection))
         elif _read_version(context.instance, key) not in (None, version):
-            context.log.info(f"landing/{item.shard.key} changed since raw_metadata read it: curating it again")
-            requests.append(request)
+            context.log.info(f"landing/{item.shard.key} changed since raw_metadata read it: recuration_sensor "
+                             "re-curates it")
     versions.save()
     new_cursor = json.dumps({"versions": seen, "skipped": sorted(skipped), "waiting": sorted(waiting)}, sort_keys=True)
     if not observations:

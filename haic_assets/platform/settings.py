@@ -52,7 +52,7 @@ class PlatformSettings(BaseModel):
     partitions_per_run: int = Field(
         default=4, ge=1, description="a backfill launches runs of up to this many source shards: fewer pods and "
                                      "model loads than one run per shard, and a failed run costs at most this many")
-    recuration_cron: str = Field(default="0 3 * * 1", description="when the re-curation schedule ticks (Mondays 03:00)")
+    recuration_cron: str = Field(default="0 3 * * 1", description="the scheduled re-curation pass of stale partitions (Mondays 03:00)")
     max_error_rate: float = Field(default=0.10, ge=0.0, le=1.0,
                                   description="a stage's check warns when more of a partition's items are in error")
     executor: Literal["multiprocess", "dask", "k8s"] = Field(

@@ -9,8 +9,9 @@ A stage module holds its `Config` (the paper's values as defaults) and its body:
 
 The factory does the rest, the same way for every stage: partitions, IO manager, group (the
 stage's domain folder), code version (code, effective settings, prompt and model), backfill
-policy, op tags and pools (by `kind`), the loop over the partitions of a multi-partition run,
-and turning the body's result into ledger rows, a preview, pictures and the `Output`s.
+policy, automation condition (re-curation: platform/automation.py), op tags and pools (by
+`kind`), the loop over the partitions of a multi-partition run, and turning the body's result
+into ledger rows, a preview, pictures and the `Output`s.
 
 Nothing here runs at import: `StageSpec.build(settings, llm)` makes the asset when the
 definitions are built, with the deployment's settings as the config defaults.
@@ -30,6 +31,7 @@ from pydantic import Field, ValidationError, create_model
 from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_core.ledger_history import DEFAULT_KEEP
+from haic_assets.platform.automation import stage_automation
 from haic_assets.platform.deployment import k8s_op_tags
 from haic_resources.storage.ledger_index import MERGE_AFTER_DELTAS, delta_count
 from haic_resources.storage.ledger_index import merge as merge_ledger_index
@@ -165,6 +167,7 @@ class StageSpec:
         policy = (BackfillPolicy.multi_run(max_partitions_per_run=settings.platform.partitions_per_run)
                   if self.partitions is not None else None)
         spec = self
+        automation = stage_automation(self, settings.platform)  # re-curation (platform/automation.py)
         checks = stage_check_specs(next(iter(outs)), self.columns, self.checks) if self.records_decisions else []
         platform = settings.platform
 
@@ -177,7 +180,8 @@ class StageSpec:
         return multi_asset(
             name=self.name,
             outs={name: AssetOut(io_manager_key="tables", description=" ".join(description.split()),
-                                 code_version=version, kinds=self._kinds(llm_provider), owners=[OWNER])
+                                 code_version=version, kinds=self._kinds(llm_provider), owners=[OWNER],
+                                 automation_condition=automation)
                   for name, description in outs.items()},
             check_specs=checks,
             ins=dict(self.ins),

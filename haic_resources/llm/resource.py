@@ -1,7 +1,7 @@
 """The LLM backend as a Dagster resource: Gemini or any OpenAI-compatible server, or none.
 
 Keys arrive only through environment variables (Dagster `EnvVar`); with no backend configured,
-every LLM-backed asset fails fast with `NOT_CONFIGURED`, and the main job leaves them out.
+every LLM-backed asset fails fast with `NOT_CONFIGURED`, and shard runs and re-curation leave them out.
 """
 
 from pathlib import Path
