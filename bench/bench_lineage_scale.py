@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_assets.platform.ledger import ledger_files  # noqa: E402
+from haic_platform.ledger import ledger_files  # noqa: E402
 from haic_core.ledger import LEDGER_COLUMNS  # noqa: E402
 from haic_resources.storage.ledger_index import merge  # noqa: E402
 from haic_resources.storage.object_store import LocalObjectStore  # noqa: E402

@@ -30,7 +30,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from haic_assets.platform.ledger import write_ledger  # noqa: E402
+from haic_platform.ledger import write_ledger  # noqa: E402
 from haic_core.sql_files import load_sql, quote_literal  # noqa: E402
 from haic_resources.storage.object_store import LocalObjectStore  # noqa: E402
 from haic_resources.storage.tables import TableStore  # noqa: E402

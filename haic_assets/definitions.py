@@ -12,15 +12,15 @@ from haic_assets.evaluation.jobs import build_evaluation_jobs
 from haic_assets.evaluation.sensors import eval_batch_sensor
 from haic_assets.haicbench.checks import HAICBENCH_CHECKS
 from haic_assets.haicbench.sensors import annotation_sensor
-from haic_assets.platform.deployment import llm_run_tags
-from haic_assets.platform.executors import job_executor
+from haic_platform.deployment import llm_run_tags
+from haic_platform.executors import job_executor
 from haic_assets.platform.jobs import build_jobs
 from haic_assets.platform.llm_batch_sensor import llm_batch_sensor, qa_batch_sensor
 from haic_assets.platform.automation import build_recuration_sensor
 from haic_assets.platform.resources import build_resources, llm_version
 from haic_assets.accumulation.landing_file import landing_file
 from haic_assets.platform.sensors import build_landing_sensor
-from haic_assets.platform.settings import load_settings
+from haic_platform.settings import load_settings
 from haic_assets.stages import STAGE_NAMES, STAGES, settings_fields
 from haic_resources.llm.resource import NOT_CONFIGURED
 

@@ -22,7 +22,7 @@ from haic_assets.haicbench.dataset_statistics import dataset_statistics
 from haic_assets.haicbench.haicbench_split import haicbench_split
 from haic_assets.haicbench.qa_pairs import qa_pairs
 from haic_assets.haicbench.qa_verified import qa_verified
-from haic_assets.platform.stage import StageSpec
+from haic_platform.stage import StageSpec
 
 STAGES: tuple[StageSpec, ...] = (
     # 1. action video accumulation

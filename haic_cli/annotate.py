@@ -97,7 +97,7 @@ def register_tool_commands(sub) -> None:
 
 
 def cmd_annotate_status(args: argparse.Namespace) -> int:
-    from haic_assets.haicbench.annotation_tool_sync import sign_offs_required
+    from haic_platform.annotation_tool_sync import sign_offs_required
     from haic_assets.platform.resources import annotation_tool_resource
     from haic_core.haicbench.annotation_tool import STEPS, step_progress
     from haic_resources.annotation.label_studio import AnnotationToolError

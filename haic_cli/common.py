@@ -41,13 +41,13 @@ def instance_and_definitions():
 
 def execute_main_job(defs, instance, partition_key: str, asset_selection=None, tags=None) -> bool:
     """Run the main job for one partition in this process, as a run the UI can re-execute
-    (haic_assets/platform/run_origin.py), showing its progress (a bar at a terminal, plain lines
+    (haic_platform/run_origin.py), showing its progress (a bar at a terminal, plain lines
     elsewhere); print and return whether it succeeded. No `asset_selection`: a whole shard's run
     (without an LLM backend, less the caption stages)."""
     import uuid
 
     from haic_assets.platform.jobs import MAIN_JOB
-    from haic_assets.platform.run_origin import execute_with_origin
+    from haic_platform.run_origin import execute_with_origin
     from haic_cli.progress import run_with_progress, step_count
 
     if asset_selection is None:
@@ -84,7 +84,7 @@ def execute_job(defs, instance, job_name: str, partition_key: str | None = None,
 def stage_config(stage: str):
     """The stage's config with $HAIC_HOME/settings.yaml applied, checked as the definitions check it
     (a value out of range is one line naming the file and the key)."""
-    from haic_assets.platform.settings import load_settings
+    from haic_platform.settings import load_settings
     from haic_assets.stages import settings_fields, stage_named
 
     return stage_named(stage).config_with_settings(load_settings(settings_fields()))()

@@ -65,7 +65,7 @@ def register(sub) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from haic_assets.evaluation.eval_answers import missing_questions
     from haic_assets.evaluation.jobs import EVAL_LEADERBOARD_JOB, EVALUATE_MODEL_JOB
-    from haic_assets.evaluation.registry import eval_models, lookup, read_registry, register, unregister
+    from haic_platform.evaluation.registry import eval_models, lookup, read_registry, register, unregister
     from haic_cli.common import execute_job, instance_and_definitions, stage_config
     from haic_resources.storage.home import haic_home
 

@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 
 def partition_kinds():
-    from haic_assets.evaluation.registry import eval_models
+    from haic_platform.evaluation.registry import eval_models
     from haic_assets.platform.partitions import annotation_batches, source_shards
 
     return (source_shards, annotation_batches, eval_models)
@@ -57,7 +57,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from haic_assets.platform.run_launcher import runs_in_progress
+    from haic_platform.run_launcher import runs_in_progress
 
     with instance_and_definitions() as (instance, defs):
         kinds = [kind.name for kind in partition_kinds() if instance.has_dynamic_partition(kind.name, args.key)]

@@ -195,7 +195,7 @@ def figures(args, price: Prices) -> tuple[dict[str, Figure], list[str]]:
 
 
 def partitions_per_run() -> int:
-    from haic_assets.platform.settings import load_settings
+    from haic_platform.settings import load_settings
 
     try:
         return load_settings({}).platform.partitions_per_run

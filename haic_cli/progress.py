@@ -1,7 +1,7 @@
 """A run's progress at the terminal for `haic run` / `haic demo`: stage by stage and, inside a
 stage, its items, read from the run's own structured events: step events, the stages' progress
 reports (engine events whose metadata `haic/progress` holds done and total:
-haic_assets/platform/progress.py) and each stage's materialization (its kept / dropped / error
+haic_platform/progress.py) and each stage's materialization (its kept / dropped / error
 counts). Warnings and errors of the run are printed too (the console logger shows none).
 
 At a terminal a `rich` progress bar (stages done, the running stage, its items) is redrawn and
@@ -20,7 +20,7 @@ from typing import Callable, TextIO
 
 from dagster import DagsterEventType
 
-from haic_assets.platform.progress import PROGRESS_KEY, ProgressReport
+from haic_platform.progress import PROGRESS_KEY, ProgressReport
 
 _STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
                 DagsterEventType.STEP_SKIPPED}

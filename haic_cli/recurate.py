@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 def cmd_recurate(args: argparse.Namespace) -> int:
     from haic_assets.platform.automation import recuration_plan
-    from haic_assets.platform.settings import load_settings
+    from haic_platform.settings import load_settings
     from haic_assets.stages import settings_fields
     from haic_resources.storage.landing import list_landed, waiting_reason
 

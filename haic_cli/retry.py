@@ -12,8 +12,8 @@ import argparse
 
 import pandas as pd
 
-from haic_assets.platform.ledger import write_ledger
-from haic_assets.platform.retry import (ATTEMPTS_TABLE, PLAN_TABLE, empty_attempts, plan_retry, quarantine_reasons,
+from haic_platform.ledger import write_ledger
+from haic_platform.retry import (ATTEMPTS_TABLE, PLAN_TABLE, empty_attempts, plan_retry, quarantine_reasons,
                                         record_attempts, release, retry_tags)
 from haic_cli.common import UserError, execute_main_job, instance_and_definitions
 from haic_resources.storage.landing import closest_keys
@@ -82,7 +82,7 @@ def run_retry(partition: str, stage: str | None, max_attempts: int, dry_run: boo
         return 0
     tables.write(PLAN_TABLE, partition, pd.DataFrame(
         [{"stage": s, "item_id": i} for s, items in plan.retry.items() for i in items]))
-    from haic_assets.platform.run_launcher import runs_in_progress
+    from haic_platform.run_launcher import runs_in_progress
 
     with instance_and_definitions() as (instance, defs):
         busy = runs_in_progress(instance, partition)

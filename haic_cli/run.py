@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from haic_assets.platform.executors import EXECUTORS
+from haic_platform.executors import EXECUTORS
 from haic_cli.common import QUIET_CONSOLE, UserError, execute_main_job, instance_and_definitions, shard_selection
 from haic_resources.storage.home import REPO_ROOT, prepare_dagster_home
 from haic_resources.storage.landing import closest_keys, list_shards, shard_of_partition

@@ -34,8 +34,8 @@ def register(sub) -> None:
 
 def cmd_whatif(args: argparse.Namespace) -> int:
     from haic_assets.platform.resources import build_resources
-    from haic_assets.platform.settings import load_settings
-    from haic_assets.platform.whatif import flip_sheets, run_whatif
+    from haic_platform.settings import load_settings
+    from haic_platform.whatif import flip_sheets, run_whatif
     from haic_assets.stages import settings_fields
 
     assignments = parse_assignments(args.assignments)

@@ -2,7 +2,7 @@
 
 A call (one cache key) is sent in rounds: a batch job, and after a failed or expired item, a new
 batch job or an online call (by setting), until `max_rounds` rounds have been spent; then it is
-the item's error. Pure data, no I/O: the Dagster layer (haic_assets/platform/llm_batches.py)
+the item's error. Pure data, no I/O: the Dagster layer (haic_platform/llm_batches.py)
 reads and writes the history table, `llm_batch_requests`.
 """
 

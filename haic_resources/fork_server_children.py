@@ -2,7 +2,7 @@
 started it, and every child the server forks dies with the server.
 
 Dagster's multiprocess executor starts a run's steps from a fork server (start method
-`forkserver`, haic_assets/platform/executors.py) that preloads this module. Then kill -9 of the
+`forkserver`, haic_platform/executors.py) that preloads this module. Then kill -9 of the
 run worker takes the whole run with it, at once, whatever the steps are doing:
 
     run worker --(its main thread exits)--> fork server gets SIGKILL --> each step gets SIGKILL

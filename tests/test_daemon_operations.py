@@ -258,7 +258,7 @@ def test_a_haic_run_killed_mid_stage_is_failed_by_the_daemon_and_re_executed_fro
     dev.wait_until(lambda: dev.run_status(run_id) == "FAILURE", 60, f"run {run_id} to be marked FAILURE")
     assert time.monotonic() - killed_at < limit(10 + 20)
     assert any("is gone (killed or crashed)" in (e.message or "") for e in instance.all_logs(run_id))
-    # `haic run` records the workspace's code-location origin (haic_assets/platform/run_origin.py), so the
+    # `haic run` records the workspace's code-location origin (haic_platform/run_origin.py), so the
     # webserver re-executes it from failure as it would a run it launched: the remaining steps, once.
     assert instance.get_run_by_id(run_id).remote_job_origin.location_name == "haic"
     resumed = dev.reexecute_from_failure(run_id)

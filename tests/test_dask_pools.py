@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 
-from haic_assets.platform.deployment import DASK_RESOURCES_TAG, k8s_op_tags
+from haic_platform.deployment import DASK_RESOURCES_TAG, k8s_op_tags
 from haic_assets.platform.partitions import source_shards
 from tests.helpers import REPO_ROOT, dagster_instance, home_without_llm, wait_until
 from tests.llm_servers import SMALL_CLIP, FakeGeminiServer

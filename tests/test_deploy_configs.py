@@ -19,7 +19,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 
-from haic_assets.platform.deployment import K8S_CONFIG_TAG, LLM_POOLS, k8s_op_tags, llm_run_tags
+from haic_platform.deployment import K8S_CONFIG_TAG, LLM_POOLS, k8s_op_tags, llm_run_tags
 from haic_resources.storage.home import PROFILES
 from tests.helpers import REPO_ROOT
 

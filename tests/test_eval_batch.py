@@ -15,7 +15,7 @@ from haic_core.evaluation.models import EvalModel
 from haic_core.haicbench.lmms_eval_utils import LETTERS
 from haic_assets.definitions import build_definitions
 from haic_assets.evaluation.jobs import EVALUATE_MODEL_JOB
-from haic_assets.evaluation.registry import lookup, register
+from haic_platform.evaluation.registry import lookup, register
 from haic_assets.evaluation.sensors import eval_batch_sensor
 from haic_cli.main import main
 from tests.helpers import dagster_instance, without_llm

@@ -16,7 +16,7 @@ from haic_core.haicbench.lmms_eval_utils import LETTERS, extract_choice
 from haic_core.haicbench.qa import CATEGORIES
 from haic_core.haicbench.qa_shuffle import with_balanced_answer_positions
 from haic_core.haicbench.split import SplitParams, select_haicbench_split
-from haic_assets.evaluation.runner import clip_video, evaluate, model_client
+from haic_platform.evaluation.runner import clip_video, evaluate, model_client
 from haic_resources.llm.openai_compatible import OpenAIClient
 from tests.llm_servers import SMALL_CLIP, FakeGeminiServer, FakeOpenAIServer, client_options, prompt_text_of
 from tests.qa_pool_synth import synthetic_verified_qa_pool

@@ -14,7 +14,7 @@ from haic_core.haicbench.lmms_eval_utils import LETTERS
 from haic_core.haicbench.qa import CATEGORIES
 from haic_assets.definitions import build_definitions
 from haic_assets.evaluation.jobs import EVAL_LEADERBOARD_JOB, EVALUATE_MODEL_JOB
-from haic_assets.evaluation.registry import register
+from haic_platform.evaluation.registry import register
 from haic_cli.main import main
 from haic_assets.platform.partitions import annotation_batches
 from tests.bench_samples import BATCH, export_sample_task, land_sample_batch

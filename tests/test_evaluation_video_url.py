@@ -10,7 +10,7 @@ import pytest
 from haic_core.evaluation.models import EvalModel, model_from_key
 from haic_assets.definitions import build_definitions
 from haic_assets.evaluation.jobs import EVALUATE_MODEL_JOB
-from haic_assets.evaluation.registry import register
+from haic_platform.evaluation.registry import register
 from tests.helpers import dagster_instance, home_without_llm
 from tests.llm_servers import SMALL_CLIP, FakeOpenAIServer
 from tests.test_evaluation import clip_folder, implied_accuracy, small_split

@@ -13,7 +13,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.system_config.objects import ResolvedRunConfig
 
-from haic_assets.platform.deployment import K8S_CONFIG_TAG, K8sSettings, k8s_executor_config
+from haic_platform.deployment import K8S_CONFIG_TAG, K8sSettings, k8s_executor_config
 from tests.helpers import REPO_ROOT, home_without_llm
 
 dagster_k8s = pytest.importorskip("dagster_k8s")

@@ -20,7 +20,7 @@ from dagster import AssetKey, build_sensor_context
 from haic_assets.definitions import build_definitions
 from haic_assets.platform.partitions import source_shards
 from haic_assets.platform.sensors import landing_tick
-from haic_assets.platform.settings import PlatformSettings
+from haic_platform.settings import PlatformSettings
 from tests.helpers import REPO_ROOT, SAMPLE_MEDIA, dagster_instance, ledger, without_llm
 
 SPINE = [AssetKey("raw_metadata"), AssetKey("metadata_filtered")]

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from haic_assets.platform.partition_lock import partition_locks
+from haic_platform.partition_lock import partition_locks
 from tests.helpers import REPO_ROOT, SAMPLE_PARTITION, dagster_instance, land_sample, ledger, without_llm
 from tests.timing import limit
 

@@ -17,7 +17,7 @@ import pytest
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from haic_assets.platform.partition_lock import postgres_url_of
+from haic_platform.partition_lock import postgres_url_of
 from haic_resources.storage.home import haic_home, prepare_dagster_home
 from haic_resources.storage.postgres_lock import lock_key
 from tests.helpers import REPO_ROOT
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
 WORKER = """
 import logging, sys
-from haic_assets.platform.partition_lock import partition_locks
+from haic_platform.partition_lock import partition_locks
 logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(message)s")
 root, holder, url, keys = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 sys.stdin.readline()  # go

@@ -97,7 +97,7 @@ def test_the_tile_grid_is_a_deployment_setting_and_a_wrong_one_names_itself(tmp_
 
 def test_the_people_model_is_part_of_human_presences_code_version_and_the_device_is_not(monkeypatch):
     from haic_assets.accumulation.human_presence import human_presence
-    from haic_assets.platform.settings import Settings
+    from haic_platform.settings import Settings
 
     def version() -> str:
         built = human_presence.build(Settings())

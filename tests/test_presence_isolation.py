@@ -13,7 +13,7 @@ from dagster import DagsterInstance, asset, materialize
 from haic_assets.accumulation.human_presence import human_presence
 from haic_assets.platform.partitions import source_shards
 from haic_assets.platform.resources import build_resources
-from haic_assets.platform.settings import Settings
+from haic_platform.settings import Settings
 from haic_assets.stages import STAGE_NAMES
 from tests.helpers import ledger
 from tests.timing import limit

@@ -10,7 +10,7 @@ import numpy as np
 
 from dagster_aws.s3 import S3Resource
 
-from haic_assets.platform.previews import INLINE_MAX_BYTES, png_metadata
+from haic_platform.previews import INLINE_MAX_BYTES, png_metadata
 from haic_resources.storage.resource import StorageResource
 
 

@@ -3,12 +3,12 @@ structured event of the run (what `haic run` draws its bar from) with a one-line
 
 from __future__ import annotations
 
-from haic_assets.platform.progress import ProgressLog, ProgressReport
+from haic_platform.progress import ProgressLog, ProgressReport
 
 
 def test_progress_is_reported_at_most_every_interval_and_always_at_the_end(monkeypatch):
     clock = iter([0.0, 1.0, 2.0, 12.0, 13.0])
-    monkeypatch.setattr("haic_assets.platform.progress.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("haic_platform.progress.time.monotonic", lambda: next(clock))
     reports = []
     progress = ProgressLog(reports.append, "clips", "src__a.csv", "scene detection", every_s=10.0)  # at t=0
     progress(1, 4)   # t=1: too soon

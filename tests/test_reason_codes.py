@@ -12,7 +12,7 @@ from haic_core.decisions import dropped, error, kept, reason_code, teaching_exam
 from haic_core.haicbench.dataset_statistics import funnel_bars, funnel_labels
 from haic_core.ledger import LEDGER_COLUMNS, ledger_rows, verdict_summary
 from haic_cli.progress import RunProgress
-from haic_assets.platform.ledger import decision_metadata
+from haic_platform.ledger import decision_metadata
 
 
 @pytest.mark.parametrize("metric, value, threshold, code", [
@@ -124,7 +124,7 @@ def progress_event(step, timestamp, report):
     from dagster import MetadataValue
     from dagster._core.events import EngineEventData
 
-    from haic_assets.platform.progress import PROGRESS_KEY
+    from haic_platform.progress import PROGRESS_KEY
 
     return Entry(step, timestamp, DagsterEventType.ENGINE_EVENT,
                  EngineEventData(metadata={PROGRESS_KEY: MetadataValue.json(report.as_metadata())}), report.line())
@@ -139,7 +139,7 @@ def materialized(step, timestamp, partition, **counts):
 
 
 def test_run_progress_reads_stages_items_and_summaries_from_the_run_events():
-    from haic_assets.platform.progress import ProgressReport
+    from haic_platform.progress import ProgressReport
 
     progress = RunProgress(total_steps=2)
     progress.see(Entry("videos", 0.0, DagsterEventType.STEP_START), plain=False)

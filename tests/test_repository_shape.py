@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from haic_assets.platform.stage import StageSpec
+from haic_platform.stage import StageSpec
 from haic_assets.stages import STAGES
 from tests.helpers import REPO_ROOT
 

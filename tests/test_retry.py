@@ -12,7 +12,7 @@ from dagster import AssetKey
 from haic_assets.definitions import build_definitions
 from haic_cli import main as cli
 from haic_cli import retry as cli_retry
-from haic_assets.platform.retry import (ATTEMPTS_TABLE, empty_attempts, merge_ledger, merge_table, only_items,
+from haic_platform.retry import (ATTEMPTS_TABLE, empty_attempts, merge_ledger, merge_table, only_items,
                                         plan_retry, record_attempts, release)
 from tests.helpers import SAMPLE_MEDIA, dagster_instance, run_partition, without_llm
 

@@ -1,10 +1,10 @@
 """The multiprocess executor's steps start from the fork server that binds them to their run
-(haic_assets/platform/run_bound_steps.py), unless a run's config names another start method."""
+(haic_platform/run_bound_steps.py), unless a run's config names another start method."""
 
 from __future__ import annotations
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform.run_bound_steps import (FORK_SERVER_CHILDREN, run_bound_multiprocess_executor,
+from haic_platform.run_bound_steps import (FORK_SERVER_CHILDREN, run_bound_multiprocess_executor,
                                                   with_run_bound_steps)
 
 

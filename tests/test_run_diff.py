@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from haic_assets.platform.ledger import write_ledger
+from haic_platform.ledger import write_ledger
 from haic_core.decisions import dropped, kept
 from haic_core.ledger import ledger_rows
 from haic_core.run_diff import diff

@@ -14,7 +14,7 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.launcher import WorkerStatus
 from dagster._core.test_utils import create_run_for_test
 
-from haic_assets.platform.run_launcher import process_start_ticks, worker_health
+from haic_platform.run_launcher import process_start_ticks, worker_health
 from tests.timing import limit
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from haic_core.decisions import dropped, error, kept
-from haic_assets.platform.settings import PlatformSettings
-from haic_assets.platform.stage_checks import (CAPTION_PASS_RATE, ERROR_RATE, REQUIRED_COLUMNS, YIELD_BAND,
+from haic_platform.settings import PlatformSettings
+from haic_platform.stage_checks import (CAPTION_PASS_RATE, ERROR_RATE, REQUIRED_COLUMNS, YIELD_BAND,
                                                check_results, decision_facts, stage_check_specs)
 
 

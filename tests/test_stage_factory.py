@@ -10,8 +10,8 @@ from dagster import Config, DagsterInstance, asset, materialize
 from haic_core.decisions import error
 from haic_assets.platform.partitions import source_shards
 from haic_assets.platform.resources import build_resources
-from haic_assets.platform.settings import Settings, load_settings
-from haic_assets.platform.stage import StageFailure, StageResult, partitioned_stage
+from haic_platform.settings import Settings, load_settings
+from haic_platform.stage import StageFailure, StageResult, partitioned_stage
 from haic_assets.stages import STAGE_NAMES, settings_fields
 from samples.stages.frame_rate_filtered import frame_rate_filtered
 from tests.helpers import REPO_ROOT, ledger

@@ -10,7 +10,7 @@ import sys
 import duckdb
 import pandas as pd
 
-from haic_assets.platform.ledger import write_ledger
+from haic_platform.ledger import write_ledger
 from haic_resources.storage.object_store import LocalObjectStore
 from haic_resources.storage.tables import TableStore
 from haic_resources.storage.warehouse import in_memory_warehouse, read_only_connect, refresh_warehouse

@@ -17,8 +17,8 @@ import yaml
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform.settings import load_settings
-from haic_assets.platform.whatif import run_whatif
+from haic_platform.settings import load_settings
+from haic_platform.whatif import run_whatif
 from haic_assets.stages import settings_fields
 from haic_cli.main import main as haic
 from haic_core.whatif import parse_assignments

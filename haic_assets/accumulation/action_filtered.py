@@ -21,9 +21,9 @@ from haic_resources.storage.files import atomic_write_bytes
 from haic_resources.video.clip_cut import CLIP_FILE_MODE, DEFAULT_CRF, ClipCutError, cut_clip, frame_size
 from haic_resources.video.isolation import run_isolated
 from haic_assets.accumulation.clips import CLIP_COLUMNS
-from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
-from haic_assets.platform.stage_checks import YIELD_BAND
+from haic_platform.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage_checks import YIELD_BAND
 
 
 class ActionFilterConfig(Config):

@@ -13,12 +13,12 @@ from haic_core.decisions import error
 from haic_core.accumulation.scenes import MAX_CLIP_LENGTH_S, MIN_CLIP_LENGTH_S
 from haic_resources.video.isolation import run_isolated
 from haic_resources.video import gpu_split
-from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
+from haic_platform.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_resources.video.scene_detect import (DEFAULT_MIN_SCENE_LEN_FRAMES, SplitTask, decode_threads_for,
                                                pixels_to_decode, split_into_clips)
 from haic_assets.accumulation.videos import VIDEO_COLUMNS
-from haic_assets.platform.settings import not_below
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.settings import not_below
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class SceneSplitConfig(Config):

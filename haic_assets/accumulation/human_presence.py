@@ -21,10 +21,10 @@ from haic_resources.pose.clip_batch import ClipWindow, read_cpu, sample_clips_ba
 from haic_resources.video import gpu_split
 from haic_resources.video.isolation import IsolatedResult, run_isolated
 from haic_assets.accumulation.clips import CLIP_COLUMNS
-from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
+from haic_platform.staged_media import DEFAULT_CACHE_MAX_BYTES, SHARED_SETTINGS, release_sources, restage
 from haic_assets.platform.resources import pose_version
-from haic_assets.platform.settings import not_below
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.settings import not_below
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class HumanPresenceConfig(Config):

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from haic_core.accumulation.metadata_filter import ResolutionRule, filter_metadata
 from haic_assets.accumulation.raw_metadata import RAW_METADATA_COLUMNS
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 FILTERED_METADATA_COLUMNS = {**RAW_METADATA_COLUMNS, "resolution_deferred": "the metadata gives no resolution: the "
                                                                              "videos stage applies the rule to the probe"}

@@ -10,7 +10,7 @@ from haic_core.decisions import kept
 from haic_core.accumulation.pose_rows import TRACK_COLUMNS, clip_track_rows
 from haic_core.accumulation.presence import MIN_PERSON_KEYPOINTS, PERSON_KEYPOINT_SCORE, person_mask
 from haic_core.accumulation.tracklets import KEYPOINT_TIEBREAK, MIN_IOU
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 TRACK_COLUMN_DOCS = {
     "clip_id": "the clip (clips.clip_id)",

@@ -15,7 +15,7 @@ from dagster import Config
 from haic_core.accumulation.metadata_sources import normalize_metadata, read_shard_file
 from haic_core.decisions import Decision, dropped, error
 from haic_resources.storage.landing import fetch_shard, shard_of_partition, source_spec
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 LANDING_VERSION = "landing_version"  # ledger detail and materialization metadata
 SUPERSEDED = "superseded"

@@ -10,8 +10,8 @@ from haic_resources.video import media_fetch
 from haic_resources.video.acquire import AcquireTask, acquire_and_probe
 from haic_resources.video.isolation import run_isolated
 from haic_assets.accumulation.raw_metadata import RAW_METADATA_COLUMNS
-from haic_assets.accumulation.staged_media import DEFAULT_CACHE_MAX_BYTES, release_sources
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.staged_media import DEFAULT_CACHE_MAX_BYTES, release_sources
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class VideoStageConfig(Config):

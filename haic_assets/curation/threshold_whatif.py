@@ -9,10 +9,10 @@ from dagster import Config, MetadataValue
 from pydantic import Field
 
 from haic_core.whatif import parse_assignments
-from haic_assets.platform.ledger import preview_table
-from haic_assets.platform.settings import load_settings
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
-from haic_assets.platform.whatif import flip_sheets, run_whatif
+from haic_platform.ledger import preview_table
+from haic_platform.settings import load_settings
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.whatif import flip_sheets, run_whatif
 
 FLIP_COLUMNS = {
     "stage": "the stage whose decision flips", "partition": "the item's partition", "source": "the item's source",

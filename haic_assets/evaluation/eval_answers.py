@@ -9,11 +9,11 @@ from haic_core.evaluation.models import EvalModel, qa_set_batch
 from haic_core.evaluation.protocols import PENDING
 from haic_core.evaluation.results import (error_share, error_summary, leaderboard, leaderboard_markdown,
                                           results_table)
-from haic_assets.evaluation.registry import eval_models, lookup
-from haic_assets.evaluation.runner import clip_video, evaluate, model_client, prompt_versions
-from haic_assets.platform.llm_batches import BatchSettings, answer_calls
+from haic_platform.evaluation.registry import eval_models, lookup
+from haic_platform.evaluation.runner import clip_video, evaluate, model_client, prompt_versions
+from haic_platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.partitions import UNPARTITIONED
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EVAL_COLUMN_DOCS = {
     "eval_model": "the model's key in the eval_models registry (the partition)",

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from haic_core.evaluation.leaderboard_plot import plot_leaderboard
 from haic_core.evaluation.results import leaderboard, leaderboard_markdown
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 LEADERBOARD_DOCS = {
     "model": "the evaluated model (or the paper's name for a reference row)",

@@ -8,8 +8,8 @@ that ingests the captions, so a caption-protocol evaluation takes two rounds of 
 """
 
 from haic_assets.evaluation.jobs import EVALUATE_MODEL_JOB
-from haic_assets.evaluation.registry import lookup
-from haic_assets.evaluation.runner import JUDGE_STEP, MODEL_STEP, model_client
+from haic_platform.evaluation.registry import lookup
+from haic_platform.evaluation.runner import JUDGE_STEP, MODEL_STEP, model_client
 from haic_assets.platform.llm_batch_sensor import build_llm_batch_sensor, platform_client
 
 EVAL_ASSETS = ("eval_answers", "eval_results")

@@ -11,9 +11,9 @@ from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings
 from haic_assets.haic_train.captions import CAPTION_COLUMNS
-from haic_assets.platform.stage_checks import CAPTION_PASS_RATE
-from haic_assets.platform.settings import not_below
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage_checks import CAPTION_PASS_RATE
+from haic_platform.settings import not_below
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 JUDGE_PROMPT = "caption_judge"
 

@@ -10,8 +10,8 @@ from haic_core.decisions import error, kept, pending
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings, LLMError
 from haic_assets.accumulation.action_filtered import FILTERED_COLUMNS
-from haic_assets.platform.llm_batches import BatchSettings, answer_calls
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.llm_batches import BatchSettings, answer_calls
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class CaptionConfig(BatchSettings):

@@ -17,7 +17,7 @@ from haic_core.haic_train.gathered_release import (DATA_YAML, gathered_release_f
                                                    llava_next_samples, portable_uri)
 from haic_resources.video.av_open import open_input
 from haic_assets.haic_train.haic_train_release import HAIC_TRAIN_COLUMNS, _copy
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EXPORT_DIR = "haic_train_releases"
 

@@ -13,7 +13,7 @@ from haic_core.haic_train.export import (captioned_clips, count_by_reason_class,
                                          export_video_path, release_files, release_table)
 from haic_resources.storage.object_store import ObjectStore
 from haic_assets.haic_train.captions import CAPTION_COLUMNS
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 HAIC_TRAIN_COLUMNS = {
     "clip_id": CAPTION_COLUMNS["clip_id"],

@@ -19,10 +19,10 @@ from pydantic import Field
 from haic_core.haicbench.annotation_tasks import (PAPER_CHECKERS, PAPER_WRITERS, TASK_MANIFEST, TASK_README,
                                                   exported, task_manifest, task_readme, task_table)
 from haic_resources.annotation.label_studio import AnnotationToolError
-from haic_assets.haicbench.annotation_tool_sync import push_writing_tasks
+from haic_platform.annotation_tool_sync import push_writing_tasks
 from haic_assets.platform.partitions import annotation_batches
 from haic_assets.accumulation.action_filtered import FILTERED_COLUMNS
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 TASK_COLUMN_DOCS = {
     **FILTERED_COLUMNS,

@@ -18,8 +18,8 @@ from haic_core.haicbench.annotation_tasks import CLIP_CHECKS_FILE, PAPER_CHECKER
 from haic_core.haicbench.annotations import (CAPTION_FILES, bench_caption_table, caption_file, files_by_batch,
                                              read_caption_export)
 from haic_assets.platform.partitions import annotation_batches
-from haic_assets.platform.settings import not_below
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.settings import not_below
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 BENCH_CAPTION_DOCS = {
     "clip_id": "the clip (action_filtered.clip_id)",

@@ -15,8 +15,8 @@ from haic_core.evaluation.content_leakage import (DEFAULT_MAX_BITS, DEFAULT_MIN_
 from haic_resources.video.frame_reader import read_frames_at
 from haic_resources.video.isolation import run_isolated
 from haic_resources.video.probe import probe_video_in_process
-from haic_assets.evaluation.runner import clip_video
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.evaluation.runner import clip_video
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 LEAKAGE_COLUMNS = {
     "bench_clip_id": "the candidate HAICBench clip (left out of the split)",

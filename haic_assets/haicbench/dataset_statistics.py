@@ -14,8 +14,8 @@ from haic_core.haicbench.statistics_report import (accumulation_yield, headline_
                                                    warehouse_statistics, warehouse_table)
 from haic_core.sql_files import load_sql
 from haic_resources.storage.warehouse import table_views
-from haic_assets.platform.ledger import preview_table
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.ledger import preview_table
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class DatasetStatisticsConfig(Config):

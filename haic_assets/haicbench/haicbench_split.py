@@ -15,7 +15,7 @@ from haic_core.haicbench.split import (PAPER_CATEGORY_QUOTA, PAPER_N_QA, PAPER_N
 from haic_core.haicbench.split_pool import haic_train_ids, latest_verified, without_haic_train, without_leaked_content
 from haic_assets.platform.partitions import UNPARTITIONED
 from haic_assets.haicbench.qa_verified import VERIFIED_COLUMN_DOCS
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 EXPORT_DIR = "haicbench"
 

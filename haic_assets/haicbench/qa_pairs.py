@@ -22,9 +22,9 @@ from haic_core.haicbench.qa_generation import RawAnswer, qa_pairs_table, questio
 from haic_core.haicbench.qa_shuffle import answer_positions_markdown
 from haic_resources.llm.prompts import load_template, render
 from haic_resources.llm.types import GenerationSettings, LLMError
-from haic_assets.platform.llm_batches import BatchSettings, answer_calls
+from haic_platform.llm_batches import BatchSettings, answer_calls
 from haic_assets.platform.partitions import annotation_batches
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 QA_COLUMN_DOCS = {
     "qa_id": "the question's id: clip, category and a hash of the question",

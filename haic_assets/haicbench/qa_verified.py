@@ -13,7 +13,7 @@ from haic_core.haicbench.annotations import REVIEWS_FILE, read_reviews
 from haic_core.haicbench.qa_verification import verified_table
 from haic_assets.platform.partitions import annotation_batches
 from haic_assets.haicbench.qa_pairs import QA_COLUMN_DOCS
-from haic_assets.platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageFailure, StageResult, partitioned_stage
 
 VERIFIED_COLUMN_DOCS = {
     **QA_COLUMN_DOCS,

@@ -25,7 +25,7 @@ from haic_resources.annotation.label_studio import AnnotationToolError, LabelStu
 from haic_resources.llm.resource import NOT_CONFIGURED, LLMResource
 from haic_resources.storage.files import sha256_bytes
 from haic_resources.storage.resource import StorageResource
-from haic_assets.haicbench.annotation_tool_sync import sign_offs_required, sync_batch
+from haic_platform.annotation_tool_sync import sign_offs_required, sync_batch
 from haic_assets.platform.jobs import HAICBENCH_BATCH_JOB
 from haic_assets.platform.partitions import annotation_batches
 

@@ -32,7 +32,7 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 
 from haic_assets.accumulation.landing_file import LANDING_FILE
 from haic_assets.platform.partitions import source_shards
-from haic_assets.platform.recuration import (CodeVersionDiffers, LandingFileChanged, LandingFileObserved,
+from haic_platform.recuration import (CodeVersionDiffers, LandingFileChanged, LandingFileObserved,
                                              LLMBackendConfigured, NewerUpstreamData, UpstreamStale, staleness_of_view)
 
 SENSOR = "recuration_sensor"

@@ -23,7 +23,7 @@ from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.types import LLMError
 from haic_resources.storage.resource import StorageResource
 from haic_assets.platform.jobs import HAICBENCH_BATCH_JOB, MAIN_JOB
-from haic_assets.platform.llm_batches import open_jobs, unresolved_intents
+from haic_platform.llm_batches import open_jobs, unresolved_intents
 
 POLL_INTERVAL_S = 300
 # An intent younger than this may belong to a run that is sending it now.

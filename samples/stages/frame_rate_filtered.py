@@ -10,7 +10,7 @@ from dagster import Config
 from pydantic import Field
 
 from haic_core.decisions import dropped, kept
-from haic_assets.platform.stage import StageContext, StageResult, partitioned_stage
+from haic_platform.stage import StageContext, StageResult, partitioned_stage
 
 
 class FrameRateConfig(Config):

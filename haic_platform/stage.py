@@ -32,18 +32,18 @@ from haic_core.decisions import Decision
 from haic_core.ledger import config_hash
 from haic_core.ledger_history import DEFAULT_KEEP
 from haic_assets.platform.automation import stage_automation
-from haic_assets.platform.deployment import k8s_op_tags
+from haic_platform.deployment import k8s_op_tags
 from haic_resources.storage.ledger_index import MERGE_AFTER_DELTAS, delta_count
 from haic_resources.storage.ledger_index import merge as merge_ledger_index
 from haic_assets.platform.io_manager import mark_stored
-from haic_assets.platform.ledger import (decision_metadata, ledger_files, ledger_table, preview_table, table_metadata,
+from haic_platform.ledger import (decision_metadata, ledger_files, ledger_table, preview_table, table_metadata,
                                          write_ledger)
-from haic_assets.platform.partition_lock import partition_locks, postgres_url_of
+from haic_platform.partition_lock import partition_locks, postgres_url_of
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables, checked_partition_key, source_shards
-from haic_assets.platform.previews import png_metadata, sheet_metadata
-from haic_assets.platform.progress import ProgressLog, engine_event_reporter
-from haic_assets.platform.retry import RetryScope
-from haic_assets.platform.stage_checks import YIELD_BAND, check_results, decision_facts, stage_check_specs
+from haic_platform.previews import png_metadata, sheet_metadata
+from haic_platform.progress import ProgressLog, engine_event_reporter
+from haic_platform.retry import RetryScope
+from haic_platform.stage_checks import YIELD_BAND, check_results, decision_facts, stage_check_specs
 
 # What each kind of step asks of a cluster (op tags) and of the instance (pools).
 STEP_KINDS = ("decode", "gpu", "llm")
@@ -99,7 +99,7 @@ class StageContext:
 
     def progress(self, what: str) -> ProgressLog:
         """A `progress(done, total)` callback that reports how far `what` is (e.g. "scene detection")
-        as a structured event of the run (haic_assets/platform/progress.py)."""
+        as a structured event of the run (haic_platform/progress.py)."""
         return ProgressLog(self._report, self.stage, self.partition_key, what)
 
 

@@ -64,7 +64,7 @@ def _machine_captions(tables, partitions) -> dict[str, str]:
 
 def sign_offs_required() -> tuple[int, int]:
     """(checkers per caption, verifiers per QA) as this deployment's bench_captions and qa_verified count them."""
-    from haic_assets.platform.settings import load_settings
+    from haic_platform.settings import load_settings
     from haic_assets.stages import settings_fields
 
     settings = load_settings(settings_fields())

@@ -24,7 +24,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from haic_assets.platform.deployment import K8sSettings
+from haic_platform.deployment import K8sSettings
 from haic_resources.storage.home import env_setting, haic_home
 from haic_resources.storage.yaml_text import load_yaml
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from dagster import ExecutorDefinition
 
-from haic_assets.platform.deployment import k8s_executor_config
+from haic_platform.deployment import k8s_executor_config
 from haic_resources.storage.home import env_setting
 
 EXECUTORS = ("multiprocess", "dask", "k8s")
@@ -52,12 +52,12 @@ def job_executor(platform) -> ExecutorDefinition:
     """The executor of every job."""
     name = executor_name(platform)
     if name == "multiprocess":
-        from haic_assets.platform.run_bound_steps import run_bound_multiprocess_executor
+        from haic_platform.run_bound_steps import run_bound_multiprocess_executor
 
         return run_bound_multiprocess_executor
     try:
         if name == "dask":
-            from haic_assets.platform.dask_steps import haic_dask_executor
+            from haic_platform.dask_steps import haic_dask_executor
 
             return haic_dask_executor.configured(dask_executor_config(dask_scheduler(platform)), name="dask")
         from dagster_k8s import k8s_job_executor

@@ -4,7 +4,7 @@ Shared by the `eval_answers` asset and `haic evaluate`. Every call goes through 
 so it is retried, rate-limited and cached under HAIC_HOME/cache/llm: re-scoring a model (a new
 reading of its replies, a new judge) never pays for the same call twice. The calls are built
 first (`video_call`, `text_call`: one cache key whichever way they are answered), then answered
-round by round, online or through batch jobs (haic_assets/platform/llm_batches.py).
+round by round, online or through batch jobs (haic_platform/llm_batches.py).
 
 A reply the provider sent malformed (an unreadable body, a judge's answer that is not the JSON it
 was asked for) is asked once more, never twice: answers are cached only when usable, so the
@@ -39,7 +39,7 @@ from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.prompts import load_template
 from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.types import GenerationSettings, LLMError, LLMResult, PreparedCall
-from haic_assets.platform.llm_batches import Answers
+from haic_platform.llm_batches import Answers
 
 # Greedy decoding (the paper); a letter needs few tokens, a caption many.
 ANSWER_SETTINGS = GenerationSettings(temperature=0.0, max_output_tokens=64)
