@@ -1,8 +1,10 @@
-"""What the benches share: timing a call the same way, and writing a bench's figures where the others
-are (bench/results/<name>.json). Imported as `bench.measure` with the repository root on sys.path."""
+"""What the benches share: their command line's required paths, timing a call the same way, and writing a
+bench's figures where the others are (bench/results/<name>.json). Imported as `bench.measure` with the
+repository root on sys.path, or as `measure` by a script run from bench/ (its folder is on sys.path)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +13,15 @@ from typing import Any, TypeVar
 
 RESULTS = Path(__file__).resolve().parent / "results"
 T = TypeVar("T")
+
+
+def bench_parser(doc: str | None, *paths: str) -> argparse.ArgumentParser:
+    """A bench's argument parser: the first line of its docstring `doc` as description, and a required
+    path option --<name> for each of `paths` (the media, models and output a device run names)."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0] if doc else None)
+    for name in paths:
+        parser.add_argument(f"--{name}", type=Path, required=True)
+    return parser
 
 
 def best_of(repeats: int, fn: Callable[[], T]) -> tuple[float, T]:
