@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 from haic_resources.pose.batched import BatchedDetectorPose  # noqa: E402
 from haic_resources.pose.clip_batch import ClipWindow, clip_times, sample_clips_batched  # noqa: E402
 from haic_resources.pose.clip_people import ClipPeople  # noqa: E402
+from bench.measure import best_of  # noqa: E402
 from cv2_reader import cv2_read  # noqa: E402
 from haic_resources.pose.clip_batch import DecodeJob, run_decode_job  # noqa: E402
 from haic_resources.video.isolation import close_workers, run_isolated  # noqa: E402
@@ -90,15 +91,6 @@ def clip_list(media: Path, total: int) -> tuple[list[ClipWindow], list[str]]:
     clips = [ClipWindow(f"{names[k % len(names)]}#{k}", str(media / "videos" / names[k % len(names)]),
                         *clip_window(media, names[k % len(names)])) for k in range(total)]
     return clips, names
-
-
-def timed(repeats, fn):
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, value
 
 
 def decode_all(clips, read, threads, long_side):
@@ -226,7 +218,7 @@ def main() -> None:
         try:
             decode_all(clips[:8], read, args.threads, long_side)  # warm-up: decoders, CUDA context
             with Utilisation() as util:
-                seconds, results = timed(args.repeats, lambda: decode_all(clips, read, args.threads, long_side))
+                seconds, results = best_of(args.repeats, lambda: decode_all(clips, read, args.threads, long_side))
             errors = [str(r) for r in results if isinstance(r, Exception)]
             out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
                           "frames": sum(len(r.frames) for r in results if not isinstance(r, Exception)),
@@ -261,7 +253,7 @@ def main() -> None:
                          workers=procs, reuse_workers=True, idle_workers=pool)  # start the workers
             start_s = time.perf_counter() - t0
             with Utilisation() as util:
-                seconds, results = timed(args.repeats, run)
+                seconds, results = best_of(args.repeats, run)
             errors = [r.error for r in results if not r.ok]
             out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
                           "workers_start_s": round(start_s, 2), "errors": errors[:5], "n_errors": len(errors),
@@ -292,7 +284,7 @@ def main() -> None:
                 return found
             run()  # warm-up: cuDNN algorithm choice for each batch shape
             with Utilisation() as util:
-                seconds, people = timed(args.repeats, run)
+                seconds, people = best_of(args.repeats, run)
             n_frames = sum(len(f) for f in frames)
             out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(frames) / seconds, 1),
                           "frames_per_s": round(n_frames / seconds), "people_crops": people,
@@ -338,7 +330,7 @@ def main() -> None:
                         kept += row["final"]["verdict"] == "kept"
                 return kept, errors
             with Utilisation() as util:
-                seconds, (kept, errors) = timed(args.repeats, run)
+                seconds, (kept, errors) = best_of(args.repeats, run)
             out[phase] = {"seconds": round(seconds, 3), "clips_per_s": round(len(clips) / seconds, 1),
                           "kept": kept, "errors": errors, **util.summary()}
             if rows:  # repeats of one clip whose verdict differs from this run's reference, or from the first run's

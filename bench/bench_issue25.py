@@ -12,7 +12,6 @@ WebVid-shaped, GPU path vs the CPU path on every core).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -27,14 +26,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_gpu_human_filters import clip_list  # noqa: E402
 import issue25_checks as checks  # noqa: E402
 import issue25_workloads as workloads  # noqa: E402
+from measure import bench_parser  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--media", type=Path, required=True)
-    ap.add_argument("--webvid", type=Path, required=True)
-    ap.add_argument("--models", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
+    ap = bench_parser(__doc__, "media", "webvid", "models", "out")
     ap.add_argument("--phases", default="checks,cuts,limit,b,a")
     ap.add_argument("--threads", type=int, default=12)
     ap.add_argument("--clips", type=int, default=240)

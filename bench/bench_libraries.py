@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 import diskcache  # noqa: E402
 
+from bench.measure import write_result  # noqa: E402
 from haic_core.json_text import json_value  # noqa: E402
 from haic_resources.llm.cache import ResponseCache  # noqa: E402
 from haic_resources.llm.retry import RetryPolicy, backoff_delay_s, call_with_retries  # noqa: E402
@@ -329,9 +330,7 @@ def main() -> None:
                    "diskcache": diskcache.__version__}
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = REPO / "bench" / "results" / "libraries.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_result("libraries", results)
     print(json.dumps(results, indent=2))
 
 

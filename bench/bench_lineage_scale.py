@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.measure import write_result  # noqa: E402
 from haic_platform.ledger import ledger_files  # noqa: E402
 from haic_core.ledger import LEDGER_COLUMNS  # noqa: E402
 from haic_resources.storage.ledger_index import merge  # noqa: E402
@@ -161,10 +162,7 @@ def main() -> None:
             size["scan_over_index"] = round(size["why_scan"]["seconds"] / size["why_index"]["seconds"], 1)
         print(json.dumps(size), flush=True)
         results["sizes"].append(size)
-    out = REPO / "bench" / "results" / "lineage_scale.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written {out}")
+    print(f"written {write_result('lineage_scale', results)}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.measure import write_result  # noqa: E402
 from haic_resources.video import media_cache  # noqa: E402
 from haic_resources.video.fetch_policy import FetchPolicy  # noqa: E402
 from haic_resources.video.media_fetch import fetch_media  # noqa: E402
@@ -111,9 +112,7 @@ def main() -> None:
             "remote_cache_bound_bytes": bound, "remote_cache_peak_bytes": peak,
             "remote_cache_end_bytes": bounded_bytes,
         }
-        out = REPO / "bench" / "results" / "media_disk.json"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result("media_disk", result)
         print(json.dumps(result, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)

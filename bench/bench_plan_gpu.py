@@ -14,7 +14,6 @@ on CPU and exits 1). Its JSON goes to `bench_plan_inputs.py --gpu-results`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
@@ -27,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 import cv2  # noqa: E402
 
+from bench.measure import bench_parser  # noqa: E402
 from haic_core.accumulation.sampling import merge_timestamps, per_second_timestamps, uniform_timestamps  # noqa: E402
 from haic_resources.pose.rtmpose_onnx import OnnxDetectorRTMPose  # noqa: E402
 
@@ -54,11 +54,8 @@ def frames_at(path: Path, long_side: int) -> list:
 def main() -> int:
     import onnxruntime as ort
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--media", type=Path, required=True)
-    parser.add_argument("--models", type=Path, required=True)
+    parser = bench_parser(__doc__, "media", "models", "out")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     providers = ort.get_available_providers()
     print("ONNX Runtime", ort.__version__, providers)

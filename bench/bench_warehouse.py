@@ -30,6 +30,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.measure import write_result  # noqa: E402
 from haic_platform.ledger import write_ledger  # noqa: E402
 from haic_core.sql_files import load_sql, quote_literal  # noqa: E402
 from haic_resources.storage.object_store import LocalObjectStore  # noqa: E402
@@ -126,9 +127,7 @@ def main() -> None:
     summary = {"machine": platform.processor() or platform.machine(), "rows_per_partition_stage": args.rows,
                "stages": args.stages, "repeat": args.repeat, "results": results,
                "current_max_over_min": round(flat, 2)}
-    out = REPO / "bench" / "results" / "warehouse.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
+    out = write_result("warehouse", summary)
     print(f"current refresh, largest / smallest over sizes: {flat:.2f}x; written {out}")
 
 

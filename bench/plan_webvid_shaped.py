@@ -12,12 +12,13 @@ measured on the same media.
 
 from __future__ import annotations
 
-import argparse
 import json
 from fractions import Fraction
 from pathlib import Path
 
 import av
+
+from measure import bench_parser  # bench/, this script's folder
 
 WIDTH, HEIGHT = 596, 336
 
@@ -67,9 +68,7 @@ def make(media: Path, out: Path, seconds: float = 18.0, crf: int = 28) -> list[d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--media", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = bench_parser(__doc__, "media", "out")
     parser.add_argument("--seconds", type=float, default=18.0)
     parser.add_argument("--crf", type=int, default=28)
     args = parser.parse_args()

@@ -8,13 +8,14 @@ in both ledgers, and which reader decoded each video.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from measure import bench_parser  # bench/, this script's folder
 
 SOURCE_YAML = "kind: generic\ncolumns: {{id: file, description: description, uri: file}}\nmedia_root: {media}\n"
 SETTINGS = "clips:\n  workers: {workers}\nhuman_presence:\n  workers: {workers}\n"
@@ -48,11 +49,7 @@ def ledger(home: Path) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--media", type=Path, required=True)
-    ap.add_argument("--webvid", type=Path, required=True)
-    ap.add_argument("--models", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
+    ap = bench_parser(__doc__, "media", "webvid", "models", "out")
     ap.add_argument("--workers", type=int, default=12)
     args = ap.parse_args()
     root = Path("/tmp/issue25_stage")

@@ -25,32 +25,32 @@ REDECIDED: dict[str, tuple[str, ...]] = {
     "caption_judgement": ("min_judge_score",),
 }
 
-# Settings that decide a verdict but need more than the stored values: not re-decided, and why.
+# Settings that decide a verdict but need more than the stored values: not re-decided, and why:
+# (stage, its settings that one reason rules out, the reason).
+_NEEDS_MORE_REASONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("clips", ("detector", "threshold", "min_scene_len", "frame_skip", "downscale"),
+     "scene cuts need the video's frames (PySceneDetect)"),
+    ("human_presence", ("samples",), "other sampled instants need decoding and the pose model"),
+    ("human_presence", ("pose_fps",), "other 1 fps instants need decoding and the pose model"),
+    ("human_presence", ("min_person_score",), "counting people at another score needs every box per frame; the "
+                                              "ledger keeps only the counts and coverages at the stored score"),
+    ("human_presence", ("coverage_mode",), "another coverage needs every box per frame; the ledger keeps the "
+                                           "coverage of the stored mode"),
+    ("pose_tracks", ("min_iou", "min_person_score"),
+     "tracklets are linked from the detections (pose_tracks re-links them)"),
+    ("action_filtered", ("pair_aggregate",), "the aggregate over pairs needs every pair's value at full precision"),
+    ("action_filtered", ("track_aggregate",),
+     "the aggregate over tracklets needs every pair's value at full precision"),
+    ("action_filtered", ("residual_track_aggregate",),
+     "the aggregate over tracklets needs every pair's residual at full precision"),
+    ("action_filtered", ("min_keypoint_score", "min_valid_keypoints"),
+     "needs the keypoints (the L1 and the affine fit are recomputed)"),
+    ("action_filtered", ("min_track_pairs",), "needs every pair's value at full precision"),
+    ("caption_judgement", ("min_words", "max_words"), "the format check reads the caption's text"),
+    ("caption_judgement", ("llm_judge",), "turning the judge on or off needs the LLM's answers"),
+)
 NEEDS_MORE: dict[tuple[str, str], str] = {
-    ("clips", "detector"): "scene cuts need the video's frames (PySceneDetect)",
-    ("clips", "threshold"): "scene cuts need the video's frames (PySceneDetect)",
-    ("clips", "min_scene_len"): "scene cuts need the video's frames (PySceneDetect)",
-    ("clips", "frame_skip"): "scene cuts need the video's frames (PySceneDetect)",
-    ("clips", "downscale"): "scene cuts need the video's frames (PySceneDetect)",
-    ("human_presence", "samples"): "other sampled instants need decoding and the pose model",
-    ("human_presence", "pose_fps"): "other 1 fps instants need decoding and the pose model",
-    ("human_presence", "min_person_score"): "counting people at another score needs every box per frame; the "
-                                            "ledger keeps only the counts and coverages at the stored score",
-    ("human_presence", "coverage_mode"): "another coverage needs every box per frame; the ledger keeps the "
-                                         "coverage of the stored mode",
-    ("pose_tracks", "min_iou"): "tracklets are linked from the detections (pose_tracks re-links them)",
-    ("pose_tracks", "min_person_score"): "tracklets are linked from the detections (pose_tracks re-links them)",
-    ("action_filtered", "pair_aggregate"): "the aggregate over pairs needs every pair's value at full precision",
-    ("action_filtered", "track_aggregate"): "the aggregate over tracklets needs every pair's value at full precision",
-    ("action_filtered", "residual_track_aggregate"): "the aggregate over tracklets needs every pair's residual at "
-                                                     "full precision",
-    ("action_filtered", "min_keypoint_score"): "needs the keypoints (the L1 and the affine fit are recomputed)",
-    ("action_filtered", "min_valid_keypoints"): "needs the keypoints (the L1 and the affine fit are recomputed)",
-    ("action_filtered", "min_track_pairs"): "needs every pair's value at full precision",
-    ("caption_judgement", "min_words"): "the format check reads the caption's text",
-    ("caption_judgement", "max_words"): "the format check reads the caption's text",
-    ("caption_judgement", "llm_judge"): "turning the judge on or off needs the LLM's answers",
-}
+    (stage, setting): why for stage, settings, why in _NEEDS_MORE_REASONS for setting in settings}
 
 # How an item reaches each stage of the accumulation and HAICTrain chain: (stage, upstream stage,
 # whether the stage decides on the upstream's own items). A row's upstream row is the same item at

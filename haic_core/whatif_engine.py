@@ -48,6 +48,7 @@ def what_if(conn: duckdb.DuckDBPyConnection, plan: WhatIfPlan, source: str | Non
     `tables_root`: where the Parquet tables are (the videos stage reads the metadata durations).
     Leaves the predictions in the connection's temporary table `whatif_decided`."""
     conn.execute(load_sql("whatif_ledger"), {"stages": list(CHAIN_STAGES), "source": source, "partition": partition})
+    conn.execute(load_sql("whatif_stage_rows"))
     _metadata_durations(conn, tables_root)
     first = min((CHAIN_STAGES.index(s) for s in plan.stages), default=len(CHAIN_STAGES))
     conn.execute(load_sql("whatif_create"))

@@ -24,6 +24,7 @@ item, and what it answered before the cancel is collected, priced and counted
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -181,17 +182,7 @@ class _BatchRound:
                           pd.DataFrame(self.rows, columns=REQUEST_COLUMNS))
 
     def _collect_finished(self, jobs: BatchJobs) -> None:
-        for job_id in sorted({r["job_id"] for r in self.rows if r["state"] == SUBMITTED}):
-            rows = [r for r in self.rows if r["job_id"] == job_id and r["state"] == SUBMITTED]
-            try:
-                status = jobs.status(job_id)
-                if not status.done:
-                    continue
-                keys = [r["cache_key"] for r in rows if r["cache_key"] in self.items_of]
-                collected = jobs.collect(job_id, [self.calls[self.items_of[k][0]] for k in keys])
-            except LLMError as exc:
-                self.stage.log.warning(f"batch job {job_id}: cannot read it now ({exc}); asking again next run")
-                continue
+        for job_id, rows, status, collected in self._ended_jobs(jobs, SUBMITTED, "batch job", "asking again next run"):
             self.answers.jobs_collected.append(job_id)
             for row in rows:
                 outcome = collected.get(row["cache_key"])
@@ -203,6 +194,25 @@ class _BatchRound:
                            cost_usd=outcome.cost_usd if isinstance(outcome, LLMResult) else 0.0)
                 if row["cache_key"] in self.items_of and isinstance(outcome, LLMResult):
                     self._settle(row["cache_key"], outcome, job_id)  # a failure goes to its next round below
+
+    def _ended_jobs(
+        self, jobs: BatchJobs, state: str, what: str, retry_note: str
+    ) -> Iterator[tuple[str, list[dict], Any, dict]]:
+        """(job id, its rows in `state`, its status, what it answered by cache key) of each job with rows in
+        `state` that has ended. A job the provider cannot read now is logged (as `what`, with `retry_note`)
+        and left for a later run."""
+        for job_id in sorted({r["job_id"] for r in self.rows if r["state"] == state}):
+            rows = [r for r in self.rows if r["job_id"] == job_id and r["state"] == state]
+            try:
+                status = jobs.status(job_id)
+                if not status.done:
+                    continue
+                keys = [r["cache_key"] for r in rows if r["cache_key"] in self.items_of]
+                collected = jobs.collect(job_id, [self.calls[self.items_of[k][0]] for k in keys])
+            except LLMError as exc:
+                self.stage.log.warning(f"{what} {job_id}: cannot read it now ({exc}); {retry_note}")
+                continue
+            yield job_id, rows, status, collected
 
     def _reconcile(self, jobs: BatchJobs) -> None:
         """Intents recorded by a run that never wrote their job down: adopt the job the provider
@@ -272,16 +282,7 @@ class _BatchRound:
             for call in intent.calls:
                 if call.key in self.items_of:
                     self._record(call.key, job_id, DUPLICATE, "second job of one intent: cancelled", intent=intent.id)
-        for job_id in sorted({r["job_id"] for r in self.rows if r["state"] == DUPLICATE}):
-            rows = [r for r in self.rows if r["job_id"] == job_id and r["state"] == DUPLICATE]
-            try:
-                if not jobs.status(job_id).done:
-                    continue
-                keys = [r["cache_key"] for r in rows if r["cache_key"] in self.items_of]
-                collected = jobs.collect(job_id, [self.calls[self.items_of[k][0]] for k in keys])
-            except LLMError as exc:
-                self.stage.log.warning(f"duplicate batch job {job_id}: cannot read it now ({exc}); next run")
-                continue
+        for _, rows, _, collected in self._ended_jobs(jobs, DUPLICATE, "duplicate batch job", "next run"):
             for row in rows:
                 outcome = collected.get(row["cache_key"])
                 billed = outcome.cost_usd if isinstance(outcome, LLMResult) else 0.0

@@ -12,13 +12,12 @@ WITH measured AS (
         CASE WHEN metric = 'affine_residual' THEN value
              ELSE CAST(json_extract(detail, '$.affine_residual') AS DOUBLE) END AS residual,
         metric = 'affine_residual' AS residual_exact
-    FROM whatif_ledger
-    WHERE stage = 'action_filtered'
+    FROM whatif_stage_rows('action_filtered')
 ),
 decided AS (
     SELECT *,
         CASE
-            WHEN verdict NOT IN ('kept', 'dropped') THEN 'unknown:the stored run has no verdict (' || verdict || ')'
+            WHEN unsettled IS NOT NULL THEN unsettled
             WHEN detail IS NULL THEN 'unknown:no motion values stored'
             WHEN l1 IS NULL THEN 'no_tracklet'
             WHEN NOT l1_exact AND l1 - $tolerance <= $motion_l1_min AND $motion_l1_min < l1 + $tolerance

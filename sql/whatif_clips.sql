@@ -11,13 +11,12 @@ WITH measured AS (
              ELSE round(CAST(json_extract(detail, '$.end_s') AS DOUBLE)
                         - CAST(json_extract(detail, '$.start_s') AS DOUBLE), 3) END AS length_s,
         metric = 'clip_length_s' AS length_exact
-    FROM whatif_ledger
-    WHERE stage = 'clips'
+    FROM whatif_stage_rows('clips')
 ),
 by_length AS (
     SELECT *,
         CASE
-            WHEN verdict NOT IN ('kept', 'dropped') THEN 'unknown:the stored run has no verdict (' || verdict || ')'
+            WHEN unsettled IS NOT NULL THEN unsettled
             WHEN item_kind <> 'clip' OR length_s IS NULL OR start_s IS NULL THEN 'unknown:no clip length stored'
             WHEN NOT length_exact AND least(abs(length_s - $min_length_s), abs(length_s - $max_length_s)) < 0.0015
                 THEN 'unknown:length recomputed from the window, too close to a threshold'

@@ -11,13 +11,12 @@ WITH measured AS (
         CASE WHEN metric = 'box_coverage' THEN value
              ELSE list_min(CAST(json_extract(detail, '$.coverage_per_frame') AS DOUBLE[])) END AS least,
         metric = 'box_coverage' AS least_exact
-    FROM whatif_ledger
-    WHERE stage = 'human_presence'
+    FROM whatif_stage_rows('human_presence')
 ),
 decided AS (
     SELECT *,
         CASE
-            WHEN verdict NOT IN ('kept', 'dropped') THEN 'unknown:the stored run has no verdict (' || verdict || ')'
+            WHEN unsettled IS NOT NULL THEN unsettled
             WHEN fewest IS NULL OR least IS NULL THEN 'unknown:no per-frame counts stored'
             WHEN fewest < $min_people THEN 'too_few_people'
             WHEN most > $max_people THEN 'too_many_people'

@@ -9,13 +9,12 @@ WITH measured AS (
         CAST(json_extract(detail, '$.width') AS BIGINT)    AS width,
         CAST(json_extract(detail, '$.height') AS BIGINT)   AS height,
         CAST(json_extract(detail, '$.has_verb') AS BOOLEAN) AS has_verb
-    FROM whatif_ledger
-    WHERE stage = 'metadata_filtered'
+    FROM whatif_stage_rows('metadata_filtered')
 ),
 decided AS (
     SELECT *,
         CASE
-            WHEN verdict NOT IN ('kept', 'dropped') THEN 'unknown:the stored run has no verdict (' || verdict || ')'
+            WHEN unsettled IS NOT NULL THEN unsettled
             WHEN has_verb IS NULL THEN 'unknown:no verb flag stored'
             WHEN width IS NOT NULL AND height IS NOT NULL
                  AND (least(width, height) < $min_short_side_px OR greatest(width, height) < $min_long_side_px)

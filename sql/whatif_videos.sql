@@ -11,15 +11,14 @@ WITH measured AS (
         CAST(json_extract(w.detail, '$.height') AS BIGINT)      AS height,
         CAST(json_extract(w.detail, '$.duration_s') AS DOUBLE)  AS probed_s,
         m.duration_s                                            AS metadata_s
-    FROM whatif_ledger AS w
+    FROM whatif_stage_rows('videos') AS w
     LEFT JOIN whatif_metadata_durations AS m ON m.partition = w.partition AND m.video_id = w.item_id
-    WHERE w.stage = 'videos'
 ),
 decided AS (
     SELECT *,
         least(width, height) AS short_px,
         CASE
-            WHEN verdict NOT IN ('kept', 'dropped') THEN 'unknown:the stored run has no verdict (' || verdict || ')'
+            WHEN unsettled IS NOT NULL THEN unsettled
             WHEN not_fetched AND value > $max_duration_s THEN 'too_long_metadata'
             WHEN not_fetched THEN 'unknown:never fetched (dropped on its metadata duration), so never probed'
             WHEN metadata_s > $max_duration_s THEN 'too_long_metadata'

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.quiet_http import QuietHandler
+
 PARTITION = "web__rows.csv"
 
 
@@ -30,12 +32,7 @@ class StallingServer(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/{name}"
 
 
-class _StallingHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class _StallingHandler(QuietHandler):
     def do_GET(self):  # noqa: N802
         server: StallingServer = self.server
         server.requests.append(self.path)

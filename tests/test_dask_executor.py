@@ -5,11 +5,9 @@ the step runs again on the other worker and completes, and no row is written twi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,12 +17,12 @@ from dagster import DagsterEventType, DagsterRunStatus
 
 from haic_assets.platform.jobs import shard_run_selection
 from haic_cli.run import RANGE_END, RANGE_START
+from tests.dask_cluster import dask_cluster
 from tests.helpers import SAMPLE_CSV, dagster_instance, home_without_llm, land_sample, wait_until
 from tests.timing import limit
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # generous: a loaded 2-core machine took 8-10 min
 
-DASK = Path(sys.executable).parent / "dask"
 KILLED_STEP = "clips"  # scene detection: long enough to be caught running
 # Columns about the execution, not the data: the ledger's run id and time, and whether this execution
 # downloaded the video (`fetched`; False when the media store had it). When a worker dies, Dask runs
@@ -57,10 +55,6 @@ def snapshot(home: Path) -> dict[str, pd.DataFrame]:
 
 
 
-def start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=log.parent)
-
-
 def step_events(instance, run_id: str, kind) -> list:
     return [r.event_log_entry for r in instance.get_records_for_run(run_id, of_type=kind).records]
 
@@ -87,26 +81,13 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
         shutil.rmtree(home / produced, ignore_errors=True)
     (home / "warehouse.duckdb").unlink(missing_ok=True)
 
-    cluster = tmp_path / "cluster"
-    cluster.mkdir()
-    scheduler_file = cluster / "scheduler.json"
-    processes = [start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                        "--scheduler-file", str(scheduler_file)], cluster / "scheduler.log", env)]
-    try:
-        address = wait_until(lambda: scheduler_file.is_file() and json.loads(scheduler_file.read_text())["address"],
-                             120, "the scheduler", interval_s=0.1)
-        assert address.startswith("tcp://127.0.0.1:")
-        # Both offer the resource GPU that a pose step asks for (here it runs MoveNet on the CPU), so that
-        # human_presence still has a worker after one is killed.
-        workers = [start([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                          "--host", "127.0.0.1", "--name", name, "--resources", "GPU=1"], cluster / f"{name}.log", env)
-                   for name in ("worker_1", "worker_2")]
-        processes += workers
-        wait_until(lambda: sum("Starting established connection" in (cluster / f"worker_{i}.log").read_text()
-                               for i in (1, 2)) == 2, 120, "two workers to join", interval_s=0.1)
-        run = start([sys.executable, "-m", "haic_cli", "run", *partitions, "--executor", "dask",
-                     "--scheduler", address], cluster / "haic_run.log", env)
-        processes.append(run)
+    # Both workers offer the resource GPU that a pose step asks for (here it runs MoveNet on the CPU), so
+    # that human_presence still has a worker after one is killed.
+    with dask_cluster(tmp_path / "cluster", env, worker_options=("--resources", "GPU=1")) as cluster:
+        assert cluster.address.startswith("tcp://127.0.0.1:")
+        workers = cluster.workers
+        run = cluster.start([sys.executable, "-m", "haic_cli", "run", *partitions, "--executor", "dask",
+                             "--scheduler", cluster.address], "haic_run.log")
         with dagster_instance(home) as instance:
             def killed_step_running():
                 runs = [r for r in instance.get_runs() if r.run_id != reference_run.run_id]
@@ -120,7 +101,7 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
                                      interval_s=0.1)
             assert pid in {w.pid for w in workers}  # the step runs in a worker, not in `haic run`
             os.kill(pid, signal.SIGKILL)
-            assert run.wait(timeout=limit(900)) == 0, (cluster / "haic_run.log").read_text()[-3000:]
+            assert run.wait(timeout=limit(900)) == 0, (cluster.folder / "haic_run.log").read_text()[-3000:]
             assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
             starts = [e for e in step_events(instance, run_id, DagsterEventType.STEP_START) if e.step_key == KILLED_STEP]
             successes = [e for e in step_events(instance, run_id, DagsterEventType.STEP_SUCCESS)
@@ -128,15 +109,7 @@ def test_two_dask_workers_run_a_backfill_like_one_process_and_a_killed_workers_s
             survivor = ({w.pid for w in workers} - {pid}).pop()
             assert [e.dagster_event.pid for e in starts] == [pid, survivor]  # retried on the other worker
             assert [e.dagster_event.pid for e in successes] == [survivor]
-        assert f"run {run_id} on dask SUCCESS" in (cluster / "haic_run.log").read_text()
-    finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=limit(20))
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        assert f"run {run_id} on dask SUCCESS" in (cluster.folder / "haic_run.log").read_text()
 
     after = snapshot(home)
     assert sorted(after) == sorted(reference)

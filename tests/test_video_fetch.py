@@ -11,6 +11,8 @@ import pytest
 from haic_resources.storage.s3 import S3Settings
 from haic_resources.video.fetch_policy import FetchPolicy
 from haic_resources.video.media_fetch import FetchError, fetch_media, redact_uri, store_path_for
+from tests.quiet_http import QuietHandler
+from tests.threads import call_at_once
 from tests.timing import limit
 
 
@@ -119,12 +121,7 @@ class _FlakyRangeServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self):  # noqa: N802
         srv: _FlakyRangeServer = self.server
         data = srv.payload
@@ -200,12 +197,7 @@ class _SlowServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _SlowHandler)
 
 
-class _SlowHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class _SlowHandler(QuietHandler):
     def do_GET(self):  # noqa: N802
         import time
 
@@ -239,19 +231,7 @@ def test_threads_fetching_one_uri_each_record_the_whole_file(tmp_path, slow_http
     host, port = slow_http.server_address
     url = f"http://{host}:{port}/video.mp4"
     store = tmp_path / "store"
-    results, errors = [], []
-
-    def fetch():
-        try:
-            results.append(fetch_media(url, store, read_timeout_s=limit(10), policy=OPEN))
-        except Exception as exc:  # pragma: no cover - the assertion below shows it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=fetch) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(limit(60))
+    results, errors = call_at_once(lambda: fetch_media(url, store, read_timeout_s=limit(10), policy=OPEN), 4, limit(60))
     assert errors == []
     payload = slow_http.payload
     assert slow_http.gets == 4  # they really overlapped: none found the others' copy cached
@@ -292,12 +272,7 @@ class _ShortServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ShortHandler)
 
 
-class _ShortHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class _ShortHandler(QuietHandler):
     def do_GET(self):  # noqa: N802
         self.send_response(200)
         self.send_header("Content-Length", "1000")
