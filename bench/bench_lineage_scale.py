@@ -114,7 +114,7 @@ def measure(root: Path, item: str, mode: str, repeat: int) -> dict:
     runs = []
     for _ in range(repeat):
         out = subprocess.run([sys.executable, "-c", WHY, str(root), item, mode, str(REPO)], capture_output=True,
-                             text=True, check=True).stdout.splitlines()[-1].split()  # (DuckDB may draw a bar)
+                             text=True, check=True).stdout.split()[-3:]  # its three numbers end the output (DuckDB may draw a bar before them)
         runs.append((int(out[0]), float(out[1]), int(out[2])))
     return {"rows": runs[0][0], "seconds": statistics.median(r[1] for r in runs),
             "peak_rss_mb": round(statistics.median(r[2] for r in runs) / 2**20, 1)}
