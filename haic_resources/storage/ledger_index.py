@@ -28,6 +28,7 @@ DELTAS = f"{INDEX}/delta"
 MAIN_PARTITION = "main"  # ledger_index/main.parquet
 MERGE_AFTER_DELTAS = 256  # a writer that finds more deltas than this merges them
 ROW_GROUP_ROWS = 8192  # rows per row group of the main file: what one lookup reads
+MERGE_MEMORY = "1GB"  # DuckDB's limit while merging: beyond it the sort spills to disk beside the index
 
 
 def delta_name(stage: str, partition: str) -> str:
@@ -78,8 +79,16 @@ def merge(tables, tables_root: Path) -> int:
     """Merge the deltas into the main file (sorted by key, small row groups); returns how many
     deltas were merged. A delta rewritten while the merge ran (its bytes changed) is kept for the
     next merge. The caller holds the index's lock (one merger at a time)."""
+    built = tables.store.exists(BUILT_MARKER)
+    if not built:
+        # Before the first merge every ledger file written with the index has its delta: those without
+        # one were written before the index existed, and get theirs now (after a merge, a missing
+        # delta means merged, so the marker must say that this was done).
+        _index_files_without_delta(tables, tables_root)
     deltas = sorted((tables_root / DELTAS).glob("*.parquet"))
     if not deltas:
+        if not built:
+            tables.store.put_bytes(BUILT_MARKER, b'{"built": true}\n')
         return 0
     seen = {d: sha256_file(d) for d in deltas}
     main = tables_root / INDEX / f"{MAIN_PARTITION}.parquet"
@@ -89,11 +98,14 @@ def merge(tables, tables_root: Path) -> int:
         conn = duckdb.connect(":memory:")
         try:
             conn.execute(f"SET temp_directory = {quote_literal(scratch)}")
+            conn.execute(f"SET memory_limit = {quote_literal(MERGE_MEMORY)}")  # sorts 100 M keys by spilling
             conn.execute(load_sql("ledger_index_merge").format(files=_file_list(sources), target=quote_literal(
                 str(merged)), row_group_rows=ROW_GROUP_ROWS))
         finally:
             conn.close()
         tables.store.put_file(f"{INDEX}/{MAIN_PARTITION}.parquet", merged)
+    if not built:
+        tables.store.put_bytes(BUILT_MARKER, b'{"built": true}\n')
     removed = 0
     for delta, digest in seen.items():
         if delta.is_file() and sha256_file(delta) == digest:
@@ -102,26 +114,29 @@ def merge(tables, tables_root: Path) -> int:
     return removed
 
 
-BUILT_MARKER = f"{INDEX}/built.json"  # written once every ledger file of the home had its delta
+BUILT_MARKER = f"{INDEX}/built.json"  # every ledger file of the home is in the main file or has its delta
 
 
 def ensure_built(tables, tables_root: Path) -> int:
-    """Index the ledger files written before the index existed (once per home: a marker says it is
-    done); returns how many files it indexed."""
+    """Index the ledger files written before the index existed (once per home: the first merge does
+    it and writes a marker); returns how many files it indexed."""
     if tables.store.exists(BUILT_MARKER):
         return 0
+    indexed = _index_files_without_delta(tables, tables_root)
+    merge(tables, tables.local_root())
+    return indexed
+
+
+def _index_files_without_delta(tables, tables_root: Path) -> int:
     indexed = 0
+    have = {key.rsplit("/", 1)[-1] for key in tables.store.list(f"{DELTAS}/")}  # one listing, not a call per file
     for ledger_file in sorted((tables_root / "ledger").glob("*/*.parquet")):
         stage, partition = ledger_file.parent.name, ledger_file.stem
         name = delta_name(stage, partition)
-        if tables.store.exists(f"{DELTAS}/{name}.parquet"):
+        if f"{name}.parquet" in have:
             continue
-        rows = pd.read_parquet(ledger_file)
-        tables.write(DELTAS, name, index_frame(rows, partition))
+        tables.write(DELTAS, name, index_frame(pd.read_parquet(ledger_file), partition))
         indexed += 1
-    if indexed:
-        merge(tables, tables.local_root())
-    tables.store.put_bytes(BUILT_MARKER, b'{"built": true}\n')
     return indexed
 
 
