@@ -1,5 +1,6 @@
-"""Every stage of the platform, in pipeline order: the one list that the definitions, the code
-versions, the funnel's stage order, the settings file's sections and the tests all read."""
+"""Every stage of the platform, in pipeline order (haic_core/pipeline_order.py): the one list that the
+definitions, the code versions, the funnel's stage order, the settings file's sections and the tests all
+read."""
 
 from haic_assets.accumulation.action_filtered import action_filtered
 from haic_assets.accumulation.clips import clips
@@ -22,21 +23,16 @@ from haic_assets.haicbench.dataset_statistics import dataset_statistics
 from haic_assets.haicbench.haicbench_split import haicbench_split
 from haic_assets.haicbench.qa_pairs import qa_pairs
 from haic_assets.haicbench.qa_verified import qa_verified
+from haic_core.pipeline_order import PIPELINE_STAGES
 from haic_platform.stage import StageSpec
 
-STAGES: tuple[StageSpec, ...] = (
-    # 1. action video accumulation
-    raw_metadata, metadata_filtered, videos, clips, human_presence, pose_tracks, action_filtered,
-    # 2. HAICTrain
-    captions, caption_judgement, haic_train, haic_train_release,
-    # 3. HAICBench (the content-leakage guard runs before the split it guards)
-    annotation_tasks, bench_captions, qa_pairs, qa_verified, haicbench_content_leakage, haicbench_split,
-    dataset_statistics,
-    # 4. evaluation (the paper, section 4)
-    eval_answers, eval_leaderboard,
-    # 5. the curator's tools over the ledger
-    threshold_whatif,
-)
+_BY_NAME = {s.name: s for s in (
+    raw_metadata, metadata_filtered, videos, clips, human_presence, pose_tracks, action_filtered, captions,
+    caption_judgement, haic_train, haic_train_release, annotation_tasks, bench_captions, qa_pairs, qa_verified,
+    haicbench_content_leakage, haicbench_split, dataset_statistics, eval_answers, eval_leaderboard, threshold_whatif)}
+if set(_BY_NAME) != set(PIPELINE_STAGES):
+    raise RuntimeError(f"stages without a place in PIPELINE_STAGES or the reverse: {set(_BY_NAME) ^ set(PIPELINE_STAGES)}")
+STAGES: tuple[StageSpec, ...] = tuple(_BY_NAME[name] for name in PIPELINE_STAGES)
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 
 

@@ -90,13 +90,22 @@ def stage_config(stage: str):
     return stage_named(stage).config_with_settings(load_settings(settings_fields()))()
 
 
+def home_tables():
+    """The home's table store (HAIC_HOME, HAIC_TABLES_URI), the one the storage resource opens, without
+    importing Dagster: `haic why` and `haic funnel` only read tables."""
+    from haic_resources.storage.home import env_setting, haic_home
+    from haic_resources.storage.s3 import s3_settings_from_env
+    from haic_resources.storage.tables import table_store
+
+    return table_store(haic_home(), env_setting("HAIC_TABLES_URI"), s3_settings_from_env())
+
+
 def warehouse():
     """A private DuckDB connection over the tables, with the stages in pipeline order."""
-    from haic_assets.platform.resources import build_resources
-    from haic_assets.stages import STAGE_NAMES
+    from haic_core.pipeline_order import PIPELINE_STAGES
     from haic_resources.storage.warehouse import in_memory_warehouse
 
-    conn = in_memory_warehouse(build_resources()["storage"].tables().local_root(), STAGE_NAMES)
+    conn = in_memory_warehouse(home_tables().local_root(), PIPELINE_STAGES)
     if "ledger" in views(conn) and "reason_code" not in {r[0] for r in conn.execute("DESCRIBE ledger").fetchall()}:
         # Ledgers written before reason codes: the same rows, with no code.
         conn.execute("ALTER VIEW ledger RENAME TO ledger_before_codes")

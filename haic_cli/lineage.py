@@ -10,7 +10,7 @@ import argparse
 
 import pandas as pd
 
-from haic_cli.common import EMPTY_LEDGER, has_ledger, print_frame, warehouse
+from haic_cli.common import EMPTY_LEDGER, has_ledger, home_tables, print_frame, warehouse
 from haic_core.sql_files import load_sql, quote_literal
 from haic_resources.storage.home import haic_home
 
@@ -50,18 +50,17 @@ def cmd_funnel(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    from haic_assets.platform.resources import build_resources
-    from haic_resources.storage.ledger_trail import indexed_trail
-    from haic_assets.stages import STAGE_NAMES
+    from haic_core.pipeline_order import PIPELINE_STAGES
     from haic_resources.storage.ledger_index import ensure_built
+    from haic_resources.storage.ledger_trail import indexed_trail
 
-    tables = build_resources()["storage"].tables()
+    tables = home_tables()
     root = tables.local_root()
     if not (root / "ledger").is_dir():
         print(EMPTY_LEDGER)
         return 1
     ensure_built(tables, root)  # a home whose ledger was written before the index: indexed once
-    trail, conn = indexed_trail(root, args.item_id, STAGE_NAMES)
+    trail, conn = indexed_trail(root, args.item_id, PIPELINE_STAGES)
     if trail.empty:
         print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
               "`haic funnel` lists the stages.")

@@ -11,6 +11,7 @@ from dagster_aws.s3 import S3Resource
 
 from haic_resources.annotation.label_studio import LabelStudioResource
 from haic_resources.storage.home import REPO_ROOT, env_number, env_setting, haic_home
+from haic_resources.storage.s3 import s3_settings_from_env
 from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from haic_resources.pose.resource import PoseResource
@@ -25,6 +26,7 @@ SAMPLES_DIR = REPO_ROOT / "samples"
 def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
     """Every resource, from HAIC_HOME and the HAIC_* environment; `stage_order` orders the funnel."""
     home = haic_home()
+    s3 = s3_settings_from_env()
     extra_roots = [r for r in (env_setting("HAIC_ALLOWED_MEDIA_ROOTS") or "").split(":") if r]
     storage = StorageResource(
         home=str(home.root),
@@ -35,8 +37,7 @@ def build_resources(stage_order: tuple[str, ...] = ()) -> dict:
         annotations_uri=env_setting("HAIC_ANNOTATIONS_URI"),
         allowed_media_roots=[str(SAMPLES_DIR), *extra_roots],
         **fetch_policy_settings(),
-        s3=S3Resource(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
-                      region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1")),
+        s3=S3Resource(endpoint_url=s3.endpoint_url, region_name=s3.region_name),
     )
     warehouse = WarehouseResource(database=str(home.warehouse), stage_order=list(stage_order))
     return {

@@ -13,7 +13,7 @@ from pydantic import Field
 from haic_resources.storage.home import HomeLayout
 from haic_resources.storage.object_store import ObjectStore, open_object_store
 from haic_resources.storage.s3 import S3Settings
-from haic_resources.storage.tables import TableStore
+from haic_resources.storage.tables import TableStore, table_store
 from haic_resources.video.fetch_policy import DEFAULT_CONTENT_TYPES, FetchPolicy
 
 
@@ -56,7 +56,7 @@ class StorageResource(ConfigurableResource):
         return open_object_store(uri or str(local), self.s3_settings().client)
 
     def tables(self) -> TableStore:
-        return TableStore(self._store(self.tables_uri, self.layout.tables), self.layout.cache / "tables_mirror")
+        return table_store(self.layout, self.tables_uri, self.s3_settings())
 
     def media(self) -> ObjectStore:
         return self._store(self.media_uri, self.layout.media)

@@ -16,3 +16,11 @@ class S3Settings:
         import boto3
 
         return boto3.client("s3", endpoint_url=self.endpoint_url or None, region_name=self.region_name or None)
+
+
+def s3_settings_from_env() -> S3Settings:
+    """The deployment's S3 endpoint and region (HAIC_S3_ENDPOINT_URL, AWS_DEFAULT_REGION)."""
+    from haic_resources.storage.home import env_setting
+
+    return S3Settings(endpoint_url=env_setting("HAIC_S3_ENDPOINT_URL"),
+                      region_name=env_setting("AWS_DEFAULT_REGION", "us-east-1"))

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from haic_core.partition_keys import checked_key
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes
-from haic_resources.storage.object_store import LocalObjectStore, ObjectStore
+from haic_resources.storage.object_store import LocalObjectStore, ObjectStore, open_object_store
 
 
 class TableStore:
@@ -130,3 +130,9 @@ def _forget(store: ObjectStore, key: str) -> None:
         store.delete(key)
     except Exception:  # noqa: BLE001 - the write's own error is the one to report
         pass
+
+
+def table_store(layout, tables_uri: str | None, s3) -> TableStore:
+    """A home's tables: its tables/ folder, or `tables_uri` in S3 mirrored under cache/ for DuckDB.
+    `layout` is the home's HomeLayout, `s3` its S3Settings."""
+    return TableStore(open_object_store(tables_uri or str(layout.tables), s3.client), layout.cache / "tables_mirror")
