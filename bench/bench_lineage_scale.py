@@ -58,14 +58,14 @@ root, item, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 sys.path.insert(0, sys.argv[4])
 from haic_core.sql_files import load_sql
 from haic_resources.storage.ledger_trail import indexed_trail, trail_of
-from haic_resources.storage.warehouse import in_memory_warehouse
+from haic_resources.storage.warehouse import funnel, in_memory_warehouse
 start = time.perf_counter()
 if mode == "index":
     trail, _ = indexed_trail(root, item)
 elif mode == "scan":
     trail = trail_of(in_memory_warehouse(root), item)
 else:
-    trail = in_memory_warehouse(root).execute(load_sql("funnel")).df()
+    trail = funnel(root, ())  # what `haic funnel` reads: the count files, when all are there
 elapsed = time.perf_counter() - start
 print(len(trail), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """

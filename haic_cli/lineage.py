@@ -10,7 +10,7 @@ import argparse
 
 import pandas as pd
 
-from haic_cli.common import EMPTY_LEDGER, has_ledger, home_tables, print_frame, warehouse
+from haic_cli.common import EMPTY_LEDGER, home_tables, print_frame
 from haic_core.sql_files import load_sql, quote_literal
 from haic_resources.storage.home import haic_home
 
@@ -31,17 +31,20 @@ def register(sub) -> None:
 
 
 def cmd_funnel(args: argparse.Namespace) -> int:
-    conn = warehouse()
-    if not has_ledger(conn):
+    from haic_core.pipeline_order import PIPELINE_STAGES
+    from haic_resources.storage.warehouse import funnel
+
+    everything = funnel(home_tables().local_root(), PIPELINE_STAGES)
+    if everything is None:
         print(EMPTY_LEDGER)
         return 1
-    frame = conn.execute(load_sql("funnel")).df()
+    frame = everything
     if not frame["pending"].any():  # items waiting in LLM batch jobs: a column only while there are some
         frame = frame.drop(columns="pending")
     if args.source:
         frame = frame[frame["source"] == args.source]
         if frame.empty:
-            known = ", ".join(sorted(set(conn.execute(load_sql("funnel")).df()["source"])))
+            known = ", ".join(sorted(set(everything["source"])))
             print(f"No ledger rows for source {args.source!r}; sources with rows: {known}.")
             return 1
     print(f"Funnel (HAIC_HOME={haic_home().root})")

@@ -164,6 +164,32 @@ def in_memory_warehouse(tables_root: Path, stage_order: Sequence[str] = ()) -> d
     return conn
 
 
+def funnel(tables_root: Path, stage_order: Sequence[str] = ()) -> pd.DataFrame | None:
+    """The funnel (sql/funnel.sql) on a private connection; None when there is no ledger. It sums the
+    per-partition count files when every ledger file has a current one (1,000 partitions: 7,000 small
+    files, no ledger row read), else aggregates the ledger rows (counts missing or from before kinds)."""
+    ledger_dir, counts_dir = tables_root / LEDGER, tables_root / LEDGER_COUNTS
+    ledgers = {p.relative_to(ledger_dir) for p in ledger_dir.glob("*/*.parquet")}
+    if not ledgers:
+        return None
+    if ledgers == {p.relative_to(counts_dir) for p in counts_dir.glob("*/*.parquet")}:
+        conn = duckdb.connect(":memory:")
+        try:
+            conn.execute(load_sql("create_stage_order"))
+            if stage_order:
+                conn.executemany("INSERT INTO stage_order VALUES (?, ?)", [(s, i) for i, s in enumerate(stage_order)])
+            conn.execute(load_sql("create_counts_view").format(files=quote_literal(table_glob(tables_root, LEDGER_COUNTS))))
+            if set(COUNT_COLUMNS) <= {r[0] for r in conn.execute(f"DESCRIBE {LEDGER_COUNTS}").fetchall()}:
+                frame = conn.execute(load_sql("funnel")).df()
+                if not frame["item_kind"].isna().any():  # every count file counts kinds apart
+                    return frame
+        except duckdb.Error:  # a count file of other columns (written before kinds were counted apart)
+            pass
+        finally:
+            conn.close()
+    return in_memory_warehouse(tables_root, stage_order).execute(load_sql("funnel")).df()
+
+
 @contextmanager
 def _writers_lock(path: Path, timeout_s: float) -> Iterator[None]:
     """Writers of the warehouse (our steps) take turns, briefly; readers never take this lock."""
