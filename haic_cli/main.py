@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from haic_cli import __version__
@@ -55,7 +56,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def stop_signals_at_their_defaults() -> None:
+    """A background job of a non-interactive shell (`haic run … &` in a script) starts with SIGINT
+    ignored, and Dagster gives SIGTERM SIGINT's handler: SIGTERM would be ignored too, by haic and by
+    the `tail -F` children Dagster starts for its logs, which then outlive the run and keep its stdout
+    open (a pipe from it never ends). haic stops on SIGINT and SIGTERM wherever it was started."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    stop_signals_at_their_defaults()
     args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)

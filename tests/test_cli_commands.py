@@ -53,3 +53,28 @@ def test_why_reads_the_ledger_without_importing_dagster(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[-1] == "0 []"
     assert [line.split()[:3] for line in lines[1:-1]] == [["videos", "video", "s:1"], ["clips", "clip", "s:1-c0"]]
+
+
+def test_a_run_started_with_sigint_and_sigterm_ignored_leaves_nothing_holding_its_output(tmp_path):
+    """As `haic run … &` from a script starts it: the run ends, and no log tail of Dagster's keeps its
+    stdout open (communicate() returns once haic has exited)."""
+    import signal
+
+    from tests.helpers import land_sample
+    from tests.timing import limit
+
+    land_sample(tmp_path / "home")
+    env = {**os.environ, "HAIC_HOME": str(tmp_path / "home")}
+    for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HAIC_LLM_PROVIDER"):
+        env.pop(name, None)
+
+    def ignore_stop_signals():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    run = subprocess.Popen([sys.executable, "-m", "haic_cli", "run", "webvid_sample__results_sample.csv"], env=env,
+                           cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=ignore_stop_signals)
+    out, err = run.communicate(timeout=limit(600))
+    assert run.returncode == 0, err[-2000:]
+    assert "run " in out and out.rstrip().endswith("SUCCESS")
