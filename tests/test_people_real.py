@@ -58,7 +58,9 @@ def test_a_close_up_of_two_hands_is_nobody_and_its_box_is_recorded(tmp_path, mon
     # (the sum), and the clip passed the presence test.
     boxes = [n for f in frames for n in f["not_people"]]
     assert {len(f["not_people"]) for f in frames} == {1, 2} and 20 <= len(boxes) <= 24  # measured: 22
-    assert max(n["confident_keypoints"] for n in boxes) == 3 and min(n["score"] for n in boxes) >= 0.2
+    # At most 3 confident keypoints, far from a body's 6: measured 3 in one run and 2 in another (a joint
+    # scored near the 0.3 cut; MoveNet on the re-encoded cut is not bit-stable from run to run).
+    assert max(n["confident_keypoints"] for n in boxes) in (2, 3) and min(n["score"] for n in boxes) >= 0.2
     biggest = [max(n["box_coverage"] for n in f["not_people"]) for f in frames]
     old_sum = [sum(n["box_coverage"] for n in f["not_people"]) for f in frames]
     # (within 0.02: the close-up is encoded anew for each run)
