@@ -212,6 +212,7 @@ class PartitionFact(AutomationCondition[AssetKey]):
     UI shows as the partition's `reason` metadata."""
 
     label_text = ""
+    condition_name = ""  # the name the UI's automation view shows
 
     @property
     def requires_cursor(self) -> bool:
@@ -220,6 +221,10 @@ class PartitionFact(AutomationCondition[AssetKey]):
     @property
     def description(self) -> str:
         return self.label_text
+
+    @property
+    def name(self) -> str:
+        return self.condition_name
 
     def fact(self, staleness: Staleness, key: AssetKey, partition: str) -> str | None:
         raise NotImplementedError
@@ -245,10 +250,7 @@ class PartitionFact(AutomationCondition[AssetKey]):
 
 class CodeVersionDiffers(PartitionFact):
     label_text = "its latest materialization ran under another code version (settings, prompt or model changed)"
-
-    @property
-    def name(self) -> str:
-        return "code_version_differs"
+    condition_name = "code_version_differs"
 
     def fact(self, staleness, key, partition):
         return staleness.code_version(key, partition)
@@ -256,10 +258,7 @@ class CodeVersionDiffers(PartitionFact):
 
 class LandingFileChanged(PartitionFact):
     label_text = "the landing file has another version than the one raw_metadata read"
-
-    @property
-    def name(self) -> str:
-        return "landing_file_changed"
+    condition_name = "landing_file_changed"
 
     def fact(self, staleness, key, partition):
         return staleness.landing(key, partition)
@@ -267,10 +266,7 @@ class LandingFileChanged(PartitionFact):
 
 class NewerUpstreamData(PartitionFact):
     label_text = "an upstream asset has newer data than the data this partition was made from"
-
-    @property
-    def name(self) -> str:
-        return "upstream_has_newer_data"
+    condition_name = "upstream_has_newer_data"
 
     def fact(self, staleness, key, partition):
         return next((text for parent in staleness.parents(key)
@@ -279,10 +275,7 @@ class NewerUpstreamData(PartitionFact):
 
 class UpstreamStale(PartitionFact):
     label_text = "an upstream asset partition is stale (it is re-curated first)"
-
-    @property
-    def name(self) -> str:
-        return "upstream_is_stale"
+    condition_name = "upstream_is_stale"
 
     def fact(self, staleness, key, partition):
         return next((f"upstream {parent.to_user_string()} is stale" for parent in staleness.parents(key)
