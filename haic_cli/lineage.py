@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 
-import pandas as pd
-
-from haic_cli.common import EMPTY_LEDGER, home_tables, print_frame
+from haic_cli.common import EMPTY_LEDGER, home_tables, print_rows
 from haic_core.sql_files import load_sql, quote_literal
 from haic_resources.storage.home import haic_home
 
@@ -32,23 +31,27 @@ def register(sub) -> None:
 
 def cmd_funnel(args: argparse.Namespace) -> int:
     from haic_core.pipeline_order import PIPELINE_STAGES
-    from haic_resources.storage.warehouse import funnel
+    from haic_resources.storage.warehouse import funnel_rows
 
-    everything = funnel(home_tables().local_root(), PIPELINE_STAGES)
-    if everything is None:
+    found = funnel_rows(home_tables().local_root(), PIPELINE_STAGES)
+    if found is None:
         print(EMPTY_LEDGER)
         return 1
-    frame = everything
-    if not frame["pending"].any():  # items waiting in LLM batch jobs: a column only while there are some
-        frame = frame.drop(columns="pending")
+    columns, everything = found
+    rows = everything
+    pending = columns.index("pending")
+    if not any(row[pending] for row in rows):  # items waiting in LLM batch jobs: a column only while there are some
+        columns = columns[:pending] + columns[pending + 1:]
+        rows = [row[:pending] + row[pending + 1:] for row in rows]
     if args.source:
-        frame = frame[frame["source"] == args.source]
-        if frame.empty:
-            known = ", ".join(sorted(set(everything["source"])))
+        source = columns.index("source")
+        rows = [row for row in rows if row[source] == args.source]
+        if not rows:
+            known = ", ".join(sorted({str(row[source]) for row in everything}))
             print(f"No ledger rows for source {args.source!r}; sources with rows: {known}.")
             return 1
     print(f"Funnel (HAIC_HOME={haic_home().root})")
-    print_frame(frame)
+    print_rows(columns, rows)
     return 0
 
 
@@ -64,27 +67,28 @@ def cmd_why(args: argparse.Namespace) -> int:
         return 1
     ensure_built(tables, root)  # a home whose ledger was written before the index: indexed once
     trail, conn = indexed_trail(root, args.item_id, PIPELINE_STAGES)
-    if trail.empty:
+    if not trail:
         print(f"No ledger rows for {args.item_id!r}. Ids look like 'webvid:1001' (video) or a clip id; "
               "`haic funnel` lists the stages.")
         return 1
     sheets = {}
     sheet_files = [root / "contact_sheets" / f"{stage}__{partition}.parquet"
-                   for stage, partition in set(zip(trail["stage"], trail["partition"]))]
+                   for stage, partition in {(row.stage, row.partition) for row in trail}]
     sheet_files = [str(f) for f in sheet_files if f.is_file()]
     if sheet_files:
         conn.execute("CREATE VIEW contact_sheets AS SELECT * FROM read_parquet(["
                      + ", ".join(quote_literal(f) for f in sheet_files) + "], union_by_name = true)")
-        for sheet in conn.execute(load_sql("contact_sheets_of"), [sorted(set(trail["item_id"]))]).df().itertuples():
-            sheets[(sheet.stage, sheet.item_id)] = sheet.uri
+        items = sorted({row.item_id for row in trail})
+        for stage, item_id, uri in conn.execute(load_sql("contact_sheets_of"), [items]).fetchall():
+            sheets[(stage, item_id)] = uri
     print(f"Trail of {args.item_id}:")
-    for row in trail.itertuples(index=False):
+    for row in trail:
         evidence = ""
-        if row.metric is not None and not pd.isna(row.value):
+        if row.metric is not None and not _missing(row.value):
             evidence = f"  [{row.metric}={row.value:.6g}"
-            evidence += f", threshold {row.threshold:.6g}]" if not pd.isna(row.threshold) else "]"
+            evidence += f", threshold {row.threshold:.6g}]" if not _missing(row.threshold) else "]"
         indent = "  " * max(0, int(row.depth) + 2)
-        code = "" if pd.isna(row.reason_code) else f"{row.reason_code}: "
+        code = "" if _missing(row.reason_code) else f"{row.reason_code}: "
         print(f"{indent}{row.stage:<18} {row.item_kind:<6} {row.item_id:<40} {row.verdict.upper():<8} "
               f"{code}{row.reason}{evidence}")
         if (row.stage, row.item_id) in sheets:
@@ -93,3 +97,8 @@ def cmd_why(args: argparse.Namespace) -> int:
             print(f"{indent}    partition={row.partition} config={row.config_hash} code={row.code_version} "
                   f"run={row.run_id} at={row.decided_at}")
     return 0
+
+
+def _missing(value) -> bool:
+    """NULL in the ledger (None), or a NaN a frame wrote as a value."""
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,7 +1,8 @@
 -- The trail of one item through the stages: its own rows, its ancestors' rows and its children's
 -- rows, so "why is clip X not in the dataset?" and "what became of video Y?" are one query.
 -- $1: the item id (a video id like 'webvid:123', a clip id or a QA id).
--- haic_assets/platform/why_trail.py orders the rows back to the source.
+-- Ordered as things happened: the oldest ancestor first, each item's stages in pipeline order
+-- (haic_resources/storage/ledger_trail.py reads it).
 WITH RECURSIVE
 ancestors(item_id, depth) AS (
     SELECT $1, 0

@@ -1,5 +1,6 @@
 """`haic`'s parser: every command is listed once under its group, and a command imports only its group
-(`haic why` answers without importing Dagster)."""
+(`haic why` and `haic funnel` answer without importing Dagster or pandas: their imports were most of
+each command's time at WebVid's scale, bench/bench_lineage_scale.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def test_why_and_funnel_do_not_import_dagster():
     assert out.stdout.strip() == "[]"
 
 
-def test_why_reads_the_ledger_without_importing_dagster(tmp_path):
+def test_why_and_funnel_read_the_ledger_without_importing_dagster_or_pandas(tmp_path):
     from haic_core.decisions import dropped, kept
     from haic_core.ledger import ledger_rows
     from haic_platform.ledger import write_ledger
@@ -42,17 +43,26 @@ def test_why_reads_the_ledger_without_importing_dagster(tmp_path):
     from haic_resources.storage.tables import TableStore
 
     tables = TableStore(LocalObjectStore(tmp_path / "tables"), tmp_path / "cache")
-    for stage, decision in (("clips", kept("s:1-c0", item_kind="clip", parent_id="s:1")),
-                            ("videos", kept("s:1", item_kind="video"))):
-        write_ledger(tables, stage, "s__a.csv", ledger_rows([decision], stage=stage, partition="s__a.csv",
+    for stage, decisions in (("clips", [kept("s:1-c0", item_kind="clip", parent_id="s:1"),
+                                        dropped("s:1-c1", "shorter than 5 s", item_kind="clip", parent_id="s:1")]),
+                             ("videos", [kept("s:1", item_kind="video")])):
+        write_ledger(tables, stage, "s__a.csv", ledger_rows(decisions, stage=stage, partition="s__a.csv",
                                                             config_hash="h", code_version="v", run_id="r"))
-    probe = ("import sys; from haic_cli.main import main; code = main(['why', 's:1']); "
-             "print(code, sorted(m for m in ('dagster', 'cv2', 'haic_assets') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "HAIC_HOME": str(tmp_path)})
-    lines = out.stdout.splitlines()
-    assert lines[-1] == "0 []"
-    assert [line.split()[:3] for line in lines[1:-1]] == [["videos", "video", "s:1"], ["clips", "clip", "s:1-c0"]]
+    heavy = "('dagster', 'pandas', 'cv2', 'haic_assets')"
+    for command in (["why", "s:1"], ["funnel"]):
+        probe = (f"import sys; from haic_cli.main import main; code = main({command!r}); "
+                 f"print(code, sorted(m for m in {heavy} if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+                             env={**os.environ, "HAIC_HOME": str(tmp_path)})
+        lines = out.stdout.splitlines()
+        assert lines[-1] == "0 []", command
+        if command[0] == "why":
+            assert [line.split()[:4] for line in lines[1:-1]] == [
+                ["videos", "video", "s:1", "KEPT"], ["clips", "clip", "s:1-c0", "KEPT"], ["clips", "clip", "s:1-c1", "DROPPED"]]
+        else:
+            assert [line.split() for line in lines[1:-1]] == [
+                ["source", "stage", "item_kind", "kept", "dropped", "error", "total"],
+                ["s", "videos", "video", "1", "0", "0", "1"], ["s", "clips", "clip", "1", "1", "0", "2"]]
 
 
 def test_a_run_started_with_sigint_and_sigterm_ignored_leaves_nothing_holding_its_output(tmp_path):

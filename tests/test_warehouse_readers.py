@@ -11,7 +11,8 @@ import pandas as pd
 from dagster import AssetKey
 
 from haic_assets.definitions import build_definitions
-from haic_resources.storage.warehouse import WarehouseResource, read_only_connect
+from haic_resources.storage.warehouse import read_only_connect
+from haic_resources.storage.warehouse_resource import WarehouseResource
 from tests.helpers import SAMPLE_PARTITION, dagster_instance, land_sample, ledger, run_partition, without_llm
 from tests.timing import limit
 

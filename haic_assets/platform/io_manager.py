@@ -13,7 +13,7 @@ from dagster import ConfigurableIOManager, Failure, InputContext, OutputContext,
 
 from haic_core.partition_keys import checked_key
 from haic_resources.storage.resource import StorageResource
-from haic_resources.storage.warehouse import WarehouseResource
+from haic_resources.storage.warehouse_resource import WarehouseResource
 from haic_assets.platform.partitions import UNPARTITIONED, PartitionTables
 
 

@@ -17,7 +17,7 @@ from haic_resources.llm.response_cap import DEFAULT_MAX_BATCH_RESULT_BYTES, DEFA
 from haic_resources.pose.resource import PoseResource
 from haic_resources.text.spacy_nlp import SpacyResource
 from haic_resources.storage.resource import StorageResource
-from haic_resources.storage.warehouse import WarehouseResource
+from haic_resources.storage.warehouse_resource import WarehouseResource
 from haic_assets.platform.io_manager import ParquetTablesIOManager
 
 SAMPLES_DIR = REPO_ROOT / "samples"

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import duckdb
-import pandas as pd
 
 from haic_core.sql_files import load_sql, quote_literal
 from haic_resources.storage.files import sha256_file
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: `haic why` and `haic funnel` start without it
+    import pandas as pd
 
 INDEX = "ledger_index"
 DELTAS = f"{INDEX}/delta"
@@ -37,6 +39,8 @@ def delta_name(stage: str, partition: str) -> str:
 
 def index_frame(ledger_rows: pd.DataFrame, partition: str) -> pd.DataFrame:
     """The keys of a partition's ledger rows of one stage (item ids and parent ids), with the partition."""
+    import pandas as pd
+
     columns = [c for c in ("item_id", "parent_id") if c in ledger_rows.columns]  # old ledgers may lack parents
     keys = pd.concat([ledger_rows[c] for c in columns], ignore_index=True).dropna()
     keys = pd.Series(keys.astype(str).unique(), name="key")
@@ -135,6 +139,8 @@ def _index_files_without_delta(tables, tables_root: Path) -> int:
         name = delta_name(stage, partition)
         if f"{name}.parquet" in have:
             continue
+        import pandas as pd  # here: a home with every file indexed (the usual `haic why`) never imports it
+
         tables.write(DELTAS, name, index_frame(pd.read_parquet(ledger_file), partition))
         indexed += 1
     return indexed

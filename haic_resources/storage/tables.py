@@ -11,15 +11,17 @@ import io
 import json
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from haic_core.partition_keys import checked_key
 from haic_resources.storage.files import TEMP_PREFIX, atomic_write_bytes
 from haic_resources.storage.object_store import LocalObjectStore, ObjectStore, open_object_store
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: `haic why` and `haic funnel` start without it
+    import pandas as pd
 
 
 class TableStore:
@@ -90,6 +92,8 @@ class TableStore:
                 if k.endswith(".parquet") and "/" not in k[len(table) + 1:]]
 
     def read_all(self, table: str) -> pd.DataFrame:
+        import pandas as pd
+
         frames = [f for p in self.partitions(table) if (f := self.read(table, p)) is not None]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -22,14 +22,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from typing import TYPE_CHECKING
+
 import duckdb
-import pandas as pd
 import pyarrow.parquet as pq
-from dagster import ConfigurableResource
-from pydantic import Field
 
 from haic_core.sql_files import load_sql, quote_literal
 from haic_resources.storage.files import atomic_write_bytes
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: `haic funnel` prints without it (start-up)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ def write_missing_counts(tables_root: Path, remake_older: bool = False) -> int:
         target = tables_root / LEDGER_COUNTS / ledger_file.parent.name / ledger_file.name
         if target.exists() and not (remake_older and _older_counts(target)):
             continue
+        import pandas as pd
+
         try:
             rows = pd.read_parquet(ledger_file)
         except (OSError, ValueError) as exc:
@@ -165,9 +169,18 @@ def in_memory_warehouse(tables_root: Path, stage_order: Sequence[str] = ()) -> d
 
 
 def funnel(tables_root: Path, stage_order: Sequence[str] = ()) -> pd.DataFrame | None:
-    """The funnel (sql/funnel.sql) on a private connection; None when there is no ledger. It sums the
-    per-partition count files when every ledger file has a current one (1,000 partitions: 7,000 small
-    files, no ledger row read), else aggregates the ledger rows (counts missing or from before kinds)."""
+    """`funnel_rows` as a frame; None when there is no ledger."""
+    import pandas as pd
+
+    found = funnel_rows(tables_root, stage_order)
+    return None if found is None else pd.DataFrame(found[1], columns=found[0])
+
+
+def funnel_rows(tables_root: Path, stage_order: Sequence[str] = ()) -> tuple[list[str], list[tuple]] | None:
+    """The funnel (sql/funnel.sql) on a private connection: (columns, rows); None when there is no
+    ledger. It sums the per-partition count files when every ledger file has a current one (1,000
+    partitions: 7,000 small files, no ledger row read), else aggregates the ledger rows (counts
+    missing or from before kinds). Plain rows, not a frame: `haic funnel` does not import pandas."""
     ledger_dir, counts_dir = tables_root / LEDGER, tables_root / LEDGER_COUNTS
     ledgers = {p.relative_to(ledger_dir) for p in ledger_dir.glob("*/*.parquet")}
     if not ledgers:
@@ -180,14 +193,24 @@ def funnel(tables_root: Path, stage_order: Sequence[str] = ()) -> pd.DataFrame |
                 conn.executemany("INSERT INTO stage_order VALUES (?, ?)", [(s, i) for i, s in enumerate(stage_order)])
             conn.execute(load_sql("create_counts_view").format(files=quote_literal(table_glob(tables_root, LEDGER_COUNTS))))
             if set(COUNT_COLUMNS) <= {r[0] for r in conn.execute(f"DESCRIBE {LEDGER_COUNTS}").fetchall()}:
-                frame = conn.execute(load_sql("funnel")).df()
-                if not frame["item_kind"].isna().any():  # every count file counts kinds apart
-                    return frame
+                columns, rows = _columns_and_rows(conn.execute(load_sql("funnel")))
+                kind = columns.index("item_kind")
+                if all(row[kind] is not None for row in rows):  # every count file counts kinds apart
+                    return columns, rows
         except duckdb.Error:  # a count file of other columns (written before kinds were counted apart)
             pass
         finally:
             conn.close()
-    return in_memory_warehouse(tables_root, stage_order).execute(load_sql("funnel")).df()
+    conn = in_memory_warehouse(tables_root, stage_order)
+    try:
+        return _columns_and_rows(conn.execute(load_sql("funnel")))
+    finally:
+        conn.close()
+
+
+def _columns_and_rows(result: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple]]:
+    rows = result.fetchall()
+    return [d[0] for d in result.description], rows
 
 
 @contextmanager
@@ -270,24 +293,3 @@ def read_only_connect(path: Path) -> duckdb.DuckDBPyConnection:
 def refresh_warehouse(path: Path, tables_root: Path, stage_order: Sequence[str] = ()) -> list[str]:
     with write_aside(path) as conn:
         return build_views(conn, tables_root, stage_order)
-
-
-class WarehouseResource(ConfigurableResource):
-    """The DuckDB file that holds the views and aggregate tables (HAIC_HOME/warehouse.duckdb)."""
-
-    database: str = Field(description="path of the DuckDB database file")
-    stage_order: list[str] = Field(default=[], description="the stages in pipeline order (haic_assets.stages)")
-
-    def refresh(self, tables_root: Path) -> list[str]:
-        """Rebuild the views. The warehouse is a convenience over the Parquet files: a refresh
-        that cannot happen is logged, and never fails the step whose tables are already written."""
-        try:
-            return refresh_warehouse(Path(self.database), tables_root, self.stage_order)
-        except (WarehouseBusy, duckdb.IOException) as exc:
-            log.warning("warehouse %s not refreshed (%s); the next step's refresh will include these tables",
-                        self.database, exc)
-            return []
-
-    def connect(self):
-        """A writable connection (e.g. statistics tables); its changes are swapped in when it closes."""
-        return write_aside(Path(self.database))
