@@ -11,7 +11,7 @@ as writers merge it. In the same run, on the same files:
 - `why, scan`: what it did before (a view over every ledger file, the recursive walk over all of it);
   measured only up to --scan-max-partitions (it grows with the ledger: at 100 M rows it takes minutes);
 - `funnel`: the funnel view over the per-partition count files;
-- `haic why`: the whole command in a fresh process (its start-up, imports and the walk).
+- `haic why`, `haic funnel`: the whole commands in a fresh process (start-up, imports, the work).
 Each measurement runs in a fresh process (the query's seconds after the imports, and the process's
 peak RSS), --repeat times; the median is reported. Results: bench/results/lineage_scale.json.
 
@@ -58,14 +58,14 @@ root, item, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 sys.path.insert(0, sys.argv[4])
 from haic_core.sql_files import load_sql
 from haic_resources.storage.ledger_trail import indexed_trail, trail_of
-from haic_resources.storage.warehouse import funnel, in_memory_warehouse
+from haic_resources.storage.warehouse import funnel_rows, in_memory_warehouse
 start = time.perf_counter()
 if mode == "index":
     trail, _ = indexed_trail(root, item)
 elif mode == "scan":
     trail = trail_of(in_memory_warehouse(root), item)
 else:
-    trail = funnel(root, ())  # what `haic funnel` reads: the count files, when all are there
+    trail = funnel_rows(root, ())[1]  # what `haic funnel` reads: the count files, when all are there
 elapsed = time.perf_counter() - start
 print(len(trail), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
@@ -120,8 +120,8 @@ def measure(root: Path, item: str, mode: str, repeat: int) -> dict:
             "peak_rss_mb": round(statistics.median(r[2] for r in runs) / 2**20, 1)}
 
 
-def command(home: Path, item: str, repeat: int) -> dict:
-    """`haic why ITEM` as a user runs it: wall seconds and peak RSS of the whole process."""
+def command(home: Path, args: list[str], repeat: int) -> dict:
+    """`haic ARGS` (`why ITEM`, `funnel`) as a user runs it: wall seconds and peak RSS of the whole process."""
     import os
 
     # A fresh wrapper per run: its RUSAGE_CHILDREN peak is the command's alone.
@@ -130,7 +130,7 @@ def command(home: Path, item: str, repeat: int) -> dict:
                "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "haic_cli", "why", item], cwd=REPO,
+        out = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "haic_cli", *args], cwd=REPO,
                              capture_output=True, text=True, check=True, env={**os.environ, "HAIC_HOME": str(home)})
         seconds, rss_kb = out.stdout.split()
         runs.append((float(seconds), int(rss_kb)))
@@ -156,7 +156,8 @@ def main() -> None:
         size = {"partitions": partitions, "ledger_rows": partitions * args.rows, "build_s": round(built_s, 1),
                 "why_index": measure(root, item, "index", args.repeat),
                 "funnel": measure(root, item, "funnel", args.repeat)}
-        size["haic_why_command"] = command(root.parent, item, args.repeat)
+        size["haic_why_command"] = command(root.parent, ["why", item], args.repeat)
+        size["haic_funnel_command"] = command(root.parent, ["funnel"], args.repeat)
         if partitions <= args.scan_max_partitions:
             size["why_scan"] = measure(root, item, "scan", args.repeat)
             size["scan_over_index"] = round(size["why_scan"]["seconds"] / size["why_index"]["seconds"], 1)
