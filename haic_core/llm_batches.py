@@ -27,8 +27,14 @@ DUPLICATE = "duplicate"  # cancelled, not yet collected
 DUPLICATE_COLLECTED = "duplicate_collected"
 DUPLICATE_STATES = frozenset({DUPLICATE, DUPLICATE_COLLECTED})
 
+# `send_again_after`: an intent whose job no list has shown is not sent again before this time (its
+# create may have made a job that the provider's eventually consistent list does not show yet).
+# `sent_again_at`: when its calls were last sent again under the same intent; until the job that
+# answers them is collected, runs look for the first create's job (a second job of the intent).
 REQUEST_COLUMNS = ["stage", "partition", "item_id", "cache_key", "job_id", "round", "state", "reason",
-                   "provider", "model", "submitted_at", "finished_at", "intent", "cost_usd"]
+                   "provider", "model", "submitted_at", "finished_at", "intent", "cost_usd",
+                   "send_again_after", "sent_again_at"]
+TIME_COLUMNS = ("submitted_at", "finished_at", "send_again_after", "sent_again_at")
 
 Action = Literal["pending", "batch", "online", "give_up", "reconcile"]
 Fallback = Literal["batch", "online"]

@@ -15,9 +15,12 @@ asked online (`batch_fallback`) until `batch_max_rounds` rounds are spent.
 No job is paid twice: each job's intent (an id that is the first word of its display name) is
 recorded, state `intent`, before its create request is sent; a run that finds an intent it did
 not see answered (its process was killed, the request failed after the provider made the job)
-looks for the job in the provider's list and adopts it, or sends the calls anew when there is
-none. A second job of one intent is cancelled; its rows (`duplicate`) are not a round of the
-item, and what it answered before the cancel is collected, priced and counted
+looks for the job in the provider's list and adopts it. The list is eventually consistent (a job
+made a moment ago may be missing from it), so an intent no list shows waits, its items pending,
+until `batch_list_grace_s` has passed since it was sent; then its calls go out again under the
+same intent, and until the job that answers them is collected every run looks for the first
+create's job too. A second job of one intent is cancelled; its rows (`duplicate`) are not a round
+of the item, and what it answered before the cancel is collected, priced and counted
 (`batch_duplicate_cost_usd`).
 """
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import pandas as pd
@@ -34,13 +37,15 @@ from dagster import Config
 from pydantic import Field
 
 from haic_core.llm_batches import (ANSWERED, DUPLICATE, DUPLICATE_COLLECTED, DUPLICATE_STATES, EXPIRED, FAILED,
-                                   INTENT, ONLINE_ANSWERED, ONLINE_FAILED, REQUEST_COLUMNS, SUBMITTED, next_step)
+                                   INTENT, ONLINE_ANSWERED, ONLINE_FAILED, REQUEST_COLUMNS, SUBMITTED, TIME_COLUMNS,
+                                   next_step)
 from haic_resources.llm.batch import BatchJobs, Intent
 from haic_resources.llm.client import LLMClient
 from haic_resources.llm.concurrency import map_concurrent
 from haic_resources.llm.types import LLMError, LLMResult, PreparedCall
 
 BATCH_TABLE = "llm_batch_requests"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 LLMMode = Literal["online", "batch"]
 
 
@@ -52,6 +57,17 @@ class BatchSettings(Config):
     batch_fallback: Literal["batch", "online"] = Field(
         default="batch", description="where a failed or expired batch item goes next: a new batch job or online")
     batch_max_rounds: int = Field(default=2, ge=1, description="rounds per item (first batch + retries)")
+    # 15 minutes: the providers' job lists lag a create by seconds, not minutes (neither promises a
+    # bound), and the llm_batch_sensor looks at an intent 15 minutes after it was recorded anyway;
+    # the wait delays a job of up to 24 hours by at most that much.
+    batch_list_grace_s: int = Field(
+        default=900, ge=0, description="how long a batch job whose create failed on our side may stay missing from "
+                                       "the provider's job list before its calls are sent again (same intent)")
+
+
+def utc_now() -> datetime:
+    """The clock of the batch bookkeeping (tests move it)."""
+    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -107,8 +123,11 @@ def request_history(tables, stage: str, partition: str) -> pd.DataFrame:
     frame = tables.read(BATCH_TABLE, history_key(stage, partition))
     if frame is None:
         return pd.DataFrame(columns=REQUEST_COLUMNS)
-    # Files written before intents and duplicates were recorded lack those columns.
-    return frame.reindex(columns=REQUEST_COLUMNS).fillna({"intent": "", "cost_usd": 0.0})
+    # Files written before intents, duplicates and sending again were recorded lack those columns.
+    frame = frame.reindex(columns=REQUEST_COLUMNS).fillna({"intent": "", "cost_usd": 0.0})
+    for column in TIME_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
 
 
 def _histories(tables, stage: str):
@@ -128,13 +147,14 @@ def open_jobs(tables, stage: str) -> dict[str, list[str]]:
     return found
 
 
-def unresolved_intents(tables, stage: str, recorded_before: datetime) -> dict[str, list[str]]:
-    """partition -> intents recorded before `recorded_before` whose job was never written down (the
-    run that sent them died or failed): a run of the partition looks for their jobs."""
+def unresolved_intents(tables, stage: str, now: datetime, min_age: timedelta) -> dict[str, list[str]]:
+    """partition -> intents recorded over `min_age` before `now` whose job was never written down
+    (the run that sent them died or failed, or the list did not show it) and that may be sent again
+    by now: a run of the partition looks for their jobs."""
     found: dict[str, list[str]] = {}
     for partition, history in _histories(tables, stage):
         rows = history[history["state"] == INTENT]
-        rows = rows[pd.to_datetime(rows["submitted_at"], utc=True) < recorded_before]
+        rows = rows[(rows["submitted_at"] < now - min_age) & ~(rows["send_again_after"] > now)]
         if len(rows):
             found[partition] = sorted(set(rows["intent"]))
     return found
@@ -149,10 +169,12 @@ class _BatchRound:
         for item, call in calls.items():
             self.items_of[call.key].append(item)
         self.answers = Answers()
-        self.now = datetime.now(timezone.utc)
+        self.now = utc_now()
+        self.grace = timedelta(seconds=config.batch_list_grace_s)
 
     def run(self) -> Answers:
-        jobs = BatchJobs(self.client)
+        jobs = BatchJobs(self.client, recorded={r["job_id"] for r in self.rows if r["job_id"]})
+        self._watch_sent_again(jobs)
         self._collect_finished(jobs)
         self._reconcile(jobs)
         to_batch, to_online = [], []
@@ -165,7 +187,7 @@ class _BatchRound:
                 continue
             history = [(r["state"], r["reason"], r["job_id"], r["intent"]) for r in self.rows if r["cache_key"] == key]
             step = next_step(history, max_rounds=self.config.batch_max_rounds, fallback=self.config.batch_fallback)
-            if step.action in ("pending", "reconcile"):  # reconcile: the provider's list could not be read now
+            if step.action in ("pending", "reconcile"):  # reconcile: the list could not be read, or lags the create
                 self.answers.pending.update({item: step.job_id or step.intent for item in items})
             elif step.action == "give_up":
                 self._settle(key, LLMError("batch_failed", step.reason))
@@ -214,26 +236,67 @@ class _BatchRound:
                 continue
             yield job_id, rows, status, collected
 
+    def _intent_rows(self, state: str, intent_id: str) -> tuple[list[dict], Intent, datetime]:
+        """The rows of `intent_id` in `state`, the intent (its calls still in the input) and its record time."""
+        rows = [r for r in self.rows if r["state"] == state and r["intent"] == intent_id]
+        calls = [self.calls[self.items_of[r["cache_key"]][0]] for r in rows if r["cache_key"] in self.items_of]
+        name = f"{intent_id} haic {self.step} {self.stage.partition_key} (sent again)"
+        return rows, Intent(intent_id, name, calls), min(r["submitted_at"] for r in rows)
+
+    def _watch_sent_again(self, jobs: BatchJobs) -> None:
+        """Intents sent again while no list showed their first create's job: until the job that
+        answers them is collected, that job may still show up; found, it is a second job of the
+        intent (cancelled, then collected and counted)."""
+        watched = {r["intent"]: r["job_id"] for r in self.rows if r["state"] == SUBMITTED and r["intent"]
+                   and not pd.isna(r["sent_again_at"])}
+        for intent_id, job_id in sorted(watched.items()):
+            _, intent, recorded_at = self._intent_rows(SUBMITTED, intent_id)
+            try:
+                jobs.cancel_second_jobs(intent, job_id, recorded_at)
+            except LLMError as exc:
+                self.stage.log.warning(f"batch intent {intent_id}: cannot read the provider's jobs ({exc}); the "
+                                       "next run looks for its first job again")
+
     def _reconcile(self, jobs: BatchJobs) -> None:
         """Intents recorded by a run that never wrote their job down: adopt the job the provider
-        lists under the intent, or forget the intent (nothing was made: its calls are sent anew)."""
+        lists under the intent; none listed: wait while the list may still lag the create, then
+        send the calls again under the same intent."""
         for intent_id in sorted({r["intent"] for r in self.rows if r["state"] == INTENT}):
-            rows = [r for r in self.rows if r["state"] == INTENT and r["intent"] == intent_id]
-            calls = [self.calls[self.items_of[r["cache_key"]][0]] for r in rows if r["cache_key"] in self.items_of]
+            rows, intent, recorded_at = self._intent_rows(INTENT, intent_id)
             try:
-                job_id = jobs.adopt(Intent(intent_id, "", calls), min(pd.Timestamp(r["submitted_at"]) for r in rows))
+                job_id = jobs.adopt(intent, recorded_at)
             except LLMError as exc:
                 self.stage.log.warning(f"batch intent {intent_id}: cannot read the provider's jobs ({exc}); "
                                        "its items wait for the next run")
                 continue
-            if job_id is None:
-                self.rows = [r for r in self.rows if not (r["state"] == INTENT and r["intent"] == intent_id)]
-                self.stage.log.info(f"batch intent {intent_id}: no job was made; its {len(rows)} requests go out again")
+            if job_id is not None:
+                self.stage.log.info(f"batch intent {intent_id}: adopted job {job_id} ({len(rows)} requests), made by "
+                                    "an earlier attempt that did not record it")
+                self.answers.jobs_adopted.append(job_id)
+                self._submitted(intent_id, job_id)
                 continue
-            self.stage.log.info(f"batch intent {intent_id}: adopted job {job_id} ({len(rows)} requests), made by an "
-                                "earlier attempt that did not record it")
-            self.answers.jobs_adopted.append(job_id)
-            for row in rows:
+            wait_until = max(self._send_again_after(r) for r in rows)
+            if self.now < wait_until:
+                self._log_waiting(intent_id, wait_until, len(rows))
+                continue
+            left = {id(r) for r in rows if r["cache_key"] not in self.items_of}  # items no longer in the input
+            self.rows = [r for r in self.rows if id(r) not in left]
+            self.stage.log.info(f"batch intent {intent_id}: no list showed its job by {wait_until:{TIME_FORMAT}}; "
+                                f"its {len(intent.calls)} requests go out again under it")
+            if intent.calls:
+                self._send([intent], jobs, recorded_at)
+
+    def _log_waiting(self, intent_id: str, wait_until: datetime, requests: int) -> None:
+        self.stage.log.info(f"batch intent {intent_id} not listed yet; waiting until {wait_until:{TIME_FORMAT}} "
+                            f"before sending its {requests} requests again")
+
+    def _send_again_after(self, row: dict) -> datetime:
+        # Rows written before the column existed: the grace counts from the record time.
+        return row["submitted_at"] + self.grace if pd.isna(row["send_again_after"]) else row["send_again_after"]
+
+    def _submitted(self, intent_id: str, job_id: str) -> None:
+        for row in self.rows:
+            if row["state"] == INTENT and row["intent"] == intent_id:
                 row.update(state=SUBMITTED, job_id=job_id)
                 self.answers.pending.update({item: job_id for item in self.items_of.get(row["cache_key"], [])})
 
@@ -254,10 +317,20 @@ class _BatchRound:
         for intent in intents:
             for call in intent.calls:
                 self._record(call.key, "", INTENT, "", intent=intent.id)
-        self._write()  # on disk before anything is sent: whoever runs next can find what this run made
+        self._send(intents, jobs)
+
+    def _send(self, intents: list[Intent], jobs: BatchJobs, recorded_at: datetime | None = None) -> None:
+        """Send each intent's create request (`recorded_at`: when it was first recorded, for one sent
+        again). Its rows are on disk first, so whoever runs next can find what this run made."""
+        for row in self.rows:
+            if row["state"] == INTENT and row["intent"] in {i.id for i in intents}:
+                row["send_again_after"] = self.now + self.grace
+                if recorded_at is not None:
+                    row["sent_again_at"] = self.now
+        self._write()
         for n, intent in enumerate(intents):
             try:
-                job_id = jobs.submit_intent(intent)
+                job_id = jobs.submit_intent(intent, recorded_at, send_again=self.grace <= timedelta(0))
             except LLMError as exc:
                 # This intent may have made a job (its rows stay; the next run looks for it); later ones were not sent.
                 unsent = {i.id for i in intents[n + 1:]}
@@ -266,11 +339,17 @@ class _BatchRound:
                     for call in later.calls:
                         self._settle(call.key, exc)
                 break
+            if job_id is None:  # the create failed and no list shows its job yet: the next run looks again
+                self._log_waiting(intent.id, self.now + self.grace, len(intent.calls))
+                for call in intent.calls:
+                    self.answers.pending.update({item: intent.id for item in self.items_of[call.key]})
+                continue
             self.answers.jobs_submitted.append(job_id)
-            for row in self.rows:
-                if row["state"] == INTENT and row["intent"] == intent.id:
-                    row.update(state=SUBMITTED, job_id=job_id)
-                    self.answers.pending.update({item: job_id for item in self.items_of[row["cache_key"]]})
+            if intent.id in jobs.sent_again:
+                for row in self.rows:
+                    if row["state"] == INTENT and row["intent"] == intent.id:
+                        row["sent_again_at"] = self.now
+            self._submitted(intent.id, job_id)
             self.stage.log.info(f"{intent.name}: {len(intent.calls)} requests in batch job {job_id}; "
                                 "the llm_batch_sensor ingests them when it ends")
 
@@ -299,7 +378,8 @@ class _BatchRound:
                               "cache_key": key, "job_id": job_id, "round": round_no, "state": state,
                               "reason": reason, "provider": self.client.provider, "model": self.client.model,
                               "submitted_at": self.now, "finished_at": self.now if finished else pd.NaT,
-                              "intent": intent, "cost_usd": 0.0})
+                              "intent": intent, "cost_usd": 0.0, "send_again_after": pd.NaT,
+                              "sent_again_at": pd.NaT})
 
     def _settle(self, key: str, outcome: LLMResult | LLMError, job_id: str = "") -> None:
         for item in self.items_of[key]:

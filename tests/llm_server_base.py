@@ -82,6 +82,8 @@ class FakeServerBase:
         self.create_held = threading.Event()  # a held create has made its job (see script_batch_create)
         self.release_held = threading.Event()
         self.list_lag = 0  # a new job shows in the job list only after this many list requests
+        self.list_page_max: int | None = None  # the most jobs one list page holds, whatever the client asks
+        self._unlisted_next = 0  # the next this many jobs made are not listed until release_listing()
         self.batch_gets_unavailable = 0  # the next this many reads of one job answer 503
         outer = self
 
@@ -145,6 +147,29 @@ class FakeServerBase:
         with self._lock:
             self._create_outcomes.extend(outcomes)
 
+    def hold_from_list(self, jobs: int = 1) -> None:
+        """The next `jobs` batch jobs made are missing from the job list (an eventually consistent
+        list that lags their create) until `release_listing`; reads of the job itself see it."""
+        with self._lock:
+            self._unlisted_next += jobs
+
+    def release_listing(self) -> None:
+        with self._lock:
+            for job in self.batch_jobs.values():
+                job.pop("unlisted", None)
+
+    def page_size(self, asked: int) -> int:
+        """How many jobs a list page holds when the client asks for `asked`."""
+        return min(asked, self.list_page_max or asked)
+
+    @property
+    def billed_items(self) -> int:
+        """Requests the provider bills: those a job answered (a cancelled or expired job bills what it
+        answered before it ended; a failed item or job bills nothing). Jobs still running bill nothing yet."""
+        with self._lock:
+            jobs = [job for job in self.batch_jobs.values() if job["state"] in ("succeeded", "expired", "cancelled")]
+        return sum(fate == "ok" for job in jobs for _, _, fate in self._batch_outcomes(job))
+
     def _after_create(self, h: BaseHTTPRequestHandler, error_body: Callable[[int], dict[str, Any]]) -> bool:
         """True when a scripted outcome answered the create request instead of the job."""
         with self._lock:
@@ -175,7 +200,7 @@ class FakeServerBase:
             shown = []
             for job in self.batch_jobs.values():
                 job["lists"] = job.get("lists", 0) + 1
-                if job["lists"] > self.list_lag:
+                if job["lists"] > self.list_lag and not job.get("unlisted"):
                     shown.append(job)
         return sorted(shown, key=lambda job: job["created"], reverse=True)
 
@@ -186,7 +211,8 @@ class FakeServerBase:
             self.batch_items += len(requests)
             plan = self._batch_plans.popleft() if self._batch_plans else BatchPlan()
             job = {"id": job_id, "requests": requests, "plan": plan, "polls": 0, "state": "running",
-                   "created": time.time()}
+                   "created": time.time(), "unlisted": self._unlisted_next > 0}
+            self._unlisted_next = max(0, self._unlisted_next - 1)
             self.batch_jobs[job_id] = job
         return job
 

@@ -121,7 +121,8 @@ class FakeGeminiServer(FakeServerBase):
     def _list_batches(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
         """`GET batches?pageSize=&pageToken=`: the operations newest first, a page at a time."""
         jobs = self._listed_jobs()
-        size, start = int((query.get("pageSize") or ["50"])[0]), int((query.get("pageToken") or ["0"])[0])
+        size = self.page_size(int((query.get("pageSize") or ["50"])[0]))
+        start = int((query.get("pageToken") or ["0"])[0])
         body: dict[str, Any] = {"operations": [self._batch_json(job) for job in jobs[start:start + size]]}
         if start + size < len(jobs):
             body["nextPageToken"] = str(start + size)

@@ -76,7 +76,7 @@ class FakeOpenAIServer(FakeServerBase):
         ids = [job["id"] for job in jobs]
         after = (query.get("after") or [""])[0]
         start = ids.index(after) + 1 if after in ids else 0
-        page = jobs[start:start + int((query.get("limit") or ["20"])[0])]
+        page = jobs[start:start + self.page_size(int((query.get("limit") or ["20"])[0]))]
         self.send(h, 200, {"object": "list", "data": [self._batch_json(job) for job in page],
                            "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
                            "has_more": start + len(page) < len(jobs)})

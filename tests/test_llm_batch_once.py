@@ -4,8 +4,9 @@ endpoints, the caption runs on a real instance and the llm_batch_sensor's ticks.
 
 - A run killed (SIGKILL, a real process) after the provider made its job and before it wrote the
   job down leaves an intent; the sensor asks for a run that finds the job by it and adopts it.
-- A create that the provider answers 503 after making the job, whose retry the job list does not
-  show yet, makes a second job: it is cancelled, and what it answered before is counted.
+- With no list grace (`batch_list_grace_s: 0`), a create that the provider answers 503 after making
+  the job, whose retry the job list does not show yet, makes a second job: it is cancelled, and
+  what it answered before is counted (with the grace: tests/test_llm_batch_list_lag.py).
 - An ingest run that ended without collecting (its process died; the provider was unavailable) is
   requested again."""
 
@@ -15,14 +16,14 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from dagster import AssetKey, SensorResult, SkipReason
 
 from haic_assets.definitions import build_definitions
-from haic_assets.platform import llm_batch_sensor
 from haic_assets.platform.partitions import source_shards
+from haic_platform import llm_batches
 from tests.helpers import REPO_ROOT, dagster_instance, run_partition
 from tests.llm_servers import SMALL_CLIP, BatchPlan, FakeGeminiServer
 from tests.test_captions_pipeline import GOOD_CAPTION
@@ -84,7 +85,8 @@ def test_a_run_killed_between_submit_and_record_is_adopted_by_its_intent_and_the
 
         with dagster_instance(home) as instance:
             assert isinstance(poll(defs, instance), SkipReason)  # the intent may still be in flight: wait
-            monkeypatch.setattr(llm_batch_sensor, "INTENT_GRACE", timedelta(0))
+            later = datetime.now(timezone.utc) + timedelta(minutes=16)  # past the sensor's wait and the list grace
+            monkeypatch.setattr(llm_batches, "utc_now", lambda: later)
             tick = poll(defs, instance)
             [request] = tick.run_requests
             assert request.run_key == f"llm_batch:captions:{PARTITION}:{intent}"
@@ -106,6 +108,8 @@ def test_a_run_killed_between_submit_and_record_is_adopted_by_its_intent_and_the
 def test_a_second_job_of_one_intent_is_cancelled_and_what_it_answered_is_counted(tmp_path, monkeypatch, video):
     with FakeGeminiServer(GOOD_CAPTION) as server:
         home = gemini_home(tmp_path, monkeypatch, server)
+        # no list grace: the retry after the 503 sends again at once (tests/test_llm_batch_list_lag.py: the grace)
+        (home / "settings.yaml").write_text("captions: {llm_mode: batch, batch_list_grace_s: 0}\n")
         server.list_lag = 1  # the retry after the 503 does not see the first job yet: it makes a second
         server.script_batch_create("503")
         server.script_batch(BatchPlan(polls_until_done=10, answered_before_expiry=5), BatchPlan())

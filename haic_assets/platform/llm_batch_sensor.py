@@ -7,13 +7,14 @@ in batch mode, keyed by the job ids and the number of ingest runs of them that h
 is requested once while it is queued or running, and again when it ended without collecting them
 (a failed run, or one that could not read the provider), up to `MAX_INGEST_RUNS` times. An intent
 whose job was never written down (the submitting run died) is a reason for a run of its
-partition too, which finds the job by its intent. One sensor per job, because a run belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches); the
+partition too, which finds the job by its intent, once the intent may be sent again (its
+`batch_list_grace_s` has passed: the provider's list may lag a create). One sensor per job, because a run belongs to one job: captions (source shards, the main job), qa_pairs (annotation batches); the
 evaluation's sensor (haic_assets/evaluation/sensors.py) is built here too, polling with each
 evaluated model's own client. The ingest run repeats the config of the run that submitted.
 """
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from dagster import (AssetKey, AssetRecordsFilter, DagsterRunStatus, DefaultSensorStatus, RunRequest, RunsFilter,
                      SensorEvaluationContext, SensorResult, SkipReason, sensor)
@@ -23,6 +24,7 @@ from haic_resources.llm.resource import LLMResource
 from haic_resources.llm.types import LLMError
 from haic_resources.storage.resource import StorageResource
 from haic_assets.platform.jobs import HAICBENCH_BATCH_JOB, MAIN_JOB
+from haic_platform import llm_batches
 from haic_platform.llm_batches import open_jobs, unresolved_intents
 
 POLL_INTERVAL_S = 300
@@ -65,8 +67,8 @@ def build_llm_batch_sensor(name: str, job_name: str, stages: dict[str, tuple[str
     def poll_batch_jobs(context: SensorEvaluationContext, storage: StorageResource, llm: LLMResource):
         tables = storage.tables()
         waiting = {stage: open_jobs(tables, stage) for stage in stages}
-        before = datetime.now(timezone.utc) - INTENT_GRACE
-        intents = {stage: unresolved_intents(tables, stage, before) for stage in stages}
+        now = llm_batches.utc_now()
+        intents = {stage: unresolved_intents(tables, stage, now, INTENT_GRACE) for stage in stages}
         if not any(waiting.values()) and not any(intents.values()):
             return SkipReason("no open LLM batch jobs")
         # (partition, step) -> its ended jobs, and the intents whose jobs a run must look for

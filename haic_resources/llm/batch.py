@@ -15,16 +15,19 @@ word of the job's display name (OpenAI: metadata `name`), which the caller recor
 anything is sent. A create request can succeed at the provider and still fail on our side (a 503
 after the job was made, a timeout, the process killed before it wrote the job id down): before
 any resubmission, and when a caller finds an intent it never saw answered, the provider's job
-list is read and a job carrying the intent is adopted; a second one (a create that the list did
-not show yet) is cancelled and kept in `duplicates`, so what it billed is still collected and
-counted.
+list is read (every page, back to the intent's record time) and a job carrying the intent is
+adopted. The list is eventually consistent: a fresh job may be missing from it for a while, so a
+caller that can look again later sends nothing again at once (`send_again=False`: the job is
+unconfirmed), and one that sends again later does it under the same intent, so the first job,
+when it shows up, is a second job of that intent: cancelled and kept in `duplicates`, so what it
+billed is still collected and counted.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -74,11 +77,16 @@ class Intent:
 
 
 class BatchJobs:
-    """The batch side of one `LLMClient`: its provider, model, prices, retries and cache."""
+    """The batch side of one `LLMClient`: its provider, model, prices, retries and cache.
+    `recorded`: ids of jobs the caller has written down already (kept or duplicates): never taken
+    again as a second job of their intent."""
 
-    def __init__(self, client: LLMClient) -> None:
+    def __init__(self, client: LLMClient, recorded: Iterable[str] = ()) -> None:
         self.client = client
+        self.recorded = set(recorded)
         self.duplicates: dict[str, Intent] = {}  # job id -> its intent: second jobs of one intent, cancelled
+        # Intents created more than once while no list showed an earlier create's job: that job may show up yet.
+        self.sent_again: set[str] = set()
 
     def plan(self, calls: Sequence[PreparedCall], display_name: str) -> list[Intent]:
         """The jobs `calls` make: one, or several when the requests are over the provider's size
@@ -94,7 +102,8 @@ class BatchJobs:
 
     def submit(self, calls: Sequence[PreparedCall], display_name: str) -> dict[str, list[PreparedCall]]:
         """Jobs answering `calls` (job id -> its calls), for a caller that records nothing before
-        sending. Raises `LLMError` (jobs already created are returned on the error as `exc.submitted`)."""
+        sending (and so cannot look again later: a create not seen answered and not listed is sent
+        again at once). Raises `LLMError` (jobs already created are returned on the error as `exc.submitted`)."""
         jobs: dict[str, list[PreparedCall]] = {}
         for intent in self.plan(calls, display_name):
             try:
@@ -104,43 +113,69 @@ class BatchJobs:
                 raise
         return jobs
 
-    def submit_intent(self, intent: Intent, recorded_at: datetime | None = None) -> str:
-        """The job of `intent`: created, or, when an earlier attempt (this call's, or a process's
-        that died) created it, found in the provider's job list and adopted. Every retry of the
-        create request looks first. A second job of the same intent is cancelled (`duplicates`)."""
-        since = (recorded_at or datetime.now(timezone.utc)) - LIST_MARGIN
-        tries = 0
+    def submit_intent(self, intent: Intent, recorded_at: datetime | None = None, *,
+                      send_again: bool = True) -> str | None:
+        """The job of `intent`: created, or, when a create we did not see answered made it, found in
+        the provider's job list and adopted (every retry of the create looks first). When the list
+        does not show it: the create is sent again if `send_again`, else None comes back (the job
+        is unconfirmed: the caller keeps the intent and looks again later). `recorded_at`: when the
+        intent was first recorded, for a caller that sends it again (an earlier create may have made
+        a job no list showed yet). A second job of the intent found after the create is cancelled
+        (`duplicates`)."""
+        recorded = recorded_at or datetime.now(timezone.utc)
+        since = recorded - LIST_MARGIN
+        creates = 0
 
-        def attempt() -> str:
-            nonlocal tries
-            tries += 1
-            found = self.find(intent.id, since) if tries > 1 or recorded_at is not None else []
-            return found[0] if found else self.client._batch_submit(intent.calls, intent.name)
+        def attempt() -> str | None:
+            nonlocal creates
+            if creates:  # the last create failed on our side: it may have made the job
+                found = self._unrecorded(self.find(intent.id, since))
+                if found or not send_again:
+                    return found[0] if found else None
+            creates += 1
+            return self.client._batch_submit(intent.calls, intent.name)
 
         job_id, _ = self.client._retrying(attempt)
-        if tries > 1 or recorded_at is not None:  # a create we did not see answered may have made a second job
-            self._cancel_others(intent, job_id, since)
+        if job_id is None:
+            log.info("%s: batch intent %s: the create failed and the job list does not show a job of it; "
+                     "not sent again now", self.client.provider, intent.id)
+            return None
+        if creates > 1 or recorded_at is not None:  # an earlier create may have made a job no list showed yet
+            self.sent_again.add(intent.id)
+            try:
+                self.cancel_second_jobs(intent, job_id, recorded)
+            except LLMError as exc:  # the job is made all the same; the caller looks for second jobs later
+                log.warning("%s: batch intent %s: cannot read the job list for a second job: %s",
+                            self.client.provider, intent.id, exc)
         log.info("%s %s: batch job %s (%s) holds %d requests", self.client.provider, self.client.model, job_id,
                  intent.id, len(intent.calls))
         return job_id
 
     def find(self, intent_id: str, since: datetime) -> list[str]:
-        """Ids of the provider's jobs submitted under `intent_id`, oldest first."""
+        """Ids of the provider's jobs submitted under `intent_id` and created after `since`, oldest
+        first (every page of the list is read back to `since`)."""
         listed, _ = self.client._retrying(lambda: self.client._batch_list(since))
         return [job_id for job_id, name, _state in reversed(listed) if intent_of(name) == intent_id]
 
     def adopt(self, intent: Intent, recorded_at: datetime) -> str | None:
-        """The job a recorded intent made (extra ones cancelled into `duplicates`), or None: none was made."""
-        since = recorded_at - LIST_MARGIN
-        found = self.find(intent.id, since)
+        """The job a recorded intent made (extra ones cancelled into `duplicates`), or None: no list shows one."""
+        found = self._unrecorded(self.find(intent.id, recorded_at - LIST_MARGIN))
         if not found:
             return None
-        self._cancel_others(intent, found[0], since, found)
+        self._cancel_others(intent, found[0], found)
         return found[0]
 
-    def _cancel_others(self, intent: Intent, keep: str, since: datetime, found: list[str] | None = None) -> None:
-        for job_id in (found if found is not None else self.find(intent.id, since)):
-            if job_id != keep and job_id not in self.duplicates:
+    def cancel_second_jobs(self, intent: Intent, kept: str, recorded_at: datetime) -> None:
+        """Every listed job of `intent` (recorded at `recorded_at`) but `kept` and those already
+        recorded: cancelled, into `duplicates`."""
+        self._cancel_others(intent, kept, self.find(intent.id, recorded_at - LIST_MARGIN))
+
+    def _unrecorded(self, job_ids: list[str]) -> list[str]:
+        return [job_id for job_id in job_ids if job_id not in self.recorded and job_id not in self.duplicates]
+
+    def _cancel_others(self, intent: Intent, keep: str, found: list[str]) -> None:
+        for job_id in self._unrecorded(found):
+            if job_id != keep:
                 log.warning("%s: batch job %s is a second job of %s; cancelling it (what it answered is still "
                             "collected and counted)", self.client.provider, job_id, intent.id)
                 try:

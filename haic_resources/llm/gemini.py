@@ -315,12 +315,15 @@ class GeminiClient(LLMClient):
     def _batch_list(self, created_after: datetime) -> list[tuple[str, str, str]]:
         found = []
         try:
-            # The pager fetches the next page as it is read; jobs come newest first, so stop at the first older one.
-            for job in self._batch_client.batches.list(config=types.ListBatchJobsConfig(page_size=100)):
-                if job.create_time is not None and job.create_time < created_after:
+            pager = self._batch_client.batches.list(config=types.ListBatchJobsConfig(page_size=100))
+            while True:  # page by page (the server may send fewer than asked): every page, back to created_after
+                recent = [job for job in pager.page if job.create_time is None or job.create_time >= created_after]
+                found += [(str(job.name), job.display_name or "",
+                           _BATCH_STATES.get(job.state.value if job.state else "", "running")) for job in recent]
+                # Jobs come newest first (not promised in order within a page): a page of only older ones ends it.
+                if (pager.page and not recent) or not pager.config.get("page_token"):
                     break
-                state = job.state.value if job.state else "JOB_STATE_UNSPECIFIED"
-                found.append((str(job.name), job.display_name or "", _BATCH_STATES.get(state, "running")))
+                pager.next_page()
         except Exception as exc:  # noqa: BLE001
             raise self._as_llm_error(exc, "batches.list") from None
         return found

@@ -296,11 +296,12 @@ class OpenAIClient(LLMClient):
     def _batch_list(self, created_after: datetime) -> list[tuple[str, str, str]]:
         def newest_first() -> list[tuple[str, str, str]]:
             found = []
-            for batch in self._batch_client.batches.list(limit=100):  # the pager fetches pages as they are read
-                if batch.created_at < created_after.timestamp():
+            for page in self._batch_client.batches.list(limit=100).iter_pages():  # follows has_more / after
+                recent = [batch for batch in page.data if batch.created_at >= created_after.timestamp()]
+                found += [(str(batch.id), str((batch.metadata or {}).get("name", "")),
+                           _BATCH_STATES.get(batch.status, "running")) for batch in recent]
+                if page.data and not recent:  # newest first: a page of only older ones ends the look
                     break
-                found.append((str(batch.id), str((batch.metadata or {}).get("name", "")),
-                              _BATCH_STATES.get(batch.status, "running")))
             return found
 
         return self._api("batches.list", newest_first)
